@@ -1,0 +1,30 @@
+"""Built-in adapters, one module per framework; each AD path is its own adapter.
+
+Modules are imported only when their adapter is loaded, so a missing framework costs
+nothing until it is asked for.
+"""
+
+from __future__ import annotations
+
+# adapter name -> (module, class); a framework's first adapter is its default path.
+BUILTIN_ADAPTERS: dict[str, tuple[str, str]] = {
+    "numpy": ("adapters.numpy_adapter", "NumpyReference"),
+    "torch": ("adapters.torch_adapter", "TorchAutograd"),
+    "torch-func": ("adapters.torch_adapter", "TorchFunc"),
+    "torch-jacfwd": ("adapters.torch_adapter", "TorchFuncForward"),
+    "torch-compile": ("adapters.torch_adapter", "TorchCompile"),
+    "jax": ("adapters.jax_adapter", "JaxEager"),
+    "jax-jit": ("adapters.jax_adapter", "JaxJit"),
+    "jax-jacfwd": ("adapters.jax_adapter", "JaxForward"),
+    "tensorflow": ("adapters.tensorflow_adapter", "TensorflowEager"),
+    "tensorflow-function": ("adapters.tensorflow_adapter", "TensorflowFunction"),
+    "tensorflow-xla": ("adapters.tensorflow_adapter", "TensorflowXla"),
+}
+
+# framework -> (the package it needs, its adapters)
+FRAMEWORKS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "jax": ("jax", ("jax", "jax-jit", "jax-jacfwd")),
+    "numpy": ("numpy", ("numpy",)),
+    "tensorflow": ("tensorflow", ("tensorflow", "tensorflow-function", "tensorflow-xla")),
+    "torch": ("torch", ("torch", "torch-func", "torch-jacfwd", "torch-compile")),
+}

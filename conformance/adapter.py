@@ -1,0 +1,90 @@
+"""The adapter protocol: what an implementation under test provides, and what it may.
+
+An adapter turns NumPy arrays into calls of the implementation and NumPy arrays back.
+All checking lives in the suite; an adapter only computes. Three methods make an adapter
+fully testable::
+
+    class Adapter:
+        name: str
+        def softmax(self, x, axis): ...                  # x.shape
+        def jacobian(self, x, axis): ...                 # x.shape + x.shape
+        def vjp(self, x, cotangent, axis): ...           # x.shape
+
+Output dtype equals input dtype (float16, ``ml_dtypes.bfloat16``, float32, float64).
+
+Optional capabilities are discovered by name; a missing one is reported as
+"not provided", never as a failure:
+
+* ``jvp(x, tangent, axis)``: forward mode, ``J t``;
+* ``vjp_derivative(x, cotangent, direction, axis)``: d/de vjp(x + e*u, g) at e = 0;
+* ``log_softmax``, ``log_softmax_jacobian``, ``log_softmax_vjp``, ``log_softmax_jvp``,
+  ``log_softmax_vjp_derivative``: the same for log_softmax;
+* ``dtypes``: the dtype names the adapter supports (default: all four);
+* ``device``: where it computes (shown in the report).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from conformance.dtypes import DTYPE_NAMES
+from conformance.oracle import OPS, Op
+
+Quantity = Literal["forward", "jacobian", "vjp", "jvp", "vjp_derivative"]
+QUANTITIES: tuple[Quantity, ...] = ("forward", "jacobian", "vjp", "jvp", "vjp_derivative")
+REQUIRED_METHODS: tuple[str, ...] = ("softmax", "jacobian", "vjp")
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    name: str
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray: ...
+
+    def jacobian(self, x: np.ndarray, axis: int) -> np.ndarray: ...
+
+    def vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray: ...
+
+
+def method_name(op: Op, quantity: Quantity) -> str:
+    """The adapter method that computes ``quantity`` of ``op``."""
+    base = {"forward": op, "jacobian": "jacobian", "vjp": "vjp", "jvp": "jvp", "vjp_derivative": "vjp_derivative"}[
+        quantity
+    ]
+    if op == "softmax" or quantity == "forward":
+        return base
+    return f"{op}_{base}"
+
+
+def provided_method(adapter: Any, op: Op, quantity: Quantity) -> Callable[..., Any] | None:
+    """The bound method for ``(op, quantity)``, or None when the adapter does not offer it."""
+    method = getattr(adapter, method_name(op, quantity), None)
+    return method if callable(method) else None
+
+
+def supported_dtypes(adapter: Any) -> tuple[str, ...]:
+    declared = getattr(adapter, "dtypes", None)
+    if declared is None:
+        return DTYPE_NAMES
+    return tuple(str(name) for name in declared)
+
+
+def adapter_name(adapter: Any) -> str:
+    name = getattr(adapter, "name", None)
+    return str(name) if name else type(adapter).__name__
+
+
+def missing_required(adapter: Any) -> list[str]:
+    return [name for name in REQUIRED_METHODS if not callable(getattr(adapter, name, None))]
+
+
+def capabilities(adapter: Any) -> dict[str, bool]:
+    """Every optional capability and whether ``adapter`` provides it, for the report."""
+    found = {
+        method_name(op, quantity): provided_method(adapter, op, quantity) is not None
+        for op in OPS
+        for quantity in QUANTITIES
+    }
+    return found

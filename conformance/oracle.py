@@ -1,0 +1,229 @@
+"""The reference: softmax, log_softmax and their derivatives in NumPy, per row.
+
+A *row* is the 1-d slice along ``axis``; every other index is a batch index. With
+``s = softmax(x)`` on a row of length n::
+
+    softmax_i(x)     = exp(x_i - m) / sum_j exp(x_j - m),    m = max_j x_j
+    log_softmax_i(x) = (x_i - m) - log(sum_j exp(x_j - m))
+
+    softmax:      J = diag(s) - s s^T    vjp(g) = s * (g - <g, s>)   jvp(t) = s * (t - <s, t>)
+    log_softmax:  J = I - 1 s^T          vjp(g) = g - s * sum(g)     jvp(t) = t - <s, t>
+
+and the Jacobian of a batch is block diagonal: an output never depends on another row.
+Subtracting m makes every exponent <= 0, so nothing overflows however large the logits.
+
+Semantics at the edges (the same as torch, jax and tensorflow today, measured):
+
+* ``-inf`` at some places of a row: those places get exactly 0 (log_softmax: ``-inf``)
+  and contribute nothing to the sums; the rest is the softmax of the finite part.
+  The softmax gradient is exactly 0 there too.
+* a row that is all ``-inf``, or holds ``+inf`` or NaN: the whole row is NaN.
+* an empty axis gives an empty result; a length-1 axis gives exactly 1 (log: 0) and a
+  zero gradient.
+
+Every function computes in ``work`` precision (float64 by default). ``np.longdouble``
+gives a reference more precise than float64 where the platform's long double is wider
+(x86-64: 64-bit significand), which the accuracy check needs for float64 under test.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+Op = Literal["softmax", "log_softmax"]
+OPS: tuple[Op, ...] = ("softmax", "log_softmax")
+
+
+def _prepare(x: np.ndarray, axis: int, work: Any) -> tuple[np.ndarray, int]:
+    x = np.asarray(x)
+    axis = normalize_axis(axis, x.ndim)
+    return x.astype(work), axis
+
+
+def normalize_axis(axis: int, ndim: int) -> int:
+    """``axis`` as a non-negative index into ``ndim`` dimensions (0-d arrays take 0 or -1)."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"axis={axis!r}, but axis must be an int")
+    size = max(ndim, 1)
+    if not -size <= axis < size:
+        raise ValueError(f"axis={axis} is out of range for an array of rank {ndim}")
+    return int(axis) % size
+
+
+def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
+    """``x - max(row)``; NaN on rows that are all -inf or hold +inf or NaN."""
+    with np.errstate(invalid="ignore"):
+        top = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+        shifted = x - top
+        bad = np.any(np.isnan(shifted), axis=axis, keepdims=True)
+        return np.where(bad, np.nan, shifted)
+
+
+def softmax(x: np.ndarray, axis: int = -1, *, work: Any = np.float64) -> np.ndarray:
+    """softmax along ``axis`` in ``work`` precision (see the module docstring)."""
+    if np.ndim(x) == 0:
+        x = np.asarray(x)
+        return softmax(x[None], 0, work=work)[0]
+    x, axis = _prepare(x, axis, work)
+    e = np.exp(_shifted(x, axis))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x: np.ndarray, axis: int = -1, *, work: Any = np.float64) -> np.ndarray:
+    """log_softmax along ``axis`` in ``work`` precision (see the module docstring)."""
+    if np.ndim(x) == 0:
+        x = np.asarray(x)
+        return log_softmax(x[None], 0, work=work)[0]
+    x, axis = _prepare(x, axis, work)
+    shifted = _shifted(x, axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def forward(op: Op, x: np.ndarray, axis: int, *, work: Any = np.float64) -> np.ndarray:
+    return (softmax if op == "softmax" else log_softmax)(x, axis, work=work)
+
+
+def _row_dot(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
+    return np.sum(a * b, axis=axis, keepdims=True)
+
+
+def _as_rows(x: np.ndarray, axis: int) -> tuple[np.ndarray, int]:
+    """``x`` with a leading axis for 0-d input, and the axis normalised."""
+    x = np.asarray(x)
+    if x.ndim == 0:
+        return x[None], 0
+    return x, normalize_axis(axis, x.ndim)
+
+
+def vjp(
+    op: Op, x: np.ndarray, cotangent: np.ndarray, axis: int, *, work: Any = np.float64
+) -> np.ndarray:
+    """Vector-Jacobian product ``J(x)^T g`` per row."""
+    shape = np.shape(x)
+    x, axis = _as_rows(x, axis)
+    g = np.asarray(cotangent).astype(work).reshape(x.shape)
+    s = softmax(x, axis, work=work)
+    with np.errstate(invalid="ignore"):
+        if op == "softmax":
+            out = s * (g - _row_dot(g, s, axis))
+        else:
+            out = g - s * np.sum(g, axis=axis, keepdims=True)
+    return out.reshape(shape)
+
+
+def jvp(
+    op: Op, x: np.ndarray, tangent: np.ndarray, axis: int, *, work: Any = np.float64
+) -> np.ndarray:
+    """Jacobian-vector product ``J(x) t`` per row."""
+    shape = np.shape(x)
+    x, axis = _as_rows(x, axis)
+    t = np.asarray(tangent).astype(work).reshape(x.shape)
+    s = softmax(x, axis, work=work)
+    with np.errstate(invalid="ignore"):
+        if op == "softmax":
+            out = s * (t - _row_dot(s, t, axis))
+        else:
+            out = t - _row_dot(s, t, axis)
+    return out.reshape(shape)
+
+
+def vjp_derivative(
+    op: Op,
+    x: np.ndarray,
+    cotangent: np.ndarray,
+    direction: np.ndarray,
+    axis: int,
+    *,
+    work: Any = np.float64,
+) -> np.ndarray:
+    """Second order: d/de vjp(x + e*u, g) at e = 0, a Hessian-vector product.
+
+    With ds = s * (u - <s, u>) (the softmax JVP):
+    softmax: ds * (g - <g, s>) - s * <g, ds>;  log_softmax: -ds * sum(g).
+    """
+    shape = np.shape(x)
+    x, axis = _as_rows(x, axis)
+    g = np.asarray(cotangent).astype(work).reshape(x.shape)
+    ds = jvp("softmax", x, np.asarray(direction).reshape(x.shape), axis, work=work)
+    s = softmax(x, axis, work=work)
+    with np.errstate(invalid="ignore"):
+        if op == "softmax":
+            out = ds * (g - _row_dot(g, s, axis)) - s * _row_dot(g, ds, axis)
+        else:
+            out = -ds * np.sum(g, axis=axis, keepdims=True)
+    return out.reshape(shape)
+
+
+def blocks(op: Op, x: np.ndarray, axis: int, *, work: Any = np.float64) -> np.ndarray:
+    """The diagonal blocks of the Jacobian, shape ``x.shape + (n,)``.
+
+    ``blocks[..., i, ..., j]`` (i at ``axis``) is d out_i / d x_j within one row.
+    """
+    x = np.asarray(x)
+    if x.ndim == 0:
+        return blocks(op, x[None], 0, work=work)[0]
+    axis = normalize_axis(axis, x.ndim)
+    s = np.moveaxis(softmax(x, axis, work=work), axis, -1)
+    n = s.shape[-1]
+    eye = np.eye(n, dtype=s.dtype)
+    with np.errstate(invalid="ignore"):
+        if op == "softmax":
+            rows = s[..., :, None] * eye - s[..., :, None] * s[..., None, :]
+        else:
+            rows = eye - np.broadcast_to(s[..., None, :], s.shape + (n,))
+    return np.moveaxis(rows, -2, axis)
+
+
+def jacobian_from_blocks(block_array: np.ndarray, axis: int) -> np.ndarray:
+    """Embed per-row blocks (shape ``x.shape + (n,)``) in the full ``x.shape + x.shape``
+    Jacobian, with exact zeros wherever two different rows meet."""
+    shape = block_array.shape[:-1]
+    if len(shape) == 0:
+        return block_array.reshape(())
+    axis = normalize_axis(axis, len(shape))
+    rows = np.moveaxis(block_array, axis, -2)  # (batch..., n, n)
+    batch_shape, n = rows.shape[:-2], rows.shape[-1]
+    batch = int(np.prod(batch_shape, dtype=np.int64))
+    flat = rows.reshape(batch, n, n)
+    full = np.zeros((batch, n, batch, n), dtype=block_array.dtype)
+    index = np.arange(batch)
+    full[index, :, index, :] = flat
+    moved = full.reshape(batch_shape + (n,) + batch_shape + (n,))
+    rank = len(shape)
+    return np.moveaxis(moved, [rank - 1, 2 * rank - 1], [axis, rank + axis])
+
+
+def jacobian(op: Op, x: np.ndarray, axis: int, *, work: Any = np.float64) -> np.ndarray:
+    """The full Jacobian, shape ``x.shape + x.shape``."""
+    x = np.asarray(x)
+    if x.ndim == 0:
+        return blocks(op, x, axis, work=work).reshape(())
+    return jacobian_from_blocks(blocks(op, x, axis, work=work), axis)
+
+
+def blocks_from_jacobian(full: np.ndarray, axis: int) -> np.ndarray:
+    """The inverse of :func:`jacobian_from_blocks`: pick each row's diagonal block."""
+    rank = full.ndim // 2
+    if rank == 0:
+        return full.reshape(())
+    axis = normalize_axis(axis, rank)
+    moved = np.moveaxis(full, [axis, rank + axis], [rank - 1, 2 * rank - 1])
+    batch_shape, n = moved.shape[: rank - 1], moved.shape[rank - 1]
+    batch = int(np.prod(batch_shape, dtype=np.int64))
+    flat = moved.reshape(batch, n, batch, n)
+    index = np.arange(batch)
+    picked = flat[index, :, index, :].reshape(batch_shape + (n, n))
+    return np.moveaxis(picked, -2, axis)
+
+
+def off_block_mask(shape: tuple[int, ...], axis: int) -> np.ndarray:
+    """Boolean mask over ``shape + shape``: True where the two indices lie in different rows."""
+    if len(shape) == 0:
+        return np.zeros((), dtype=bool)
+    axis = normalize_axis(axis, len(shape))
+    same_row = jacobian_from_blocks(np.ones(shape + (shape[axis],), dtype=bool), axis)
+    return ~same_row

@@ -1,0 +1,224 @@
+"""The one tolerance model: how far a correct implementation may be from the exact value.
+
+No atol/rtol pair can describe softmax accuracy. The error of a correct float16 softmax
+grows with |x_i - max| (the shift x_i - m is rounded before exp magnifies it), and the
+error of a VJP is set by the size of the terms that cancel in ``g_i - <g, s>``, not by the
+result. So every bound here is derived from the computation, element by element, as a
+first-order rounding-error analysis in the unit roundoff u = 2**-p of the dtype under
+test (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., ch. 3-4).
+
+Allowances (relative errors, in units of u):
+
+* ``ROUNDED = 1``: one correctly rounded operation (+, -, *, /, conversion).
+* ``ELEMENTARY = 4``: exp or log accurate to 2 ulps (2 ulps <= 4u relative); vectorised
+  library exps are 1-2 ulps.
+* ``summation_allowance(n) = ceil(log2 n) + 1``: a sum of n terms formed pairwise, in a
+  tree, or in a wider accumulator, each of which keeps the error to O(log n) roundings.
+  A plain running sum in the dtype itself is O(n), and that is a precision bug this
+  bound is meant to catch (4096 float16 terms added in order lose about 120 ulps).
+
+Relative error of s_i = softmax_i, however it is formed (exp(x - m) / Z, or exp of a
+log_softmax), with d_j = x_j - m <= 0::
+
+    K_s,i = |d_i| + sum_j s_j |d_j| + log Z + 2*ELEMENTARY + summation_allowance(n) + 3
+
+|d_i| is the shift's rounding magnified by exp; ``sum_j s_j |d_j|`` (at most log n, the
+entropy) is the same for the denominator; ``log Z`` covers log_softmax's ``d_i - log Z``.
+
+Each quantity gets, per element, an absolute error bound and a *scale* M_i (the magnitude
+of the terms the result is made of). Errors are reported in ulps of M_i: for the forward
+softmax M_i = s_i, so this is the ordinary ulp error of the output; for a VJP, where
+``g_i - <g, s>`` can cancel to nearly 0, it is the error relative to the terms.
+An implementation passes when every element's error is within its bound; the ulp figures
+are how the report says by how much.
+
+Inputs exactly on the dtype's grid are assumed (the suite only feeds such inputs), and
+the exact values come from :mod:`conformance.oracle` in a precision well beyond the dtype
+(float64 for the half and single types, long double for float64).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from conformance import oracle
+from conformance.dtypes import ulp, unit_roundoff
+from conformance.oracle import Op
+
+ROUNDED = 1.0
+ELEMENTARY = 4.0
+
+
+def summation_allowance(n: int) -> float:
+    """Relative error, in u, of a well-formed sum of n terms: ceil(log2 n) + 1."""
+    return float(np.ceil(np.log2(max(n, 1)))) + 1.0
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Per-element absolute error bound and the scale errors are measured against."""
+
+    absolute: np.ndarray
+    scale: np.ndarray
+    dtype: np.dtype[Any]
+
+    def ulps(self, error: np.ndarray) -> np.ndarray:
+        """``error`` in ulps (of the dtype under test) of the scale."""
+        return np.asarray(np.abs(error) / ulp(self.scale, self.dtype), dtype=np.float64)
+
+    @property
+    def bound_ulps(self) -> np.ndarray:
+        return self.ulps(self.absolute)
+
+
+@dataclass(frozen=True)
+class _Row:
+    """What every bound needs of x, along ``axis``, in float64."""
+
+    s: np.ndarray
+    relative_s: np.ndarray  # K_s,i in units of u
+    n: int
+    axis: int
+
+
+def _row_terms(x: np.ndarray, axis: int) -> _Row:
+    x = np.asarray(x)
+    if x.ndim == 0:
+        x, axis = x[None], 0
+    axis = oracle.normalize_axis(axis, x.ndim)
+    x = x.astype(np.float64)
+    n = x.shape[axis]
+    s = oracle.softmax(x, axis)
+    with np.errstate(invalid="ignore"):
+        top = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+        depth = np.where(np.isneginf(x), 0.0, np.abs(x - top))
+        depth = np.nan_to_num(depth, nan=0.0, posinf=0.0)
+        weighted_depth = np.nansum(np.nan_to_num(s) * depth, axis=axis, keepdims=True)
+        log_z = np.log(np.sum(np.exp(np.where(np.isneginf(x), -np.inf, x - top)), axis=axis, keepdims=True))
+    log_z = np.nan_to_num(log_z, nan=0.0, posinf=0.0, neginf=0.0)
+    relative_s = depth + weighted_depth + log_z + 2 * ELEMENTARY + summation_allowance(n) + 3 * ROUNDED
+    return _Row(s=np.nan_to_num(s), relative_s=relative_s, n=n, axis=axis)
+
+
+def _dot(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
+    return np.sum(a * b, axis=axis, keepdims=True)
+
+
+def forward_bound(op: Op, x: np.ndarray, axis: int, dtype: Any) -> Bound:
+    """Bound on softmax / log_softmax outputs."""
+    row = _row_terms(x, axis)
+    u = unit_roundoff(dtype)
+    shape = np.shape(x)
+    if op == "softmax":
+        scale = row.s
+        absolute = (row.relative_s + ROUNDED) * u * row.s
+    else:
+        exact = np.nan_to_num(oracle.log_softmax(np.asarray(x).reshape(row.s.shape), row.axis), neginf=0.0)
+        # |d_i - log Z| is formed from two terms of size |d_i| and log Z, each carrying
+        # error; their size, and the output's own rounding, set the scale.
+        scale = np.maximum(np.abs(exact), 1.0)
+        absolute = (row.relative_s + ELEMENTARY + ROUNDED) * u * scale
+    return Bound(absolute.reshape(shape), scale.reshape(shape), np.dtype(dtype))
+
+
+def _product_bound(
+    op: Op, row: _Row, vector: np.ndarray, u: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Absolute bound and scale of the VJP ``J^T g`` / JVP ``J t`` with ``vector`` = g or t.
+
+    softmax, v_i = s_i (g_i - c), c = <g, s>:
+        |err_i| <= u s_i [ |g_i - c| K_s,i + sum_j |g_j| s_j K_s,j
+                           + (summation_allowance(n) + 1) A + |g_i| + |c| ] + 2u|v_i|,
+        A = sum_j |g_j| s_j, scale M_i = s_i (|g_i| + A).
+    log_softmax VJP, v_i = g_i - s_i G, G = sum g:
+        |err_i| <= u [ s_i |G| (K_s,i + 1) + summation_allowance(n) s_i sum|g| + |g_i| ] + 2u|v_i|,
+        scale M_i = |g_i| + s_i sum|g|.
+    (The log_softmax JVP ``t_i - <s, t>`` is bounded by its own branch below.)
+    """
+    s, k, axis = row.s, row.relative_s, row.axis
+    g = np.nan_to_num(np.asarray(vector, dtype=np.float64).reshape(s.shape))
+    mag = np.abs(g)
+    gather = summation_allowance(row.n) + ROUNDED
+    if op == "softmax":
+        c = _dot(g, s, axis)
+        a = _dot(mag, s, axis)
+        v = s * (g - c)
+        absolute = u * s * (np.abs(g - c) * k + _dot(mag * s, k, axis) + gather * a + mag + np.abs(c))
+        scale = s * (mag + a)
+    else:
+        total = np.sum(g, axis=axis, keepdims=True)
+        total_mag = np.sum(mag, axis=axis, keepdims=True)
+        v = g - s * total
+        absolute = u * (s * np.abs(total) * (k + ROUNDED) + gather * s * total_mag + mag)
+        scale = mag + s * total_mag
+    return absolute + 2 * ROUNDED * u * np.abs(v), scale
+
+
+def vjp_bound(op: Op, x: np.ndarray, cotangent: np.ndarray, axis: int, dtype: Any) -> Bound:
+    row = _row_terms(x, axis)
+    absolute, scale = _product_bound(op, row, cotangent, unit_roundoff(dtype))
+    return Bound(absolute.reshape(np.shape(x)), scale.reshape(np.shape(x)), np.dtype(dtype))
+
+
+def jvp_bound(op: Op, x: np.ndarray, tangent: np.ndarray, axis: int, dtype: Any) -> Bound:
+    """The softmax JVP has the VJP's form (J is symmetric). The log_softmax JVP is
+    ``t_i - <s, t>``: |err_i| <= u [ |t_i| + sum_j s_j |t_j| (K_s,j + gather) ] + 2u|v_i|."""
+    row = _row_terms(x, axis)
+    u = unit_roundoff(dtype)
+    if op == "softmax":
+        absolute, scale = _product_bound(op, row, tangent, u)
+    else:
+        t = np.nan_to_num(np.asarray(tangent, dtype=np.float64).reshape(row.s.shape))
+        weighted = _dot(row.s * np.abs(t), row.relative_s + summation_allowance(row.n) + ROUNDED, row.axis)
+        v = t - _dot(row.s, t, row.axis)
+        absolute = u * (np.abs(t) + weighted) + 2 * ROUNDED * u * np.abs(v)
+        scale = np.abs(t) + _dot(row.s, np.abs(t), row.axis)
+    return Bound(absolute.reshape(np.shape(x)), scale.reshape(np.shape(x)), np.dtype(dtype))
+
+
+def blocks_bound(op: Op, x: np.ndarray, axis: int, dtype: Any) -> Bound:
+    """Bound on each Jacobian block entry, shape ``x.shape + (n,)``.
+
+    Entry (i, j) of a row's block is the VJP with the one-hot cotangent e_i read at j
+    (reverse mode builds it so; forward mode's JVP with e_j gives the same numbers for
+    softmax and the same form of bound for log_softmax), so it inherits that bound.
+    """
+    x = np.asarray(x)
+    if x.ndim == 0:
+        inner = blocks_bound(op, x[None], 0, dtype)
+        return Bound(inner.absolute[0], inner.scale[0], inner.dtype)
+    axis = oracle.normalize_axis(axis, x.ndim)
+    rows = np.moveaxis(x, axis, -1)
+    n = rows.shape[-1]
+    repeated = np.broadcast_to(rows[..., None, :], rows.shape[:-1] + (n, n))
+    one_hots = np.broadcast_to(np.eye(n), repeated.shape)
+    bound = vjp_bound(op, repeated, one_hots, -1, dtype)
+    return Bound(np.moveaxis(bound.absolute, -2, axis), np.moveaxis(bound.scale, -2, axis), bound.dtype)
+
+
+def vjp_derivative_bound(
+    op: Op, x: np.ndarray, cotangent: np.ndarray, direction: np.ndarray, axis: int, dtype: Any
+) -> Bound:
+    """Second order, d/de vjp(x + e u, g): a first-order bound on the sum of its terms.
+
+    Every term is a product of first-order quantities, each with relative error at most
+    K = max_row K_s + summation_allowance(n) + 3, and the sums cancel at most their terms'
+    magnitude, so |err_i| <= 2 K u M_i with M_i the sum of the terms' magnitudes:
+    softmax  M_i = |ds_i| (|g_i| + A) + s_i sum_j |ds_j g_j| + s_i |<g, ds>|,
+    log_softmax M_i = |ds_i| sum|g|,  with |ds| = s (|u| + <s, |u|>).
+    """
+    row = _row_terms(x, axis)
+    s, axis_ = row.s, row.axis
+    g = np.nan_to_num(np.asarray(cotangent, dtype=np.float64).reshape(s.shape))
+    w = np.nan_to_num(np.asarray(direction, dtype=np.float64).reshape(s.shape))
+    ds = s * (np.abs(w) + _dot(s, np.abs(w), axis_))
+    if op == "softmax":
+        scale = ds * (np.abs(g) + _dot(np.abs(g), s, axis_)) + 2 * s * _dot(ds, np.abs(g), axis_)
+    else:
+        scale = ds * np.sum(np.abs(g), axis=axis_, keepdims=True)
+    k = np.max(row.relative_s, axis=axis_, keepdims=True, initial=0.0) + summation_allowance(row.n) + 3 * ROUNDED
+    absolute = 2 * k * unit_roundoff(dtype) * scale
+    return Bound(absolute.reshape(np.shape(x)), scale.reshape(np.shape(x)), np.dtype(dtype))

@@ -12,6 +12,9 @@ Allowances (relative errors, in units of u):
 * ``ROUNDED = 1``: one correctly rounded operation (+, -, *, /, conversion).
 * ``ELEMENTARY = 4``: exp or log accurate to 2 ulps (2 ulps <= 4u relative); vectorised
   library exps are 1-2 ulps.
+* ``UNDERFLOW = 4``: below the normal range rounding is absolute, not relative (Higham's
+  model fl(a op b) = (a op b)(1 + d) + e, |e| <= eta/2, eta the smallest subnormal);
+  each bound adds 4 eta for the roundings that feed one output.
 * ``summation_allowance(n) = ceil(log2 n) + 1``: a sum of n terms formed pairwise, in a
   tree, or in a wider accumulator, each of which keeps the error to O(log n) roundings.
   A plain running sum in the dtype itself is O(n), and that is a precision bug this
@@ -42,6 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 from conformance import oracle
@@ -50,6 +54,7 @@ from conformance.oracle import Op
 
 ROUNDED = 1.0
 ELEMENTARY = 4.0
+UNDERFLOW = 4.0  # roundings near underflow that feed one output, each off by <= half a subnormal spacing
 
 
 def summation_allowance(n: int) -> float:
@@ -64,6 +69,12 @@ class Bound:
     absolute: np.ndarray
     scale: np.ndarray
     dtype: np.dtype[Any]
+
+    @classmethod
+    def of(cls, absolute: np.ndarray, scale: np.ndarray, dtype: Any, shape: tuple[int, ...]) -> Bound:
+        """A bound from a rounding analysis above underflow, widened by the underflow allowance."""
+        eta = float(ml_dtypes.finfo(dtype).smallest_subnormal)
+        return cls(np.reshape(absolute + UNDERFLOW * eta, shape), np.reshape(scale, shape), np.dtype(dtype))
 
     def ulps(self, error: np.ndarray) -> np.ndarray:
         """``error`` in ulps (of the dtype under test) of the scale."""
@@ -92,7 +103,7 @@ def _row_terms(x: np.ndarray, axis: int) -> _Row:
     x = x.astype(np.float64)
     n = x.shape[axis]
     s = oracle.softmax(x, axis)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):
         top = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
         depth = np.where(np.isneginf(x), 0.0, np.abs(x - top))
         depth = np.nan_to_num(depth, nan=0.0, posinf=0.0)
@@ -121,7 +132,7 @@ def forward_bound(op: Op, x: np.ndarray, axis: int, dtype: Any) -> Bound:
         # error; their size, and the output's own rounding, set the scale.
         scale = np.maximum(np.abs(exact), 1.0)
         absolute = (row.relative_s + ELEMENTARY + ROUNDED) * u * scale
-    return Bound(absolute.reshape(shape), scale.reshape(shape), np.dtype(dtype))
+    return Bound.of(absolute, scale, dtype, shape)
 
 
 def _product_bound(
@@ -160,7 +171,7 @@ def _product_bound(
 def vjp_bound(op: Op, x: np.ndarray, cotangent: np.ndarray, axis: int, dtype: Any) -> Bound:
     row = _row_terms(x, axis)
     absolute, scale = _product_bound(op, row, cotangent, unit_roundoff(dtype))
-    return Bound(absolute.reshape(np.shape(x)), scale.reshape(np.shape(x)), np.dtype(dtype))
+    return Bound.of(absolute, scale, dtype, np.shape(x))
 
 
 def jvp_bound(op: Op, x: np.ndarray, tangent: np.ndarray, axis: int, dtype: Any) -> Bound:
@@ -176,7 +187,7 @@ def jvp_bound(op: Op, x: np.ndarray, tangent: np.ndarray, axis: int, dtype: Any)
         v = t - _dot(row.s, t, row.axis)
         absolute = u * (np.abs(t) + weighted) + 2 * ROUNDED * u * np.abs(v)
         scale = np.abs(t) + _dot(row.s, np.abs(t), row.axis)
-    return Bound(absolute.reshape(np.shape(x)), scale.reshape(np.shape(x)), np.dtype(dtype))
+    return Bound.of(absolute, scale, dtype, np.shape(x))
 
 
 def blocks_bound(op: Op, x: np.ndarray, axis: int, dtype: Any) -> Bound:
@@ -221,4 +232,4 @@ def vjp_derivative_bound(
         scale = ds * np.sum(np.abs(g), axis=axis_, keepdims=True)
     k = np.max(row.relative_s, axis=axis_, keepdims=True, initial=0.0) + summation_allowance(row.n) + 3 * ROUNDED
     absolute = 2 * k * unit_roundoff(dtype) * scale
-    return Bound(absolute.reshape(np.shape(x)), scale.reshape(np.shape(x)), np.dtype(dtype))
+    return Bound.of(absolute, scale, dtype, np.shape(x))

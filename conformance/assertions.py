@@ -1,0 +1,98 @@
+"""Assertions whose failures explain themselves: quantity, adapter, op, dtype, axis, the worst
+element against the oracle and its bound, and a paste-and-run reproducer.
+
+The vectorised comparison runs first; the worst element is searched for only on failure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from conformance import measure
+from conformance.calls import ConformanceFailure
+from conformance.reproducer import Call, format_value
+from conformance.tolerance import Bound
+
+
+def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(flat, shape)) if shape else ()
+
+
+def _at(quantity: str, index: tuple[int, ...]) -> str:
+    return f"{quantity}[{', '.join(map(str, index))}]" if index else quantity
+
+
+def absolute_error(actual: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    """|actual - exact| in long double; matching infinities count as 0, NaN or a stray inf as inf."""
+    a = np.asarray(actual).astype(np.longdouble)
+    e = np.asarray(exact).astype(np.longdouble)
+    with np.errstate(invalid="ignore", over="ignore"):
+        error = np.abs(a - e)
+    same_infinity = np.isinf(e) & (a == e)
+    return np.where(same_infinity, 0, np.where(np.isnan(error), np.inf, error))
+
+
+def assert_within_bound(
+    quantity: str, actual: np.ndarray, exact: np.ndarray, bound: Bound, where: str, call: Call, oracle_call: str
+) -> None:
+    """Every element of ``actual`` is within ``bound`` of ``exact``."""
+    __tracebackhide__ = True
+    error = absolute_error(actual, exact)
+    limit = np.asarray(bound.absolute, dtype=np.longdouble)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.asarray(np.where(limit > 0, error / limit, np.where(error > 0, np.inf, 0.0)), dtype=np.float64)
+    error_ulp = bound.ulps(error)
+    bound_ulp = bound.bound_ulps
+    recorder = measure.current()
+    if recorder is not None:
+        recorder.observe(error_ulp, bound_ulp, ratio)
+    if not np.any(error > limit):
+        return
+    worst = int(np.argmax(ratio))
+    index = _index(worst, np.shape(actual))
+    over = int(np.count_nonzero(error > limit))
+    value, expected = np.asarray(actual).flat[worst], np.asarray(exact).flat[worst]
+    message = (
+        f"{_at(quantity, index)} = {format_value(value)}, but the oracle gives {format_value(expected)} "
+        f"(err {error_ulp.flat[worst]:.3g} ulp > bound {bound_ulp.flat[worst]:.3g} ulp) {where}; "
+        f"{over} of {np.size(actual)} elements exceed their bound"
+    )
+    raise ConformanceFailure(
+        message,
+        call.source(oracle_call),
+        worst={
+            "quantity": quantity,
+            "index": list(index),
+            "value": _number(value),
+            "expected": _number(expected),
+            "error_ulp": _number(error_ulp.flat[worst]),
+            "bound_ulp": _number(bound_ulp.flat[worst]),
+        },
+    )
+
+
+def assert_exactly(
+    quantity: str, actual: np.ndarray, expected: Any, where_mask: np.ndarray, rule: str, where: str, call: Call
+) -> None:
+    """``actual`` equals ``expected`` exactly wherever ``where_mask`` holds (``rule`` says why)."""
+    __tracebackhide__ = True
+    expected = np.broadcast_to(np.asarray(expected), np.shape(actual))
+    wrong = where_mask & ~((actual == expected) | (np.isnan(expected) & np.isnan(actual)))
+    if not np.any(wrong):
+        return
+    worst = int(np.flatnonzero(wrong)[0])
+    index = _index(worst, np.shape(actual))
+    value, target = np.asarray(actual).flat[worst], expected.flat[worst]
+    raise ConformanceFailure(
+        f"{_at(quantity, index)} = {format_value(value)}, but {rule} (expected exactly {format_value(target)}) "
+        f"{where}; {int(np.count_nonzero(wrong))} such elements",
+        call.source(),
+        worst={"quantity": quantity, "index": list(index), "value": _number(value), "expected": _number(target)},
+    )
+
+
+def _number(value: Any) -> float | str:
+    number = float(value)
+    return number if np.isfinite(number) else str(number)

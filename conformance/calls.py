@@ -1,0 +1,127 @@
+"""Calling an adapter: deadlines, and turning whatever comes back into a checked NumPy array."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from conformance.adapter import Quantity, adapter_name, method_name, provided_method
+from conformance.dtypes import dtype_name
+from conformance.oracle import Op
+from conformance.reproducer import Call
+
+
+class AdapterCallError(Exception):
+    """The adapter raised, hung, or is unusable; the suite reports an ``error``."""
+
+    def __init__(self, message: str, reproducer: str) -> None:
+        super().__init__(f"{message}\n\nReproduce with:\n{reproducer}")
+        self.reproducer = reproducer
+
+
+class ConformanceFailure(AssertionError):
+    """The adapter answered, and the answer is wrong; the suite reports ``failed``."""
+
+    def __init__(self, message: str, reproducer: str, worst: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{message}\n\nReproduce with:\n{reproducer}")
+        self.reproducer = reproducer
+        self.worst = worst
+
+
+class _Deadline(BaseException):
+    """Raised by the alarm inside a hung adapter call (BaseException, so adapters don't catch it)."""
+
+
+@dataclass
+class Subject:
+    """An adapter under test, with the spec that loads it and what the run has learnt of it."""
+
+    adapter: Any
+    spec: str
+    call_timeout: float | None = None
+    hung: str | None = None
+
+    @property
+    def name(self) -> str:
+        return adapter_name(self.adapter)
+
+    def __repr__(self) -> str:
+        return f"Subject({self.spec!r})"
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float | None) -> Iterator[None]:
+    """Interrupt Python-level hangs after ``seconds`` (main thread, POSIX only).
+
+    A hang inside C code that never returns to the interpreter is caught one level up:
+    the runner kills the worker process.
+    """
+    usable = seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def _alarm(signum: int, frame: Any) -> None:
+        raise _Deadline
+
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, float(seconds))  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def label(subject: Subject, op: Op, dtype: Any, axis: int | None = None) -> str:
+    """``[torch softmax axis=1 float32]``: where a message comes from."""
+    where = f" axis={axis}" if axis is not None else ""
+    return f"[{subject.name} {op}{where} {dtype_name(dtype)}]"
+
+
+def invoke(subject: Subject, op: Op, quantity: Quantity, call: Call, expected_shape: tuple[int, ...]) -> np.ndarray:
+    """Run ``call`` on the adapter and return its result, checked to be an array of
+    ``expected_shape`` and of the input's dtype."""
+    method = provided_method(subject.adapter, op, quantity)
+    x = call.arrays["x"]
+    where = label(subject, op, x.dtype, call.axis)
+    name = method_name(op, quantity)
+    if method is None:
+        raise AdapterCallError(f"{name} is not provided {where}", call.source())
+    if subject.hung:
+        raise AdapterCallError(f"{name} not called: {subject.hung} {where}", call.source())
+    try:
+        with _deadline(subject.call_timeout):
+            result = method(*call.arrays.values(), call.axis)
+    except _Deadline:
+        subject.hung = f"an earlier call of {name} hung (no answer within {subject.call_timeout:g} s)"
+        raise AdapterCallError(
+            f"{name} timed out after {subject.call_timeout:g} s {where}", call.source()
+        ) from None
+    except Exception as error:
+        raise AdapterCallError(
+            f"{name} raised {type(error).__name__}: {error} {where}", call.source()
+        ) from error
+    if isinstance(result, np.generic):
+        result = np.asarray(result)
+    if not isinstance(result, np.ndarray):
+        raise ConformanceFailure(
+            f"{name} returned {type(result).__name__}, not a numpy.ndarray {where}", call.source()
+        )
+    if result.shape != expected_shape:
+        raise ConformanceFailure(
+            f"{name} returned shape {result.shape}, but the oracle gives {expected_shape} {where}",
+            call.source(f"'oracle shape:', {expected_shape!r}"),
+        )
+    if result.dtype != x.dtype:
+        raise ConformanceFailure(
+            f"{name} returned dtype {dtype_name(result.dtype)} for {dtype_name(x.dtype)} input {where}",
+            call.source(),
+        )
+    return result

@@ -1,0 +1,137 @@
+"""One place that knows, for each quantity, its oracle, its bound and its shape.
+
+Properties ask for ``compare(subject, op, quantity, ...)``: the adapter is called, the
+result checked against the oracle within the tolerance model, and the result returned
+for any further structural check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from conformance import oracle, tolerance
+from conformance.adapter import Quantity, method_name
+from conformance.assertions import assert_within_bound
+from conformance.calls import Subject, invoke, label
+from conformance.oracle import Op
+from conformance.reproducer import Call
+from conformance.strategies import Argument
+from conformance.tolerance import Bound
+
+# Names of the vectors each quantity takes after x, in the adapter's argument order.
+VECTORS: dict[Quantity, tuple[str, ...]] = {
+    "forward": (),
+    "jacobian": (),
+    "vjp": ("cotangent",),
+    "jvp": ("tangent",),
+    "vjp_derivative": ("cotangent", "direction"),
+}
+
+
+def reference_work(dtype: Any) -> Any:
+    """A precision well beyond ``dtype`` for the exact values: float64 for the half and single
+    types, long double for float64 (None where long double is no wider than float64)."""
+    if np.dtype(dtype) != np.float64:
+        return np.float64
+    return np.longdouble if np.finfo(np.longdouble).nmant > np.finfo(np.float64).nmant else None
+
+
+def exact_value(op: Op, quantity: Quantity, x: np.ndarray, axis: int, vectors: list[np.ndarray], work: Any) -> np.ndarray:
+    if quantity == "forward":
+        return oracle.forward(op, x, axis, work=work)
+    if quantity == "jacobian":
+        return oracle.jacobian(op, x, axis, work=work)
+    if quantity == "vjp":
+        return oracle.vjp(op, x, vectors[0], axis, work=work)
+    if quantity == "jvp":
+        return oracle.jvp(op, x, vectors[0], axis, work=work)
+    return oracle.vjp_derivative(op, x, vectors[0], vectors[1], axis, work=work)
+
+
+def jacobian_bound(op: Op, x: np.ndarray, axis: int, dtype: Any) -> Bound:
+    """The block bound embedded in the full Jacobian: off the blocks, exactly 0 is required."""
+    blocks = tolerance.blocks_bound(op, x, axis, dtype)
+    if np.ndim(x) == 0:
+        return Bound(blocks.absolute.reshape(()), blocks.scale.reshape(()), blocks.dtype)
+    return Bound(
+        oracle.jacobian_from_blocks(blocks.absolute, axis),
+        oracle.jacobian_from_blocks(blocks.scale, axis),
+        blocks.dtype,
+    )
+
+
+_BOUNDS: dict[Quantity, Callable[..., Bound]] = {
+    "forward": tolerance.forward_bound,
+    "vjp": tolerance.vjp_bound,
+    "jvp": tolerance.jvp_bound,
+    "vjp_derivative": tolerance.vjp_derivative_bound,
+}
+
+
+def bound_for(op: Op, quantity: Quantity, x: np.ndarray, axis: int, vectors: list[np.ndarray]) -> Bound:
+    if quantity == "jacobian":
+        return jacobian_bound(op, x, axis, x.dtype)
+    return _BOUNDS[quantity](op, x, *vectors, axis, x.dtype)
+
+
+def expected_shape(quantity: Quantity, x: np.ndarray) -> tuple[int, ...]:
+    return tuple(x.shape) * 2 if quantity == "jacobian" else tuple(x.shape)
+
+
+@dataclass
+class Outcome:
+    """An adapter's answer and everything it was judged by."""
+
+    actual: np.ndarray
+    call: Call
+    where: str
+
+
+def make_call(
+    subject: Subject, op: Op, quantity: Quantity, x: Argument, axis: int, vectors: Sequence[Argument]
+) -> Call:
+    names = ("x", *VECTORS[quantity])
+    arguments = [x, *vectors]
+    return Call(
+        spec=subject.spec,
+        method=method_name(op, quantity),
+        axis=axis,
+        arrays={name: argument.value for name, argument in zip(names, arguments)},
+        views={name: argument.view for name, argument in zip(names, arguments) if argument.view is not None},
+    )
+
+
+def oracle_source(op: Op, quantity: Quantity, call: Call) -> str:
+    function = {"forward": "forward", "jacobian": "jacobian", "vjp": "vjp", "jvp": "jvp"}.get(quantity, quantity)
+    return f"oracle.{function}({op!r}, {call.argument_list()})"
+
+
+def run(subject: Subject, op: Op, quantity: Quantity, x: Argument, axis: int, vectors: Sequence[Argument] = ()) -> Outcome:
+    """Call the adapter; check the answer's type, shape and dtype only."""
+    call = make_call(subject, op, quantity, x, axis, vectors)
+    actual = invoke(subject, op, quantity, call, expected_shape(quantity, x.value))
+    return Outcome(actual, call, label(subject, op, x.value.dtype, axis))
+
+
+def compare(
+    subject: Subject, op: Op, quantity: Quantity, x: Argument, axis: int, vectors: Sequence[Argument] = ()
+) -> Outcome:
+    """Call the adapter and check every element against the oracle within its bound."""
+    __tracebackhide__ = True
+    outcome = run(subject, op, quantity, x, axis, vectors)
+    work = reference_work(x.value.dtype)
+    if work is None:
+        pytest.skip("no reference wider than float64 on this platform (long double is float64)")
+    plain = [vector.value for vector in vectors]
+    exact = exact_value(op, quantity, x.value, axis, plain, work)
+    bound = bound_for(op, quantity, x.value, axis, plain)
+    assert_within_bound(
+        method_name(op, quantity), outcome.actual, exact, bound, outcome.where, outcome.call,
+        oracle_source(op, quantity, outcome.call),
+    )
+    return outcome

@@ -1,0 +1,420 @@
+"""The gate: decide from results documents (and optionally a baseline) whether a run is acceptable.
+
+The gate fails when
+
+* a record is ``failed`` or ``error`` and no known divergence explains it;
+* an expected framework has no results (expected: named in ``expect``, or with results in
+  the baseline); a framework whose records are all skipped has no results;
+* a framework x property has fewer results than in the baseline, i.e. a record that ran
+  in the baseline (passed/failed/error/xfailed) is absent or skipped now: missing results
+  never pass;
+* a known-divergence entry is stale or matches nothing (see :func:`divergences.audit`).
+
+Baseline format: a *summary* made by :func:`make_baseline` (a full results document is
+accepted as well and summarised on the fly)::
+
+    {
+      "baseline_version": 1,
+      "frameworks": {"torch": "2.13.0", "jax": "0.4.35"},
+      "results": [
+        {"framework": "torch", "adapter": "torch", "property": "forward_accuracy",
+         "op": "softmax", "dtype": "float32", "status": "passed"},
+        ...
+      ]
+    }
+
+One entry per record identity (adapter, property, op, dtype); when the documents hold the
+same identity several times (one run per Python version), the worst status is kept
+(error > failed > xfailed > passed > skipped).
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from conformance import divergences as divergences_module
+from conformance.divergences import Divergence
+from conformance.merge import (
+    BADNESS,
+    RAN_STATUSES,
+    RecordKey,
+    describe,
+    merge,
+    record_framework,
+    record_key,
+    worst_status,
+)
+
+SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
+MAX_LINES_PER_KIND = 25
+
+BASELINE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["baseline_version", "results"],
+    "properties": {
+        "baseline_version": {"const": 1},
+        "frameworks": {"type": "object", "additionalProperties": {"type": "string"}},
+        "results": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["adapter", "property", "op", "dtype", "status"],
+                "properties": {
+                    "framework": {"type": ["string", "null"]},
+                    "adapter": {"type": "string"},
+                    "property": {"type": "string"},
+                    "op": {"type": "string"},
+                    "dtype": {"type": "string"},
+                    "status": {"enum": ["passed", "failed", "error", "skipped", "xfailed"]},
+                },
+            },
+        },
+    },
+}
+
+
+class ResultsFileError(ValueError):
+    """A results or baseline file that cannot be used; the message is one line naming the file."""
+
+
+@dataclass
+class GateVerdict:
+    passed: bool
+    lines: list[str]  # the short diff, failing kinds first
+    unexplained: list[str] = field(default_factory=list)  # failed/error records no divergence explains
+    regressed: list[str] = field(default_factory=list)  # passed in the baseline, failed/error now
+    newly_passing: list[str] = field(default_factory=list)  # failed/error/xfailed in the baseline, passed now
+    missing_frameworks: list[str] = field(default_factory=list)
+    missing_results: list[str] = field(default_factory=list)  # records that ran in the baseline, not now
+    divergence_problems: list[str] = field(default_factory=list)
+    baseline_used: bool = False
+    records: list[dict[str, Any]] = field(default_factory=list, repr=False)  # merged, divergences applied
+
+    @property
+    def summary(self) -> str:
+        if self.passed:
+            return "gate: PASS" + ("" if self.baseline_used else " (no baseline)")
+        parts = []
+        if self.unexplained:
+            regressed = f", {len(self.regressed)} regressed" if self.regressed else ""
+            parts.append(f"{len(self.unexplained)} unexplained failure(s){regressed}")
+        if self.missing_frameworks:
+            parts.append(f"{len(self.missing_frameworks)} expected framework(s) without results")
+        if self.missing_results:
+            parts.append(f"{len(self.missing_results)} result(s) missing against the baseline")
+        if self.divergence_problems:
+            parts.append(f"{len(self.divergence_problems)} known-divergence problem(s)")
+        return "gate: FAIL: " + "; ".join(parts)
+
+    def format(self) -> str:
+        """The summary line and the diff lines, for the terminal."""
+        return "\n".join([self.summary, *(f"  {line}" for line in self.lines)])
+
+
+# ---------------------------------------------------------------------------------------------
+# reading files
+
+
+@functools.cache
+def _results_validator() -> Any:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _schema_problem(validator: Any, document: Any) -> str | None:
+    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    if error is None:
+        return None
+    where = error.json_path if error.json_path != "$" else "top level"
+    return f"{_one_line(error.message)} (at {where})"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultsFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ResultsFileError(f"{path}: is a directory, not a results file") from None
+    except UnicodeDecodeError:
+        raise ResultsFileError(f"{path}: not UTF-8 text (corrupt?)") from None
+    except OSError as exc:
+        raise ResultsFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not text.strip():
+        raise ResultsFileError(f"{path}: empty file")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultsFileError(f"{path}: not JSON (corrupt or truncated?): {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise ResultsFileError(f"{path}: not usable JSON: nested too deeply") from None
+
+
+def _expand(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Paths as given; a path that does not exist and contains a glob character is expanded
+    (sorted), since tox and other shell-less callers pass ``reports/*.json`` literally."""
+    expanded: list[Path] = []
+    for raw in paths:
+        text = os.fspath(raw)
+        if not os.path.exists(text) and glob.has_magic(text):
+            found = sorted(glob.glob(text))
+            if not found:
+                raise ResultsFileError(f"{text}: no file matches this pattern")
+            expanded.extend(Path(name) for name in found)
+        else:
+            expanded.append(Path(text))
+    return expanded
+
+
+def load_documents(paths: Iterable[str | os.PathLike[str]]) -> list[dict[str, Any]]:
+    """Read and validate results documents (results.schema.json), in order.
+
+    A path that does not exist but contains ``*``/``?``/``[`` is a glob pattern.
+    Raises ResultsFileError, one line naming the file and the problem, for a missing,
+    unreadable, empty, non-JSON or schema-invalid file, or when no paths are given.
+    """
+    files = _expand(paths)
+    if not files:
+        raise ResultsFileError("no results files given")
+    validator = _results_validator()
+    documents: list[dict[str, Any]] = []
+    for path in files:
+        document = _read_json(path)
+        if not isinstance(document, dict):
+            raise ResultsFileError(
+                f"{path}: not a results document: the top level is a JSON {type(document).__name__}, not an object"
+            )
+        problem = _schema_problem(validator, document)
+        if problem is not None:
+            raise ResultsFileError(f"{path}: not a valid results document: {problem}")
+        documents.append(document)
+    return documents
+
+
+def _summary_from(value: Mapping[str, Any], source: str) -> dict[str, Any]:
+    if "schema_version" in value:
+        problem = _schema_problem(_results_validator(), value)
+        if problem is not None:
+            raise ResultsFileError(f"{source}: not a valid results document: {problem}")
+        return make_baseline([value])
+    problem = _schema_problem(jsonschema.Draft202012Validator(BASELINE_SCHEMA), value)
+    if problem is not None:
+        raise ResultsFileError(f"{source}: not a valid baseline: {problem}")
+    return dict(value)
+
+
+def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A baseline summary read from ``path`` (a summary or a full results document).
+    Raises ResultsFileError, one line, when it is unusable."""
+    path = Path(path)
+    value = _read_json(path)
+    if not isinstance(value, dict):
+        raise ResultsFileError(f"{path}: not a baseline: the top level is a JSON {type(value).__name__}")
+    return _summary_from(value, str(path))
+
+
+def make_baseline(documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The baseline summary of ``documents`` (format in the module docstring), sorted."""
+    merged = merge(documents)
+    statuses: dict[RecordKey, list[str]] = {}
+    frameworks: dict[RecordKey, str | None] = {}
+    for record in merged["results"]:
+        key = record_key(record)
+        statuses.setdefault(key, []).append(str(record.get("status")))
+        frameworks.setdefault(key, record_framework(record))
+    results = [
+        {
+            "framework": frameworks[key],
+            "adapter": key[0],
+            "property": key[1],
+            "op": key[2],
+            "dtype": key[3],
+            "status": worst_status(found),
+        }
+        for key, found in sorted(statuses.items())
+    ]
+    return {"baseline_version": 1, "frameworks": merged["metadata"]["frameworks"], "results": results}
+
+
+def save_baseline(baseline: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write a baseline summary as JSON, atomically."""
+    write_text_atomic(Path(path), json.dumps(baseline, indent=1, sort_keys=True) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o644)
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# the verdict
+
+
+def explain(
+    documents: Sequence[Mapping[str, Any]], divergences: Sequence[Divergence] | None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Merged records (tagged with ``run``) with known divergences applied, and the divergence
+    problems. Each document is matched against its own framework versions. Without
+    ``divergences`` the records are taken as they are and the problems are those the runs
+    recorded in ``metadata.divergence_problems``."""
+    records: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for run, document in enumerate(documents):
+        metadata = document.get("metadata") or {}
+        own = [dict(record) for record in document.get("results") or []]
+        if divergences is not None:
+            versions = {str(k): str(v) for k, v in (metadata.get("frameworks") or {}).items()}
+            own = divergences_module.apply(own, divergences, versions)
+            found = divergences_module.audit(own, divergences, versions)
+        else:
+            found = [str(problem) for problem in metadata.get("divergence_problems") or []]
+        problems.extend(problem for problem in found if problem not in problems)
+        for record in own:
+            record["run"] = run
+        records.extend(own)
+    return records, problems
+
+
+def _capped(kind: str, items: list[str]) -> list[str]:
+    lines = [f"{kind} {item}" for item in items[:MAX_LINES_PER_KIND]]
+    if len(items) > MAX_LINES_PER_KIND:
+        lines.append(f"{kind} ... and {len(items) - MAX_LINES_PER_KIND} more")
+    return lines
+
+
+def _first_line(text: Any, limit: int = 140) -> str:
+    lines = str(text or "").strip().splitlines()
+    return _one_line(lines[0], limit) if lines else ""
+
+
+def evaluate(
+    documents: Sequence[Mapping[str, Any]],
+    baseline: Mapping[str, Any] | None = None,
+    expect: Iterable[str] | None = None,
+    divergences: Sequence[Divergence] | None = None,
+) -> GateVerdict:
+    """The gate's verdict on ``documents`` (see the module docstring for what fails).
+
+    ``baseline``: a summary from :func:`make_baseline`/:func:`load_baseline` or a full
+    results document; ``expect``: framework names that must have results; ``divergences``:
+    entries to apply and audit (None: use the statuses and divergence problems the runs recorded).
+    """
+    records, problems = explain(documents, divergences)
+    summary = None if baseline is None else _summary_from(baseline, "baseline")
+
+    by_key: dict[RecordKey, list[dict[str, Any]]] = {}
+    for record in records:
+        by_key.setdefault(record_key(record), []).append(record)
+    current = {key: worst_status(str(r.get("status")) for r in found) for key, found in by_key.items()}
+
+    base: dict[RecordKey, tuple[str, str | None]] = {}
+    if summary is not None:
+        for entry in summary["results"]:
+            base[record_key(entry)] = (str(entry["status"]), record_framework(entry))
+
+    # frameworks with results now (at least one record that ran)
+    present = {record_framework(r) for r in records if r.get("status") in RAN_STATUSES}
+    expected: dict[str, str] = {}
+    for name in expect or []:
+        name = name.strip()
+        if name:
+            expected.setdefault(name, "expected")
+    for status, framework in base.values():
+        if framework is not None and status in RAN_STATUSES:
+            expected.setdefault(framework, "in the baseline")
+    missing_frameworks = [
+        f"framework {name}: no results ({why})" for name, why in expected.items() if name not in present
+    ]
+    absent = {name for name in expected if name not in present}
+
+    unexplained: list[str] = []
+    regressed: list[str] = []
+    for key, found in by_key.items():
+        bad = [r for r in found if r.get("status") in ("failed", "error")]
+        if not bad:
+            continue
+        worst = max(bad, key=lambda r: BADNESS[str(r.get("status"))])
+        was = base.get(key, (None, None))[0]
+        text = f"{describe(worst)}: {worst.get('status')}: {_first_line(worst.get('message'))}"
+        if was is not None:
+            text += f" (baseline: {was})"
+        unexplained.append(text)
+        if was == "passed":
+            regressed.append(text)
+
+    newly_passing: list[str] = []
+    now_xfailed: list[str] = []
+    missing_groups: dict[tuple[str | None, str], list[RecordKey]] = {}
+    baseline_counts: dict[tuple[str | None, str], int] = {}
+    for key, (was, framework) in base.items():
+        now = current.get(key)
+        if was in ("failed", "error", "xfailed") and now == "passed":
+            newly_passing.append(f"{key[0]} {key[1]} ({key[2]}, {key[3]}) (baseline: {was})")
+        if was == "passed" and now == "xfailed":
+            now_xfailed.append(f"{key[0]} {key[1]} ({key[2]}, {key[3]})")
+        if was in RAN_STATUSES:
+            group = (framework, key[1])
+            baseline_counts[group] = baseline_counts.get(group, 0) + 1
+            if now not in RAN_STATUSES and framework not in absent:
+                missing_groups.setdefault(group, []).append(key)
+    missing_results: list[str] = []
+    missing_lines: list[str] = []
+    for (framework, prop), keys in missing_groups.items():
+        total = baseline_counts[(framework, prop)]
+        names = [f"{k[0]} ({k[2]}, {k[3]})" for k in keys]
+        missing_results.extend(f"{k[0]} {k[1]} ({k[2]}, {k[3]})" for k in keys)
+        shown = ", ".join(names[:6]) + (f", ... {len(names) - 6} more" if len(names) > 6 else "")
+        label = framework if framework is not None else "user adapters"
+        missing_lines.append(f"{label} {prop}: {total - len(keys)} of {total} baseline results; missing {shown}")
+
+    passed = not (unexplained or missing_frameworks or missing_results or problems)
+    regressed_set = set(regressed)
+    lines = [
+        *_capped("REGRESSED", regressed),
+        *_capped("FAILED", [line for line in unexplained if line not in regressed_set]),
+        *_capped("MISSING", missing_frameworks),
+        *_capped("MISSING", missing_lines),
+        *_capped("DIVERGENCE", problems),
+        *_capped("NEWLY PASSES", newly_passing),
+        *_capped("NOW XFAILED", now_xfailed),
+    ]
+    return GateVerdict(
+        passed=passed,
+        lines=lines,
+        unexplained=unexplained,
+        regressed=regressed,
+        newly_passing=newly_passing,
+        missing_frameworks=missing_frameworks,
+        missing_results=missing_results,
+        divergence_problems=problems,
+        baseline_used=summary is not None,
+        records=records,
+    )

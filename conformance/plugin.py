@@ -1,0 +1,312 @@
+"""The pytest plugin: options, adapter x op x dtype parametrization, records, JSON.
+
+Registered through the ``pytest11`` entry point, so ``pytest --pyargs conformance.properties
+--frameworks torch`` works wherever the package is installed. It loads no framework until
+a conformance property is collected.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+from conformance import divergences, measure, results
+from conformance.adapter import adapter_name, capabilities, provided_method, supported_dtypes
+from conformance.calls import AdapterCallError, ConformanceFailure, Subject
+from conformance.dtypes import DTYPE_NAMES, UnknownDtype, dtype_name, dtype_named
+from conformance.loading import (
+    AdapterSpecError,
+    framework_adapter_specs,
+    framework_of,
+    installed_frameworks,
+    load_adapter,
+)
+from conformance.profiles import UnknownProfile, check_profile, default_profile, register_profiles
+
+DEFAULT_DIVERGENCES = Path(__file__).resolve().parent.parent / "known_divergences.toml"
+_STATE = pytest.StashKey[dict[str, Any]]()
+_RECORD = pytest.StashKey[dict[str, Any]]()
+_MEASUREMENT = pytest.StashKey[measure.Measurement]()
+_BLOB = re.compile(r"@reproduce_failure\([^\n]*\)")
+_REPRODUCER_SPLIT = "\n\nReproduce with:\n"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("softmax-conformance", "softmax conformance suite")
+    group.addoption("--frameworks", default=None, help="comma-separated built-in frameworks (all their AD paths)")
+    group.addoption(
+        "--adapter", action="append", default=[], dest="conformance_adapters",
+        help="adapter spec: built-in name, path/to/file.py:NAME or package.module:NAME (repeatable)",
+    )
+    group.addoption("--profile", default=None, help="hypothesis profile: ci, dev or thorough")
+    group.addoption("--dtypes", default=None, help=f"comma-separated subset of {', '.join(DTYPE_NAMES)}")
+    group.addoption("--call-timeout", type=float, default=None, help="seconds one adapter call may take")
+    group.addoption(
+        "--divergences", default=str(DEFAULT_DIVERGENCES), help="known-divergences file (default: the repository's)"
+    )
+    group.addoption("--conformance-json", default=None, help="write the results document here")
+    group.addoption("--conformance-stream", default=None, help="append JSON-lines events here (used by the runner)")
+    group.addoption("--conformance-skip", default=None, help="file of test ids not to run (used by the runner)")
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "conformance(name, needs, ops): a conformance property")
+    register_profiles()
+    try:
+        profile = check_profile(config.getoption("profile") or default_profile())
+        dtypes = [dtype_named(name) for name in _split(config.getoption("dtypes"))] or None
+    except (UnknownProfile, UnknownDtype) as error:
+        raise pytest.UsageError(str(error)) from None
+    settings.load_profile(profile)
+    stream_path = config.getoption("conformance_stream")
+    config.stash[_STATE] = {
+        "profile": profile,
+        "dtypes": dtypes,
+        "subjects": None,
+        "records": [],
+        "load_errors": [],
+        "started": results.now(),
+        "clock": time.monotonic(),
+        "stream": results.Stream(stream_path) if stream_path else None,
+    }
+
+
+def _specs(config: pytest.Config) -> list[str]:
+    specs = list(config.getoption("conformance_adapters"))
+    frameworks = _split(config.getoption("frameworks"))
+    if frameworks:
+        specs = framework_adapter_specs(frameworks) + specs
+    if not specs:
+        specs = framework_adapter_specs(installed_frameworks())
+    return list(dict.fromkeys(specs))
+
+
+def _subjects(config: pytest.Config) -> list[Subject]:
+    """Load the adapters once, on first need; one that fails to load becomes an error record."""
+    state = config.stash[_STATE]
+    if state["subjects"] is None:
+        try:
+            specs = _specs(config)
+        except AdapterSpecError as error:
+            raise pytest.UsageError(str(error)) from None
+        subjects = []
+        for spec in specs:
+            try:
+                subjects.append(Subject(load_adapter(spec), spec, config.getoption("call_timeout")))
+            except AdapterSpecError as error:
+                raise pytest.UsageError(str(error)) from None
+            except Exception as error:
+                _emit_record(config, results.record(
+                    adapter=spec, spec=spec, framework=framework_of(spec), prop="load_adapter", op="any",
+                    dtype="any", status="error", message=f"loading raised {type(error).__name__}: {error}",
+                ))
+        state["subjects"] = subjects
+    subjects: list[Subject] = state["subjects"]
+    return subjects
+
+
+def _emit_record(config: pytest.Config, entry: dict[str, Any]) -> None:
+    state = config.stash[_STATE]
+    state["records"].append(entry)
+    if state["stream"] is not None:
+        state["stream"].emit("record", record=entry)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("conformance")
+    if marker is None or "subject" not in metafunc.fixturenames:
+        return
+    state = metafunc.config.stash[_STATE]
+    dtypes = state["dtypes"] or [dtype_named(name) for name in DTYPE_NAMES]
+    cases = list(itertools.product(_subjects(metafunc.config), marker.kwargs["ops"], dtypes))
+    metafunc.parametrize(
+        ("subject", "op", "dtype"),
+        cases,
+        ids=[f"{subject.spec}-{op}-{dtype_name(dtype)}" for subject, op, dtype in cases],
+    )
+
+
+def _not_provided(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    marker = item.get_closest_marker("conformance")
+    if callspec is None or marker is None:
+        return None
+    subject, op, dtype = callspec.params["subject"], callspec.params["op"], callspec.params["dtype"]
+    if dtype_name(dtype) not in supported_dtypes(subject.adapter):
+        return f"not provided: {subject.name} does not support {dtype_name(dtype)}"
+    for quantity in marker.kwargs["needs"]:
+        if provided_method(subject.adapter, op, quantity) is None:
+            return f"not provided: {subject.name} has no {op} {quantity}"
+    return None
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_file = config.getoption("conformance_skip")
+    done = set(Path(skip_file).read_text().split()) if skip_file else set()
+    if done:
+        config.hook.pytest_deselected(items=[item for item in items if item.nodeid in done])
+        items[:] = [item for item in items if item.nodeid not in done]
+    for item in items:
+        reason = _not_provided(item)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
+    state = config.stash[_STATE]
+    if state["stream"] is not None:
+        state["stream"].emit("collected", nodeids=[item.nodeid for item in items if item.get_closest_marker("conformance")])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    state = item.config.stash[_STATE]
+    if state["stream"] is not None and item.get_closest_marker("conformance"):
+        state["stream"].emit("start", nodeid=item.nodeid, time=time.time())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    item.stash[_MEASUREMENT] = measure.start()
+    try:
+        return (yield)
+    finally:
+        measure.stop()
+
+
+def _first_exception(error: BaseException) -> BaseException:
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
+
+
+def _classify(excinfo: pytest.ExceptionInfo[BaseException]) -> tuple[str, str, str | None, dict[str, Any] | None]:
+    """status, message, reproducer, worst element, from what the test raised."""
+    error = _first_exception(excinfo.value)
+    if isinstance(error, (ConformanceFailure, AdapterCallError)):
+        message = str(error).split(_REPRODUCER_SPLIT)[0]
+        status = "failed" if isinstance(error, ConformanceFailure) else "error"
+        return status, message, error.reproducer, getattr(error, "worst", None)
+    if isinstance(error, AssertionError):
+        return "failed", str(error) or "assertion failed", None, None
+    return "error", f"{type(error).__name__}: {error}", None, None
+
+
+def _record_for(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None]) -> dict[str, Any]:
+    subject: Subject = item.callspec.params["subject"]  # type: ignore[attr-defined]
+    op: str = item.callspec.params["op"]  # type: ignore[attr-defined]
+    dtype = item.callspec.params["dtype"]  # type: ignore[attr-defined]
+    marker = item.get_closest_marker("conformance")
+    assert marker is not None
+    extra: dict[str, Any] = {"nodeid": item.nodeid, "duration_s": round(report.duration, 4)}
+    measurement = item.stash.get(_MEASUREMENT, None)
+    if measurement is not None and measurement.max_error_ulp is not None:
+        extra.update(
+            max_error_ulp=_finite(measurement.max_error_ulp),
+            bound_ulp=_finite(measurement.bound_ulp),
+            error_ratios=[value for value in measurement.ratios if np.isfinite(value)],
+        )
+    if report.skipped:
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        status, message = "skipped", reason
+        extra["not_provided"] = reason.startswith("not provided")
+    elif report.passed:
+        status, message = "passed", ""
+    else:
+        if call.excinfo is None:
+            status, message = "error", report.longreprtext[-2000:]
+        else:
+            status, message, reproducer, worst = _classify(call.excinfo)
+            extra.update(reproducer=reproducer, worst=worst)
+        blob = _BLOB.search(report.longreprtext)
+        extra["hypothesis_blob"] = blob.group(0) if blob else None
+    return results.record(
+        adapter=subject.name, spec=subject.spec, framework=framework_of(subject.spec), prop=marker.kwargs["name"],
+        op=op, dtype=dtype_name(dtype), status=status, message=message, **extra,
+    )
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report: pytest.TestReport = yield
+    if item.get_closest_marker("conformance") is None or not hasattr(item, "callspec"):
+        return report
+    final = report.when == "call" or (report.when == "setup" and not report.passed)
+    if final and _RECORD not in item.stash:
+        entry = _record_for(item, report, call)
+        entry = _explain(item.config, entry)
+        if entry["status"] == "xfailed" and report.failed:
+            report.outcome = "skipped"
+            report.wasxfail = entry.get("xfail_reason", "known divergence")  # type: ignore[attr-defined]
+        item.stash[_RECORD] = entry
+        _emit_record(item.config, entry)
+    return report
+
+
+def _explain(config: pytest.Config, entry: dict[str, Any]) -> dict[str, Any]:
+    """Mark a failure that the known-divergences file explains as ``xfailed``."""
+    state = config.stash[_STATE]
+    if "divergences" not in state:
+        path = config.getoption("divergences")
+        state["divergences"] = divergences.load(path) if Path(path).is_file() else []
+        state["versions"] = results.framework_versions()
+    return divergences.apply([entry], state["divergences"], state["versions"])[0]
+
+
+def _adapter_metadata(subjects: list[Subject]) -> list[dict[str, Any]]:
+    return [
+        {
+            "adapter": adapter_name(subject.adapter),
+            "spec": subject.spec,
+            "framework": framework_of(subject.spec),
+            "device": str(getattr(subject.adapter, "device", "")) or None,
+            "capabilities": capabilities(subject.adapter),
+        }
+        for subject in subjects
+    ]
+
+
+def run_metadata(config: pytest.Config) -> dict[str, Any]:
+    state = config.stash[_STATE]
+    return results.metadata(
+        profile=state["profile"],
+        seed=config.getoption("hypothesis_seed", None),
+        adapters=_adapter_metadata(state["subjects"] or []),
+        started=state["started"],
+        duration=time.monotonic() - state["clock"],
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(_STATE, None)
+    if state is None:
+        return
+    if state["stream"] is not None:
+        state["stream"].emit("finished", metadata=run_metadata(session.config))
+        state["stream"].close()
+    path = session.config.getoption("conformance_json")
+    if path:
+        results.write_document(path, results.document(state["records"], run_metadata(session.config)))
+    if any(entry["status"] in results.BAD_STATUSES for entry in state["records"]) and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = config.stash[_STATE]
+    versions = ", ".join(f"{name} {version}" for name, version in results.framework_versions().items())
+    seed = config.getoption("hypothesis_seed", None)
+    return [f"softmax-conformance: profile={state['profile']} seed={seed if seed is not None else 'derandomized/random'}",
+            f"softmax-conformance versions: {versions}"]

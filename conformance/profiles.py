@@ -1,0 +1,48 @@
+"""Hypothesis profiles, and how a property scales its example budget within one.
+
+* ``ci``: derandomized (the same examples every run, so CI is reproducible), no database;
+  the default under ``CI=true``.
+* ``dev``: random, with the example database, so a failure found once is replayed first.
+* ``thorough``: ten times the examples, for a release or a new adapter.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, Phase, settings
+
+PROFILE_NAMES: tuple[str, ...] = ("ci", "dev", "thorough")
+_BASE_EXAMPLES = {"ci": 24, "dev": 24, "thorough": 240}
+_SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
+
+
+def register_profiles() -> None:
+    common = {"deadline": None, "print_blob": True, "suppress_health_check": _SUPPRESSED}
+    settings.register_profile("ci", max_examples=_BASE_EXAMPLES["ci"], derandomize=True, database=None, **common)
+    settings.register_profile("dev", max_examples=_BASE_EXAMPLES["dev"], **common)
+    settings.register_profile("thorough", max_examples=_BASE_EXAMPLES["thorough"], **common)
+
+
+def default_profile() -> str:
+    return "ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev"
+
+
+class UnknownProfile(ValueError):
+    pass
+
+
+def check_profile(name: str) -> str:
+    if name not in PROFILE_NAMES:
+        raise UnknownProfile(f"--profile={name}, but the known profiles are: {', '.join(PROFILE_NAMES)}")
+    return name
+
+
+def budget(weight: float) -> settings:
+    """Settings for a property worth ``weight`` times the profile's examples (at least 2).
+
+    Expensive properties (full Jacobians, long rows) take a fraction; cheap ones where bugs
+    hide in rare inputs take more.
+    """
+    examples = max(2, round(settings.default.max_examples * weight))
+    return settings(max_examples=examples, phases=[p for p in Phase if p is not Phase.explain])

@@ -1,0 +1,1 @@
+"""The conformance properties: pytest tests parametrized by the plugin over adapter x op x dtype."""

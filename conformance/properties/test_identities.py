@@ -1,0 +1,39 @@
+"""Forward and reverse mode agree: <u, J^T v> = <J u, v>, an O(N) check with no Jacobian."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conformance import tolerance
+from conformance.assertions import assert_within_bound
+from conformance.checking import run
+from conformance.profiles import budget
+from conformance.properties.marks import conformance_property
+from conformance.strategies import problems, vectors
+from conformance.tolerance import Bound
+
+
+@conformance_property("jvp_vjp_adjoint", needs=("jvp", "vjp"))
+@budget(1.0)
+@given(data=st.data())
+def test_jvp_and_vjp_are_adjoint(subject, op, dtype, data):
+    problem = data.draw(problems(dtype, max_size=512), label="problem")
+    u = data.draw(vectors(problem.shape, dtype), label="tangent")
+    v = data.draw(vectors(problem.shape, dtype), label="cotangent")
+    pulled = run(subject, op, "vjp", problem.x, problem.axis, [v])
+    pushed = run(subject, op, "jvp", problem.x, problem.axis, [u])
+    u_, v_ = u.value.astype(np.longdouble), v.value.astype(np.longdouble)
+    left = np.sum(u_ * pulled.actual.astype(np.longdouble))
+    right = np.sum(pushed.actual.astype(np.longdouble) * v_)
+    vjp_bound = tolerance.vjp_bound(op, problem.x.value, v.value, problem.axis, dtype)
+    jvp_bound = tolerance.jvp_bound(op, problem.x.value, u.value, problem.axis, dtype)
+    bound = Bound(
+        np.asarray(np.sum(np.abs(u_) * vjp_bound.absolute) + np.sum(np.abs(v_) * jvp_bound.absolute)),
+        np.asarray(np.sum(np.abs(u_) * vjp_bound.scale) + np.sum(np.abs(v_) * jvp_bound.scale)),
+        np.dtype(dtype),
+    )
+    assert_within_bound(
+        "<u, vjp(v)>", np.asarray(left), np.asarray(right), bound, pulled.where, pulled.call, "'<jvp(u), v>'"
+    )

@@ -1,0 +1,98 @@
+"""The Jacobian: against the oracle, its block-diagonal structure, its row sums, and its
+agreement with the adapter's own VJP."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conformance import oracle, tolerance
+from conformance.assertions import assert_exactly, assert_within_bound
+from conformance.checking import compare, jacobian_bound, run
+from conformance.profiles import budget
+from conformance.properties.marks import conformance_property
+from conformance.strategies import Argument, problems, vectors
+from conformance.tolerance import Bound
+
+SMALL = 36  # elements; the full Jacobian has SMALL**2 entries
+
+
+@conformance_property("jacobian_accuracy", needs=("jacobian",))
+@budget(1.0)
+@given(data=st.data())
+def test_jacobian_is_within_its_bound(subject, op, dtype, data):
+    problem = data.draw(problems(dtype, max_size=SMALL), label="problem")
+    compare(subject, op, "jacobian", problem.x, problem.axis)
+
+
+@conformance_property("jacobian_is_block_diagonal", needs=("jacobian",))
+@budget(1.0)
+@given(data=st.data())
+def test_jacobian_is_block_diagonal(subject, op, dtype, data):
+    problem = data.draw(problems(dtype, min_rank=2, min_side=1, max_size=SMALL), label="problem")
+    outcome = run(subject, op, "jacobian", problem.x, problem.axis)
+    assert_exactly(
+        "jacobian",
+        outcome.actual,
+        0.0,
+        oracle.off_block_mask(problem.shape, problem.axis),
+        "an entry coupling two different rows must be exactly 0 (softmax never mixes rows)",
+        outcome.where,
+        outcome.call,
+    )
+
+
+@conformance_property("jacobian_rows_sum_to_zero", needs=("jacobian",))
+@budget(1.0)
+@given(data=st.data())
+def test_jacobian_times_ones_is_zero(subject, op, dtype, data):
+    """J 1 = 0 for both ops: shifting every logit of a row by the same amount changes nothing."""
+    problem = data.draw(problems(dtype, min_rank=1, min_side=1, max_size=SMALL), label="problem")
+    outcome = run(subject, op, "jacobian", problem.x, problem.axis)
+    block = oracle.blocks_from_jacobian(outcome.actual.astype(np.longdouble), problem.axis)
+    entry_bound = tolerance.blocks_bound(op, problem.x.value, problem.axis, dtype)
+    row_sums = np.sum(block, axis=-1)
+    bound = Bound(np.sum(entry_bound.absolute, axis=-1), np.sum(np.abs(block), axis=-1), np.dtype(dtype))
+    assert_within_bound(
+        "jacobian @ ones", row_sums, np.zeros(problem.shape), bound, outcome.where, outcome.call,
+        f"np.zeros({problem.shape!r})",
+    )
+
+
+@conformance_property("vjp_of_ones_is_zero", needs=("vjp",), ops=("softmax",))
+@budget(1.0)
+@given(data=st.data())
+def test_vjp_of_ones_is_zero(subject, op, dtype, data):
+    """1^T J = 0 for softmax only: each row sums to one, a constant, so the gradient of
+    softmax(x).sum() is zero. (log_softmax's is 1 - n s.)"""
+    problem = data.draw(problems(dtype, max_size=512), label="problem")
+    ones = Argument(np.ones(problem.shape, dtype=dtype))
+    outcome = run(subject, op, "vjp", problem.x, problem.axis, [ones])
+    bound = tolerance.vjp_bound(op, problem.x.value, ones.value, problem.axis, dtype)
+    assert_within_bound(
+        "vjp(ones)", outcome.actual, np.zeros(problem.shape), bound, outcome.where, outcome.call,
+        f"np.zeros({problem.shape!r})",
+    )
+
+
+@conformance_property("vjp_equals_jacobian_transpose", needs=("jacobian", "vjp"))
+@budget(1.0)
+@given(data=st.data())
+def test_vjp_equals_transposed_jacobian_times_cotangent(subject, op, dtype, data):
+    problem = data.draw(problems(dtype, max_size=SMALL), label="problem")
+    cotangent = data.draw(vectors(problem.shape, dtype), label="cotangent")
+    jacobian = run(subject, op, "jacobian", problem.x, problem.axis).actual.astype(np.longdouble)
+    outcome = run(subject, op, "vjp", problem.x, problem.axis, [cotangent])
+    g = cotangent.value.astype(np.longdouble)
+    rank = len(problem.shape)
+    transposed_product = np.tensordot(g, jacobian, axes=rank) if rank else g * jacobian
+    entry_bound = jacobian_bound(op, problem.x.value, problem.axis, dtype).absolute
+    spread = np.tensordot(np.abs(g), entry_bound, axes=rank) if rank else np.abs(g) * entry_bound
+    own = tolerance.vjp_bound(op, problem.x.value, cotangent.value, problem.axis, dtype)
+    bound = Bound(own.absolute + spread, own.scale, own.dtype)
+    assert_within_bound(
+        "vjp", outcome.actual, transposed_product, bound, outcome.where, outcome.call,
+        "np.tensordot(cotangent, adapter.jacobian(x, axis), axes=x.ndim)",
+    )
+

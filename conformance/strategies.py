@@ -1,0 +1,175 @@
+"""Hypothesis strategies for softmax inputs: shapes, axes, logits, masks, layouts, vectors.
+
+Bugs live at the edges, so the logits come from regimes, each aimed at a class of bug:
+
+* ``moderate``: ordinary logits;
+* ``overflow``: near log(max) of the dtype, where exp overflows without the max shift;
+* ``spread``: a huge range, where x - max itself is large and exp underflows;
+* ``ties``: few distinct values, where argmax-like shortcuts and symmetric rows go wrong;
+* ``tiny``: near zero, including subnormals, where softmax is almost uniform.
+
+Small arrays draw every element through Hypothesis (so it can pick and shrink edge values);
+large ones (long rows) are filled from a seeded NumPy generator, which costs nothing to draw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from conformance.reproducer import View
+
+REGIMES: tuple[str, ...] = ("moderate", "overflow", "spread", "ties", "tiny")
+_ELEMENTWISE_LIMIT = 48  # arrays up to this size draw each element through Hypothesis
+
+
+@dataclass(frozen=True)
+class Argument:
+    """An array as the adapter receives it; ``view`` says how to rebuild a non-contiguous one."""
+
+    value: np.ndarray
+    view: View | None = None
+
+
+def _regime_range(regime: str, dtype: np.dtype[Any]) -> tuple[float, float]:
+    info = ml_dtypes.finfo(dtype)
+    overflow = float(np.log(float(info.max)))
+    if regime == "overflow":
+        return overflow - 4.0, min(overflow + 8.0, float(info.max))
+    if regime == "spread":
+        wide = min(1.0e4, float(info.max) / 4)
+        return -wide, wide
+    if regime == "tiny":
+        return -64 * float(info.smallest_normal), 64 * float(info.smallest_normal)
+    return -8.0, 8.0
+
+
+@st.composite
+def _values(draw: st.DrawFn, shape: tuple[int, ...], dtype: np.dtype[Any], regime: str) -> np.ndarray:
+    """Float64 values in ``regime``, exactly representable in ``dtype``."""
+    low, high = _regime_range(regime, dtype)
+    size = int(np.prod(shape, dtype=np.int64))
+    if regime == "ties":
+        choices = draw(st.lists(st.floats(-4, 4, width=16), min_size=1, max_size=3, unique=True))
+        if size <= _ELEMENTWISE_LIMIT:
+            values = draw(hnp.arrays(np.float64, shape, elements=st.sampled_from(choices)))
+        else:
+            rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+            values = rng.choice(np.asarray(choices, dtype=np.float64), size=shape)
+    elif size <= _ELEMENTWISE_LIMIT:
+        values = draw(hnp.arrays(np.float64, shape, elements=st.floats(low, high)))
+    else:
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        values = rng.uniform(low, high, size=shape)
+    return np.asarray(values, dtype=np.float64).astype(dtype).astype(np.float64)
+
+
+def _mask_rows(draw: st.DrawFn, values: np.ndarray, axis: int) -> np.ndarray:
+    """Set a drawn subset of places to -inf, keeping the first place of every row finite."""
+    if values.ndim == 0 or values.size == 0 or values.shape[axis] < 2:
+        return values
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    masked = rng.random(values.shape) < draw(st.sampled_from([0.25, 0.5, 0.9]))
+    keep = [slice(None)] * values.ndim
+    keep[axis] = slice(0, 1)
+    masked[tuple(keep)] = False
+    return np.where(masked, -np.inf, values)
+
+
+@st.composite
+def laid_out(draw: st.DrawFn, array: np.ndarray, allow_views: bool = True) -> Argument:
+    """``array`` as is, or as an equal non-contiguous view (transposed or strided)."""
+    kinds = ["contiguous"]
+    if allow_views and array.ndim >= 2:
+        kinds.append("transposed")
+    if allow_views and array.ndim >= 1 and array.size > 1:
+        kinds.append("strided")
+    kind = draw(st.sampled_from(kinds))
+    if kind == "transposed":
+        base = np.ascontiguousarray(array.T)
+        return Argument(base.T, View(base, "base.T"))
+    if kind == "strided":
+        dim = draw(st.integers(0, array.ndim - 1))
+        shape = list(array.shape)
+        shape[dim] *= 2
+        base = np.zeros(shape, dtype=array.dtype)
+        picker = [slice(None)] * array.ndim
+        picker[dim] = slice(None, None, 2)
+        base[tuple(picker)] = array
+        expression = "base[" + ", ".join("::2" if d == dim else ":" for d in range(array.ndim)) + "]"
+        return Argument(base[tuple(picker)], View(base, expression))
+    return Argument(np.ascontiguousarray(array))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One generated input: logits ``x`` along ``axis``."""
+
+    x: Argument
+    axis: int
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.x.value.shape)
+
+    @property
+    def row_length(self) -> int:
+        return self.shape[self.axis] if self.shape else 1
+
+
+@st.composite
+def problems(
+    draw: st.DrawFn,
+    dtype: np.dtype[Any],
+    *,
+    min_rank: int = 0,
+    max_rank: int = 4,
+    min_side: int = 0,
+    max_side: int = 5,
+    row_lengths: st.SearchStrategy[int] | None = None,
+    masks: bool = True,
+    force_mask: bool = False,
+    views: bool = True,
+    max_size: int | None = None,
+) -> Problem:
+    """Logits of any rank in ``[min_rank, max_rank]``, an axis of it, and a layout."""
+    rank = draw(st.integers(min_rank, max_rank))
+    shape = list(draw(st.lists(st.integers(min_side, max_side), min_size=rank, max_size=rank)))
+    axis = draw(st.integers(-rank, rank - 1)) if rank else draw(st.sampled_from([0, -1]))
+    if rank and row_lengths is not None:
+        shape[axis] = draw(row_lengths)
+    if max_size is not None:
+        while int(np.prod(shape, dtype=np.int64)) > max_size:
+            biggest = int(np.argmax([side if d != axis % max(rank, 1) else 0 for d, side in enumerate(shape)]))
+            if shape[biggest] <= 1:
+                break
+            shape[biggest] //= 2
+    regime = draw(st.sampled_from(REGIMES))
+    values = draw(_values(tuple(shape), dtype, regime))
+    if force_mask or (masks and draw(st.booleans())):
+        values = _mask_rows(draw, values, axis % max(rank, 1))
+    x = draw(laid_out(values.astype(dtype), views))
+    return Problem(x, axis)
+
+
+@st.composite
+def vectors(draw: st.DrawFn, shape: tuple[int, ...], dtype: np.dtype[Any], views: bool = True) -> Argument:
+    """A cotangent, tangent or direction: random, never a constant (a sum cotangent is
+    blind to most backward bugs)."""
+    size = int(np.prod(shape, dtype=np.int64))
+    if size <= _ELEMENTWISE_LIMIT:
+        values = draw(hnp.arrays(np.float64, shape, elements=st.floats(-4, 4, width=16)))
+    else:
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        values = rng.standard_normal(shape)
+    return draw(laid_out(np.asarray(values).astype(dtype), views))
+
+
+def long_rows() -> st.SearchStrategy[int]:
+    """Row lengths where accumulation order matters: thousands of elements."""
+    return st.sampled_from([1024, 2048, 4096, 8192])

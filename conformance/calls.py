@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +79,15 @@ def _deadline(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+def _no_heartbeat() -> None:
+    pass
+
+
+# Called before every adapter call; the plugin points it at the runner's stream, so the
+# runner can tell a worker that is busy from one that hangs.
+heartbeat: Callable[[], None] = _no_heartbeat
+
+
 def label(subject: Subject, op: Op, dtype: Any, axis: int | None = None) -> str:
     """``[torch softmax axis=1 float32]``: where a message comes from."""
     where = f" axis={axis}" if axis is not None else ""
@@ -96,6 +105,7 @@ def invoke(subject: Subject, op: Op, quantity: Quantity, call: Call, expected_sh
         raise AdapterCallError(f"{name} is not provided {where}", call.source())
     if subject.hung:
         raise AdapterCallError(f"{name} not called: {subject.hung} {where}", call.source())
+    heartbeat()
     try:
         with _deadline(subject.call_timeout):
             result = method(*call.arrays.values(), call.axis)

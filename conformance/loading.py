@@ -107,3 +107,20 @@ def framework_adapter_specs(frameworks: list[str]) -> list[str]:
             f"--frameworks={','.join(frameworks)}, but the known frameworks are: {', '.join(sorted(FRAMEWORKS))}"
         )
     return [spec for name in frameworks for spec in FRAMEWORKS[name][1]]
+
+
+def check_spec(spec: str) -> None:
+    """Reject, without importing anything, a spec that cannot name an adapter."""
+    if spec in BUILTIN_ADAPTERS:
+        return
+    location, _ = _split(spec)
+    if location.endswith(".py") or "/" in location or "\\" in location:
+        if not Path(location).is_file():
+            raise AdapterSpecError(f"--adapter={spec}: no file {location!r}; {_valid_choices()}")
+        return
+    try:
+        found = importlib.util.find_spec(location)
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        raise AdapterSpecError(f"--adapter={spec}: no module {location!r}; {_valid_choices()}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-from conformance import divergences, measure, results
+from conformance import calls, divergences, measure, results
 from conformance.adapter import adapter_name, capabilities, provided_method, supported_dtypes
 from conformance.calls import AdapterCallError, ConformanceFailure, Subject
 from conformance.dtypes import DTYPE_NAMES, UnknownDtype, dtype_name, dtype_named
@@ -28,6 +29,7 @@ from conformance.loading import (
     installed_frameworks,
     load_adapter,
 )
+from conformance.properties.marks import UnknownProperty, check_properties
 from conformance.profiles import UnknownProfile, check_profile, default_profile, register_profiles
 
 DEFAULT_DIVERGENCES = Path(__file__).resolve().parent.parent / "known_divergences.toml"
@@ -47,6 +49,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--profile", default=None, help="hypothesis profile: ci, dev or thorough")
     group.addoption("--dtypes", default=None, help=f"comma-separated subset of {', '.join(DTYPE_NAMES)}")
+    group.addoption("--properties", default=None, help="comma-separated subset of the properties")
     group.addoption("--call-timeout", type=float, default=None, help="seconds one adapter call may take")
     group.addoption(
         "--divergences", default=str(DEFAULT_DIVERGENCES), help="known-divergences file (default: the repository's)"
@@ -66,20 +69,37 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         profile = check_profile(config.getoption("profile") or default_profile())
         dtypes = [dtype_named(name) for name in _split(config.getoption("dtypes"))] or None
-    except (UnknownProfile, UnknownDtype) as error:
+        wanted = check_properties(_split(config.getoption("properties"))) or None
+    except (UnknownProfile, UnknownDtype, UnknownProperty) as error:
         raise pytest.UsageError(str(error)) from None
     settings.load_profile(profile)
     stream_path = config.getoption("conformance_stream")
+    stream = results.Stream(stream_path) if stream_path else None
+    if stream is not None:
+        calls.heartbeat = _rate_limited(lambda: stream.emit("beat"), seconds=0.5)
     config.stash[_STATE] = {
         "profile": profile,
         "dtypes": dtypes,
+        "properties": wanted,
         "subjects": None,
         "records": [],
         "load_errors": [],
         "started": results.now(),
         "clock": time.monotonic(),
-        "stream": results.Stream(stream_path) if stream_path else None,
+        "stream": stream,
     }
+
+
+def _rate_limited(action: Callable[[], None], seconds: float) -> Callable[[], None]:
+    last = [0.0]
+
+    def limited() -> None:
+        now = time.monotonic()
+        if now - last[0] >= seconds:
+            last[0] = now
+            action()
+
+    return limited
 
 
 def _specs(config: pytest.Config) -> list[str]:
@@ -154,9 +174,16 @@ def _not_provided(item: pytest.Item) -> str | None:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     skip_file = config.getoption("conformance_skip")
     done = set(Path(skip_file).read_text().split()) if skip_file else set()
-    if done:
-        config.hook.pytest_deselected(items=[item for item in items if item.nodeid in done])
-        items[:] = [item for item in items if item.nodeid not in done]
+    wanted = config.stash[_STATE]["properties"]
+
+    def unwanted(item: pytest.Item) -> bool:
+        marker = item.get_closest_marker("conformance")
+        return item.nodeid in done or (marker is not None and wanted is not None and marker.kwargs["name"] not in wanted)
+
+    dropped = [item for item in items if unwanted(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if not unwanted(item)]
     for item in items:
         reason = _not_provided(item)
         if reason:
@@ -169,8 +196,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     state = item.config.stash[_STATE]
-    if state["stream"] is not None and item.get_closest_marker("conformance"):
-        state["stream"].emit("start", nodeid=item.nodeid, time=time.time())
+    if state["stream"] is not None and item.get_closest_marker("conformance") and hasattr(item, "callspec"):
+        state["stream"].emit("start", nodeid=item.nodeid, record=_identity(item))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -200,12 +227,23 @@ def _classify(excinfo: pytest.ExceptionInfo[BaseException]) -> tuple[str, str, s
     return "error", f"{type(error).__name__}: {error}", None, None
 
 
-def _record_for(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None]) -> dict[str, Any]:
-    subject: Subject = item.callspec.params["subject"]  # type: ignore[attr-defined]
-    op: str = item.callspec.params["op"]  # type: ignore[attr-defined]
-    dtype = item.callspec.params["dtype"]  # type: ignore[attr-defined]
+def _identity(item: pytest.Item) -> dict[str, Any]:
+    """The fields that say which adapter, property, op and dtype a test is."""
+    params = item.callspec.params  # type: ignore[attr-defined]
+    subject: Subject = params["subject"]
     marker = item.get_closest_marker("conformance")
     assert marker is not None
+    return {
+        "adapter": subject.name,
+        "spec": subject.spec,
+        "framework": framework_of(subject.spec),
+        "prop": marker.kwargs["name"],
+        "op": params["op"],
+        "dtype": dtype_name(params["dtype"]),
+    }
+
+
+def _record_for(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None]) -> dict[str, Any]:
     extra: dict[str, Any] = {"nodeid": item.nodeid, "duration_s": round(report.duration, 4)}
     measurement = item.stash.get(_MEASUREMENT, None)
     if measurement is not None and measurement.max_error_ulp is not None:
@@ -229,10 +267,7 @@ def _record_for(item: pytest.Item, report: pytest.TestReport, call: pytest.CallI
             extra.update(reproducer=reproducer, worst=worst)
         blob = _BLOB.search(report.longreprtext)
         extra["hypothesis_blob"] = blob.group(0) if blob else None
-    return results.record(
-        adapter=subject.name, spec=subject.spec, framework=framework_of(subject.spec), prop=marker.kwargs["name"],
-        op=op, dtype=dtype_name(dtype), status=status, message=message, **extra,
-    )
+    return results.record(**_identity(item), status=status, message=message, **extra)
 
 
 def _finite(value: float | None) -> float | None:

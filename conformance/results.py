@@ -135,11 +135,10 @@ class Stream:
         self._file.close()
 
 
-def read_stream(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Events written so far; a torn last line (a worker killed mid-write) is dropped."""
-    events = []
-    with contextlib.suppress(FileNotFoundError), open(path, encoding="utf-8") as stream:
-        for line in stream:
-            with contextlib.suppress(json.JSONDecodeError):
-                events.append(json.loads(line))
-    return events
+def parse_event(line: str) -> dict[str, Any] | None:
+    """One event of a stream; None for a torn line (a worker killed mid-write)."""
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return event if isinstance(event, dict) else None

@@ -12,8 +12,42 @@ from conformance.oracle import OPS, Op
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Every property, in the order the report lists them.
+PROPERTY_NAMES: tuple[str, ...] = (
+    "shapes_and_dtypes",
+    "forward_accuracy",
+    "vjp_accuracy",
+    "jvp_accuracy",
+    "long_row_accuracy",
+    "second_order_accuracy",
+    "jacobian_accuracy",
+    "jacobian_is_block_diagonal",
+    "jacobian_rows_sum_to_zero",
+    "vjp_of_ones_is_zero",
+    "vjp_equals_jacobian_transpose",
+    "jvp_vjp_adjoint",
+    "batch_equals_rows",
+    "length_one_axis_is_exact",
+    "masked_places_are_exact",
+)
+
+
+class UnknownProperty(ValueError):
+    pass
+
+
+def check_properties(names: list[str]) -> list[str]:
+    unknown = [name for name in names if name not in PROPERTY_NAMES]
+    if unknown:
+        raise UnknownProperty(
+            f"--properties={','.join(names)}, but the known properties are: {', '.join(PROPERTY_NAMES)}"
+        )
+    return names
+
 
 def conformance_property(name: str, *, needs: tuple[Quantity, ...], ops: tuple[Op, ...] = OPS) -> Callable[[F], F]:
     """Declare property ``name``: the quantities it calls (a missing one is "not provided")
     and the ops it is meaningful for."""
+    if name not in PROPERTY_NAMES:
+        raise UnknownProperty(f"property {name!r} is missing from PROPERTY_NAMES")
     return pytest.mark.conformance(name=name, needs=needs, ops=ops)  # type: ignore[return-value]

@@ -1,0 +1,203 @@
+"""``python -m conformance``: run, report, gate, bench.
+
+Every usage error is one line on stderr naming the valid choices, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from conformance import results
+from conformance.dtypes import DTYPE_NAMES, UnknownDtype, dtype_named
+from conformance.loading import AdapterSpecError, check_spec, framework_adapter_specs, installed_frameworks
+from conformance.profiles import PROFILE_NAMES, default_profile
+from conformance.properties.marks import UnknownProperty, check_properties
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_DIVERGENCES = Path(__file__).resolve().parent.parent / "known_divergences.toml"
+
+
+class UsageError(Exception):
+    """A bad command line; its message is the one line the user sees."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _comma_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m conformance", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="run the conformance properties on adapters")
+    run.add_argument("--frameworks", type=_comma_list, default=None, help="e.g. torch,jax,tensorflow")
+    run.add_argument("--adapter", action="append", default=[], help="built-in name, file.py:NAME or module:NAME")
+    run.add_argument("--profile", default=None, choices=PROFILE_NAMES)
+    run.add_argument("--dtypes", type=_comma_list, default=None, help=f"subset of {','.join(DTYPE_NAMES)}")
+    run.add_argument("--properties", type=_comma_list, default=None, help="subset of the properties to run")
+    run.add_argument("--seed", type=int, default=None, help="hypothesis seed (random under the dev profile)")
+    run.add_argument("--call-timeout", type=float, default=60.0, help="seconds one adapter call may take")
+    run.add_argument("--jobs", type=int, default=2, help="adapters run at once, each in its own process")
+    run.add_argument("--json", dest="json_path", default=None, help="write the results document here")
+    run.add_argument("--html", dest="html_path", default=None, help="write the HTML report here")
+    run.add_argument("--junit", dest="junit_path", default=None, help="write JUnit XML here")
+    run.add_argument("--divergences", default=str(DEFAULT_DIVERGENCES), help="known-divergences file")
+    run.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
+
+    report = commands.add_parser("report", help="merge results JSON files into one HTML report")
+    report.add_argument("results", nargs="+", help="results JSON files")
+    report.add_argument("-o", "--output", required=True, help="the HTML file to write")
+    report.add_argument("--baseline", default=None, help="baseline for the gate verdict shown in the report")
+    report.add_argument("--divergences", default=str(DEFAULT_DIVERGENCES), help="known-divergences file")
+
+    gate = commands.add_parser("gate", help="exit 1 on regressions, unexplained failures or missing results")
+    gate.add_argument("results", nargs="+", help="results JSON files")
+    gate.add_argument("--baseline", default=None, help="baseline file (see --write-baseline)")
+    gate.add_argument("--expect", type=_comma_list, default=None, help="frameworks that must have results")
+    gate.add_argument("--write-baseline", default=None, help="write a baseline from these results and exit")
+    gate.add_argument("--divergences", default=str(DEFAULT_DIVERGENCES), help="known-divergences file")
+    return parser
+
+
+def _adapter_specs(args: argparse.Namespace) -> list[str]:
+    """The adapters a run covers: --frameworks and --adapter, or every installed framework."""
+    specs = list(args.adapter)
+    if args.frameworks:
+        specs = framework_adapter_specs(args.frameworks) + specs
+    if not specs:
+        specs = framework_adapter_specs(installed_frameworks())
+    for spec in specs:
+        check_spec(spec)
+    return list(dict.fromkeys(specs))
+
+
+def _check_dtypes(names: list[str] | None) -> str | None:
+    if not names:
+        return None
+    for name in names:
+        dtype_named(name)
+    return ",".join(names)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from conformance import divergences
+    from conformance.progress import display
+    from conformance.runner import Runner, RunOptions
+    from conformance.summary import print_summary
+
+    specs = _adapter_specs(args)
+    dtypes = _check_dtypes(args.dtypes)
+    properties = ",".join(check_properties(args.properties)) if args.properties else None
+    divergence_file = args.divergences if Path(args.divergences).is_file() else None
+    entries = divergences.load(divergence_file) if divergence_file else []
+    profile = args.profile or default_profile()
+    seed = args.seed if args.seed is not None or profile == "ci" else random.randrange(2**31)
+    started, clock = results.now(), time.monotonic()
+    records: list[dict[str, Any]] = []
+    live = display(plain=args.plain)
+    last_write = [0.0]
+
+    def current_document(runner: Runner) -> dict[str, Any]:
+        meta = results.metadata(profile, seed, runner.adapters, started, time.monotonic() - clock)
+        meta["command"] = ["python", "-m", "conformance", *sys.argv[1:]]
+        return results.document(records, meta)
+
+    def on_record(record: dict[str, Any]) -> None:
+        records.append(record)
+        live.record(record)
+        if args.json_path and time.monotonic() - last_write[0] > 2.0:
+            results.write_document(args.json_path, current_document(runner))
+            last_write[0] = time.monotonic()
+
+    options = RunOptions(profile, seed, args.call_timeout, args.jobs, dtypes, properties, divergence_file)
+    runner = Runner(options, on_record, live.collected)
+    try:
+        runner.run(specs)
+    finally:
+        live.close()
+    document = current_document(runner)
+    problems = divergences.audit(records, entries, document["metadata"]["frameworks"])
+    document["metadata"]["divergence_problems"] = problems
+    if args.json_path:
+        results.write_document(args.json_path, document)
+    if args.junit_path:
+        from conformance.junit import write_junit
+
+        write_junit(records, args.junit_path)
+    if args.html_path:
+        from conformance.report import write_html
+
+        write_html([document], args.html_path)
+    print_summary(records, problems)
+    bad = any(record["status"] in results.BAD_STATUSES for record in records)
+    return EXIT_FAILED if bad else EXIT_OK
+
+
+def _load_results(paths: list[str]) -> list[dict[str, Any]]:
+    from conformance.gate import ResultsFileError, load_documents
+
+    try:
+        return load_documents(paths)
+    except ResultsFileError as error:
+        raise UsageError(str(error)) from None
+
+
+def _load_divergences(path: str) -> list[Any]:
+    from conformance import divergences
+
+    return divergences.load(path) if Path(path).is_file() else []
+
+
+def command_report(args: argparse.Namespace) -> int:
+    from conformance.gate import load_baseline
+    from conformance.report import write_html
+
+    documents = _load_results(args.results)
+    baseline = load_baseline(args.baseline) if args.baseline else None
+    write_html(documents, args.output, baseline=baseline, divergences=_load_divergences(args.divergences))
+    print(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def command_gate(args: argparse.Namespace) -> int:
+    from conformance.gate import evaluate, load_baseline, make_baseline, save_baseline
+
+    documents = _load_results(args.results)
+    if args.write_baseline:
+        save_baseline(make_baseline(documents), args.write_baseline)
+        print(f"wrote baseline {args.write_baseline}")
+        return EXIT_OK
+    baseline = load_baseline(args.baseline) if args.baseline else None
+    verdict = evaluate(documents, baseline, args.expect, _load_divergences(args.divergences))
+    for line in verdict.lines:
+        print(line)
+    print("gate: passed" if verdict.passed else "gate: FAILED")
+    return EXIT_OK if verdict.passed else EXIT_FAILED
+
+
+COMMANDS = {"run": command_run, "report": command_report, "gate": command_gate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from conformance.divergences import DivergenceFileError
+
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except (UsageError, AdapterSpecError, UnknownDtype, UnknownProperty, DivergenceFileError) as error:
+        print(str(error).splitlines()[0], file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,78 @@
+"""Live progress per adapter: rich bars on a terminal, plain lines under CI or in a pipe."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Protocol
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+
+class Display(Protocol):
+    def collected(self, spec: str, count: int) -> None: ...
+
+    def record(self, record: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _line(record: dict[str, Any]) -> str:
+    return f"{record['property']} {record['op']} {record['dtype']}: {record['status']}"
+
+
+class PlainLines:
+    """One line per finished property: readable in a CI log."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.totals: dict[str, int] = {}
+        self.seen: dict[str, int] = {}
+
+    def collected(self, spec: str, count: int) -> None:
+        self.totals[spec] = count
+        print(f"[{spec}] {count} properties to run", file=self.stream, flush=True)
+
+    def record(self, record: dict[str, Any]) -> None:
+        spec = record.get("spec", record["adapter"])
+        self.seen[spec] = self.seen.get(spec, 0) + 1
+        total = self.totals.get(spec, "?")
+        print(f"[{spec}] {self.seen[spec]}/{total} {_line(record)}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class LiveBars:
+    """A bar per adapter, with the property that finished last."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("{task.fields[spec]:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[last]}"), console=Console(stderr=True),
+        )
+        self.tasks: dict[str, TaskID] = {}
+        self.progress.start()
+
+    def _task(self, spec: str) -> TaskID:
+        if spec not in self.tasks:
+            self.tasks[spec] = self.progress.add_task("", total=None, spec=spec, last="")
+        return self.tasks[spec]
+
+    def collected(self, spec: str, count: int) -> None:
+        self.progress.update(self._task(spec), total=count)
+
+    def record(self, record: dict[str, Any]) -> None:
+        self.progress.update(self._task(record.get("spec", record["adapter"])), advance=1, last=_line(record))
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def display(plain: bool = False) -> Display:
+    """Bars on an interactive terminal; plain lines under ``CI=true``, in a pipe, or when asked."""
+    ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    if plain or ci or not sys.stderr.isatty():
+        return PlainLines()
+    return LiveBars()

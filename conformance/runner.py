@@ -1,0 +1,236 @@
+"""Run each adapter in its own worker process, and survive whatever the adapter does.
+
+A worker is ``python -m pytest --pyargs conformance.properties --adapter SPEC`` with the
+plugin streaming JSON-lines events to a file. The runner reads the stream as it grows:
+
+* a worker killed by a signal (a segfault, an abort) becomes an ``error`` record for the
+  test it was running, naming the signal, and a fresh worker carries on with the rest;
+* a worker that stops answering (no adapter call starts for ``call_timeout`` seconds plus a
+  grace period, i.e. a hang inside C code that the in-process alarm cannot interrupt) is
+  killed, and reported the same way, naming the timeout;
+* every record is handed to ``on_record`` as it arrives, so a run killed halfway keeps
+  what it finished.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance import results
+from conformance.loading import framework_of
+
+MAX_RESTARTS = 3
+GRACE_S = 10.0
+STARTUP_S = 300.0  # importing a framework and collecting, before the first test starts
+_POLL_S = 0.05
+
+
+@dataclass
+class RunOptions:
+    profile: str
+    seed: int | None = None
+    call_timeout: float = 60.0
+    jobs: int = 2
+    dtypes: str | None = None
+    properties: str | None = None
+    divergences: str | None = None
+
+
+@dataclass
+class _Worker:
+    spec: str
+    folder: Path
+    restarts: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    offset: int = 0
+    collected: list[str] = field(default_factory=list)
+    done: set[str] = field(default_factory=set)
+    current: dict[str, Any] | None = None
+    last_activity: float = 0.0
+    finished_metadata: dict[str, Any] | None = None
+
+    @property
+    def stream(self) -> Path:
+        return self.folder / "events.jsonl"
+
+    @property
+    def log(self) -> Path:
+        return self.folder / f"worker-{self.restarts}.log"
+
+
+def _signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+def worker_command(spec: str, options: RunOptions, stream: Path, skip: Path | None) -> list[str]:
+    command = [
+        sys.executable, "-m", "pytest", "--pyargs", "conformance.properties",
+        "-q", "-p", "no:cacheprovider", "-p", "no:warnings", "-p", "no:randomly",
+        "--adapter", spec, "--profile", options.profile,
+        "--conformance-stream", str(stream), "--call-timeout", str(options.call_timeout),
+    ]
+    if options.seed is not None:
+        command += ["--hypothesis-seed", str(options.seed)]
+    if options.dtypes:
+        command += ["--dtypes", options.dtypes]
+    if options.properties:
+        command += ["--properties", options.properties]
+    if options.divergences:
+        command += ["--divergences", options.divergences]
+    if skip is not None:
+        command += ["--conformance-skip", str(skip)]
+    return command
+
+
+class Runner:
+    """Runs adapters in workers, at most ``jobs`` at once, reporting records as they arrive."""
+
+    def __init__(
+        self,
+        options: RunOptions,
+        on_record: Callable[[dict[str, Any]], None],
+        on_collected: Callable[[str, int], None] = lambda spec, count: None,
+    ) -> None:
+        self.options = options
+        self.on_record = on_record
+        self.on_collected = on_collected
+        self.adapters: list[dict[str, Any]] = []
+        self._scratch = Path(tempfile.mkdtemp(prefix="conformance-run-"))
+
+    def run(self, specs: list[str]) -> None:
+        waiting = [_Worker(spec, self._scratch / f"{index:02d}") for index, spec in enumerate(specs)]
+        active: list[_Worker] = []
+        while waiting or active:
+            while waiting and len(active) < max(1, self.options.jobs):
+                worker = waiting.pop(0)
+                worker.folder.mkdir(parents=True, exist_ok=True)
+                self._start(worker)
+                active.append(worker)
+            time.sleep(_POLL_S)
+            for worker in list(active):
+                if self._step(worker):
+                    active.remove(worker)
+
+    def _start(self, worker: _Worker) -> None:
+        skip = None
+        if worker.done:
+            skip = worker.folder / "skip.txt"
+            skip.write_text("\n".join(sorted(worker.done)))
+        command = worker_command(worker.spec, self.options, worker.stream, skip)
+        with open(worker.log, "wb") as log:
+            worker.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        worker.current = None
+        worker.last_activity = time.monotonic()
+
+    def _step(self, worker: _Worker) -> bool:
+        """Read new events and watch the process; True once the worker is done for good."""
+        self._read_events(worker)
+        assert worker.process is not None
+        returncode = worker.process.poll()
+        if returncode is None:
+            limit = self.options.call_timeout + GRACE_S if worker.current else STARTUP_S
+            if time.monotonic() - worker.last_activity > limit:
+                self._kill(worker)
+                self._read_events(worker)
+                return self._after_death(worker, f"no answer within {limit:g} s (the call timeout is "
+                                                 f"{self.options.call_timeout:g} s); the worker was killed")
+            return False
+        self._read_events(worker)
+        if worker.finished_metadata is not None:
+            self.adapters.extend(worker.finished_metadata.get("adapters", []))
+            return True
+        if returncode < 0:
+            return self._after_death(worker, f"the worker died of {_signal_name(returncode)}")
+        return self._after_death(worker, f"the worker exited with status {returncode} before finishing")
+
+    def _kill(self, worker: _Worker) -> None:
+        assert worker.process is not None
+        try:
+            os.killpg(worker.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        worker.process.wait()
+
+    def _read_events(self, worker: _Worker) -> None:
+        try:
+            with open(worker.stream, "rb") as stream:
+                stream.seek(worker.offset)
+                chunk = stream.read()
+        except FileNotFoundError:
+            return
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        worker.offset += len(complete)
+        for line in complete.decode("utf-8", "replace").splitlines():
+            event = results.parse_event(line)
+            if event is not None:
+                self._handle(worker, event)
+
+    def _handle(self, worker: _Worker, event: dict[str, Any]) -> None:
+        worker.last_activity = time.monotonic()
+        kind = event.get("event")
+        if kind == "collected" and not worker.collected:
+            worker.collected = list(event["nodeids"])
+            self.on_collected(worker.spec, len(worker.collected))
+        elif kind == "start":
+            worker.current = event
+        elif kind == "record":
+            record = event["record"]
+            if "nodeid" in record:
+                worker.done.add(record["nodeid"])
+            worker.current = None
+            self.on_record(record)
+        elif kind == "finished":
+            worker.finished_metadata = event.get("metadata", {})
+
+    def _tail(self, worker: _Worker, lines: int = 12) -> str:
+        try:
+            text = worker.log.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def _after_death(self, worker: _Worker, cause: str) -> bool:
+        """Report what the dead worker was doing; restart it on the rest, or give up."""
+        tail = self._tail(worker)
+        detail = f"{cause}\n\nlast lines of the worker's output:\n{tail}" if tail else cause
+        if worker.current is not None:
+            identity = worker.current["record"]
+            worker.done.add(worker.current["nodeid"])
+            self.on_record(results.record(
+                **identity, status="error", message=f"{cause} while running this property\n\n{detail}",
+                nodeid=worker.current["nodeid"],
+            ))
+        elif not worker.collected:
+            self.on_record(results.record(
+                adapter=worker.spec, spec=worker.spec, framework=framework_of(worker.spec), prop="load_adapter",
+                op="any", dtype="any", status="error", message=f"{cause} while loading the adapter\n\n{detail}",
+            ))
+            return True
+        remaining = [nodeid for nodeid in worker.collected if nodeid not in worker.done]
+        if not remaining:
+            return True
+        if worker.restarts >= MAX_RESTARTS:
+            self.on_record(results.record(
+                adapter=worker.spec, spec=worker.spec, framework=framework_of(worker.spec), prop="worker",
+                op="any", dtype="any", status="error",
+                message=f"{len(remaining)} properties not run: the worker died {worker.restarts + 1} times; "
+                        f"last: {detail}",
+            ))
+            return True
+        worker.restarts += 1
+        self._start(worker)
+        return False

@@ -1,0 +1,41 @@
+"""The terminal summary at the end of a run: counts per adapter, then what went wrong."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from conformance.results import STATUSES
+
+_STYLE = {"passed": "green", "failed": "bold red", "error": "bold magenta", "xfailed": "yellow", "skipped": "dim"}
+
+
+def print_summary(records: list[dict[str, Any]], divergence_problems: list[str], console: Console | None = None) -> None:
+    console = console or Console()
+    counts: dict[str, Counter[str]] = {}
+    for record in records:
+        counts.setdefault(record.get("spec") or record["adapter"], Counter())[record["status"]] += 1
+    table = Table(title="softmax conformance")
+    table.add_column("adapter")
+    for status in STATUSES:
+        table.add_column(status, justify="right", style=_STYLE[status])
+    table.add_column("verdict")
+    for spec, counter in counts.items():
+        bad = counter["failed"] + counter["error"]
+        table.add_row(spec, *(str(counter[status]) for status in STATUSES), "FAILS" if bad else "conforms")
+    console.print(table)
+    bad_records = [record for record in records if record["status"] in ("failed", "error")]
+    for record in bad_records[:40]:
+        first = (record.get("message") or "").split("\n", 1)[0]
+        console.print(
+            f"{record['status'].upper()} {record.get('spec') or record['adapter']} {record['property']} "
+            f"{record['op']} {record['dtype']}: {first}",
+            markup=False, highlight=False, soft_wrap=True,
+        )
+    if len(bad_records) > 40:
+        console.print(f"... and {len(bad_records) - 40} more; see the JSON or HTML report")
+    for problem in divergence_problems:
+        console.print(f"known divergences: {problem}", markup=False, highlight=False, soft_wrap=True)

@@ -70,7 +70,7 @@ def error_ratio_svg(
     records: Iterable[Mapping[str, Any]],
     adapters: list[str] | None = None,
     *,
-    max_points: int = 400,
+    max_points: int = 200,
     id_prefix: str = "ratios-",
 ) -> str | None:
     """An inline SVG: per dtype (one panel each) and adapter, the distribution of error/bound
@@ -82,6 +82,7 @@ def error_ratio_svg(
         return None
     from matplotlib import rc_context
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
     names = list(adapters or [])
     for by_adapter in data.values():
@@ -92,7 +93,11 @@ def error_ratio_svg(
 
     with rc_context({"svg.fonttype": "none", "svg.hashsalt": "softmax-conformance", "font.size": 9}):
         width = max(6.5, 0.85 * len(names) + 2.0)
-        figure = Figure(figsize=(width, 2.5 * len(dtypes) + 0.6), layout="constrained")
+        height = 2.3 * len(dtypes) + 1.1
+        figure = Figure(figsize=(width, height))
+        figure.subplots_adjust(
+            left=0.9 / width, right=1 - 0.2 / width, top=1 - 0.35 / height, bottom=1.0 / height, hspace=0.35
+        )
         axes = figure.subplots(len(dtypes), 1, squeeze=False, sharex=True)[:, 0]
         top = 10.0
         for ax, dtype in zip(axes, dtypes, strict=True):
@@ -129,6 +134,9 @@ def error_ratio_svg(
                 )
             ax.axhline(1.0, color=OVER, linestyle="--", linewidth=1.0, zorder=1)
             ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(base=10.0, numticks=8))
+            ax.yaxis.set_minor_locator(NullLocator())
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # no mathtext
             ax.set_title(f"{dtype}: error / bound per element (bound = 1, dashed)", loc="left", fontsize=9)
             ax.set_ylabel("error / bound")
             ax.grid(axis="y", which="major", color="#e3e6ea", linewidth=0.6)
@@ -137,7 +145,5 @@ def error_ratio_svg(
             ax.set_xlim(-0.6, len(names) - 0.4)
         axes[-1].set_xticks(range(len(names)), [_label(name) for name in names], rotation=30, ha="right")
         buffer = io.StringIO()
-        figure.savefig(
-            buffer, format="svg", metadata={"Creator": None, "Date": None, "Format": None, "Type": None}
-        )
+        figure.savefig(buffer, format="svg", metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
     return _sanitize_svg(buffer.getvalue(), id_prefix)

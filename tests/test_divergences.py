@@ -1,0 +1,327 @@
+"""Known divergences: the TOML format, apply (failed -> xfailed), audit (stale, matches nothing),
+and the small PEP 440 comparator."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance import divergences
+from conformance.divergences import Divergence, DivergenceFileError, SpecifierSet, Version
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).with_name("fixtures")
+VERSIONS = {"torch": "2.13.0", "jax": "0.4.35", "numpy": "2.1.3"}
+
+
+def record(adapter: str, prop: str, op: str, dtype: str, status: str, **extra: Any) -> dict[str, Any]:
+    framework = extra.pop("framework", adapter.split("-")[0])
+    return {
+        "adapter": adapter,
+        "framework": framework,
+        "property": prop,
+        "op": op,
+        "dtype": dtype,
+        "status": status,
+        "message": extra.pop("message", "" if status == "passed" else "boom"),
+        **extra,
+    }
+
+
+def entries(text: str) -> list[Divergence]:
+    return divergences.parse(text, source="test.toml")
+
+
+# --- the file format -------------------------------------------------------------------------
+
+
+def test_the_repository_file_parses_and_starts_empty() -> None:
+    assert divergences.load(ROOT / "known_divergences.toml") == []
+
+
+def test_all_fields() -> None:
+    [entry] = entries(
+        """
+        [[divergence]]
+        adapter = "jax*"
+        property = "forward_accuracy"
+        op = "log_softmax"
+        dtype = "float16"
+        framework = "jax"
+        versions = ">=0.4,<0.11"
+        reason = "XLA's   float16 exp\\n is 2 ulp off"
+        max_error_ulp = 6
+        """
+    )
+    assert entry.adapter == "jax*"
+    assert entry.op == "log_softmax"
+    assert entry.versions is not None and entry.versions.text == ">=0.4,<0.11"
+    assert entry.reason == "XLA's float16 exp is 2 ulp off"  # whitespace folded to one line
+    assert entry.max_error_ulp == 6.0
+    assert entry.number == 1
+    assert "test.toml divergence #1" in entry.label()
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('[[divergence]]\nadapter = "x"\nproperty = "p"\n', "missing required field 'reason'"),
+        ('[[divergence]]\nadapter = "x"\nreason = "r"\n', "missing required field 'property'"),
+        ('[[divergence]]\nadapter = "x"\nproperty = "p"\nreason = "r"\nreasons = "typo"\n', "unknown field(s) reasons"),
+        ('[[divergence]]\nadapter = "x"\nproperty = "p"\nreason = "r"\nop = "softmx"\n', "op 'softmx'"),
+        ('[[divergence]]\nadapter = "x"\nproperty = "p"\nreason = "  "\n', "reason is empty"),
+        ('[[divergence]]\nadapter = 3\nproperty = "p"\nreason = "r"\n', "adapter must be a string"),
+        ('[[divergence]]\nadapter = "x"\nproperty = "p"\nreason = "r"\nmax_error_ulp = "6"\n', "must be a number"),
+        ('[[divergence]]\nadapter = "x"\nproperty = "p"\nreason = "r"\nmax_error_ulp = true\n', "must be a number"),
+        ('[[divergence]]\nadapter = "x"\nproperty = "p"\nreason = "r"\nframework = "mxnet"\n', "framework 'mxnet'"),
+        ('[[divergence]]\nadapter = "x"\nproperty = "p"\nreason = "r"\nversions = ">=1"\n', "versions needs framework"),
+        (
+            '[[divergence]]\nadapter = "x"\nproperty = "p"\nreason = "r"\nframework = "jax"\nversions = "=>1"\n',
+            "is not a version specifier",
+        ),
+        (
+            '[[divergence]]\nadapter = "x"\nproperty = "p"\nreason = "r"\nframework = "jax"\nversions = ">=1,"\n',
+            "empty version specifier",
+        ),
+        (
+            '[[divergence]]\nadapter = "x"\nproperty = "p"\nreason = "r"\nframework = "jax"\nversions = "~=2"\n',
+            "~= needs at least two",
+        ),
+        (
+            '[[divergence]]\nadapter = "x"\nproperty = "p"\nreason = "r"\nframework = "jax"\nversions = ">=2.*"\n',
+            "wildcard needs == or !=",
+        ),
+        ('[divergence]\nadapter = "x"\n', "array of tables"),
+        ('[[divergences]]\nadapter = "x"\n', "unknown top-level key(s) divergences"),
+        ("divergence = [1]\n", "expected a table"),
+        ('[[divergence]\nadapter = "x"\n', "not valid TOML"),
+    ],
+)
+def test_bad_files_raise_one_line(tmp_path: Path, text: str, needle: str) -> None:
+    path = tmp_path / "known.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DivergenceFileError) as caught:
+        divergences.load(path)
+    message = str(caught.value)
+    assert needle in message
+    assert message.startswith(str(path))
+    assert "\n" not in message
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(DivergenceFileError, match="no such file"):
+        divergences.load(tmp_path / "absent.toml")
+    with pytest.raises(DivergenceFileError, match="is a directory"):
+        divergences.load(tmp_path)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(DivergenceFileError, match="not UTF-8"):
+        divergences.load(binary)
+
+
+# --- apply ----------------------------------------------------------------------------------
+
+
+def test_apply_turns_matched_failures_into_xfailed_and_keeps_the_message() -> None:
+    [entry] = entries('[[divergence]]\nadapter = "torch-*"\nproperty = "forward_accuracy"\nreason = "known"\n')
+    records = [
+        record("torch-compile", "forward_accuracy", "softmax", "float16", "failed", message="9 ulp > 6 ulp"),
+        record("torch-func", "forward_accuracy", "log_softmax", "float32", "error", message="RuntimeError"),
+        record("torch-func", "forward_accuracy", "softmax", "float32", "passed"),
+        record("torch", "forward_accuracy", "softmax", "float32", "failed"),  # "torch-*" does not match "torch"
+        record("torch-func", "vjp_accuracy", "softmax", "float32", "failed"),
+    ]
+    before = copy.deepcopy(records)
+    out = divergences.apply(records, [entry], VERSIONS)
+    assert records == before  # inputs untouched
+    assert [r["status"] for r in out] == ["xfailed", "xfailed", "passed", "failed", "failed"]
+    assert out[0]["xfail_reason"] == "known" and out[0]["message"] == "9 ulp > 6 ulp"
+    assert out[1]["message"] == "RuntimeError"
+    assert "xfail_reason" not in out[2]
+
+
+def test_op_dtype_and_framework_narrow_an_entry() -> None:
+    [entry] = entries(
+        '[[divergence]]\nadapter = "*"\nproperty = "*_accuracy"\nop = "log_softmax"\ndtype = "*16"\n'
+        'framework = "jax"\nreason = "r"\n'
+    )
+    assert entry.matches(record("jax-jit", "vjp_accuracy", "log_softmax", "bfloat16", "failed"), VERSIONS)
+    assert not entry.matches(record("jax-jit", "vjp_accuracy", "softmax", "bfloat16", "failed"), VERSIONS)
+    assert not entry.matches(record("jax-jit", "vjp_accuracy", "log_softmax", "float32", "failed"), VERSIONS)
+    assert not entry.matches(record("torch", "vjp_accuracy", "log_softmax", "float16", "failed"), VERSIONS)
+    assert not entry.matches(record("jax", "rows_sum_to_one", "log_softmax", "float16", "failed"), VERSIONS)
+    # a record without a framework field gets its framework from the adapter registry
+    no_field = record("jax", "vjp_accuracy", "log_softmax", "float16", "failed")
+    del no_field["framework"]
+    assert entry.matches(no_field, VERSIONS)
+    # op "any" or omitted: every op
+    [anyop] = entries('[[divergence]]\nadapter = "jax"\nproperty = "p"\nop = "any"\nreason = "r"\n')
+    assert anyop.matches(record("jax", "p", "softmax", "float32", "failed"), VERSIONS)
+    assert anyop.matches(record("jax", "p", "any", "any", "failed"), VERSIONS)
+
+
+def test_versions_decide_whether_an_entry_applies() -> None:
+    text = '[[divergence]]\nadapter = "jax*"\nproperty = "p"\nframework = "jax"\nversions = "{}"\nreason = "r"\n'
+    failing = record("jax", "p", "softmax", "float16", "failed")
+    assert divergences.apply([failing], entries(text.format(">=0.4,<0.5")), VERSIONS)[0]["status"] == "xfailed"
+    assert divergences.apply([failing], entries(text.format("<0.4.35")), VERSIONS)[0]["status"] == "failed"
+    # the framework's version unknown: the entry cannot be confirmed, so it does not apply
+    assert divergences.apply([failing], entries(text.format(">=0.4")), {})[0]["status"] == "failed"
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+
+def test_audit_finds_stale_entries() -> None:
+    found = entries(
+        '[[divergence]]\nadapter = "torch*"\nproperty = "forward_accuracy"\ndtype = "float16"\nreason = "r"\n'
+    )
+    records = [
+        record("torch", "forward_accuracy", "softmax", "float16", "failed"),
+        record("torch-func", "forward_accuracy", "softmax", "float16", "passed"),
+    ]
+    [problem] = divergences.audit(records, found, VERSIONS)
+    assert "stale" in problem and "torch-func forward_accuracy (softmax, float16)" in problem
+    assert "test.toml divergence #1" in problem
+    # still failing everywhere it matches: fine, before or after apply
+    records[1]["status"] = "failed"
+    assert divergences.audit(records, found, VERSIONS) == []
+    assert divergences.audit(divergences.apply(records, found, VERSIONS), found, VERSIONS) == []
+
+
+def test_audit_finds_entries_matching_nothing_only_when_their_framework_ran() -> None:
+    found = entries(
+        '[[divergence]]\nadapter = "torch*"\nproperty = "no_such_property"\nreason = "r"\n'
+        '[[divergence]]\nadapter = "jax*"\nproperty = "no_such_property"\nreason = "r"\n'
+        '[[divergence]]\nadapter = "x"\nproperty = "p"\nframework = "tensorflow"\nreason = "r"\n'
+        '[[divergence]]\nadapter = "my-adapter"\nproperty = "p"\nreason = "r"\n'
+        '[[divergence]]\nadapter = "*"\nproperty = "p"\nframework = "torch"\nreason = "r"\n'
+    )
+    records = [record("torch", "forward_accuracy", "softmax", "float16", "failed")]
+    problems = divergences.audit(records, found, VERSIONS)
+    assert len(problems) == 2
+    assert "divergence #1" in problems[0] and "matches nothing" in problems[0]
+    assert "divergence #5" in problems[1] and "matches nothing" in problems[1]
+    # a user adapter in the run makes its entry relevant
+    records.append(record("my-adapter", "q", "softmax", "float32", "passed", framework=None))
+    assert any("divergence #4" in problem for problem in divergences.audit(records, found, VERSIONS))
+
+
+def test_audit_ignores_entries_outside_their_version_range() -> None:
+    text = '[[divergence]]\nadapter = "jax"\nproperty = "gone"\nframework = "jax"\nversions = "{}"\nreason = "r"\n'
+    records = [record("jax", "forward_accuracy", "softmax", "float16", "passed")]
+    assert divergences.audit(records, entries(text.format("<0.4")), VERSIONS) == []
+    [problem] = divergences.audit(records, entries(text.format(">=0.4")), VERSIONS)
+    assert "matches nothing" in problem
+    [unknown] = divergences.audit(records, entries(text.format(">=0.4")), {"torch": "2.13.0"})
+    assert "did not record the version of jax" in unknown
+
+
+def test_fixture_xfail_reason_survives_apply() -> None:
+    document = json.loads((FIXTURES / "torch_run.json").read_text(encoding="utf-8"))
+    out = divergences.apply(document["results"], [], document["metadata"]["frameworks"])
+    assert out == document["results"]
+
+
+# --- versions -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "version", "expected"),
+    [
+        (">=0.4,<0.11", "0.4.35", True),
+        (">=0.4,<0.11", "0.11.0", False),
+        (">=0.4,<0.11", "0.3.99", False),
+        ("==2.13.0", "2.13", True),
+        ("==2.13.0", "2.13.0+cpu", True),
+        ("==2.13.*", "2.13.1", True),
+        ("==2.13.*", "2.14.0", False),
+        ("!=2.13.*", "2.14.0", True),
+        ("~=2.16", "2.19.1", True),
+        ("~=2.16", "3.0", False),
+        ("~=2.16.1", "2.16.5", True),
+        ("~=2.16.1", "2.17.0", False),
+        ("<2.14", "2.14.0rc1", False),
+        ("<2.14rc2", "2.14.0rc1", True),
+        (">2.13", "2.13.post1", False),
+        (">2.13", "2.13.1", True),
+        (">=2.5", "2.5.0.dev20240101", False),
+        (">=2.5.0.dev1", "2.5.0a1", True),
+        ("<=1.0", "1.0.post1", False),
+        (">=1", "not a version", False),
+        ("==1!2.0", "2.0", False),
+    ],
+)
+def test_specifiers(spec: str, version: str, expected: bool) -> None:
+    assert SpecifierSet.parse(spec).contains(version) is expected
+
+
+def test_version_ordering() -> None:
+    ordered = [
+        "1.0.dev1",
+        "1.0a1",
+        "1.0a2.dev1",
+        "1.0a2",
+        "1.0b1",
+        "1.0rc1",
+        "1.0",
+        "1.0.post1.dev1",
+        "1.0.post1",
+        "1.0.1",
+    ]
+    keys = [Version.parse(text).key for text in ordered]
+    assert keys == sorted(keys)
+    assert len(set(keys)) == len(keys)
+    assert Version.parse("1.0").key == Version.parse("1.0.0").key == Version.parse("v1.0+local").key
+
+
+def test_agrees_with_packaging() -> None:
+    packaging_specifiers = pytest.importorskip("packaging.specifiers")
+    versions = [
+        "0.4",
+        "0.4.0",
+        "0.4.30",
+        "0.4.35",
+        "0.10.9",
+        "0.11.0",
+        "1.0.dev1",
+        "1.0a1",
+        "1.0rc1",
+        "1.0",
+        "1.0.post1",
+        "1.0.1",
+        "2.13.0",
+        "2.13.0+cpu",
+        "2.13.1",
+        "2.14.0rc1",
+        "2.14.0",
+        "2.16.1",
+        "2.19.0",
+        "3.0",
+    ]
+    specs = [
+        ">=0.4,<0.11",
+        "==2.13.0",
+        "==2.13.*",
+        "!=2.13.*",
+        "~=2.16",
+        "~=0.4.30",
+        "<2.14",
+        ">2.13",
+        "<=1.0",
+        ">1.0",
+        "==1.0",
+        "!=1.0",
+        ">=1.0a1",
+        "<1.0",
+        ">=0.4.31",
+        "==0.*",
+    ]
+    for spec, version in itertools.product(specs, versions):
+        theirs = packaging_specifiers.SpecifierSet(spec).contains(version, prereleases=True)
+        assert SpecifierSet.parse(spec).contains(version) is theirs, (spec, version)

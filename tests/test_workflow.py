@@ -1,0 +1,113 @@
+"""The CI workflow and tox.ini say what the project promises: every framework, two Pythons, a gate."""
+
+from __future__ import annotations
+
+import configparser
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+FRAMEWORKS = ["torch", "jax", "tensorflow"]
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / ".github" / "workflows" / "conformance.yml").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def tox_ini() -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(ROOT / "tox.ini", encoding="utf-8")
+    return parser
+
+
+def steps_text(job: dict[str, Any]) -> str:
+    return "\n".join(str(step.get("run", "")) for step in job["steps"])
+
+
+def uses(job: dict[str, Any]) -> list[str]:
+    return [str(step["uses"]) for step in job["steps"] if "uses" in step]
+
+
+def test_triggers(workflow: dict[str, Any]) -> None:
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert {"push", "pull_request"} <= set(triggers)
+
+
+def test_the_matrix_covers_three_frameworks_and_two_pythons(workflow: dict[str, Any]) -> None:
+    job = workflow["jobs"]["conformance"]
+    matrix = job["strategy"]["matrix"]
+    assert matrix["framework"] == FRAMEWORKS
+    assert matrix["python"] == ["3.11", "3.12"]
+    assert job["strategy"]["fail-fast"] is False
+    assert "tox -e ${{ matrix.framework }}" in steps_text(job)
+    [upload] = [step for step in job["steps"] if str(step.get("uses", "")).startswith("actions/upload-artifact@")]
+    assert upload["uses"] == "actions/upload-artifact@v4"
+    assert upload["if"] == "always()"
+    assert "${{ matrix.framework }}" in upload["with"]["name"] and "${{ matrix.python }}" in upload["with"]["name"]
+    assert "reports/${{ matrix.framework }}.json" in upload["with"]["path"]
+
+
+def test_the_gate_job(workflow: dict[str, Any]) -> None:
+    job = workflow["jobs"]["gate"]
+    needs = job["needs"] if isinstance(job["needs"], list) else [job["needs"]]
+    assert "conformance" in needs
+    assert job["if"] == "always()"
+    assert "actions/download-artifact@v4" in uses(job)
+    download = next(step for step in job["steps"] if step.get("uses") == "actions/download-artifact@v4")
+    upload_name = workflow["jobs"]["conformance"]["steps"][-1]["with"]["name"]
+    assert upload_name.startswith(download["with"]["pattern"].rstrip("*"))
+    text = steps_text(job)
+    assert "python -m conformance report" in text and "-o reports/index.html" in text
+    assert "python -m conformance gate" in text and "--expect torch,jax,tensorflow" in text
+    assert 'exit "$status"' in text  # the gate's exit status fails the workflow
+    report_upload = [step for step in job["steps"] if step.get("uses") == "actions/upload-artifact@v4"]
+    assert report_upload and report_upload[0]["with"]["path"] == "reports/index.html"
+
+
+def test_the_project_tests_run_in_ci(workflow: dict[str, Any]) -> None:
+    job = workflow["jobs"]["tests"]
+    assert "tox -e tests" in steps_text(job) or "bash .ci/run" in steps_text(job)
+
+
+def test_tox_envs(tox_ini: configparser.ConfigParser) -> None:
+    env_list = [name.strip() for name in tox_ini["tox"]["env_list"].replace("\n", ",").split(",") if name.strip()]
+    assert set(env_list) == {"tests", "report", *FRAMEWORKS}
+    base = tox_ini["testenv"]["commands"]
+    assert "python -m conformance run --frameworks {envname}" in base
+    assert "--json reports{/}{envname}.json" in base and "--junit reports{/}{envname}.xml" in base
+    for framework in FRAMEWORKS:
+        assert tox_ini[f"testenv:{framework}"]["extras"].strip() == framework
+    report = tox_ini["testenv:report"]
+    assert [d.strip() for d in report["depends"].split(",")] == FRAMEWORKS
+    assert "python -m conformance report" in report["commands"] and "-o reports{/}index.html" in report["commands"]
+    assert "python -m conformance gate" in report["commands"] and "--expect torch,jax,tensorflow" in report["commands"]
+    assert "extras" not in report  # no framework needed to report
+    assert tox_ini["testenv:tests"]["extras"].strip() == "test"
+    assert "pytest" in tox_ini["testenv:tests"]["commands"]
+
+
+def test_the_torch_extra_is_pinned() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["optional-dependencies"]["torch"] == ["torch==2.13.0"]
+    assert project["optional-dependencies"]["tensorflow"][0].startswith("tensorflow-cpu")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tox") is None, reason="tox is not installed")
+def test_tox_reads_the_config() -> None:
+    listed = subprocess.run(
+        [sys.executable, "-m", "tox", "list", "--no-desc"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert set(listed.stdout.split()) >= {"tests", "report", *FRAMEWORKS}

@@ -25,7 +25,8 @@ Optional capabilities are discovered by name; a missing one is reported as
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 

@@ -191,11 +191,12 @@ COMMANDS = {"run": command_run, "report": command_report, "gate": command_gate}
 
 def main(argv: Sequence[str] | None = None) -> int:
     from conformance.divergences import DivergenceFileError
+    from conformance.gate import ResultsFileError
 
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except (UsageError, AdapterSpecError, UnknownDtype, UnknownProperty, DivergenceFileError) as error:
+    except (UsageError, AdapterSpecError, UnknownDtype, UnknownProperty, DivergenceFileError, ResultsFileError) as error:
         print(str(error).splitlines()[0], file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -129,17 +129,24 @@ def problems(
     *,
     min_rank: int = 0,
     max_rank: int = 4,
-    min_side: int = 0,
+    min_side: int = 1,
     max_side: int = 5,
     row_lengths: st.SearchStrategy[int] | None = None,
     masks: bool = True,
     force_mask: bool = False,
     views: bool = True,
+    empty: bool = False,
     max_size: int | None = None,
 ) -> Problem:
-    """Logits of any rank in ``[min_rank, max_rank]``, an axis of it, and a layout."""
+    """Logits of any rank in ``[min_rank, max_rank]``, an axis of it, and a layout.
+
+    Sides are at least 1 by default: empty arrays have a property of their own, so that a
+    framework that cannot take them (a known divergence) is still tested on everything else.
+    """
     rank = draw(st.integers(min_rank, max_rank))
     shape = list(draw(st.lists(st.integers(min_side, max_side), min_size=rank, max_size=rank)))
+    if empty and rank:
+        shape[draw(st.integers(0, rank - 1))] = 0
     axis = draw(st.integers(-rank, rank - 1)) if rank else draw(st.sampled_from([0, -1]))
     if rank and row_lengths is not None:
         shape[axis] = draw(row_lengths)

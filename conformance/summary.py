@@ -19,7 +19,7 @@ def print_summary(records: list[dict[str, Any]], divergence_problems: list[str],
     for record in records:
         counts.setdefault(record.get("spec") or record["adapter"], Counter())[record["status"]] += 1
     table = Table(title="softmax conformance")
-    table.add_column("adapter")
+    table.add_column("adapter", overflow="fold")
     for status in STATUSES:
         table.add_column(status, justify="right", style=_STYLE[status])
     table.add_column("verdict")

@@ -15,6 +15,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 # Every property, in the order the report lists them.
 PROPERTY_NAMES: tuple[str, ...] = (
     "shapes_and_dtypes",
+    "empty_inputs",
     "forward_accuracy",
     "vjp_accuracy",
     "jvp_accuracy",

@@ -1,0 +1,55 @@
+"""Shared helpers: run the CLI the way a user does, in a fresh process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    document: dict[str, Any] | None
+
+    def records(self, status: str | None = None) -> list[dict[str, Any]]:
+        assert self.document is not None, f"no JSON written; stderr:\n{self.stderr[-3000:]}"
+        found = self.document["results"]
+        return [record for record in found if status is None or record["status"] == status]
+
+    def properties_with(self, *statuses: str) -> set[str]:
+        return {record["property"] for record in self.records() if record["status"] in statuses}
+
+
+def run_cli(*args: str, json_path: Path | None = None, timeout: float = 600, env: dict[str, str] | None = None) -> CliResult:
+    command = [sys.executable, "-m", "conformance", *args]
+    if json_path is not None:
+        command += ["--json", str(json_path)]
+    completed = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, cwd=REPO, env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
+    document = json.loads(json_path.read_text()) if json_path is not None and json_path.exists() else None
+    return CliResult(completed.returncode, completed.stdout, completed.stderr, document)
+
+
+@pytest.fixture
+def cli(tmp_path: Path):
+    """``cli("run", "--adapter", ...)``: the CLI's result, with the JSON it wrote."""
+
+    def invoke(*args: str, timeout: float = 600, env: dict[str, str] | None = None) -> CliResult:
+        wants_json = args and args[0] == "run"
+        return run_cli(*args, json_path=tmp_path / "results.json" if wants_json else None, timeout=timeout, env=env)
+
+    return invoke

@@ -63,6 +63,6 @@ def ulp(values: np.ndarray, dtype: Any) -> np.ndarray:
     info = ml_dtypes.finfo(dtype)
     p = int(info.nmant) + 1
     magnitude = np.abs(np.asarray(values, dtype=np.longdouble))
-    _, exponent = np.frexp(np.where(magnitude > 0, magnitude, 1))
-    exponent = np.maximum(exponent - 1, int(info.minexp))
+    _, exponent = np.frexp(magnitude)
+    exponent = np.maximum(np.where(magnitude > 0, exponent - 1, int(info.minexp)), int(info.minexp))
     return np.ldexp(np.ones_like(magnitude), exponent - p + 1)

@@ -54,7 +54,7 @@ def normalize_axis(axis: int, ndim: int) -> int:
 
 def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
     """``x - max(row)``; NaN on rows that are all -inf or hold +inf or NaN."""
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         top = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
         shifted = x - top
         bad = np.any(np.isnan(shifted), axis=axis, keepdims=True)

@@ -56,7 +56,7 @@ class Subject:
 
 
 @contextlib.contextmanager
-def _deadline(seconds: float | None) -> Iterator[None]:
+def deadline(seconds: float | None) -> Iterator[None]:
     """Interrupt Python-level hangs after ``seconds`` (main thread, POSIX only).
 
     A hang inside C code that never returns to the interpreter is caught one level up:
@@ -107,7 +107,7 @@ def invoke(subject: Subject, op: Op, quantity: Quantity, call: Call, expected_sh
         raise AdapterCallError(f"{name} not called: {subject.hung} {where}", call.source())
     heartbeat()
     try:
-        with _deadline(subject.call_timeout):
+        with deadline(subject.call_timeout):
             result = method(*call.arrays.values(), call.axis)
     except _Deadline:
         subject.hung = f"an earlier call of {name} hung (no answer within {subject.call_timeout:g} s)"

@@ -111,6 +111,7 @@ def command_run(args: argparse.Namespace) -> int:
     def current_document(runner: Runner) -> dict[str, Any]:
         meta = results.metadata(profile, seed, runner.adapters, started, time.monotonic() - clock)
         meta["command"] = ["python", "-m", "conformance", *sys.argv[1:]]
+        meta["behaviour"] = runner.behaviour
         return results.document(records, meta)
 
     def on_record(record: dict[str, Any]) -> None:
@@ -127,6 +128,7 @@ def command_run(args: argparse.Namespace) -> int:
     finally:
         live.close()
     document = current_document(runner)
+    document["metadata"]["agreement"] = runner.agreement()
     problems = divergences.audit(records, entries, document["metadata"]["frameworks"])
     document["metadata"]["divergence_problems"] = problems
     if args.json_path:

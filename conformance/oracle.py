@@ -65,7 +65,7 @@ def softmax(x: np.ndarray, axis: int = -1, *, work: Any = np.float64) -> np.ndar
     """softmax along ``axis`` in ``work`` precision (see the module docstring)."""
     if np.ndim(x) == 0:
         x = np.asarray(x)
-        return softmax(x[None], 0, work=work)[0]
+        return softmax(x[None], 0, work=work).reshape(())
     x, axis = _prepare(x, axis, work)
     e = np.exp(_shifted(x, axis))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -76,7 +76,7 @@ def log_softmax(x: np.ndarray, axis: int = -1, *, work: Any = np.float64) -> np.
     """log_softmax along ``axis`` in ``work`` precision (see the module docstring)."""
     if np.ndim(x) == 0:
         x = np.asarray(x)
-        return log_softmax(x[None], 0, work=work)[0]
+        return log_softmax(x[None], 0, work=work).reshape(())
     x, axis = _prepare(x, axis, work)
     shifted = _shifted(x, axis)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-from conformance import calls, divergences, measure, results
+from conformance import calls, divergences, measure, probes, results
 from conformance.adapter import adapter_name, capabilities, provided_method, supported_dtypes
 from conformance.calls import AdapterCallError, ConformanceFailure, Subject
 from conformance.dtypes import DTYPE_NAMES, UnknownDtype, dtype_name, dtype_named
@@ -56,6 +56,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--conformance-json", default=None, help="write the results document here")
     group.addoption("--conformance-stream", default=None, help="append JSON-lines events here (used by the runner)")
+    group.addoption(
+        "--conformance-probes", default=None,
+        help="write each adapter's answers on the agreement inputs here (used by the runner)",
+    )
     group.addoption("--conformance-skip", default=None, help="file of test ids not to run (used by the runner)")
 
 
@@ -325,16 +329,35 @@ def run_metadata(config: pytest.Config) -> dict[str, Any]:
     )
 
 
+def _probe(config: pytest.Config, meta: dict[str, Any]) -> None:
+    """Add the behaviour matrix and cross-adapter agreement of the adapters that ran."""
+    subjects = [subject for subject in config.stash[_STATE]["subjects"] or [] if not subject.hung]
+    if not subjects:
+        return
+    meta["behaviour"] = [row for subject in subjects for row in probes.behaviour(subject)]
+    outputs = {subject.spec: probes.agreement_outputs(subject) for subject in subjects}
+    folder = config.getoption("conformance_probes")
+    if folder:
+        for index, (spec, answers) in enumerate(outputs.items()):
+            np.savez(Path(folder) / f"outputs-{index}.npz", spec=np.array(spec), **answers)
+    else:
+        meta["agreement"] = probes.pairwise_agreement(outputs)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(_STATE, None)
     if state is None:
         return
-    if state["stream"] is not None:
-        state["stream"].emit("finished", metadata=run_metadata(session.config))
-        state["stream"].close()
     path = session.config.getoption("conformance_json")
-    if path:
-        results.write_document(path, results.document(state["records"], run_metadata(session.config)))
+    if state["stream"] is not None or path:
+        meta = run_metadata(session.config)
+        if state["records"]:
+            _probe(session.config, meta)
+        if state["stream"] is not None:
+            state["stream"].emit("finished", metadata=meta)
+            state["stream"].close()
+        if path:
+            results.write_document(path, results.document(state["records"], meta))
     if any(entry["status"] in results.BAD_STATUSES for entry in state["records"]) and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

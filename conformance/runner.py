@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance import results
+import numpy as np
+
+from conformance import probes, results
 from conformance.loading import framework_of
 
 MAX_RESTARTS = 3
@@ -80,6 +82,7 @@ def worker_command(spec: str, options: RunOptions, stream: Path, skip: Path | No
         "-q", "-p", "no:cacheprovider", "-p", "no:warnings", "-p", "no:randomly",
         "--adapter", spec, "--profile", options.profile,
         "--conformance-stream", str(stream), "--call-timeout", str(options.call_timeout),
+        "--conformance-probes", str(stream.parent),
     ]
     if options.seed is not None:
         command += ["--hypothesis-seed", str(options.seed)]
@@ -107,6 +110,8 @@ class Runner:
         self.on_record = on_record
         self.on_collected = on_collected
         self.adapters: list[dict[str, Any]] = []
+        self.behaviour: list[dict[str, Any]] = []
+        self.outputs: dict[str, dict[str, np.ndarray]] = {}
         self._scratch = Path(tempfile.mkdtemp(prefix="conformance-run-"))
 
     def run(self, specs: list[str]) -> None:
@@ -151,11 +156,22 @@ class Runner:
             return False
         self._read_events(worker)
         if worker.finished_metadata is not None:
-            self.adapters.extend(worker.finished_metadata.get("adapters", []))
+            self._collect_probes(worker)
             return True
         if returncode < 0:
             return self._after_death(worker, f"the worker died of {_signal_name(returncode)}")
         return self._after_death(worker, f"the worker exited with status {returncode} before finishing")
+
+    def _collect_probes(self, worker: _Worker) -> None:
+        meta = worker.finished_metadata or {}
+        self.adapters.extend(meta.get("adapters", []))
+        self.behaviour.extend(meta.get("behaviour", []))
+        for path in sorted(worker.folder.glob("outputs-*.npz")):
+            with np.load(path) as saved:
+                self.outputs[str(saved["spec"])] = {key: saved[key] for key in saved.files if key != "spec"}
+
+    def agreement(self) -> list[dict[str, Any]]:
+        return probes.pairwise_agreement(self.outputs)
 
     def _kill(self, worker: _Worker) -> None:
         assert worker.process is not None

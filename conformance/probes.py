@@ -1,0 +1,121 @@
+"""Probes that are information, not verdicts: the behaviour matrix and cross-adapter agreement.
+
+*Behaviour matrix.* Some inputs have no single right answer (an all ``-inf`` row, ``+inf``,
+NaN, 0-d input, integer input, an out-of-range or bool axis). What each adapter does with
+them, a value or an error type, is recorded so that differences are visible.
+
+*Agreement.* Every adapter computes the same quantities on the same seeded inputs; the
+pairwise largest differences between AD paths and between frameworks show where they
+diverge from each other, independently of the oracle.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from conformance.adapter import QUANTITIES, Quantity, method_name, provided_method
+from conformance.calls import Subject, deadline
+from conformance.dtypes import DTYPES, ulp
+from conformance.oracle import OPS
+
+
+def _row(*values: float) -> np.ndarray:
+    return np.array(values, dtype=np.float32)
+
+
+# input name -> (x, axis)
+BEHAVIOUR_INPUTS: dict[str, tuple[Any, Any]] = {
+    "all -inf row": (_row(-np.inf, -np.inf, -np.inf), -1),
+    "+inf logit": (_row(np.inf, 1.0, 0.0), -1),
+    "NaN logit": (_row(np.nan, 1.0, 0.0), -1),
+    "0-d input, axis 0": (np.array(1.5, dtype=np.float32), 0),
+    "integer input": (np.array([1, 2, 3], dtype=np.int64), -1),
+    "axis out of range": (_row(1.0, 2.0, 3.0), 1),
+    "bool axis": (_row(1.0, 2.0, 3.0), True),
+}
+_BEHAVIOUR_QUANTITIES: tuple[Quantity, ...] = ("forward", "vjp")
+
+
+def _describe(value: Any) -> str:
+    if not isinstance(value, np.ndarray):
+        return f"returned {type(value).__name__}"
+    with np.printoptions(precision=4, suppress=True):
+        return f"{np.array2string(value.astype(np.float64) if value.dtype.kind == 'f' else value, separator=' ')} " \
+               f"({value.dtype})"
+
+
+def _attempt(subject: Subject, call: Callable[[], Any]) -> str:
+    try:
+        with deadline(subject.call_timeout):
+            return _describe(call())
+    except Exception as error:
+        return f"error: {type(error).__name__}"
+
+
+def behaviour(subject: Subject) -> list[dict[str, str]]:
+    """What ``subject`` does with each input that has no single right answer."""
+    found = []
+    for (name, (x, axis)), quantity in itertools.product(BEHAVIOUR_INPUTS.items(), _BEHAVIOUR_QUANTITIES):
+        method = provided_method(subject.adapter, "softmax", quantity)
+        if method is None:
+            continue
+        arguments = (x,) if quantity == "forward" else (x, np.ones_like(x))
+        outcome = _attempt(subject, lambda method=method, arguments=arguments, axis=axis: method(*arguments, axis))
+        found.append({"adapter": subject.spec, "input": name, "quantity": method_name("softmax", quantity),
+                      "outcome": outcome})
+    return found
+
+
+AGREEMENT_SHAPES: tuple[tuple[tuple[int, ...], int], ...] = (((3, 5), -1), ((2, 3, 4), 1))
+
+
+def _agreement_inputs(dtype_name: str, shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    dtype = DTYPES[dtype_name]
+    return (3 * rng.standard_normal(shape)).astype(dtype), rng.standard_normal(shape).astype(dtype)
+
+
+def agreement_outputs(subject: Subject) -> dict[str, np.ndarray]:
+    """``op|dtype|quantity|shape`` -> the adapter's answer on fixed seeded inputs (float64)."""
+    outputs: dict[str, np.ndarray] = {}
+    for op, dtype_name, (index, (shape, axis)), quantity in itertools.product(
+        OPS, DTYPES, enumerate(AGREEMENT_SHAPES), QUANTITIES
+    ):
+        method = provided_method(subject.adapter, op, quantity)
+        if method is None or quantity == "vjp_derivative":
+            continue
+        x, v = _agreement_inputs(dtype_name, shape, seed=index)
+        arguments = (x,) if quantity in ("forward", "jacobian") else (x, v)
+        try:
+            with deadline(subject.call_timeout):
+                value = method(*arguments, axis)
+            outputs[f"{op}|{dtype_name}|{quantity}|{shape}"] = np.asarray(value, dtype=np.float64)
+        except Exception:  # an adapter that cannot answer here has nothing to agree on
+            continue
+    return outputs
+
+
+def pairwise_agreement(outputs: dict[str, dict[str, np.ndarray]]) -> list[dict[str, Any]]:
+    """Largest difference, per op, dtype and quantity, between every pair of adapters."""
+    table: dict[tuple[str, str, str, str, str], tuple[float, float]] = {}
+    for (a, left), (b, right) in itertools.combinations(outputs.items(), 2):
+        for key in left.keys() & right.keys():
+            op, dtype_name, quantity, _ = key.split("|")
+            if left[key].shape != right[key].shape:
+                continue
+            with np.errstate(invalid="ignore"):
+                diff = np.abs(left[key] - right[key])
+            scale = np.maximum(np.abs(left[key]), np.abs(right[key]))
+            in_ulp = diff / ulp(scale, DTYPES[dtype_name]).astype(np.float64) if diff.size else diff
+            worst = (float(np.nanmax(diff, initial=0.0)), float(np.nanmax(in_ulp, initial=0.0)))
+            slot = (a, b, op, dtype_name, quantity)
+            table[slot] = max(table.get(slot, (0.0, 0.0)), worst)
+    return [
+        {"a": a, "b": b, "op": op, "dtype": dtype_name, "quantity": quantity, "max_abs_diff": diff, "max_diff_ulp": ulps}
+        for (a, b, op, dtype_name, quantity), (diff, ulps) in sorted(table.items())
+    ]
+

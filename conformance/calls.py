@@ -111,19 +111,13 @@ def invoke(subject: Subject, op: Op, quantity: Quantity, call: Call, expected_sh
             result = method(*call.arrays.values(), call.axis)
     except _Deadline:
         subject.hung = f"an earlier call of {name} hung (no answer within {subject.call_timeout:g} s)"
-        raise AdapterCallError(
-            f"{name} timed out after {subject.call_timeout:g} s {where}", call.source()
-        ) from None
+        raise AdapterCallError(f"{name} timed out after {subject.call_timeout:g} s {where}", call.source()) from None
     except Exception as error:
-        raise AdapterCallError(
-            f"{name} raised {type(error).__name__}: {error} {where}", call.source()
-        ) from error
+        raise AdapterCallError(f"{name} raised {type(error).__name__}: {error} {where}", call.source()) from error
     if isinstance(result, np.generic):
         result = np.asarray(result)
     if not isinstance(result, np.ndarray):
-        raise ConformanceFailure(
-            f"{name} returned {type(result).__name__}, not a numpy.ndarray {where}", call.source()
-        )
+        raise ConformanceFailure(f"{name} returned {type(result).__name__}, not a numpy.ndarray {where}", call.source())
     if result.shape != expected_shape:
         raise ConformanceFailure(
             f"{name} returned shape {result.shape}, but the oracle gives {expected_shape} {where}",

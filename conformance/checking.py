@@ -41,7 +41,9 @@ def reference_work(dtype: Any) -> Any:
     return np.longdouble if np.finfo(np.longdouble).nmant > np.finfo(np.float64).nmant else None
 
 
-def exact_value(op: Op, quantity: Quantity, x: np.ndarray, axis: int, vectors: list[np.ndarray], work: Any) -> np.ndarray:
+def exact_value(
+    op: Op, quantity: Quantity, x: np.ndarray, axis: int, vectors: list[np.ndarray], work: Any
+) -> np.ndarray:
     if quantity == "forward":
         return oracle.forward(op, x, axis, work=work)
     if quantity == "jacobian":
@@ -111,7 +113,9 @@ def oracle_source(op: Op, quantity: Quantity, call: Call) -> str:
     return f"oracle.{function}({op!r}, {call.argument_list()})"
 
 
-def run(subject: Subject, op: Op, quantity: Quantity, x: Argument, axis: int, vectors: Sequence[Argument] = ()) -> Outcome:
+def run(
+    subject: Subject, op: Op, quantity: Quantity, x: Argument, axis: int, vectors: Sequence[Argument] = ()
+) -> Outcome:
     """Call the adapter; check the answer's type, shape and dtype only."""
     call = make_call(subject, op, quantity, x, axis, vectors)
     actual = invoke(subject, op, quantity, call, expected_shape(quantity, x.value))
@@ -131,7 +135,12 @@ def compare(
     exact = exact_value(op, quantity, x.value, axis, plain, work)
     bound = bound_for(op, quantity, x.value, axis, plain)
     assert_within_bound(
-        method_name(op, quantity), outcome.actual, exact, bound, outcome.where, outcome.call,
+        method_name(op, quantity),
+        outcome.actual,
+        exact,
+        bound,
+        outcome.where,
+        outcome.call,
         oracle_source(op, quantity, outcome.call),
     )
     return outcome

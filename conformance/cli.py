@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -67,6 +68,36 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--expect", type=_comma_list, default=None, help="frameworks that must have results")
     gate.add_argument("--write-baseline", default=None, help="write a baseline from these results and exit")
     gate.add_argument("--divergences", default=str(DEFAULT_DIVERGENCES), help="known-divergences file")
+
+    from conformance import bench as _bench
+
+    bench = commands.add_parser("bench", help="check one large input per adapter in O(N) memory: time and peak RSS")
+    bench.add_argument("--frameworks", type=_comma_list, default=None, help="each one's default adapter: torch,jax")
+    bench.add_argument("--adapter", action="append", default=[], help="built-in name, file.py:NAME or module:NAME")
+    bench.add_argument("--elements", required=True, type=_bench.element_count, help="input size N: 100000000 or 1e8")
+    bench.add_argument("--dtype", default="float32", help=f"one of {','.join(DTYPE_NAMES)}")
+    bench.add_argument(
+        "--row-length",
+        type=_bench.element_count,
+        default=_bench.DEFAULT_ROW_LENGTH,
+        help="elements per softmax row; must divide --elements",
+    )
+    bench.add_argument("--seed", type=int, default=0, help="seed of the input and every random vector")
+    bench.add_argument("--ops", type=_comma_list, default=["softmax"], help="softmax,log_softmax")
+    bench.add_argument("--cotangents", type=_bench.element_count, default=3, help="random cotangents for the vjp check")
+    bench.add_argument(
+        "--scaling-sizes",
+        type=_comma_list,
+        default=None,
+        help="sizes for the full-Jacobian comparison (default 100,1000,10000,30000; 'none': skip it)",
+    )
+    bench.add_argument(
+        "--timeout",
+        type=_bench.positive_seconds,
+        default=_bench.DEFAULT_TIMEOUT_S,
+        help="seconds one adapter's worker may take",
+    )
+    bench.add_argument("--json", dest="json_path", default=None, help="write the bench document here")
     return parser
 
 
@@ -188,17 +219,39 @@ def command_gate(args: argparse.Namespace) -> int:
     return EXIT_OK if verdict.passed else EXIT_FAILED
 
 
-COMMANDS = {"run": command_run, "report": command_report, "gate": command_gate}
+def command_bench(args: argparse.Namespace) -> int:
+    from conformance import bench
+
+    try:
+        options = bench.options_from_args(args)
+    except bench.BenchArgumentError as error:
+        raise UsageError(f"python -m conformance bench: {error}") from None
+    return bench.run(options)
+
+
+COMMANDS = {"run": command_run, "report": command_report, "gate": command_gate, "bench": command_bench}
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from conformance.divergences import DivergenceFileError
     from conformance.gate import ResultsFileError
 
+    signal.signal(signal.SIGTERM, _terminate)  # a killed run still stops its workers
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except (UsageError, AdapterSpecError, UnknownDtype, UnknownProperty, DivergenceFileError, ResultsFileError) as error:
+    except (
+        UsageError,
+        AdapterSpecError,
+        UnknownDtype,
+        UnknownProperty,
+        DivergenceFileError,
+        ResultsFileError,
+    ) as error:
         print(str(error).splitlines()[0], file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

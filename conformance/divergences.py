@@ -26,13 +26,12 @@ match nothing although their framework has results in the run.
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from adapters import FRAMEWORKS
 from conformance.merge import describe, record_framework

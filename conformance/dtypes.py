@@ -29,9 +29,7 @@ def dtype_named(name: str) -> np.dtype[Any]:
     try:
         return DTYPES[name]
     except KeyError:
-        raise UnknownDtype(
-            f"dtype={name!r}, but the known dtypes are: {', '.join(DTYPE_NAMES)}"
-        ) from None
+        raise UnknownDtype(f"dtype={name!r}, but the known dtypes are: {', '.join(DTYPE_NAMES)}") from None
 
 
 def dtype_name(dtype: Any) -> str:

@@ -18,14 +18,20 @@ def write_junit(records: list[dict[str, Any]], path: str | os.PathLike[str]) -> 
     root = ET.Element("testsuites", name="softmax-conformance")
     for spec, group in by_adapter.items():
         suite = ET.SubElement(
-            root, "testsuite", name=spec, tests=str(len(group)),
+            root,
+            "testsuite",
+            name=spec,
+            tests=str(len(group)),
             failures=str(sum(r["status"] == "failed" for r in group)),
             errors=str(sum(r["status"] == "error" for r in group)),
             skipped=str(sum(r["status"] in ("skipped", "xfailed") for r in group)),
         )
         for record in group:
             case = ET.SubElement(
-                suite, "testcase", classname=spec, name=f"{record['property']}[{record['op']}-{record['dtype']}]",
+                suite,
+                "testcase",
+                classname=spec,
+                name=f"{record['property']}[{record['op']}-{record['dtype']}]",
                 time=str(record.get("duration_s", 0)),
             )
             status = record["status"]

@@ -75,7 +75,9 @@ def load_adapter(spec: str) -> Any:
     try:
         target = getattr(module, attribute)
     except AttributeError:
-        raise AdapterSpecError(f"--adapter={spec}: {module.__name__} has no {attribute!r}; {_valid_choices()}") from None
+        raise AdapterSpecError(
+            f"--adapter={spec}: {module.__name__} has no {attribute!r}; {_valid_choices()}"
+        ) from None
     adapter = target() if isinstance(target, type) else target
     missing = missing_required(adapter)
     if missing:

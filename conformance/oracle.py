@@ -99,9 +99,7 @@ def _as_rows(x: np.ndarray, axis: int) -> tuple[np.ndarray, int]:
     return x, normalize_axis(axis, x.ndim)
 
 
-def vjp(
-    op: Op, x: np.ndarray, cotangent: np.ndarray, axis: int, *, work: Any = np.float64
-) -> np.ndarray:
+def vjp(op: Op, x: np.ndarray, cotangent: np.ndarray, axis: int, *, work: Any = np.float64) -> np.ndarray:
     """Vector-Jacobian product ``J(x)^T g`` per row."""
     shape = np.shape(x)
     x, axis = _as_rows(x, axis)
@@ -115,9 +113,7 @@ def vjp(
     return out.reshape(shape)
 
 
-def jvp(
-    op: Op, x: np.ndarray, tangent: np.ndarray, axis: int, *, work: Any = np.float64
-) -> np.ndarray:
+def jvp(op: Op, x: np.ndarray, tangent: np.ndarray, axis: int, *, work: Any = np.float64) -> np.ndarray:
     """Jacobian-vector product ``J(x) t`` per row."""
     shape = np.shape(x)
     x, axis = _as_rows(x, axis)

@@ -29,8 +29,8 @@ from conformance.loading import (
     installed_frameworks,
     load_adapter,
 )
-from conformance.properties.marks import UnknownProperty, check_properties
 from conformance.profiles import UnknownProfile, check_profile, default_profile, register_profiles
+from conformance.properties.marks import UnknownProperty, check_properties
 
 DEFAULT_DIVERGENCES = Path(__file__).resolve().parent.parent / "known_divergences.toml"
 _STATE = pytest.StashKey[dict[str, Any]]()
@@ -44,7 +44,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("softmax-conformance", "softmax conformance suite")
     group.addoption("--frameworks", default=None, help="comma-separated built-in frameworks (all their AD paths)")
     group.addoption(
-        "--adapter", action="append", default=[], dest="conformance_adapters",
+        "--adapter",
+        action="append",
+        default=[],
+        dest="conformance_adapters",
         help="adapter spec: built-in name, path/to/file.py:NAME or package.module:NAME (repeatable)",
     )
     group.addoption("--profile", default=None, help="hypothesis profile: ci, dev or thorough")
@@ -57,7 +60,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-json", default=None, help="write the results document here")
     group.addoption("--conformance-stream", default=None, help="append JSON-lines events here (used by the runner)")
     group.addoption(
-        "--conformance-probes", default=None,
+        "--conformance-probes",
+        default=None,
         help="write each adapter's answers on the agreement inputs here (used by the runner)",
     )
     group.addoption("--conformance-skip", default=None, help="file of test ids not to run (used by the runner)")
@@ -131,13 +135,22 @@ def _subjects(config: pytest.Config) -> list[Subject]:
             except AdapterSpecError as error:
                 raise pytest.UsageError(str(error)) from None
             except Exception as error:
-                _emit_record(config, results.record(
-                    adapter=spec, spec=spec, framework=framework_of(spec), prop="load_adapter", op="any",
-                    dtype="any", status="error", message=f"loading raised {type(error).__name__}: {error}",
-                ))
+                _emit_record(
+                    config,
+                    results.record(
+                        adapter=spec,
+                        spec=spec,
+                        framework=framework_of(spec),
+                        prop="load_adapter",
+                        op="any",
+                        dtype="any",
+                        status="error",
+                        message=f"loading raised {type(error).__name__}: {error}",
+                    ),
+                )
         state["subjects"] = subjects
-    subjects: list[Subject] = state["subjects"]
-    return subjects
+    loaded: list[Subject] = state["subjects"]
+    return loaded
 
 
 def _emit_record(config: pytest.Config, entry: dict[str, Any]) -> None:
@@ -182,7 +195,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
     def unwanted(item: pytest.Item) -> bool:
         marker = item.get_closest_marker("conformance")
-        return item.nodeid in done or (marker is not None and wanted is not None and marker.kwargs["name"] not in wanted)
+        return item.nodeid in done or (
+            marker is not None and wanted is not None and marker.kwargs["name"] not in wanted
+        )
 
     dropped = [item for item in items if unwanted(item)]
     if dropped:
@@ -194,7 +209,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             item.add_marker(pytest.mark.skip(reason=reason))
     state = config.stash[_STATE]
     if state["stream"] is not None:
-        state["stream"].emit("collected", nodeids=[item.nodeid for item in items if item.get_closest_marker("conformance")])
+        state["stream"].emit(
+            "collected", nodeids=[item.nodeid for item in items if item.get_closest_marker("conformance")]
+        )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -289,7 +306,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         entry = _explain(item.config, entry)
         if entry["status"] == "xfailed" and report.failed:
             report.outcome = "skipped"
-            report.wasxfail = entry.get("xfail_reason", "known divergence")  # type: ignore[attr-defined]
+            report.wasxfail = entry.get("xfail_reason", "known divergence")
         item.stash[_RECORD] = entry
         _emit_record(item.config, entry)
     return report
@@ -339,7 +356,7 @@ def _probe(config: pytest.Config, meta: dict[str, Any]) -> None:
     folder = config.getoption("conformance_probes")
     if folder:
         for index, (spec, answers) in enumerate(outputs.items()):
-            np.savez(Path(folder) / f"outputs-{index}.npz", spec=np.array(spec), **answers)
+            np.savez(Path(folder) / f"outputs-{index}.npz", spec=np.array(spec), **answers)  # type: ignore[arg-type]
     else:
         meta["agreement"] = probes.pairwise_agreement(outputs)
 
@@ -366,5 +383,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     state = config.stash[_STATE]
     versions = ", ".join(f"{name} {version}" for name, version in results.framework_versions().items())
     seed = config.getoption("hypothesis_seed", None)
-    return [f"softmax-conformance: profile={state['profile']} seed={seed if seed is not None else 'derandomized/random'}",
-            f"softmax-conformance versions: {versions}"]
+    return [
+        f"softmax-conformance: profile={state['profile']} seed={seed if seed is not None else 'derandomized/random'}",
+        f"softmax-conformance versions: {versions}",
+    ]

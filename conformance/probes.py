@@ -11,6 +11,7 @@ diverge from each other, independently of the oracle.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -44,8 +45,10 @@ def _describe(value: Any) -> str:
     if not isinstance(value, np.ndarray):
         return f"returned {type(value).__name__}"
     with np.printoptions(precision=4, suppress=True):
-        return f"{np.array2string(value.astype(np.float64) if value.dtype.kind == 'f' else value, separator=' ')} " \
-               f"({value.dtype})"
+        return (
+            f"{np.array2string(value.astype(np.float64) if value.dtype.kind == 'f' else value, separator=' ')} "
+            f"({value.dtype})"
+        )
 
 
 def _attempt(subject: Subject, call: Callable[[], Any]) -> str:
@@ -64,9 +67,10 @@ def behaviour(subject: Subject) -> list[dict[str, str]]:
         if method is None:
             continue
         arguments = (x,) if quantity == "forward" else (x, np.ones_like(x))
-        outcome = _attempt(subject, lambda method=method, arguments=arguments, axis=axis: method(*arguments, axis))
-        found.append({"adapter": subject.spec, "input": name, "quantity": method_name("softmax", quantity),
-                      "outcome": outcome})
+        outcome = _attempt(subject, functools.partial(method, *arguments, axis))
+        found.append(
+            {"adapter": subject.spec, "input": name, "quantity": method_name("softmax", quantity), "outcome": outcome}
+        )
     return found
 
 
@@ -115,7 +119,14 @@ def pairwise_agreement(outputs: dict[str, dict[str, np.ndarray]]) -> list[dict[s
             slot = (a, b, op, dtype_name, quantity)
             table[slot] = max(table.get(slot, (0.0, 0.0)), worst)
     return [
-        {"a": a, "b": b, "op": op, "dtype": dtype_name, "quantity": quantity, "max_abs_diff": diff, "max_diff_ulp": ulps}
+        {
+            "a": a,
+            "b": b,
+            "op": op,
+            "dtype": dtype_name,
+            "quantity": quantity,
+            "max_abs_diff": diff,
+            "max_diff_ulp": ulps,
+        }
         for (a, b, op, dtype_name, quantity), (diff, ulps) in sorted(table.items())
     ]
-

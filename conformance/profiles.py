@@ -18,10 +18,10 @@ _SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.fun
 
 
 def register_profiles() -> None:
-    common = {"deadline": None, "print_blob": True, "suppress_health_check": _SUPPRESSED}
-    settings.register_profile("ci", max_examples=_BASE_EXAMPLES["ci"], derandomize=True, database=None, **common)
-    settings.register_profile("dev", max_examples=_BASE_EXAMPLES["dev"], **common)
-    settings.register_profile("thorough", max_examples=_BASE_EXAMPLES["thorough"], **common)
+    common = settings(deadline=None, print_blob=True, suppress_health_check=_SUPPRESSED)
+    settings.register_profile("ci", common, max_examples=_BASE_EXAMPLES["ci"], derandomize=True, database=None)
+    settings.register_profile("dev", common, max_examples=_BASE_EXAMPLES["dev"])
+    settings.register_profile("thorough", common, max_examples=_BASE_EXAMPLES["thorough"])
 
 
 def default_profile() -> str:
@@ -44,5 +44,7 @@ def budget(weight: float) -> settings:
     Expensive properties (full Jacobians, long rows) take a fraction; cheap ones where bugs
     hide in rare inputs take more.
     """
-    examples = max(2, round(settings.default.max_examples * weight))
+    current = settings.default
+    base = current.max_examples if current is not None else _BASE_EXAMPLES["dev"]
+    examples = max(2, round(base * weight))
     return settings(max_examples=examples, phases=[p for p in Phase if p is not Phase.explain])

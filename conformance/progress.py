@@ -49,8 +49,12 @@ class LiveBars:
 
     def __init__(self) -> None:
         self.progress = Progress(
-            TextColumn("{task.fields[spec]:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[last]}"), console=Console(stderr=True),
+            TextColumn("{task.fields[spec]:<22}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[last]}"),
+            console=Console(stderr=True),
         )
         self.tasks: dict[str, TaskID] = {}
         self.progress.start()

@@ -22,10 +22,7 @@ def array_source(array: np.ndarray, view: View | None = None) -> str:
         source = f"np.array({literal}, dtype=np.float64).astype(DTYPES[{name!r}])"
     else:
         payload = base64.b64encode(np.ascontiguousarray(base).tobytes()).decode()
-        source = (
-            f"np.frombuffer(base64.b64decode({payload!r}), dtype=DTYPES[{name!r}])"
-            f".reshape({tuple(base.shape)!r})"
-        )
+        source = f"np.frombuffer(base64.b64decode({payload!r}), dtype=DTYPES[{name!r}]).reshape({tuple(base.shape)!r})"
     if view is None:
         return source
     return f"(lambda base: {view.expression})({source})"

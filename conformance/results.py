@@ -41,10 +41,12 @@ def framework_versions() -> dict[str, str]:
 
 
 def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def metadata(profile: str, seed: int | None, adapters: list[dict[str, Any]], started: str, duration: float) -> dict[str, Any]:
+def metadata(
+    profile: str, seed: int | None, adapters: list[dict[str, Any]], started: str, duration: float
+) -> dict[str, Any]:
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),

@@ -14,6 +14,7 @@ plugin streaming JSON-lines events to a file. The runner reads the stream as it 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -78,11 +79,29 @@ def _signal_name(returncode: int) -> str:
 
 def worker_command(spec: str, options: RunOptions, stream: Path, skip: Path | None) -> list[str]:
     command = [
-        sys.executable, "-m", "pytest", "--pyargs", "conformance.properties",
-        "-q", "-p", "no:cacheprovider", "-p", "no:warnings", "-p", "no:randomly",
-        "--adapter", spec, "--profile", options.profile,
-        "--conformance-stream", str(stream), "--call-timeout", str(options.call_timeout),
-        "--conformance-probes", str(stream.parent),
+        sys.executable,
+        "-m",
+        "pytest",
+        "--pyargs",
+        "conformance.properties",
+        "-q",
+        "--assert=plain",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:warnings",
+        "-p",
+        "no:randomly",
+        "--adapter",
+        spec,
+        "--profile",
+        options.profile,
+        "--conformance-stream",
+        str(stream),
+        "--call-timeout",
+        str(options.call_timeout),
+        "--conformance-probes",
+        str(stream.parent),
     ]
     if options.seed is not None:
         command += ["--hypothesis-seed", str(options.seed)]
@@ -117,16 +136,20 @@ class Runner:
     def run(self, specs: list[str]) -> None:
         waiting = [_Worker(spec, self._scratch / f"{index:02d}") for index, spec in enumerate(specs)]
         active: list[_Worker] = []
-        while waiting or active:
-            while waiting and len(active) < max(1, self.options.jobs):
-                worker = waiting.pop(0)
-                worker.folder.mkdir(parents=True, exist_ok=True)
-                self._start(worker)
-                active.append(worker)
-            time.sleep(_POLL_S)
-            for worker in list(active):
-                if self._step(worker):
-                    active.remove(worker)
+        try:
+            while waiting or active:
+                while waiting and len(active) < max(1, self.options.jobs):
+                    worker = waiting.pop(0)
+                    worker.folder.mkdir(parents=True, exist_ok=True)
+                    self._start(worker)
+                    active.append(worker)
+                time.sleep(_POLL_S)
+                for worker in list(active):
+                    if self._step(worker):
+                        active.remove(worker)
+        finally:
+            for worker in active:  # interrupted: leave no worker behind
+                self._kill(worker)
 
     def _start(self, worker: _Worker) -> None:
         skip = None
@@ -151,8 +174,11 @@ class Runner:
             if time.monotonic() - worker.last_activity > limit:
                 self._kill(worker)
                 self._read_events(worker)
-                return self._after_death(worker, f"no answer within {limit:g} s (the call timeout is "
-                                                 f"{self.options.call_timeout:g} s); the worker was killed")
+                return self._after_death(
+                    worker,
+                    f"no answer within {limit:g} s (the call timeout is "
+                    f"{self.options.call_timeout:g} s); the worker was killed",
+                )
             return False
         self._read_events(worker)
         if worker.finished_metadata is not None:
@@ -175,10 +201,8 @@ class Runner:
 
     def _kill(self, worker: _Worker) -> None:
         assert worker.process is not None
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(worker.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         worker.process.wait()
 
     def _read_events(self, worker: _Worker) -> None:
@@ -226,26 +250,45 @@ class Runner:
         if worker.current is not None:
             identity = worker.current["record"]
             worker.done.add(worker.current["nodeid"])
-            self.on_record(results.record(
-                **identity, status="error", message=f"{cause} while running this property\n\n{detail}",
-                nodeid=worker.current["nodeid"],
-            ))
+            self.on_record(
+                results.record(
+                    **identity,
+                    status="error",
+                    message=f"{cause} while running this property\n\n{detail}",
+                    nodeid=worker.current["nodeid"],
+                )
+            )
         elif not worker.collected:
-            self.on_record(results.record(
-                adapter=worker.spec, spec=worker.spec, framework=framework_of(worker.spec), prop="load_adapter",
-                op="any", dtype="any", status="error", message=f"{cause} while loading the adapter\n\n{detail}",
-            ))
+            self.on_record(
+                results.record(
+                    adapter=worker.spec,
+                    spec=worker.spec,
+                    framework=framework_of(worker.spec),
+                    prop="load_adapter",
+                    op="any",
+                    dtype="any",
+                    status="error",
+                    message=f"{cause} while loading the adapter\n\n{detail}",
+                )
+            )
             return True
         remaining = [nodeid for nodeid in worker.collected if nodeid not in worker.done]
         if not remaining:
             return True
         if worker.restarts >= MAX_RESTARTS:
-            self.on_record(results.record(
-                adapter=worker.spec, spec=worker.spec, framework=framework_of(worker.spec), prop="worker",
-                op="any", dtype="any", status="error",
-                message=f"{len(remaining)} properties not run: the worker died {worker.restarts + 1} times; "
-                        f"last: {detail}",
-            ))
+            self.on_record(
+                results.record(
+                    adapter=worker.spec,
+                    spec=worker.spec,
+                    framework=framework_of(worker.spec),
+                    prop="worker",
+                    op="any",
+                    dtype="any",
+                    status="error",
+                    message=f"{len(remaining)} properties not run: the worker died {worker.restarts + 1} times; "
+                    f"last: {detail}",
+                )
+            )
             return True
         worker.restarts += 1
         self._start(worker)

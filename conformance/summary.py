@@ -13,7 +13,9 @@ from conformance.results import STATUSES
 _STYLE = {"passed": "green", "failed": "bold red", "error": "bold magenta", "xfailed": "yellow", "skipped": "dim"}
 
 
-def print_summary(records: list[dict[str, Any]], divergence_problems: list[str], console: Console | None = None) -> None:
+def print_summary(
+    records: list[dict[str, Any]], divergence_problems: list[str], console: Console | None = None
+) -> None:
     console = console or Console()
     counts: dict[str, Counter[str]] = {}
     for record in records:
@@ -33,7 +35,9 @@ def print_summary(records: list[dict[str, Any]], divergence_problems: list[str],
         console.print(
             f"{record['status'].upper()} {record.get('spec') or record['adapter']} {record['property']} "
             f"{record['op']} {record['dtype']}: {first}",
-            markup=False, highlight=False, soft_wrap=True,
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
     if len(bad_records) > 40:
         console.print(f"... and {len(bad_records) - 40} more; see the JSON or HTML report")

@@ -32,12 +32,19 @@ class CliResult:
         return {record["property"] for record in self.records() if record["status"] in statuses}
 
 
-def run_cli(*args: str, json_path: Path | None = None, timeout: float = 600, env: dict[str, str] | None = None) -> CliResult:
+def run_cli(
+    *args: str, json_path: Path | None = None, timeout: float = 600, env: dict[str, str] | None = None
+) -> CliResult:
     command = [sys.executable, "-m", "conformance", *args]
     if json_path is not None:
         command += ["--json", str(json_path)]
     completed = subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout, cwd=REPO, env={**os.environ, **(env or {})},
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
         stdin=subprocess.DEVNULL,
     )
     document = json.loads(json_path.read_text()) if json_path is not None and json_path.exists() else None

@@ -7,7 +7,15 @@ import pytest
 from tests.conftest import TESTS
 
 MISBEHAVING = TESTS / "misbehaving_adapters.py"
-QUICK = ("--profile", "ci", "--dtypes", "float32", "--plain", "--properties", "forward_accuracy,vjp_accuracy,jvp_accuracy")
+QUICK = (
+    "--profile",
+    "ci",
+    "--dtypes",
+    "float32",
+    "--plain",
+    "--properties",
+    "forward_accuracy,vjp_accuracy,jvp_accuracy",
+)
 
 
 def _by_spec(result, name):
@@ -17,8 +25,20 @@ def _by_spec(result, name):
 def test_a_segfault_a_hang_and_junk_do_not_lose_the_other_adapters_results(cli, tmp_path):
     html = tmp_path / "report.html"
     result = cli(
-        "run", "--adapter", "numpy", "--adapter", f"{MISBEHAVING}:Segfaults", "--adapter", f"{MISBEHAVING}:HangsInC",
-        "--adapter", f"{MISBEHAVING}:ReturnsJunk", "--call-timeout", "2", "--html", str(html), *QUICK,
+        "run",
+        "--adapter",
+        "numpy",
+        "--adapter",
+        f"{MISBEHAVING}:Segfaults",
+        "--adapter",
+        f"{MISBEHAVING}:HangsInC",
+        "--adapter",
+        f"{MISBEHAVING}:ReturnsJunk",
+        "--call-timeout",
+        "2",
+        "--html",
+        str(html),
+        *QUICK,
     )
     assert result.returncode == 1
     numpy_records = _by_spec(result, "numpy") or [r for r in result.records() if r["spec"] == "numpy"]
@@ -65,11 +85,17 @@ def test_an_adapter_that_fails_to_load_is_an_error_record(cli):
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
-        (("run", "--frameworks", "toch"), "--frameworks=toch, but the known frameworks are: jax, numpy, tensorflow, torch"),
+        (
+            ("run", "--frameworks", "toch"),
+            "--frameworks=toch, but the known frameworks are: jax, numpy, tensorflow, torch",
+        ),
         (("run", "--adapter", "no/such/file.py:X"), "--adapter=no/such/file.py:X: no file"),
         (("run", "--adapter", "nonsense"), "--adapter=nonsense: unknown adapter; the built-in adapters are:"),
         (("run", "--profile", "fast"), "invalid choice: 'fast' (choose from 'ci', 'dev', 'thorough')"),
-        (("run", "--dtypes", "float8"), "dtype='float8', but the known dtypes are: float16, bfloat16, float32, float64"),
+        (
+            ("run", "--dtypes", "float8"),
+            "dtype='float8', but the known dtypes are: float16, bfloat16, float32, float64",
+        ),
         (("run", "--properties", "speed"), "--properties=speed, but the known properties are: shapes_and_dtypes"),
         (("frobnicate",), "invalid choice: 'frobnicate'"),
     ],

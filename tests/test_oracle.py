@@ -44,6 +44,7 @@ def _mp_jacobian(op: str, row: np.ndarray) -> list[list[mpmath.mpf]]:
     jac = [[mpmath.mpf(0)] * n for _ in range(n)]
     for j in range(n):
         for i in range(n):
+
             def component(t, i=i, j=j):
                 moved = list(point)
                 moved[j] = moved[j] + t
@@ -118,8 +119,12 @@ def test_second_order_agrees_with_differentiating_the_vjp(op, row, seed):
 
 def test_the_forum_thread_numbers():
     """Printed in the thread that started the project (4 decimals)."""
-    expected = [[0.0310, -0.0028, -0.0076, -0.0206], [-0.0028, 0.0796, -0.0206, -0.0561],
-                [-0.0076, -0.0206, 0.1808, -0.1525], [-0.0206, -0.0561, -0.1525, 0.2293]]
+    expected = [
+        [0.0310, -0.0028, -0.0076, -0.0206],
+        [-0.0028, 0.0796, -0.0206, -0.0561],
+        [-0.0076, -0.0206, 0.1808, -0.1525],
+        [-0.0206, -0.0561, -0.1525, 0.2293],
+    ]
     assert np.array_equal(np.round(oracle.jacobian("softmax", np.arange(4.0), -1), 4), np.array(expected))
     batch = oracle.jacobian("softmax", np.arange(20.0).reshape(5, 4), -1)
     assert batch.shape == (5, 4, 5, 4) and int(np.sum(batch == 0)) == 320
@@ -157,8 +162,14 @@ def test_empty_and_zero_dimensional_inputs():
     assert oracle.jacobian("softmax", np.array(7.0), 0) == 0.0
 
 
-@pytest.mark.parametrize(("value", "dtype", "spacing"), [
-    (1.0, np.float32, 2.0**-23), (1.5, np.float16, 2.0**-10), (0.75, np.float64, 2.0**-53), (0.0, np.float16, 2.0**-24),
-])
+@pytest.mark.parametrize(
+    ("value", "dtype", "spacing"),
+    [
+        (1.0, np.float32, 2.0**-23),
+        (1.5, np.float16, 2.0**-10),
+        (0.75, np.float64, 2.0**-53),
+        (0.0, np.float16, 2.0**-24),
+    ],
+)
 def test_ulp_is_the_spacing_of_the_dtype(value, dtype, spacing):
     assert float(ulp(np.array(value), dtype)) == spacing

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from conformance import oracle
-
 from tests import broken_adapters
 from tests.conftest import TESTS
 
@@ -21,10 +20,20 @@ BROKEN = sorted(broken_adapters.CAUGHT_BY.items(), key=lambda item: item[0].__na
 def test_each_broken_adapter_is_caught(cli, broken, expectation):
     dtype, properties = expectation
     result = cli(
-        "run", "--adapter", f"{TESTS / 'broken_adapters.py'}:{broken.__name__}", "--profile", "ci",
-        "--dtypes", dtype, "--properties", ",".join(properties), "--plain",
+        "run",
+        "--adapter",
+        f"{TESTS / 'broken_adapters.py'}:{broken.__name__}",
+        "--profile",
+        "ci",
+        "--dtypes",
+        dtype,
+        "--properties",
+        ",".join(properties),
+        "--plain",
     )
-    assert result.returncode == 1, f"{broken.__name__} was not flagged (exit {result.returncode})\n{result.stderr[-2000:]}"
+    assert result.returncode == 1, (
+        f"{broken.__name__} was not flagged (exit {result.returncode})\n{result.stderr[-2000:]}"
+    )
     flagged = result.properties_with("failed", "error")
     assert flagged & set(properties), f"{broken.__name__}: expected one of {properties} to fail, got {flagged}"
     for record in result.records("failed"):
@@ -33,10 +42,19 @@ def test_each_broken_adapter_is_caught(cli, broken, expectation):
 
 
 def test_the_correct_numpy_adapter_passes_every_property(cli):
-    result = cli("run", "--adapter", f"{TESTS.parent / 'adapters' / 'numpy_adapter.py'}:NumpyReference",
-                 "--profile", "ci", "--plain")
-    bad = [f"{r['property']} {r['op']} {r['dtype']}: {r['message'][:300]}" for r in result.records()
-           if r["status"] != "passed"]
+    result = cli(
+        "run",
+        "--adapter",
+        f"{TESTS.parent / 'adapters' / 'numpy_adapter.py'}:NumpyReference",
+        "--profile",
+        "ci",
+        "--plain",
+    )
+    bad = [
+        f"{r['property']} {r['op']} {r['dtype']}: {r['message'][:300]}"
+        for r in result.records()
+        if r["status"] != "passed"
+    ]
     assert result.returncode == 0 and not bad, "\n".join(bad) or result.stderr[-2000:]
     from conformance.properties.marks import PROPERTY_NAMES
 
@@ -45,8 +63,16 @@ def test_the_correct_numpy_adapter_passes_every_property(cli):
 
 def test_the_flattening_bug_is_reported_with_the_coupling_entry_and_a_reproducer(cli):
     result = cli(
-        "run", "--adapter", f"{TESTS / 'broken_adapters.py'}:FlattenedJacobian", "--profile", "ci",
-        "--dtypes", "float64", "--properties", "jacobian_is_block_diagonal", "--plain",
+        "run",
+        "--adapter",
+        f"{TESTS / 'broken_adapters.py'}:FlattenedJacobian",
+        "--profile",
+        "ci",
+        "--dtypes",
+        "float64",
+        "--properties",
+        "jacobian_is_block_diagonal",
+        "--plain",
     )
     [softmax] = [r for r in result.records("failed") if r["op"] == "softmax"]
     assert "coupling two different rows must be exactly 0" in softmax["message"]

@@ -51,4 +51,4 @@ def conformance_property(name: str, *, needs: tuple[Quantity, ...], ops: tuple[O
     and the ops it is meaningful for."""
     if name not in PROPERTY_NAMES:
         raise UnknownProperty(f"property {name!r} is missing from PROPERTY_NAMES")
-    return pytest.mark.conformance(name=name, needs=needs, ops=ops)  # type: ignore[return-value]
+    return pytest.mark.conformance(name=name, needs=needs, ops=ops)

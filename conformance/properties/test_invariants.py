@@ -22,14 +22,23 @@ def test_length_one_axis_gives_exactly_one_and_zero_gradient(subject, op, dtype,
     everywhere = np.ones(problem.shape, dtype=bool)
     one = 1.0 if op == "softmax" else 0.0
     outcome = run(subject, op, "forward", problem.x, problem.axis)
-    assert_exactly(op, outcome.actual, one, everywhere, f"a row of length 1 gives exactly {one:g}", outcome.where,
-                   outcome.call)
+    assert_exactly(
+        op, outcome.actual, one, everywhere, f"a row of length 1 gives exactly {one:g}", outcome.where, outcome.call
+    )
     outcome = run(subject, op, "vjp", problem.x, problem.axis, [cotangent])
-    assert_exactly("vjp", outcome.actual, 0.0, everywhere, "a row of length 1 has a zero gradient", outcome.where,
-                   outcome.call)
+    assert_exactly(
+        "vjp", outcome.actual, 0.0, everywhere, "a row of length 1 has a zero gradient", outcome.where, outcome.call
+    )
     outcome = run(subject, op, "jacobian", problem.x, problem.axis)
-    assert_exactly("jacobian", outcome.actual, 0.0, np.ones(outcome.actual.shape, dtype=bool),
-                   "a row of length 1 has a zero Jacobian", outcome.where, outcome.call)
+    assert_exactly(
+        "jacobian",
+        outcome.actual,
+        0.0,
+        np.ones(outcome.actual.shape, dtype=bool),
+        "a row of length 1 has a zero Jacobian",
+        outcome.where,
+        outcome.call,
+    )
 
 
 @conformance_property("masked_places_are_exact", needs=("forward", "vjp"))
@@ -37,16 +46,19 @@ def test_length_one_axis_gives_exactly_one_and_zero_gradient(subject, op, dtype,
 @given(data=st.data())
 def test_masked_places_give_exact_zero_and_the_rest_is_finite(subject, op, dtype, data):
     problem = data.draw(
-        problems(dtype, min_rank=1, row_lengths=st.integers(2, 16), max_size=256, force_mask=True), label="problem"
+        problems(dtype, min_rank=1, row_lengths=st.sampled_from([2, 3, 5, 16]), max_size=256, force_mask=True),
+        label="problem",
     )
     cotangent = data.draw(vectors(problem.shape, dtype), label="cotangent")
     masked = np.isneginf(problem.x.value)
     # compare() also fails NaN or inf anywhere the oracle is finite.
     outcome = compare(subject, op, "forward", problem.x, problem.axis)
     out_value = 0.0 if op == "softmax" else -np.inf
-    assert_exactly(op, outcome.actual, out_value, masked, f"a -inf logit gives exactly {out_value:g}",
-                   outcome.where, outcome.call)
+    assert_exactly(
+        op, outcome.actual, out_value, masked, f"a -inf logit gives exactly {out_value:g}", outcome.where, outcome.call
+    )
     outcome = compare(subject, op, "vjp", problem.x, problem.axis, [cotangent])
     if op == "softmax":
-        assert_exactly("vjp", outcome.actual, 0.0, masked, "a -inf logit gets exactly zero gradient",
-                       outcome.where, outcome.call)
+        assert_exactly(
+            "vjp", outcome.actual, 0.0, masked, "a -inf logit gets exactly zero gradient", outcome.where, outcome.call
+        )

@@ -10,6 +10,7 @@ They live in a TOML file (``known_divergences.toml`` at the repository root), on
     dtype = "float16"               # glob on the dtype name; omitted: every dtype
     framework = "jax"               # only records of this framework; omitted: any
     versions = ">=0.4,<0.11"        # PEP 440 specifiers on framework's version (needs framework)
+    message = "*flush*"             # glob on the failure's message: only that failure is expected
     reason = "XLA's float16 exp is 2 ulp off near underflow"   # required
     max_error_ulp = 6.0             # optional, informational
 
@@ -44,6 +45,7 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "dtype": str,
     "framework": str,
     "versions": str,
+    "message": str,
     "reason": str,
     "max_error_ulp": (int, float),
 }
@@ -222,6 +224,7 @@ class Divergence:
     dtype: str | None = None
     framework: str | None = None
     versions: SpecifierSet | None = None
+    message: str | None = None
     max_error_ulp: float | None = None
     source: str = field(default="known_divergences.toml", compare=False)
     number: int = field(default=0, compare=False)  # 1-based position in the file
@@ -249,7 +252,13 @@ class Divergence:
             return False
         return self.versions.contains(str(frameworks_versions[framework]))
 
-    def matches(self, record: Mapping[str, Any], frameworks_versions: Mapping[str, str]) -> bool:
+    def matches(
+        self, record: Mapping[str, Any], frameworks_versions: Mapping[str, str], *, check_message: bool = True
+    ) -> bool:
+        """Whether this entry is about ``record``; with ``check_message``, also whether the
+        record's failure is the documented one (the audit looks past the message)."""
+        if check_message and self.message is not None and not fnmatchcase(str(record.get("message", "")), self.message):
+            return False
         framework = record_framework(record)
         if self.framework is not None and framework != self.framework:
             return False
@@ -306,6 +315,7 @@ def _entry(raw: Any, number: int, source: str) -> Divergence:
         dtype=raw.get("dtype"),
         framework=raw.get("framework"),
         versions=versions,
+        message=raw.get("message"),
         max_error_ulp=None if max_error is None else float(max_error),
         source=source,
         number=number,
@@ -413,7 +423,7 @@ def audit(
                 f"{', '.join(sorted(f for f in scope if f))}"
             )
             continue
-        matched = [record for record in records if entry.matches(record, frameworks_versions)]
+        matched = [record for record in records if entry.matches(record, frameworks_versions, check_message=False)]
         if not matched:
             problems.append(f"{entry.label()}: matches nothing in this run; fix or remove it")
             continue

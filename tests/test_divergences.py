@@ -325,3 +325,26 @@ def test_agrees_with_packaging() -> None:
     for spec, version in itertools.product(specs, versions):
         theirs = packaging_specifiers.SpecifierSet(spec).contains(version, prereleases=True)
         assert SpecifierSet.parse(spec).contains(version) is theirs, (spec, version)
+
+
+def test_a_message_pattern_limits_the_entry_to_the_documented_failure():
+    [entry] = divergences.parse(
+        '[[divergence]]\nadapter = "torch"\nproperty = "empty_inputs"\n'
+        'message = "*stack expects a non-empty TensorList*"\nreason = "torch jacobian rejects empty input"\n'
+    )
+    known = {
+        "adapter": "torch",
+        "framework": "torch",
+        "property": "empty_inputs",
+        "op": "softmax",
+        "dtype": "float32",
+        "status": "error",
+        "message": "jacobian raised RuntimeError: stack expects a non-empty TensorList",
+    }
+    other = dict(known, message="softmax returned shape (3,), but the oracle gives (3, 0)")
+    explained, unexplained = divergences.apply([known, other], [entry], {"torch": "2.13.0"})
+    assert explained["status"] == "xfailed" and explained["xfail_reason"] == "torch jacobian rejects empty input"
+    assert unexplained["status"] == "error"
+    passing = dict(known, status="passed", message="")
+    [problem] = divergences.audit([passing], [entry], {"torch": "2.13.0"})
+    assert "stale" in problem

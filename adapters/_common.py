@@ -1,0 +1,191 @@
+"""What the framework adapters share: the public capability layer and the private plumbing.
+
+An adapter is written in two layers, the way Hypothesis' ``make_strategies_namespace``
+binds one set of strategies to an array namespace:
+
+* the private layer is the framework *namespace* (``torch``, ``jax.nn``, ``tf.nn``) whose
+  ``softmax`` / ``log_softmax`` compute the forward pass, plus a table of *AD strategies*:
+  plain functions ``strategy(f, x, *vectors)`` that take ``f = lambda x: op(x, axis)`` and
+  return one quantity (jacobian, vjp, ...) through the framework's own autodiff;
+* the public layer is :class:`AdapterBase`: the ten capability methods of
+  :mod:`conformance.adapter`, each a one-line binding of ``(op, quantity)``, and the
+  conversion NumPy -> framework -> NumPy.
+
+A framework module subclasses :class:`AdapterBase` once (conversion, device, namespace)
+and then once per AD path, where a path is nothing but its strategy table, and, for
+compiled paths, a :meth:`AdapterBase._program` that wraps and caches the strategy.
+
+The op function is looked up on the namespace when a program is built (or traced), never
+bound at import, so the results provably come from the framework: patch
+``torch.softmax`` and the adapter breaks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from conformance.dtypes import DTYPE_NAMES
+
+Op = Literal["softmax", "log_softmax"]
+Quantity = Literal["forward", "jacobian", "vjp", "jvp", "vjp_derivative"]
+Strategy = Callable[..., Any]
+Program = Callable[..., Any]
+
+DEVICE_ENVIRONMENT_VARIABLE = "CONFORMANCE_DEVICE"
+
+
+def requested_device(device: str | None) -> str:
+    """``device``, else ``$CONFORMANCE_DEVICE``, else ``"cpu"``."""
+    if device is not None:
+        return device
+    return os.environ.get(DEVICE_ENVIRONMENT_VARIABLE) or "cpu"
+
+
+def unavailable_device(framework: str, device: str, available: list[str]) -> RuntimeError:
+    """The error for a device the framework cannot see, naming the ones it can."""
+    return RuntimeError(
+        f"{framework}: device {device!r} is not available; available devices: {', '.join(available) or 'none'}"
+    )
+
+
+def op_function(namespace: Any, op: Op, axis: Any) -> Callable[[Any], Any]:
+    """``x -> namespace.<op>(x, axis)``; the attribute is looked up at every call."""
+
+    def function(x: Any) -> Any:
+        return getattr(namespace, op)(x, axis)
+
+    function.__name__ = op
+    return function
+
+
+def axis_key(axis: Any) -> tuple[type, Any]:
+    """A cache key for ``axis`` that keeps ``True`` apart from ``1`` (the framework sees
+    exactly the axis it was given)."""
+    return (type(axis), axis)
+
+
+class ProgramCache:
+    """Compiled programs by key; beyond ``maxsize`` the least recently used is dropped
+    (a property test can send hundreds of shapes, and every traced graph holds memory)."""
+
+    def __init__(self, maxsize: int = 256) -> None:
+        self.maxsize = maxsize
+        self._programs: OrderedDict[Hashable, Program] = OrderedDict()
+
+    def get(self, key: Hashable, make: Callable[[], Program]) -> Program:
+        """The program for ``key``, made by ``make()`` on first use."""
+        program = self._programs.get(key)
+        if program is None:
+            program = self._programs[key] = make()
+            if len(self._programs) > self.maxsize:
+                self._programs.popitem(last=False)
+        else:
+            self._programs.move_to_end(key)
+        return program
+
+    def __len__(self) -> int:
+        return len(self._programs)
+
+
+class AdapterBase:
+    """The capability methods of the adapter protocol, bound to a framework's AD strategies.
+
+    Subclasses provide ``_namespace``, ``_strategies`` (quantity -> strategy) and the
+    conversions; compiled paths override :meth:`_program`.
+    """
+
+    name: ClassVar[str]
+    device: str
+    dtypes: tuple[str, ...] = DTYPE_NAMES
+    _strategies: ClassVar[Mapping[str, Strategy]]
+
+    # -- the public layer ------------------------------------------------------------
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        """softmax(x) along ``axis``."""
+        return self._evaluate("softmax", "forward", axis, x)
+
+    def jacobian(self, x: np.ndarray, axis: int) -> np.ndarray:
+        """The full Jacobian of softmax, shape ``x.shape + x.shape``."""
+        return self._evaluate("softmax", "jacobian", axis, x)
+
+    def vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        """``J^T cotangent`` (reverse mode)."""
+        return self._evaluate("softmax", "vjp", axis, x, cotangent)
+
+    def jvp(self, x: np.ndarray, tangent: np.ndarray, axis: int) -> np.ndarray:
+        """``J tangent`` (forward mode)."""
+        return self._evaluate("softmax", "jvp", axis, x, tangent)
+
+    def vjp_derivative(self, x: np.ndarray, cotangent: np.ndarray, direction: np.ndarray, axis: int) -> np.ndarray:
+        """d/de vjp(x + e*direction, cotangent) at e = 0."""
+        return self._evaluate("softmax", "vjp_derivative", axis, x, cotangent, direction)
+
+    def log_softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        """log_softmax(x) along ``axis``."""
+        return self._evaluate("log_softmax", "forward", axis, x)
+
+    def log_softmax_jacobian(self, x: np.ndarray, axis: int) -> np.ndarray:
+        """The full Jacobian of log_softmax."""
+        return self._evaluate("log_softmax", "jacobian", axis, x)
+
+    def log_softmax_vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        """``J^T cotangent`` of log_softmax."""
+        return self._evaluate("log_softmax", "vjp", axis, x, cotangent)
+
+    def log_softmax_jvp(self, x: np.ndarray, tangent: np.ndarray, axis: int) -> np.ndarray:
+        """``J tangent`` of log_softmax."""
+        return self._evaluate("log_softmax", "jvp", axis, x, tangent)
+
+    def log_softmax_vjp_derivative(
+        self, x: np.ndarray, cotangent: np.ndarray, direction: np.ndarray, axis: int
+    ) -> np.ndarray:
+        """d/de log_softmax_vjp(x + e*direction, cotangent) at e = 0."""
+        return self._evaluate("log_softmax", "vjp_derivative", axis, x, cotangent, direction)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(device={self.device!r})"
+
+    # -- the private layer -----------------------------------------------------------
+
+    _namespace: Any = None  # the module whose softmax / log_softmax are under test
+
+    def _evaluate(self, op: Op, quantity: Quantity, axis: Any, x: np.ndarray, *vectors: np.ndarray) -> np.ndarray:
+        """Run ``quantity`` of ``op`` on NumPy inputs and bring the result back to NumPy.
+
+        Cotangents, tangents and directions are given the dtype of ``x`` (the protocol
+        speaks of one dtype per call); nothing else is touched, and the result keeps
+        whatever dtype the framework produced.
+        """
+        x = np.asarray(x)
+        arrays = (x, *(np.asarray(vector, dtype=x.dtype) for vector in vectors))
+        with self._placement():
+            program = self._program(op, quantity, axis, arrays)
+            result = program(*(self._to_framework(array) for array in arrays))
+            return self._to_numpy(result)
+
+    def _program(self, op: Op, quantity: Quantity, axis: Any, arrays: tuple[np.ndarray, ...]) -> Program:
+        """The callable ``(x, *vectors) -> result`` on framework arrays (eager: no caching)."""
+        return functools.partial(self._strategies[quantity], op_function(self._namespace, op, axis))
+
+    def _placement(self) -> contextlib.AbstractContextManager[Any]:
+        """A context the conversion and computation run in (e.g. ``tf.device``)."""
+        return contextlib.nullcontext()
+
+    def _to_framework(self, array: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def _to_numpy(self, value: Any) -> np.ndarray:
+        raise NotImplementedError
+
+
+def no_result(adapter: AdapterBase) -> RuntimeError:
+    """The error for a framework call that returned ``None`` where an array was due."""
+    return RuntimeError(f"{adapter.name}: the framework returned None instead of an array")

@@ -13,7 +13,7 @@ import os
 from hypothesis import HealthCheck, Phase, settings
 
 PROFILE_NAMES: tuple[str, ...] = ("ci", "dev", "thorough")
-_BASE_EXAMPLES = {"ci": 24, "dev": 24, "thorough": 240}
+_BASE_EXAMPLES = {"ci": 10, "dev": 10, "thorough": 100}
 _SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
 
 

@@ -392,7 +392,8 @@ def audit(
 ) -> list[str]:
     """Problems with ``entries`` given one run's records (before or after :func:`apply`).
 
-    * stale: the entry matches a record that now passes;
+    * stale: the entry matches a record that now passes (an entry pinned to a ``message``:
+      no record it applies to fails with that message any more);
     * matches nothing: the entry's framework has results in this run (for an entry without
       ``framework``: some adapter in the run matches its glob, or a built-in adapter of a
       framework in the run does) but the entry matches no record.
@@ -426,6 +427,14 @@ def audit(
         matched = [record for record in records if entry.matches(record, frameworks_versions, check_message=False)]
         if not matched:
             problems.append(f"{entry.label()}: matches nothing in this run; fix or remove it")
+            continue
+        if entry.message is not None:
+            # Pinned to one failure: stale when that failure no longer occurs anywhere it applies.
+            if not any(
+                record.get("status") in ("failed", "error", "xfailed") and entry.matches(record, frameworks_versions)
+                for record in matched
+            ):
+                problems.append(f"{entry.label()}: stale: no result fails with its message any more; remove it")
             continue
         passing = [record for record in matched if record.get("status") == "passed"]
         if passing:

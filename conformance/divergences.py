@@ -10,7 +10,8 @@ They live in a TOML file (``known_divergences.toml`` at the repository root), on
     dtype = "float16"               # glob on the dtype name; omitted: every dtype
     framework = "jax"               # only records of this framework; omitted: any
     versions = ">=0.4,<0.11"        # PEP 440 specifiers on framework's version (needs framework)
-    message = "*flush*"             # glob on the failure's message: only that failure is expected
+    message = "*flush*"             # glob (or list of globs) on the failure's message: only that
+                                    # failure is expected; any other failure of the result still fails
     reason = "XLA's float16 exp is 2 ulp off near underflow"   # required
     max_error_ulp = 6.0             # optional, informational
 
@@ -45,7 +46,7 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "dtype": str,
     "framework": str,
     "versions": str,
-    "message": str,
+    "message": (str, list),
     "reason": str,
     "max_error_ulp": (int, float),
 }
@@ -224,7 +225,7 @@ class Divergence:
     dtype: str | None = None
     framework: str | None = None
     versions: SpecifierSet | None = None
-    message: str | None = None
+    message: tuple[str, ...] | None = None
     max_error_ulp: float | None = None
     source: str = field(default="known_divergences.toml", compare=False)
     number: int = field(default=0, compare=False)  # 1-based position in the file
@@ -257,8 +258,10 @@ class Divergence:
     ) -> bool:
         """Whether this entry is about ``record``; with ``check_message``, also whether the
         record's failure is the documented one (the audit looks past the message)."""
-        if check_message and self.message is not None and not fnmatchcase(str(record.get("message", "")), self.message):
-            return False
+        if check_message and self.message is not None:
+            text = str(record.get("message", ""))
+            if not any(fnmatchcase(text, pattern) for pattern in self.message):
+                return False
         framework = record_framework(record)
         if self.framework is not None and framework != self.framework:
             return False
@@ -271,6 +274,13 @@ class Divergence:
         if self.dtype is not None and not fnmatchcase(str(record.get("dtype", "")), self.dtype):
             return False
         return self.version_applies(self.version_framework(record), frameworks_versions)
+
+
+def _patterns(value: str | list[Any], where: str) -> tuple[str, ...]:
+    patterns = [value] if isinstance(value, str) else value
+    if not patterns or not all(isinstance(pattern, str) and pattern.strip() for pattern in patterns):
+        raise DivergenceFileError(f"{where}: message must be a glob or a non-empty list of globs")
+    return tuple(patterns)
 
 
 def _entry(raw: Any, number: int, source: str) -> Divergence:
@@ -288,7 +298,7 @@ def _entry(raw: Any, number: int, source: str) -> Divergence:
     for name, value in raw.items():
         expected = _FIELDS[name]
         if isinstance(value, bool) or not isinstance(value, expected):
-            kind = "a number" if name == "max_error_ulp" else "a string"
+            kind = {"max_error_ulp": "a number", "message": "a string or a list of strings"}.get(name, "a string")
             raise DivergenceFileError(f"{where}: {name} must be {kind}, got {value!r}")
         if isinstance(value, str) and not value.strip():
             raise DivergenceFileError(f"{where}: {name} is empty")
@@ -315,7 +325,7 @@ def _entry(raw: Any, number: int, source: str) -> Divergence:
         dtype=raw.get("dtype"),
         framework=raw.get("framework"),
         versions=versions,
-        message=raw.get("message"),
+        message=_patterns(raw["message"], where) if "message" in raw else None,
         max_error_ulp=None if max_error is None else float(max_error),
         source=source,
         number=number,

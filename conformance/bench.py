@@ -114,9 +114,9 @@ def bench_specs(frameworks: list[str] | None, adapters: Sequence[str]) -> list[s
     :class:`~conformance.loading.AdapterSpecError` (one line, exit 2)."""
     from conformance.loading import check_spec, framework_adapter_specs, installed_frameworks
 
-    specs = [framework_adapter_specs([name])[0] for name in (frameworks or [])]
     if frameworks:
         framework_adapter_specs(frameworks)  # names every unknown one at once
+    specs = [framework_adapter_specs([name])[0] for name in (frameworks or [])]
     specs += list(adapters)
     if not specs:
         installed = [name for name in installed_frameworks() if name != "numpy"] or ["numpy"]
@@ -235,8 +235,10 @@ def _step_row_length(elements: int, row_length: int) -> int:
 def worker_main(job_path: str, events_path: str) -> int:
     """Run a job's steps on one adapter, streaming events (JSON lines) to ``events_path``."""
     from conformance import results
+    from conformance.large_checks import tune_allocator
 
     started = time.perf_counter()
+    tune_allocator()
     job = json.loads(Path(job_path).read_text(encoding="utf-8"))
     stream = results.Stream(events_path)
     spec, tag = job["spec"], f"bench {job['spec']}"
@@ -256,7 +258,14 @@ def worker_main(job_path: str, events_path: str) -> int:
         load_seconds=round(load_seconds, 3), rss_bytes=current_rss_bytes(),
     )
     for step in job["steps"]:
-        _run_step(adapter, job, step, stream, tag)
+        try:
+            _run_step(adapter, job, step, stream, tag)
+        except Exception as error:  # the suite's own failure (e.g. MemoryError making x): say so, stop
+            first = (str(error).splitlines() or [""])[0]
+            message = f"the bench failed at N={step['elements']}: {type(error).__name__}: {first}"
+            stream.emit("error", message=message)
+            _say(f"{tag}: {message}")
+            return 4
     stream.emit("done", seconds=round(time.perf_counter() - started, 3), peak_rss_bytes=peak_rss_bytes())
     stream.close()
     return 0
@@ -510,15 +519,15 @@ def bench_scaling(spec: str, options: BenchOptions, folder: Path, adapter: str) 
             records.append({**base, "estimated_bytes": estimate})
     if not steps:
         return records
-    # one worker for all steps when the high-water mark can be reset; else one per step
-    batches = [steps] if reset_peak_rss() else [[step] for step in steps]
-    outcomes = []
-    for batch in batches:
+    # One worker for all steps when the high-water mark can be reset, else one per step; a
+    # worker that dies loses the step it was in, and a fresh one carries on with the rest.
+    shared = reset_peak_rss()
+    pending = list(steps)
+    while pending:
+        batch = pending if shared else pending[:1]
         outcome = run_worker(spec, _job(options, batch), options.timeout, folder)
-        outcomes.append((batch, outcome))
-    for batch, outcome in outcomes:
         done = {(event["approach"], event["elements"]): event for event in outcome.all("step")}
-        for step in batch:
+        for step in list(batch):
             record = next(r for r in records if r["elements"] == step["elements"] and r["approach"] == step["approach"])
             event = done.get((step["approach"], step["elements"]))
             if event is not None:
@@ -527,10 +536,14 @@ def bench_scaling(spec: str, options: BenchOptions, folder: Path, adapter: str) 
                     start_rss_bytes=event["start_rss_bytes"], passed=bool(event["passed"]), skipped=False,
                     message="" if event["passed"] else _failures(event["checks"]),
                 )
+                pending.remove(step)
+            elif not any(e["elements"] == step["elements"] and e["approach"] == step["approach"]
+                         for e in outcome.all("step_started")) and outcome.all("step_started"):
+                continue  # never reached: the next worker runs it
             else:
-                message = _death(outcome, options.timeout)
                 record.update(seconds=None, peak_rss_bytes=None, passed=False, skipped=False,
-                              message=f"not measured: {message}")
+                              message=f"not measured: {_death(outcome, options.timeout)}")
+                pending.remove(step)
     return records
 
 
@@ -600,7 +613,7 @@ def print_tables(document: dict[str, Any], console: Any = None) -> None:
         table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for record in document["results"]:
         failing = [f"{c['op']} {c['name']}" for c in record["checks"] if not c["passed"]]
-        verdict = "conforms" if record["passed"] else "FAILS " + (", ".join(failing) or record["message"])
+        verdict = "conforms" if record["passed"] else "FAILS " + (", ".join(failing) or record["message"][:80])
         table.add_row(
             record["spec"], f"{record['elements']:,}", record["dtype"], _seconds(record["seconds"]),
             _gib(record["peak_rss_bytes"]), verdict, style=None if record["passed"] else "bold red",
@@ -618,7 +631,7 @@ def print_tables(document: dict[str, Any], console: Any = None) -> None:
         scaling.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for entry in document["scaling"]:
         if entry.get("skipped"):
-            note = entry["message"]
+            note = f"skipped: would need ~{_gib(entry.get('estimated_bytes'))}"
         elif entry["passed"]:
             note = "passed"
         else:

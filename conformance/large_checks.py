@@ -51,7 +51,7 @@ from conformance.dtypes import dtype_name, unit_roundoff
 from conformance.oracle import Op
 from conformance.tolerance import Bound
 
-CHUNK_ELEMENTS = 1 << 19  # elements per oracle chunk: ~25 float64 temporaries of 4 MiB each
+CHUNK_ELEMENTS = 1 << 17  # elements per oracle chunk: float64 temporaries of 1 MiB, near the L2 cache
 SAMPLED_ROWS = 8  # rows computed alone for batched_agreement
 BLOCK_FRACTION = 0.01  # share of rows that carry a cotangent in block_diagonal
 COTANGENTS = 3  # seeded random cotangents for vjp
@@ -128,19 +128,34 @@ def release_memory(full: bool = False) -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+def tune_allocator() -> bool:
+    """Have glibc serve the oracle's chunk temporaries (about 1 MiB each, a few dozen per
+    chunk) from the heap, reused, instead of mapping fresh zeroed pages for each and
+    trimming them again: measured, page faults were a third of the checking time.
+    Framework buffers of 1e8 elements (far above 32 MiB) are still mapped and unmapped.
+    Process-wide; the bench worker calls it. False where the C library is not glibc."""
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 256 << 20))
+    except (OSError, AttributeError):
+        return False
+
+
 @dataclass(frozen=True)
 class Layout:
     """A 2-d array seen as ``batch`` rows of ``length`` along ``axis``, cut into chunks of rows."""
 
     shape: tuple[int, int]
     axis: int
-    chunk_elements: int = CHUNK_ELEMENTS
+    chunk_elements: int
 
     @classmethod
-    def of(cls, shape: Sequence[int], axis: int, chunk_elements: int = CHUNK_ELEMENTS) -> Layout:
+    def of(cls, shape: Sequence[int], axis: int, chunk_elements: int | None = None) -> Layout:
         if len(shape) != 2:
             raise ValueError(f"the large checks take a 2-d input (rows x row length), not shape {tuple(shape)}")
-        return cls((int(shape[0]), int(shape[1])), oracle.normalize_axis(axis, 2), chunk_elements)
+        chunk = CHUNK_ELEMENTS if chunk_elements is None else chunk_elements
+        return cls((int(shape[0]), int(shape[1])), oracle.normalize_axis(axis, 2), chunk)
 
     @property
     def length(self) -> int:
@@ -240,10 +255,40 @@ class Vector:
 
 def random_input(rows: int, length: int, dtype: Any, seed: int, axis: int = -1) -> np.ndarray:
     """Logits N(0, 1) * 3 of shape (rows, length) (rows along ``axis``), generated directly
-    in the dtype a chunk at a time: no float64 temporary of the full size."""
+    in the dtype a chunk at a time: no float64 temporary of the full size.
+
+    The array is C-contiguous and ends one row before the end of its (aligned) buffer; the
+    spare row holds more random logits, so that :func:`shifted_rows` can offer a second
+    random array of x's shape without allocating one."""
     shape = (rows, length) if oracle.normalize_axis(axis, 2) == 1 else (length, rows)
     layout = Layout.of(shape, axis)
-    return Vector(layout, np.dtype(dtype), seed, "x", scale=3.0).full()
+    dtype = np.dtype(dtype)
+    size = layout.size
+    buffer = aligned_empty((size + length,), dtype)
+    x = buffer[:size].reshape(shape)
+    view = layout.view(x)
+    logits = Vector(layout, dtype, seed, "x", scale=3.0)
+    for k in range(layout.chunks):
+        view[layout.rows(k)] = logits.chunk(k)
+    spare = Vector(Layout.of((1, length), -1), dtype, seed, "x-spare", scale=3.0)
+    buffer[size:] = spare.chunk(0)[0]
+    return x
+
+
+def shifted_rows(x: np.ndarray, axis: int) -> np.ndarray | None:
+    """x from :func:`random_input` seen one row further on, in the same buffer: row b of the
+    result is row b + 1 of x (the last one the spare row). Each of its rows is independent
+    of the row of x at the same place, so it serves as a random tangent that costs no
+    memory. None for an array without a spare row behind it."""
+    owner = x.base
+    if not isinstance(owner, np.ndarray) or not x.flags.c_contiguous or x.ndim != 2 or owner.ndim != 1:
+        return None
+    batch_axis = 1 - oracle.normalize_axis(axis, 2)
+    step = x.strides[batch_axis]
+    start = x.ctypes.data - owner.ctypes.data
+    if start < 0 or start + x.nbytes + step > owner.nbytes or not owner.flags.c_contiguous:
+        return None
+    return np.ndarray(x.shape, x.dtype, buffer=owner, offset=start + step, strides=x.strides)
 
 
 def reference_work(dtype: Any) -> Any:
@@ -676,8 +721,11 @@ def check_batched_agreement(
     return _guarded("batched_agreement", op, body)
 
 
+Chunks = Callable[[int], np.ndarray]
+
+
 def _identity_bound_terms(
-    context: _Context, quantity: Quantity, out: np.ndarray, weights: Vector, vector: Vector
+    context: _Context, quantity: Quantity, out: np.ndarray, weights: Chunks, vector: Chunks
 ) -> tuple[list[float], float, float, float]:
     """For an adapter output ``out`` (the VJP with ``vector``, or the JVP with it), the
     per-chunk sums of ``weights * out``, and sum |weights * out|, sum |weights| B and
@@ -686,8 +734,8 @@ def _identity_bound_terms(
 
     def chunk(k: int, view: np.ndarray) -> tuple[float, float, float, float]:
         rows, _ = context.rows(k)
-        xc, vc = context.xs(rows), vector.chunk(k)
-        w = weights.chunk(k).astype(np.float64)
+        xc, vc = context.xs(rows), vector(k)
+        w = weights(k).astype(np.float64)
         got = view[rows].astype(np.float64)
         bound = bound_of(context.op, xc, vc, -1, context.dtype)
         product = w * got
@@ -708,30 +756,43 @@ def _identity_bound_terms(
 
 
 def check_jvp_vjp_identity(
-    adapter: Any, x: np.ndarray, axis: int, seed: int = 0, dtype: Any = None, *, op: Op = "softmax"
+    adapter: Any, x: np.ndarray, axis: int, seed: int = 0, dtype: Any = None, *, op: Op = "softmax",
+    shifted_tangent: bool = False,
 ) -> CheckResult:
-    """``<u, J^T v> = <J u, v>`` for seeded random u, v. Each side is a dot product of an
-    adapter output with a vector, so the exact sides are equal and the computed ones differ
-    by at most ``sum |u_i| B_vjp,i + sum |v_i| B_jvp,i`` (the element bounds of
-    ``tolerance.vjp_bound`` and ``jvp_bound``) plus the float64 rounding of the dot products."""
+    """``<u, J^T v> = <J u, v>`` for random u, v. Each side is a dot product of an adapter
+    output with a vector, so the exact sides are equal and the computed ones differ by at
+    most ``sum |u_i| B_vjp,i + sum |v_i| B_jvp,i`` (the element bounds of
+    ``tolerance.vjp_bound`` and ``jvp_bound``) plus the float64 rounding of the dot products.
+
+    v is seeded N(0, 1). u is too, unless ``shifted_tangent`` and x comes from
+    :func:`random_input`: then u is :func:`shifted_rows` of x, so that during the JVP call
+    the suite holds x alone instead of x and a tangent of N elements (for TensorFlow at 1e8
+    float32 that is the difference between 3.6 and 4.0 GiB peak)."""
     context = _context(adapter, x, axis, seed, dtype, op)
     needed: tuple[Quantity, ...] = ("vjp", "jvp")
     for quantity in needed:
         if provided_method(adapter, op, quantity) is None:
             return _skip("jvp_vjp_identity", op, f"the adapter provides no {method_name(op, quantity)}")
-    u, v = context.vector("identity-u"), context.vector("identity-v")
+    v = context.vector("identity-v")
+    shared = shifted_rows(context.x, axis) if shifted_tangent else None
+    random_u = context.vector("identity-u")
+
+    def u_chunk(k: int) -> np.ndarray:
+        if shared is None:
+            return random_u.chunk(k)
+        return np.asarray(context.layout.view(shared)[context.layout.rows(k)])
 
     def body() -> CheckResult:
         g = v.full()
         a = _call(context, "vjp", context.x, g)
         del g
-        lhs_parts, lhs_mag, lhs_bound, lhs_scale = _identity_bound_terms(context, "vjp", a, u, v)
+        lhs_parts, lhs_mag, lhs_bound, lhs_scale = _identity_bound_terms(context, "vjp", a, u_chunk, v.chunk)
         del a
         release_memory()
-        t = u.full()
+        t = random_u.full() if shared is None else shared
         b = _call(context, "jvp", context.x, t)
         del t
-        rhs_parts, rhs_mag, rhs_bound, rhs_scale = _identity_bound_terms(context, "jvp", b, v, u)
+        rhs_parts, rhs_mag, rhs_bound, rhs_scale = _identity_bound_terms(context, "jvp", b, v.chunk, u_chunk)
         del b
         lhs, rhs = math.fsum(lhs_parts), math.fsum(rhs_parts)
         # each chunk's np.sum is pairwise: relative error (summation_allowance + 1) 2**-53
@@ -742,10 +803,11 @@ def check_jvp_vjp_identity(
         error_ulp = float(bound.ulps(np.array([error]))[0])
         if error <= absolute:
             return CheckResult("jvp_vjp_identity", True, error_ulp, "", op)
+        tangent = "u = x shifted by one row" if shared is not None else "u seeded N(0, 1)"
         message = (
             f"<u, {method_name(op, 'vjp')}(v)> = {lhs:.17g}, but <{method_name(op, 'jvp')}(u), v> = {rhs:.17g} "
             f"(err {error_ulp:.3g} ulp > bound {float(bound.bound_ulps[0]):.3g} ulp of the terms' scale) "
-            f"with u, v seeded N(0, 1) (seed {context.seed}) {context.label}"
+            f"with {tangent}, v seeded N(0, 1) (seed {context.seed}) {context.label}"
         )
         return CheckResult("jvp_vjp_identity", False, error_ulp, message, op)
 
@@ -800,10 +862,12 @@ def run_checks(
     *,
     ops: Sequence[Op] = ("softmax",),
     cotangents: int = COTANGENTS,
+    shifted_tangent: bool = True,
     progress: Callable[[str, Op, CheckResult | None], None] | None = None,
 ) -> list[CheckResult]:
     """Every check for every op, one after another; ``progress(name, op, None)`` before a
-    check and ``progress(name, op, result)`` after it."""
+    check and ``progress(name, op, result)`` after it. ``shifted_tangent``: see
+    :func:`check_jvp_vjp_identity`."""
     found: list[CheckResult] = []
     for op in ops:
         for name, check in CHECKS.items():
@@ -811,7 +875,11 @@ def run_checks(
                 continue
             if progress is not None:
                 progress(name, op, None)
-            options: dict[str, Any] = {"cotangents": cotangents} if name == "vjp" else {}
+            options: dict[str, Any] = {}
+            if name == "vjp":
+                options["cotangents"] = cotangents
+            if name == "jvp_vjp_identity":
+                options["shifted_tangent"] = shifted_tangent
             result = check(adapter, x, axis, seed, x.dtype, op=op, **options)
             found.append(result)
             if progress is not None:

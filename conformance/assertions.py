@@ -55,7 +55,7 @@ def assert_within_bound(
     over = int(np.count_nonzero(error > limit))
     value, expected = np.asarray(actual).flat[worst], np.asarray(exact).flat[worst]
     message = (
-        f"{_at(quantity, index)} = {format_value(value)}, but the oracle gives {format_value(expected)} "
+        f"{_at(quantity, index)} = {format_value(value, expected)}, but the oracle gives {format_value(expected, value)} "
         f"(err {error_ulp.flat[worst]:.3g} ulp > bound {bound_ulp.flat[worst]:.3g} ulp) {where}; "
         f"{over} of {np.size(actual)} elements exceed their bound"
     )
@@ -86,7 +86,8 @@ def assert_exactly(
     index = _index(worst, np.shape(actual))
     value, target = np.asarray(actual).flat[worst], expected.flat[worst]
     raise ConformanceFailure(
-        f"{_at(quantity, index)} = {format_value(value)}, but {rule} (expected exactly {format_value(target)}) "
+        f"{_at(quantity, index)} = {format_value(value, target)}, but {rule} "
+        f"(expected exactly {format_value(target, value)}) "
         f"{where}; {int(np.count_nonzero(wrong))} such elements",
         call.source(),
         worst={"quantity": quantity, "index": list(index), "value": _number(value), "expected": _number(target)},

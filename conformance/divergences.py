@@ -10,6 +10,8 @@ They live in a TOML file (``known_divergences.toml`` at the repository root), on
     dtype = "float16"               # glob on the dtype name; omitted: every dtype
     framework = "jax"               # only records of this framework; omitted: any
     versions = ">=0.4,<0.11"        # PEP 440 specifiers on framework's version (needs framework)
+    intermittent = true             # optional: the failure depends on process state (threads, order),
+                                    # so a run without it is not "stale" (default false)
     message = "*flush*"             # glob (or list of globs) on the failure's message: only that
                                     # failure is expected; any other failure of the result still fails
     reason = "XLA's float16 exp is 2 ulp off near underflow"   # required
@@ -47,6 +49,7 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "framework": str,
     "versions": str,
     "message": (str, list),
+    "intermittent": bool,
     "reason": str,
     "max_error_ulp": (int, float),
 }
@@ -226,6 +229,7 @@ class Divergence:
     framework: str | None = None
     versions: SpecifierSet | None = None
     message: tuple[str, ...] | None = None
+    intermittent: bool = False
     max_error_ulp: float | None = None
     source: str = field(default="known_divergences.toml", compare=False)
     number: int = field(default=0, compare=False)  # 1-based position in the file
@@ -297,8 +301,12 @@ def _entry(raw: Any, number: int, source: str) -> Divergence:
             raise DivergenceFileError(f"{where}: missing required field {name!r}")
     for name, value in raw.items():
         expected = _FIELDS[name]
-        if isinstance(value, bool) or not isinstance(value, expected):
-            kind = {"max_error_ulp": "a number", "message": "a string or a list of strings"}.get(name, "a string")
+        if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
+            kind = {
+                "max_error_ulp": "a number",
+                "message": "a string or a list of strings",
+                "intermittent": "true or false",
+            }.get(name, "a string")
             raise DivergenceFileError(f"{where}: {name} must be {kind}, got {value!r}")
         if isinstance(value, str) and not value.strip():
             raise DivergenceFileError(f"{where}: {name} is empty")
@@ -326,6 +334,7 @@ def _entry(raw: Any, number: int, source: str) -> Divergence:
         framework=raw.get("framework"),
         versions=versions,
         message=_patterns(raw["message"], where) if "message" in raw else None,
+        intermittent=bool(raw.get("intermittent", False)),
         max_error_ulp=None if max_error is None else float(max_error),
         source=source,
         number=number,
@@ -416,6 +425,8 @@ def audit(
     run_adapters = {str(record.get("adapter", "")) for record in records}
     problems: list[str] = []
     for entry in entries:
+        if entry.intermittent:
+            continue  # whether it shows depends on process state: absence proves nothing
         if entry.framework is not None:
             relevant = entry.framework in run_frameworks
             scope = {entry.framework}

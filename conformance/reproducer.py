@@ -67,10 +67,14 @@ class Call:
         return "\n".join(lines)
 
 
-def format_value(value: Any) -> str:
-    """A number as the report shows it: enough digits to tell neighbours apart."""
+def format_value(value: Any, other: Any = None) -> str:
+    """A number as a message shows it: 6 significant digits, or every digit its dtype holds
+    when that is what tells ``value`` from ``other`` (0.99999994 is not 1)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
         return repr(value)
-    return f"{number:.6g}"
+    short = f"{number:.6g}"
+    if other is not None and short == format_value(other):
+        return str(value) if isinstance(value, np.floating) and value.dtype != np.longdouble else repr(number)
+    return short

@@ -353,3 +353,20 @@ def test_a_message_pattern_limits_the_entry_to_the_documented_failure():
     assert "stale" in problem
     # while the documented failure still happens somewhere, passing results elsewhere are fine
     assert divergences.audit([passing, explained], [entry], {"torch": "2.13.0"}) == []
+
+
+def test_an_intermittent_entry_is_never_stale():
+    [entry] = divergences.parse(
+        '[[divergence]]\nadapter = "tensorflow*"\nproperty = "*_accuracy"\nframework = "tensorflow"\n'
+        'message = "*] = 0.0, but the oracle gives*"\nintermittent = true\nreason = "flush to zero, per thread"\n'
+    )
+    passing = {
+        "adapter": "tensorflow",
+        "framework": "tensorflow",
+        "property": "jvp_accuracy",
+        "op": "softmax",
+        "dtype": "float32",
+        "status": "passed",
+        "message": "",
+    }
+    assert entry.intermittent and divergences.audit([passing], [entry], {"tensorflow": "2.21.0"}) == []

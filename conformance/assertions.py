@@ -55,7 +55,8 @@ def assert_within_bound(
     over = int(np.count_nonzero(error > limit))
     value, expected = np.asarray(actual).flat[worst], np.asarray(exact).flat[worst]
     message = (
-        f"{_at(quantity, index)} = {format_value(value, expected)}, but the oracle gives {format_value(expected, value)} "
+        f"{_at(quantity, index)} = {format_value(value, expected)}, "
+        f"but the oracle gives {format_value(expected, value)} "
         f"(err {error_ulp.flat[worst]:.3g} ulp > bound {bound_ulp.flat[worst]:.3g} ulp) {where}; "
         f"{over} of {np.size(actual)} elements exceed their bound"
     )

@@ -34,7 +34,6 @@ import functools
 import glob
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +53,7 @@ from conformance.merge import (
     record_key,
     worst_status,
 )
+from conformance.results import write_atomic
 
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 MAX_LINES_PER_KIND = 25
@@ -253,23 +253,7 @@ def make_baseline(documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def save_baseline(baseline: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
     """Write a baseline summary as JSON, atomically."""
-    write_text_atomic(Path(path), json.dumps(baseline, indent=1, sort_keys=True) + "\n")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(name, 0o644)
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(baseline, indent=1, sort_keys=True) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------

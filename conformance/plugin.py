@@ -135,19 +135,8 @@ def _subjects(config: pytest.Config) -> list[Subject]:
             except AdapterSpecError as error:
                 raise pytest.UsageError(str(error)) from None
             except Exception as error:
-                _emit_record(
-                    config,
-                    results.record(
-                        adapter=spec,
-                        spec=spec,
-                        framework=framework_of(spec),
-                        prop="load_adapter",
-                        op="any",
-                        dtype="any",
-                        status="error",
-                        message=f"loading raised {type(error).__name__}: {error}",
-                    ),
-                )
+                message = f"loading raised {type(error).__name__}: {error}"
+                _emit_record(config, results.adapter_error(spec, framework_of(spec), "load_adapter", message))
         state["subjects"] = subjects
     loaded: list[Subject] = state["subjects"]
     return loaded

@@ -26,6 +26,7 @@ from conformance import gate as gate_module
 from conformance import plots
 from conformance.divergences import Divergence
 from conformance.merge import BADNESS, framework_versions, merge, record_framework
+from conformance.results import write_atomic
 
 TEMPLATES = Path(__file__).with_name("templates")
 DTYPE_ORDER = ("float16", "bfloat16", "float32", "float64")
@@ -423,4 +424,4 @@ def write_html(
     known divergences applied (failed -> xfailed with the reason).
     """
     html = render_html(documents, baseline=baseline, expect=expect, divergences=divergences, title=title)
-    gate_module.write_text_atomic(Path(path), html)
+    write_atomic(path, html)

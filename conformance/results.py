@@ -88,22 +88,32 @@ def record(
     return entry
 
 
+def adapter_error(spec: str, framework: str | None, prop: str, message: str) -> dict[str, Any]:
+    """An ``error`` about the adapter as a whole (it would not load, its worker kept dying)."""
+    return record(
+        adapter=spec, spec=spec, framework=framework, prop=prop, op="any", dtype="any", status="error", message=message
+    )
+
+
 def document(records: Iterable[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
     return {"schema_version": 1, "metadata": meta, "results": list(records)}
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` so that a reader, or a killed run, never sees half a file."""
+    """Write ``text`` so that a reader, or a killed run, never sees half a file: a temporary
+    file in the same folder, flushed to disk, then renamed over ``path``."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)
         os.replace(temporary, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+        Path(temporary).unlink(missing_ok=True)
         raise
 
 

@@ -260,15 +260,11 @@ class Runner:
             )
         elif not worker.collected:
             self.on_record(
-                results.record(
-                    adapter=worker.spec,
-                    spec=worker.spec,
-                    framework=framework_of(worker.spec),
-                    prop="load_adapter",
-                    op="any",
-                    dtype="any",
-                    status="error",
-                    message=f"{cause} while loading the adapter\n\n{detail}",
+                results.adapter_error(
+                    worker.spec,
+                    framework_of(worker.spec),
+                    "load_adapter",
+                    f"{cause} while loading the adapter\n\n{detail}",
                 )
             )
             return True
@@ -277,16 +273,11 @@ class Runner:
             return True
         if worker.restarts >= MAX_RESTARTS:
             self.on_record(
-                results.record(
-                    adapter=worker.spec,
-                    spec=worker.spec,
-                    framework=framework_of(worker.spec),
-                    prop="worker",
-                    op="any",
-                    dtype="any",
-                    status="error",
-                    message=f"{len(remaining)} properties not run: the worker died {worker.restarts + 1} times; "
-                    f"last: {detail}",
+                results.adapter_error(
+                    worker.spec,
+                    framework_of(worker.spec),
+                    "worker",
+                    f"{len(remaining)} properties not run: the worker died {worker.restarts + 1} times; last: {detail}",
                 )
             )
             return True

@@ -66,18 +66,21 @@ def test_the_run_covers_every_ad_path_op_and_quantity(frameworks_run):
     assert (folder / "index.html").exists()
 
 
-def _forward_figure(records, spec, dtype):
-    [record] = [
-        r
-        for r in records
-        if r["spec"] == spec and r["property"] == "forward_accuracy" and r["op"] == "softmax" and r["dtype"] == dtype
-    ]
-    return record["max_error_ulp"]
+@pytest.mark.parametrize(
+    ("spec", "dtype", "within_one_ulp"),
+    [("torch", "float16", True), ("torch", "bfloat16", True), ("jax", "bfloat16", False)],
+)
+def test_the_measured_accuracy_matches_what_this_machine_shows(spec, dtype, within_one_ulp):
+    """The workload the figures were first measured on: 64 rows, logits scaled by 3.
+    torch computes half precision in float32 and rounds once (0.5 ulp); jax's bfloat16 does
+    not (up to 18 ulp)."""
+    pytest.importorskip(spec)
+    import numpy as np
 
+    from conformance import load_adapter, oracle, tolerance
+    from conformance.dtypes import DTYPES
 
-def test_the_measured_accuracy_matches_what_the_frameworks_are_known_to_do(frameworks_run):
-    """torch computes half precision in float32 and rounds once; jax's bfloat16 does not."""
-    result, _ = frameworks_run
-    records = result.records()
-    assert _forward_figure(records, "torch", "float16") <= 1.0
-    assert _forward_figure(records, "jax", "bfloat16") > 1.0
+    x = (3 * np.random.default_rng(0).standard_normal((64, 128))).astype(DTYPES[dtype])
+    error = np.abs(load_adapter(spec).softmax(x, -1).astype(np.float64) - oracle.softmax(x, -1))
+    worst = float(np.max(tolerance.forward_bound("softmax", x, -1, DTYPES[dtype]).ulps(error)))
+    assert (worst <= 1.0) is within_one_ulp, f"{spec} {dtype}: {worst:.2f} ulp"

@@ -39,6 +39,7 @@ from typing import Any
 
 from adapters import FRAMEWORKS
 from conformance.merge import describe, record_framework
+from conformance.results import read_text
 
 OPS = ("softmax", "log_softmax", "any")
 _FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -365,16 +366,7 @@ def load(path: str | Path) -> list[Divergence]:
     not TOML, or has an entry with a missing/unknown/mistyped field or a bad ``versions``.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DivergenceFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DivergenceFileError(f"{path}: is a directory, not a TOML file") from None
-    except UnicodeDecodeError:
-        raise DivergenceFileError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise DivergenceFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    text = read_text(path, DivergenceFileError, "TOML file")
     return parse(text, source=str(path))
 
 

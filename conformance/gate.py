@@ -53,7 +53,7 @@ from conformance.merge import (
     record_key,
     worst_status,
 )
-from conformance.results import write_atomic
+from conformance.results import read_text, write_atomic
 
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 MAX_LINES_PER_KIND = 25
@@ -145,16 +145,7 @@ def _schema_problem(validator: Any, document: Any) -> str | None:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ResultsFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ResultsFileError(f"{path}: is a directory, not a results file") from None
-    except UnicodeDecodeError:
-        raise ResultsFileError(f"{path}: not UTF-8 text (corrupt?)") from None
-    except OSError as exc:
-        raise ResultsFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    text = read_text(path, ResultsFileError, "results file")
     if not text.strip():
         raise ResultsFileError(f"{path}: empty file")
     try:

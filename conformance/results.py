@@ -117,6 +117,20 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
         raise
 
 
+def read_text(path: Path, error: type[Exception], kind: str) -> str:
+    """The UTF-8 text at ``path``; anything unreadable raises ``error`` with one line naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, not a {kind}") from None
+    except UnicodeDecodeError:
+        raise error(f"{path}: not UTF-8 text (corrupt?)") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
 def write_document(path: str | os.PathLike[str], doc: dict[str, Any]) -> None:
     write_atomic(path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
 

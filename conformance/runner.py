@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from conformance import probes, results
+from conformance import history, probes, results
+from conformance.compilation_cache import cache_root, worker_environment
 from conformance.loading import framework_of
 
 MAX_RESTARTS = 3
@@ -59,6 +60,7 @@ class _Worker:
     done: set[str] = field(default_factory=set)
     current: dict[str, Any] | None = None
     last_activity: float = 0.0
+    started: float | None = None
     finished_metadata: dict[str, Any] | None = None
 
     @property
@@ -132,9 +134,14 @@ class Runner:
         self.behaviour: list[dict[str, Any]] = []
         self.outputs: dict[str, dict[str, np.ndarray]] = {}
         self._scratch = Path(tempfile.mkdtemp(prefix="conformance-run-"))
+        self._environment = worker_environment()
+        self._cache_folder = cache_root(self._environment)
+        self.worker_seconds: dict[str, float] = {}
 
     def run(self, specs: list[str]) -> None:
-        waiting = [_Worker(spec, self._scratch / f"{index:02d}") for index, spec in enumerate(specs)]
+        """Run every spec, the longest (as timed in earlier runs) first."""
+        ordered = history.longest_first(specs, history.load(self._cache_folder))
+        waiting = [_Worker(spec, self._scratch / f"{specs.index(spec):02d}") for spec in ordered]
         active: list[_Worker] = []
         try:
             while waiting or active:
@@ -150,6 +157,7 @@ class Runner:
         finally:
             for worker in active:  # interrupted: leave no worker behind
                 self._kill(worker)
+        history.save(self._cache_folder, self.worker_seconds)
 
     def _start(self, worker: _Worker) -> None:
         skip = None
@@ -159,10 +167,17 @@ class Runner:
         command = worker_command(worker.spec, self.options, worker.stream, skip)
         with open(worker.log, "wb") as log:
             worker.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=self._environment,
             )
         worker.current = None
         worker.last_activity = time.monotonic()
+        if worker.started is None:
+            worker.started = worker.last_activity
 
     def _step(self, worker: _Worker) -> bool:
         """Read new events and watch the process; True once the worker is done for good."""
@@ -183,6 +198,8 @@ class Runner:
         self._read_events(worker)
         if worker.finished_metadata is not None:
             self._collect_probes(worker)
+            if worker.restarts == 0 and worker.started is not None:
+                self.worker_seconds[worker.spec] = time.monotonic() - worker.started
             return True
         if returncode < 0:
             return self._after_death(worker, f"the worker died of {_signal_name(returncode)}")

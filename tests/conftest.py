@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from conformance.compilation_cache import CACHE_ENVIRONMENT_VARIABLE
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
@@ -49,6 +52,15 @@ def run_cli(
     )
     document = json.loads(json_path.read_text()) if json_path is not None and json_path.exists() else None
     return CliResult(completed.returncode, completed.stdout, completed.stderr, document)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_compilation_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The CLI runs of this test session share one compilation cache of their own, so they
+    neither read nor change the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_ENVIRONMENT_VARIABLE, str(tmp_path_factory.mktemp("compilation-cache")))
+        yield
 
 
 @pytest.fixture

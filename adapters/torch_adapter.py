@@ -224,8 +224,14 @@ def _own_code(function: Any, label: str) -> Any:
 
 
 class TorchCompile(_TorchAdapter):
-    """``torch.compile(fullgraph=True, dynamic=True)``; backend inductor unless
-    ``backend=`` or ``$CONFORMANCE_TORCH_COMPILE_BACKEND`` says otherwise.
+    """``torch.compile(fullgraph=True, dynamic=True)``; backend ``aot_eager`` unless
+    ``backend=`` or ``$CONFORMANCE_TORCH_COMPILE_BACKEND`` says otherwise (``inductor``).
+
+    ``aot_eager`` runs everything torch.compile does to the autodiff (Dynamo's capture, the
+    forward and backward graphs AOTAutograd derives, functionalization, dynamic shapes) and
+    then runs those graphs with torch's eager kernels. ``inductor`` also generates C++
+    kernels for them: on a 2-core machine each of the few hundred graphs a full run needs
+    costs seconds to build, and the full run takes hours, so it is opt-in.
 
     * ``softmax``, ``vjp`` and ``jacobian`` call the compiled op the way a training loop
       does: the forward is the compiled graph, and ``torch.autograd`` runs the backward
@@ -268,7 +274,7 @@ class TorchCompile(_TorchAdapter):
 
     def __init__(self, device: str | None = None, backend: str | None = None) -> None:
         super().__init__(device)
-        self.backend = backend or os.environ.get("CONFORMANCE_TORCH_COMPILE_BACKEND") or "inductor"
+        self.backend = backend or os.environ.get("CONFORMANCE_TORCH_COMPILE_BACKEND") or "aot_eager"
         self._compiled = ProgramCache()
         self._made = 0
 

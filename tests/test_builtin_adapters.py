@@ -63,11 +63,9 @@ def _load(name: str) -> Any:
 @pytest.fixture(scope="module", params=[name for _, name in ADAPTERS])
 def adapter(request: pytest.FixtureRequest) -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as patch:
-        # Inductor spends seconds generating and compiling C++ for every graph, and this
-        # module makes ~60 of them; aot_eager runs the same Dynamo capture and AOTAutograd
-        # forward/backward graphs without code generation. Inductor itself is checked by
-        # test_torch_compile_defaults_to_inductor.
-        patch.setenv("CONFORMANCE_TORCH_COMPILE_BACKEND", "aot_eager")
+        # The default backend (aot_eager), whatever the environment says; inductor is
+        # checked by test_torch_compile_runs_with_inductor_on_request.
+        patch.delenv("CONFORMANCE_TORCH_COMPILE_BACKEND", raising=False)
         loaded = _load(request.param)
     yield loaded
 
@@ -247,9 +245,14 @@ def test_an_absent_device_is_named_with_the_available_ones(monkeypatch: pytest.M
     assert cls().device == "cpu"
 
 
-@pytest.mark.slow
-def test_torch_compile_defaults_to_inductor(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_torch_compile_defaults_to_aot_eager(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CONFORMANCE_TORCH_COMPILE_BACKEND", raising=False)
+    assert _load("torch-compile").backend == "aot_eager"
+
+
+@pytest.mark.slow
+def test_torch_compile_runs_with_inductor_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONFORMANCE_TORCH_COMPILE_BACKEND", "inductor")
     compiled = _load("torch-compile")
     assert compiled.backend == "inductor"
     np.testing.assert_array_almost_equal(compiled.jacobian(np.arange(4.0), -1), FORUM_JACOBIAN, decimal=4)

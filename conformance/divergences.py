@@ -405,12 +405,12 @@ def audit(
 
     * stale: the entry matches a record that now passes (an entry pinned to a ``message``:
       no record it applies to fails with that message any more);
-    * matches nothing: the entry's framework has results in this run (for an entry without
-      ``framework``: some adapter in the run matches its glob, or a built-in adapter of a
-      framework in the run does) but the entry matches no record.
+    * matches nothing: some adapter in the run matches the entry's glob (and, for an entry
+      with ``framework``, is of that framework), but the entry matches no record.
 
-    Entries about frameworks/adapters absent from the run, and entries whose ``versions``
-    exclude the installed version, are not about this run and are ignored.
+    Entries about adapters or frameworks absent from the run (``torch-compile`` when only
+    ``torch`` ran), and entries whose ``versions`` exclude the installed version, are not
+    about this run and are ignored.
     """
     records = list(records)
     run_frameworks = {record_framework(record) for record in records}
@@ -419,12 +419,13 @@ def audit(
     for entry in entries:
         if entry.intermittent:
             continue  # whether it shows depends on process state: absence proves nothing
+        ran = any(fnmatchcase(adapter, entry.adapter) for adapter in run_adapters)
         if entry.framework is not None:
-            relevant = entry.framework in run_frameworks
+            relevant = ran and entry.framework in run_frameworks
             scope = {entry.framework}
         else:
             scope = _builtin_frameworks_matching(entry.adapter) & run_frameworks
-            relevant = bool(scope) or any(fnmatchcase(adapter, entry.adapter) for adapter in run_adapters)
+            relevant = ran
         if not relevant:
             continue
         if entry.versions is not None and not any(

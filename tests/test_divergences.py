@@ -215,6 +215,15 @@ def test_audit_finds_entries_matching_nothing_only_when_their_framework_ran() ->
     assert any("divergence #4" in problem for problem in divergences.audit(records, found, VERSIONS))
 
 
+def test_an_entry_about_one_ad_path_is_not_about_a_run_without_that_path() -> None:
+    found = entries('[[divergence]]\nadapter = "torch-compile"\nproperty = "p"\nframework = "torch"\nreason = "r"\n')
+    only_torch = [record("torch", "p", "softmax", "float32", "passed")]
+    assert divergences.audit(only_torch, found, VERSIONS) == []
+    with_compile = [*only_torch, record("torch-compile", "q", "softmax", "float32", "passed")]
+    [problem] = divergences.audit(with_compile, found, VERSIONS)
+    assert "matches nothing" in problem
+
+
 def test_audit_ignores_entries_outside_their_version_range() -> None:
     text = '[[divergence]]\nadapter = "jax"\nproperty = "gone"\nframework = "jax"\nversions = "{}"\nreason = "r"\n'
     records = [record("jax", "forward_accuracy", "softmax", "float16", "passed")]

@@ -1,0 +1,51 @@
+"""The benchmark scripts run and report what they measured (no timing is asserted here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+BENCHMARKS = REPO / "benchmarks"
+
+
+def _script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True, cwd=REPO, timeout=600
+    )
+
+
+def test_the_compile_floor_times_every_first_call_of_each_adapter(tmp_path: Path) -> None:
+    out = tmp_path / "floor.json"
+    completed = _script("compile_floor.py", "--frameworks", "numpy", "--cores", "2", "--out", str(out))
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(out.read_text())
+    [numpy] = report["adapters"]
+    # 4 dtypes x 2 ops x 5 quantities, each called once cold and once again
+    assert numpy["spec"] == "numpy" and numpy["programs"] == 40 and numpy["failures"] == []
+    assert numpy["first_calls_s"] >= 0 and numpy["interpreter_wall_s"] >= numpy["load_s"]
+    assert report["floor_wall_s"] == round(report["serial_s"] / 2, 3)
+    assert "no run can take less than" in completed.stdout
+
+
+def test_the_compile_floor_rejects_an_unknown_framework_in_one_line() -> None:
+    completed = _script("compile_floor.py", "--frameworks", "toch")
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines()[-1].endswith("known frameworks are: jax, numpy, tensorflow, torch")
+
+
+def test_the_default_run_benchmark_breaks_the_run_down_by_adapter_and_property(tmp_path: Path) -> None:
+    out = tmp_path / "timings.json"
+    completed = _script(
+        "default_run.py", "--frameworks", "numpy", "--imports", "1", "--out", str(out),
+        "--", "--properties", "shapes_and_dtypes,forward_accuracy", "--dtypes", "float32",
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(out.read_text())
+    assert report["run"]["returncode"] == 0 and report["run"]["records"] == 4
+    assert set(report["per_property"]) == {"shapes_and_dtypes", "forward_accuracy"}
+    assert set(report["per_adapter"]) == {"numpy"}
+    assert "import_s" in report["imports"]["numpy"]

@@ -15,15 +15,29 @@ Allowances (relative errors, in units of u):
 * ``UNDERFLOW = 4``: below the normal range rounding is absolute, not relative (Higham's
   model fl(a op b) = (a op b)(1 + d) + e, |e| <= eta/2, eta the smallest subnormal);
   each bound adds 4 eta for the roundings that feed one output.
-* ``summation_allowance(n) = ceil(log2 n) + 1``: a sum of n terms formed pairwise, in a
-  tree, or in a wider accumulator, each of which keeps the error to O(log n) roundings.
-  A plain running sum in the dtype itself is O(n), and that is a precision bug this
-  bound is meant to catch (4096 float16 terms added in order lose about 120 ulps).
+* ``accumulation_allowance(n, dtype)``: a sum (or dot product) of n terms along the row.
+
+  - float16 and bfloat16: ``summation_allowance(n) = ceil(log2 n) + 1``, a sum formed
+    pairwise, in a tree, or in a wider accumulator. Every framework's forward pass sums
+    half-precision rows in float32, at no cost; a running sum in the half type itself
+    is a precision bug this bound is meant to catch (4096 float16 terms added in order
+    lose about 120 ulps, mostly by a one-sided drift once the terms fall below half an
+    ulp of the partial sum).
+  - float32 and float64: the larger of that and ``running_sum_allowance(n) =
+    min(n - 1, 5 sqrt(n / 3))``. No framework sums these in a wider type, and a running
+    sum in the dtype (one per SIMD lane, as torch's CPU kernels do) is correct practice.
+    Its worst case is (n - 1) roundings, but its error is a sum of independent,
+    mean-zero roundings (Higham and Mary, "A New Approach to Probabilistic Rounding Error
+    Analysis", SIAM J. Sci. Comput. 41(5), 2019): each is uniform on [-u, u], so the
+    relative error has standard deviation at most u sqrt(n / 3), and 5 of those make a
+    false alarm a 5-sigma event (about 6e-7 per row). At n = 2048, torch's float32 and
+    float64 softmax exceed the pairwise bound: an element at 22 ulps against 17, one at
+    29 against 23.
 
 Relative error of s_i = softmax_i, however it is formed (exp(x - m) / Z, or exp of a
 log_softmax), with d_j = x_j - m <= 0::
 
-    K_s,i = |d_i| + sum_j s_j |d_j| + log Z + 2*ELEMENTARY + summation_allowance(n) + 3
+    K_s,i = |d_i| + sum_j s_j |d_j| + log Z + 2*ELEMENTARY + accumulation_allowance(n) + 3
 
 |d_i| is the shift's rounding magnified by exp; ``sum_j s_j |d_j|`` (at most log n, the
 entropy) is the same for the denominator; ``log Z`` covers log_softmax's ``d_i - log Z``.
@@ -57,9 +71,26 @@ ELEMENTARY = 4.0
 UNDERFLOW = 4.0  # roundings near underflow that feed one output, each off by <= half a subnormal spacing
 
 
+RUNNING_SUM_SIGMAS = 5.0
+
+
 def summation_allowance(n: int) -> float:
-    """Relative error, in u, of a well-formed sum of n terms: ceil(log2 n) + 1."""
+    """Relative error, in u, of a sum of n terms formed pairwise or wider: ceil(log2 n) + 1."""
     return float(np.ceil(np.log2(max(n, 1)))) + 1.0
+
+
+def running_sum_allowance(n: int) -> float:
+    """Relative error, in u, of a running sum of n terms in the dtype itself, to 5 standard
+    deviations of the random-walk model and never beyond the worst case n - 1."""
+    return float(min(max(n - 1, 0), RUNNING_SUM_SIGMAS * np.sqrt(n / 3.0)))
+
+
+def accumulation_allowance(n: int, dtype: Any) -> float:
+    """Relative error, in u, allowed for a sum of n terms along a row of ``dtype``: formed
+    pairwise or wider for the half types, a running sum in the dtype for wider ones."""
+    if np.dtype(dtype).itemsize <= 2:
+        return summation_allowance(n)
+    return max(summation_allowance(n), running_sum_allowance(n))
 
 
 @dataclass(frozen=True)
@@ -94,9 +125,10 @@ class _Row:
     relative_s: np.ndarray  # K_s,i in units of u
     n: int
     axis: int
+    accumulation: float  # accumulation_allowance(n, dtype)
 
 
-def _row_terms(x: np.ndarray, axis: int) -> _Row:
+def _row_terms(x: np.ndarray, axis: int, dtype: Any) -> _Row:
     x = np.asarray(x)
     if x.ndim == 0:
         x, axis = x[None], 0
@@ -111,8 +143,9 @@ def _row_terms(x: np.ndarray, axis: int) -> _Row:
         weighted_depth = np.nansum(np.nan_to_num(s) * depth, axis=axis, keepdims=True)
         log_z = np.log(np.sum(np.exp(np.where(np.isneginf(x), -np.inf, x - top)), axis=axis, keepdims=True))
     log_z = np.nan_to_num(log_z, nan=0.0, posinf=0.0, neginf=0.0)
-    relative_s = depth + weighted_depth + log_z + 2 * ELEMENTARY + summation_allowance(n) + 3 * ROUNDED
-    return _Row(s=np.nan_to_num(s), relative_s=relative_s, n=n, axis=axis)
+    accumulation = accumulation_allowance(n, dtype)
+    relative_s = depth + weighted_depth + log_z + 2 * ELEMENTARY + accumulation + 3 * ROUNDED
+    return _Row(s=np.nan_to_num(s), relative_s=relative_s, n=n, axis=axis, accumulation=accumulation)
 
 
 def _dot(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
@@ -121,7 +154,7 @@ def _dot(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
 
 def forward_bound(op: Op, x: np.ndarray, axis: int, dtype: Any) -> Bound:
     """Bound on softmax / log_softmax outputs."""
-    row = _row_terms(x, axis)
+    row = _row_terms(x, axis, dtype)
     u = unit_roundoff(dtype)
     shape = np.shape(x)
     if op == "softmax":
@@ -141,17 +174,17 @@ def _product_bound(op: Op, row: _Row, vector: np.ndarray, u: float) -> tuple[np.
 
     softmax, v_i = s_i (g_i - c), c = <g, s>:
         |err_i| <= u s_i [ |g_i - c| K_s,i + sum_j |g_j| s_j K_s,j
-                           + (summation_allowance(n) + 1) A + |g_i| + |c| ] + 2u|v_i|,
+                           + (accumulation_allowance(n) + 1) A + |g_i| + |c| ] + 2u|v_i|,
         A = sum_j |g_j| s_j, scale M_i = s_i (|g_i| + A).
     log_softmax VJP, v_i = g_i - s_i G, G = sum g:
-        |err_i| <= u [ s_i |G| (K_s,i + 1) + summation_allowance(n) s_i sum|g| + |g_i| ] + 2u|v_i|,
+        |err_i| <= u [ s_i |G| (K_s,i + 1) + accumulation_allowance(n) s_i sum|g| + |g_i| ] + 2u|v_i|,
         scale M_i = |g_i| + s_i sum|g|.
     (The log_softmax JVP ``t_i - <s, t>`` is bounded by its own branch below.)
     """
     s, k, axis = row.s, row.relative_s, row.axis
     g = np.nan_to_num(np.asarray(vector, dtype=np.float64).reshape(s.shape))
     mag = np.abs(g)
-    gather = summation_allowance(row.n) + ROUNDED
+    gather = row.accumulation + ROUNDED
     if op == "softmax":
         c = _dot(g, s, axis)
         a = _dot(mag, s, axis)
@@ -168,7 +201,7 @@ def _product_bound(op: Op, row: _Row, vector: np.ndarray, u: float) -> tuple[np.
 
 
 def vjp_bound(op: Op, x: np.ndarray, cotangent: np.ndarray, axis: int, dtype: Any) -> Bound:
-    row = _row_terms(x, axis)
+    row = _row_terms(x, axis, dtype)
     absolute, scale = _product_bound(op, row, cotangent, unit_roundoff(dtype))
     return Bound.of(absolute, scale, dtype, np.shape(x))
 
@@ -176,13 +209,13 @@ def vjp_bound(op: Op, x: np.ndarray, cotangent: np.ndarray, axis: int, dtype: An
 def jvp_bound(op: Op, x: np.ndarray, tangent: np.ndarray, axis: int, dtype: Any) -> Bound:
     """The softmax JVP has the VJP's form (J is symmetric). The log_softmax JVP is
     ``t_i - <s, t>``: |err_i| <= u [ |t_i| + sum_j s_j |t_j| (K_s,j + gather) ] + 2u|v_i|."""
-    row = _row_terms(x, axis)
+    row = _row_terms(x, axis, dtype)
     u = unit_roundoff(dtype)
     if op == "softmax":
         absolute, scale = _product_bound(op, row, tangent, u)
     else:
         t = np.nan_to_num(np.asarray(tangent, dtype=np.float64).reshape(row.s.shape))
-        weighted = _dot(row.s * np.abs(t), row.relative_s + summation_allowance(row.n) + ROUNDED, row.axis)
+        weighted = _dot(row.s * np.abs(t), row.relative_s + row.accumulation + ROUNDED, row.axis)
         v = t - _dot(row.s, t, row.axis)
         absolute = u * (np.abs(t) + weighted) + 2 * ROUNDED * u * np.abs(v)
         scale = np.abs(t) + _dot(row.s, np.abs(t), row.axis)
@@ -215,12 +248,12 @@ def vjp_derivative_bound(
     """Second order, d/de vjp(x + e u, g): a first-order bound on the sum of its terms.
 
     Every term is a product of first-order quantities, each with relative error at most
-    K = max_row K_s + summation_allowance(n) + 3, and the sums cancel at most their terms'
+    K = max_row K_s + accumulation_allowance(n) + 3, and the sums cancel at most their terms'
     magnitude, so |err_i| <= 2 K u M_i with M_i the sum of the terms' magnitudes:
     softmax  M_i = |ds_i| (|g_i| + A) + s_i sum_j |ds_j g_j| + s_i |<g, ds>|,
     log_softmax M_i = |ds_i| sum|g|,  with |ds| = s (|u| + <s, |u|>).
     """
-    row = _row_terms(x, axis)
+    row = _row_terms(x, axis, dtype)
     s, axis_ = row.s, row.axis
     g = np.nan_to_num(np.asarray(cotangent, dtype=np.float64).reshape(s.shape))
     w = np.nan_to_num(np.asarray(direction, dtype=np.float64).reshape(s.shape))
@@ -229,6 +262,6 @@ def vjp_derivative_bound(
         scale = ds * (np.abs(g) + _dot(np.abs(g), s, axis_)) + 2 * s * _dot(ds, np.abs(g), axis_)
     else:
         scale = ds * np.sum(np.abs(g), axis=axis_, keepdims=True)
-    k = np.max(row.relative_s, axis=axis_, keepdims=True, initial=0.0) + summation_allowance(row.n) + 3 * ROUNDED
+    k = np.max(row.relative_s, axis=axis_, keepdims=True, initial=0.0) + row.accumulation + 3 * ROUNDED
     absolute = 2 * k * unit_roundoff(dtype) * scale
     return Bound.of(absolute, scale, dtype, np.shape(x))

@@ -140,8 +140,8 @@ class Runner:
 
     def run(self, specs: list[str]) -> None:
         """Run every spec, the longest (as timed in earlier runs) first."""
-        ordered = history.longest_first(specs, history.load(self._cache_folder))
-        waiting = [_Worker(spec, self._scratch / f"{specs.index(spec):02d}") for spec in ordered]
+        workers = {spec: _Worker(spec, self._scratch / f"{index:02d}") for index, spec in enumerate(specs)}
+        waiting = [workers[spec] for spec in history.longest_first(specs, history.load(self._cache_folder))]
         active: list[_Worker] = []
         try:
             while waiting or active:

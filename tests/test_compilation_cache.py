@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,4 @@ def _entries(folder: Path) -> dict[str, int]:
 
 
 def _inherited() -> dict[str, str]:
-    import os
-
     return {key: value for key, value in os.environ.items() if not key.startswith("JAX_")}

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 from conformance import measure
 from conformance.calls import ConformanceFailure
+from conformance.dtypes import dtype_name
 from conformance.reproducer import Call, format_value
 from conformance.tolerance import Bound
 
@@ -56,7 +58,7 @@ def assert_within_bound(
     value, expected = np.asarray(actual).flat[worst], np.asarray(exact).flat[worst]
     message = (
         f"{_at(quantity, index)} = {format_value(value, expected)}, "
-        f"but the oracle gives {format_value(expected, value)} "
+        f"but the oracle gives {format_value(expected, value)}{_flushed(value, expected, bound.dtype)} "
         f"(err {error_ulp.flat[worst]:.3g} ulp > bound {bound_ulp.flat[worst]:.3g} ulp) {where}; "
         f"{over} of {np.size(actual)} elements exceed their bound"
     )
@@ -72,6 +74,15 @@ def assert_within_bound(
             "bound_ulp": _number(bound_ulp.flat[worst]),
         },
     )
+
+
+def _flushed(value: Any, expected: Any, dtype: np.dtype[Any]) -> str:
+    """A note when ``value`` is zero where the exact value is a nonzero subnormal of ``dtype``:
+    the signature of flush-to-zero arithmetic."""
+    exact = abs(float(expected))
+    if float(value) == 0 and 0 < exact < float(ml_dtypes.finfo(dtype).smallest_normal):
+        return f", a {dtype_name(dtype)} subnormal flushed to zero"
+    return ""
 
 
 def assert_exactly(

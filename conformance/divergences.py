@@ -4,14 +4,15 @@ They live in a TOML file (``known_divergences.toml`` at the repository root), on
 ``[[divergence]]`` table per entry::
 
     [[divergence]]
-    adapter = "jax*"                # fnmatch glob on the adapter name (required)
+    adapter = "jax*"                # fnmatch glob (or list of globs) on the adapter name (required)
     property = "forward_accuracy"   # the property; a glob is allowed (required)
     op = "log_softmax"              # softmax | log_softmax; omitted or "any": every op
     dtype = "float16"               # glob on the dtype name; omitted: every dtype
     framework = "jax"               # only records of this framework; omitted: any
     versions = ">=0.4,<0.11"        # PEP 440 specifiers on framework's version (needs framework)
-    intermittent = true             # optional: the failure depends on process state (threads, order),
-                                    # so a run without it is not "stale" (default false)
+    intermittent = true             # optional: the failure shows in some runs only (it needs inputs
+                                    # a run may not draw, or depends on process state), so a run
+                                    # without it is not "stale" (default false)
     message = "*flush*"             # glob (or list of globs) on the failure's message: only that
                                     # failure is expected; any other failure of the result still fails
     reason = "XLA's float16 exp is 2 ulp off near underflow"   # required
@@ -43,7 +44,7 @@ from conformance.results import read_text
 
 OPS = ("softmax", "log_softmax", "any")
 _FIELDS: dict[str, type | tuple[type, ...]] = {
-    "adapter": str,
+    "adapter": (str, list),
     "property": str,
     "op": str,
     "dtype": str,
@@ -222,7 +223,7 @@ class SpecifierSet:
 
 @dataclass(frozen=True)
 class Divergence:
-    adapter: str
+    adapter: tuple[str, ...]
     property: str
     reason: str
     op: str | None = None
@@ -236,7 +237,8 @@ class Divergence:
     number: int = field(default=0, compare=False)  # 1-based position in the file
 
     def label(self) -> str:
-        parts = [f"adapter {self.adapter!r}", f"property {self.property!r}"]
+        adapters = repr(self.adapter[0]) if len(self.adapter) == 1 else repr(list(self.adapter))
+        parts = [f"adapter {adapters}", f"property {self.property!r}"]
         if self.op is not None:
             parts.append(f"op {self.op}")
         if self.dtype is not None:
@@ -246,6 +248,9 @@ class Divergence:
         if self.versions is not None:
             parts.append(f"versions {self.versions.text!r}")
         return f"{self.source} divergence #{self.number} ({', '.join(parts)})"
+
+    def about_adapter(self, name: str) -> bool:
+        return any(fnmatchcase(name, pattern) for pattern in self.adapter)
 
     def version_framework(self, record: Mapping[str, Any]) -> str | None:
         return self.framework if self.framework is not None else record_framework(record)
@@ -270,7 +275,7 @@ class Divergence:
         framework = record_framework(record)
         if self.framework is not None and framework != self.framework:
             return False
-        if not fnmatchcase(str(record.get("adapter", "")), self.adapter):
+        if not self.about_adapter(str(record.get("adapter", ""))):
             return False
         if not fnmatchcase(str(record.get("property", "")), self.property):
             return False
@@ -281,10 +286,10 @@ class Divergence:
         return self.version_applies(self.version_framework(record), frameworks_versions)
 
 
-def _patterns(value: str | list[Any], where: str) -> tuple[str, ...]:
+def _patterns(value: str | list[Any], where: str, name: str) -> tuple[str, ...]:
     patterns = [value] if isinstance(value, str) else value
     if not patterns or not all(isinstance(pattern, str) and pattern.strip() for pattern in patterns):
-        raise DivergenceFileError(f"{where}: message must be a glob or a non-empty list of globs")
+        raise DivergenceFileError(f"{where}: {name} must be a glob or a non-empty list of globs")
     return tuple(patterns)
 
 
@@ -306,6 +311,7 @@ def _entry(raw: Any, number: int, source: str) -> Divergence:
             kind = {
                 "max_error_ulp": "a number",
                 "message": "a string or a list of strings",
+                "adapter": "a string or a list of strings",
                 "intermittent": "true or false",
             }.get(name, "a string")
             raise DivergenceFileError(f"{where}: {name} must be {kind}, got {value!r}")
@@ -327,14 +333,14 @@ def _entry(raw: Any, number: int, source: str) -> Divergence:
             raise DivergenceFileError(f"{where}: versions: {exc}") from None
     max_error = raw.get("max_error_ulp")
     return Divergence(
-        adapter=raw["adapter"],
+        adapter=_patterns(raw["adapter"], where, "adapter"),
         property=raw["property"],
         reason=" ".join(raw["reason"].split()),
         op=raw.get("op"),
         dtype=raw.get("dtype"),
         framework=raw.get("framework"),
         versions=versions,
-        message=_patterns(raw["message"], where) if "message" in raw else None,
+        message=_patterns(raw["message"], where, "message") if "message" in raw else None,
         intermittent=bool(raw.get("intermittent", False)),
         max_error_ulp=None if max_error is None else float(max_error),
         source=source,
@@ -392,8 +398,8 @@ def apply(
     return out
 
 
-def _builtin_frameworks_matching(pattern: str) -> set[str]:
-    return {name for name, (_, adapters) in FRAMEWORKS.items() if any(fnmatchcase(a, pattern) for a in adapters)}
+def _builtin_frameworks_matching(entry: Divergence) -> set[str]:
+    return {name for name, (_, adapters) in FRAMEWORKS.items() if any(entry.about_adapter(a) for a in adapters)}
 
 
 def audit(
@@ -419,12 +425,12 @@ def audit(
     for entry in entries:
         if entry.intermittent:
             continue  # whether it shows depends on process state: absence proves nothing
-        ran = any(fnmatchcase(adapter, entry.adapter) for adapter in run_adapters)
+        ran = any(entry.about_adapter(adapter) for adapter in run_adapters)
         if entry.framework is not None:
             relevant = ran and entry.framework in run_frameworks
             scope = {entry.framework}
         else:
-            scope = _builtin_frameworks_matching(entry.adapter) & run_frameworks
+            scope = _builtin_frameworks_matching(entry) & run_frameworks
             relevant = ran
         if not relevant:
             continue

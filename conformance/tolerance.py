@@ -14,7 +14,12 @@ Allowances (relative errors, in units of u):
   library exps are 1-2 ulps.
 * ``UNDERFLOW = 4``: below the normal range rounding is absolute, not relative (Higham's
   model fl(a op b) = (a op b)(1 + d) + e, |e| <= eta/2, eta the smallest subnormal);
-  each bound adds 4 eta for the roundings that feed one output.
+  each bound adds 4 eta for the roundings that feed one output. A probability s_j formed
+  in the dtype carries such an absolute error too, and the products magnify it: the VJP
+  and JVP bounds add eta/2 times the factor each s_j is multiplied by. (TensorFlow's
+  float16 log_softmax VJP forms exp(y) in float16: a probability of 2.6e-8 rounds to 0
+  and drops s_i * sum(g) = 1.7e-6 from a gradient of 2.7e-4, 7 ulp. It is a correct
+  rounding in the dtype, not a bug.)
 * ``accumulation_allowance(n, dtype)``: a sum (or dot product) of n terms along the row.
 
   - float16 and bfloat16: ``summation_allowance(n) = ceil(log2 n) + 1``, a sum formed
@@ -93,6 +98,11 @@ def accumulation_allowance(n: int, dtype: Any) -> float:
     return max(summation_allowance(n), running_sum_allowance(n))
 
 
+def _smallest_subnormal(dtype: Any) -> float:
+    """eta: the spacing of ``dtype`` below its normal range."""
+    return float(ml_dtypes.finfo(dtype).smallest_subnormal)
+
+
 @dataclass(frozen=True)
 class Bound:
     """Per-element absolute error bound and the scale errors are measured against."""
@@ -104,7 +114,7 @@ class Bound:
     @classmethod
     def of(cls, absolute: np.ndarray, scale: np.ndarray, dtype: Any, shape: tuple[int, ...]) -> Bound:
         """A bound from a rounding analysis above underflow, widened by the underflow allowance."""
-        eta = float(ml_dtypes.finfo(dtype).smallest_subnormal)
+        eta = _smallest_subnormal(dtype)
         return cls(np.reshape(absolute + UNDERFLOW * eta, shape), np.reshape(scale, shape), np.dtype(dtype))
 
     def ulps(self, error: np.ndarray) -> np.ndarray:
@@ -169,7 +179,7 @@ def forward_bound(op: Op, x: np.ndarray, axis: int, dtype: Any) -> Bound:
     return Bound.of(absolute, scale, dtype, shape)
 
 
-def _product_bound(op: Op, row: _Row, vector: np.ndarray, u: float) -> tuple[np.ndarray, np.ndarray]:
+def _product_bound(op: Op, row: _Row, vector: np.ndarray, u: float, eta: float) -> tuple[np.ndarray, np.ndarray]:
     """Absolute bound and scale of the VJP ``J^T g`` / JVP ``J t`` with ``vector`` = g or t.
 
     softmax, v_i = s_i (g_i - c), c = <g, s>:
@@ -180,6 +190,8 @@ def _product_bound(op: Op, row: _Row, vector: np.ndarray, u: float) -> tuple[np.
         |err_i| <= u [ s_i |G| (K_s,i + 1) + accumulation_allowance(n) s_i sum|g| + |g_i| ] + 2u|v_i|,
         scale M_i = |g_i| + s_i sum|g|.
     (The log_softmax JVP ``t_i - <s, t>`` is bounded by its own branch below.)
+    Each s_j may also be off by eta/2 absolutely (a probability rounded below the normal
+    range): softmax adds eta/2 (|g_i - c| + s_i sum|g|), log_softmax eta/2 |G|.
     """
     s, k, axis = row.s, row.relative_s, row.axis
     g = np.nan_to_num(np.asarray(vector, dtype=np.float64).reshape(s.shape))
@@ -190,34 +202,37 @@ def _product_bound(op: Op, row: _Row, vector: np.ndarray, u: float) -> tuple[np.
         a = _dot(mag, s, axis)
         v = s * (g - c)
         absolute = u * s * (np.abs(g - c) * k + _dot(mag * s, k, axis) + gather * a + mag + np.abs(c))
+        absolute = absolute + eta / 2 * (np.abs(g - c) + s * np.sum(mag, axis=axis, keepdims=True))
         scale = s * (mag + a)
     else:
         total = np.sum(g, axis=axis, keepdims=True)
         total_mag = np.sum(mag, axis=axis, keepdims=True)
         v = g - s * total
-        absolute = u * (s * np.abs(total) * (k + ROUNDED) + gather * s * total_mag + mag)
+        absolute = u * (s * np.abs(total) * (k + ROUNDED) + gather * s * total_mag + mag) + eta / 2 * np.abs(total)
         scale = mag + s * total_mag
     return absolute + 2 * ROUNDED * u * np.abs(v), scale
 
 
 def vjp_bound(op: Op, x: np.ndarray, cotangent: np.ndarray, axis: int, dtype: Any) -> Bound:
     row = _row_terms(x, axis, dtype)
-    absolute, scale = _product_bound(op, row, cotangent, unit_roundoff(dtype))
+    absolute, scale = _product_bound(op, row, cotangent, unit_roundoff(dtype), _smallest_subnormal(dtype))
     return Bound.of(absolute, scale, dtype, np.shape(x))
 
 
 def jvp_bound(op: Op, x: np.ndarray, tangent: np.ndarray, axis: int, dtype: Any) -> Bound:
     """The softmax JVP has the VJP's form (J is symmetric). The log_softmax JVP is
-    ``t_i - <s, t>``: |err_i| <= u [ |t_i| + sum_j s_j |t_j| (K_s,j + gather) ] + 2u|v_i|."""
+    ``t_i - <s, t>``: |err_i| <= u [ |t_i| + sum_j s_j |t_j| (K_s,j + gather) ] + 2u|v_i|
+    + eta/2 sum|t| (each s_j off by eta/2 below the normal range)."""
     row = _row_terms(x, axis, dtype)
-    u = unit_roundoff(dtype)
+    u, eta = unit_roundoff(dtype), _smallest_subnormal(dtype)
     if op == "softmax":
-        absolute, scale = _product_bound(op, row, tangent, u)
+        absolute, scale = _product_bound(op, row, tangent, u, eta)
     else:
         t = np.nan_to_num(np.asarray(tangent, dtype=np.float64).reshape(row.s.shape))
         weighted = _dot(row.s * np.abs(t), row.relative_s + row.accumulation + ROUNDED, row.axis)
         v = t - _dot(row.s, t, row.axis)
         absolute = u * (np.abs(t) + weighted) + 2 * ROUNDED * u * np.abs(v)
+        absolute = absolute + eta / 2 * np.sum(np.abs(t), axis=row.axis, keepdims=True)
         scale = np.abs(t) + _dot(row.s, np.abs(t), row.axis)
     return Bound.of(absolute, scale, dtype, np.shape(x))
 
@@ -252,6 +267,8 @@ def vjp_derivative_bound(
     magnitude, so |err_i| <= 2 K u M_i with M_i the sum of the terms' magnitudes:
     softmax  M_i = |ds_i| (|g_i| + A) + s_i sum_j |ds_j g_j| + s_i |<g, ds>|,
     log_softmax M_i = |ds_i| sum|g|,  with |ds| = s (|u| + <s, |u|>).
+    Each s_j off by eta/2 (below the normal range) puts eta/2 (|u_i| + <s, |u|> + s_i sum|u|)
+    into ds_i, and that and the s_j's own eta/2 pass through the same products.
     """
     row = _row_terms(x, axis, dtype)
     s, axis_ = row.s, row.axis
@@ -264,4 +281,16 @@ def vjp_derivative_bound(
         scale = ds * np.sum(np.abs(g), axis=axis_, keepdims=True)
     k = np.max(row.relative_s, axis=axis_, keepdims=True, initial=0.0) + row.accumulation + 3 * ROUNDED
     absolute = 2 * k * unit_roundoff(dtype) * scale
+    half_eta = _smallest_subnormal(dtype) / 2
+    total_g = np.sum(np.abs(g), axis=axis_, keepdims=True)
+    d_ds = half_eta * (np.abs(w) + _dot(s, np.abs(w), axis_) + s * np.sum(np.abs(w), axis=axis_, keepdims=True))
+    if op == "softmax":
+        absolute = absolute + (
+            d_ds * (np.abs(g) + _dot(np.abs(g), s, axis_))
+            + ds * half_eta * total_g
+            + half_eta * _dot(np.abs(g), ds, axis_)
+            + s * _dot(np.abs(g), d_ds, axis_)
+        )
+    else:
+        absolute = absolute + d_ds * total_g
     return Bound.of(absolute, scale, dtype, np.shape(x))

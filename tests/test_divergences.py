@@ -61,7 +61,7 @@ def test_all_fields() -> None:
         max_error_ulp = 6
         """
     )
-    assert entry.adapter == "jax*"
+    assert entry.adapter == ("jax*",)
     assert entry.op == "log_softmax"
     assert entry.versions is not None and entry.versions.text == ">=0.4,<0.11"
     assert entry.reason == "XLA's float16 exp is 2 ulp off"  # whitespace folded to one line
@@ -222,6 +222,23 @@ def test_an_entry_about_one_ad_path_is_not_about_a_run_without_that_path() -> No
     with_compile = [*only_torch, record("torch-compile", "q", "softmax", "float32", "passed")]
     [problem] = divergences.audit(with_compile, found, VERSIONS)
     assert "matches nothing" in problem
+
+
+def test_an_entry_may_name_several_ad_paths_and_is_about_a_run_of_any_of_them() -> None:
+    text = (
+        '[[divergence]]\nadapter = ["torch", "torch-compile"]\nproperty = "empty_inputs"\nframework = "torch"\n'
+        'message = "*non-empty TensorList*"\nreason = "r"\n'
+    )
+    [entry] = entries(text)
+    failing = record("torch-compile", "empty_inputs", "softmax", "float32", "failed", message="non-empty TensorList")
+    assert entry.matches(failing, VERSIONS)
+    assert not entry.matches({**failing, "adapter": "torch-func"}, VERSIONS)
+    # a run of torch-func alone is not about this entry, so it cannot make it stale
+    only_func = [record("torch-func", "empty_inputs", "softmax", "float32", "passed")]
+    assert divergences.audit(only_func, [entry], VERSIONS) == []
+    assert "adapter ['torch', 'torch-compile']" in entry.label()
+    with pytest.raises(DivergenceFileError, match="adapter must be a glob or a non-empty list of globs"):
+        entries('[[divergence]]\nadapter = []\nproperty = "p"\nreason = "r"\n')
 
 
 def test_audit_ignores_entries_outside_their_version_range() -> None:

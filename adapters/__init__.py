@@ -6,7 +6,7 @@ nothing until it is asked for.
 
 from __future__ import annotations
 
-# adapter name -> (module, class); a framework's first adapter is its default path.
+# adapter name -> (module, class)
 BUILTIN_ADAPTERS: dict[str, tuple[str, str]] = {
     "numpy": ("adapters.numpy_adapter", "NumpyReference"),
     "torch": ("adapters.torch_adapter", "TorchAutograd"),
@@ -21,10 +21,13 @@ BUILTIN_ADAPTERS: dict[str, tuple[str, str]] = {
     "tensorflow-xla": ("adapters.tensorflow_adapter", "TensorflowXla"),
 }
 
-# framework -> (the package it needs, its adapters)
+# framework -> (the package it needs, its AD paths). The first path is the framework's
+# primary path, the one most of its users run, and the only one a run checks unless asked
+# for all: torch's eager autograd; jax.jit (a training step is jitted); tf.function (what
+# Keras' fit and most training loops trace their steps into).
 FRAMEWORKS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "jax": ("jax", ("jax", "jax-jit", "jax-jacfwd")),
+    "jax": ("jax", ("jax-jit", "jax", "jax-jacfwd")),
     "numpy": ("numpy", ("numpy",)),
-    "tensorflow": ("tensorflow", ("tensorflow", "tensorflow-function", "tensorflow-xla")),
+    "tensorflow": ("tensorflow", ("tensorflow-function", "tensorflow", "tensorflow-xla")),
     "torch": ("torch", ("torch", "torch-func", "torch-jacfwd", "torch-compile")),
 }

@@ -19,9 +19,9 @@ Per adapter the bench runs:
    or in a worker per step where that is not possible. A full-Jacobian step that would
    not fit in the memory available is recorded as skipped, with the estimate.
 
-``--frameworks`` takes each framework's default adapter (``torch``, ``jax``, ``tensorflow``),
-not every AD path as ``run`` does: each costs minutes at 1e8 elements. Without
-``--frameworks`` or ``--adapter``, the default adapter of every installed framework but the
+``--frameworks`` takes each framework's primary path (``torch``, ``jax-jit``,
+``tensorflow-function``), as ``run`` does: each costs minutes at 1e8 elements. Without
+``--frameworks`` or ``--adapter``, the primary path of every installed framework but the
 NumPy reference.
 
 The exit status is 0 when every adapter's O(N) checks pass, 1 otherwise (the scaling
@@ -109,18 +109,14 @@ class BenchOptions:
 
 
 def bench_specs(frameworks: list[str] | None, adapters: Sequence[str]) -> list[str]:
-    """The adapters to bench: each named framework's default adapter, then ``adapters``;
+    """The adapters to bench: each named framework's primary path, then ``adapters``;
     by default every installed framework's but NumPy's. Unknown names raise
     :class:`~conformance.loading.AdapterSpecError` (one line, exit 2)."""
     from conformance.loading import check_spec, framework_adapter_specs, installed_frameworks
 
-    if frameworks:
-        framework_adapter_specs(frameworks)  # names every unknown one at once
-    specs = [framework_adapter_specs([name])[0] for name in (frameworks or [])]
-    specs += list(adapters)
+    specs = framework_adapter_specs(frameworks or []) + list(adapters)
     if not specs:
-        installed = [name for name in installed_frameworks() if name != "numpy"] or ["numpy"]
-        specs = [framework_adapter_specs([name])[0] for name in installed]
+        specs = framework_adapter_specs([name for name in installed_frameworks() if name != "numpy"] or ["numpy"])
     for spec in specs:
         check_spec(spec)
     return list(dict.fromkeys(specs))

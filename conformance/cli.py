@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 from conformance import results
 from conformance.dtypes import DTYPE_NAMES, UnknownDtype, dtype_named
-from conformance.loading import AdapterSpecError, check_spec, framework_adapter_specs, installed_frameworks
+from conformance.loading import AdapterSpecError, check_spec, selected_specs
 from conformance.profiles import PROFILE_NAMES, default_profile
 from conformance.properties.marks import UnknownProperty, check_properties
 
@@ -33,6 +33,16 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return number
+
+
 def _comma_list(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
@@ -42,14 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = commands.add_parser("run", help="run the conformance properties on adapters")
-    run.add_argument("--frameworks", type=_comma_list, default=None, help="e.g. torch,jax,tensorflow")
+    run.add_argument(
+        "--frameworks", type=_comma_list, default=None, help="e.g. torch,jax,tensorflow: each one's primary path"
+    )
+    run.add_argument("--all-paths", action="store_true", help="every AD path of the frameworks, not just the primary")
     run.add_argument("--adapter", action="append", default=[], help="built-in name, file.py:NAME or module:NAME")
     run.add_argument("--profile", default=None, choices=PROFILE_NAMES)
     run.add_argument("--dtypes", type=_comma_list, default=None, help=f"subset of {','.join(DTYPE_NAMES)}")
     run.add_argument("--properties", type=_comma_list, default=None, help="subset of the properties to run")
     run.add_argument("--seed", type=int, default=None, help="hypothesis seed (random under the dev profile)")
     run.add_argument("--call-timeout", type=float, default=60.0, help="seconds one adapter call may take")
-    run.add_argument("--jobs", type=int, default=2, help="adapters run at once, each in its own process")
+    run.add_argument(
+        "--jobs", type=_positive_int, default=None, help="adapters run at once, each in a process (default: cores)"
+    )
     run.add_argument("--json", dest="json_path", default=None, help="write the results document here")
     run.add_argument("--html", dest="html_path", default=None, help="write the HTML report here")
     run.add_argument("--junit", dest="junit_path", default=None, help="write JUnit XML here")
@@ -102,15 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _adapter_specs(args: argparse.Namespace) -> list[str]:
-    """The adapters a run covers: --frameworks and --adapter, or every installed framework."""
-    specs = list(args.adapter)
-    if args.frameworks:
-        specs = framework_adapter_specs(args.frameworks) + specs
-    if not specs:
-        specs = framework_adapter_specs(installed_frameworks())
+    """The adapters a run covers, each checked to name something loadable."""
+    specs = selected_specs(args.frameworks, args.adapter, all_paths=args.all_paths)
     for spec in specs:
         check_spec(spec)
-    return list(dict.fromkeys(specs))
+    return specs
 
 
 def _check_dtypes(names: list[str] | None) -> str | None:
@@ -124,7 +135,7 @@ def _check_dtypes(names: list[str] | None) -> str | None:
 def command_run(args: argparse.Namespace) -> int:
     from conformance import divergences
     from conformance.progress import display
-    from conformance.runner import Runner, RunOptions
+    from conformance.runner import Runner, RunOptions, available_cores
     from conformance.summary import print_summary
 
     specs = _adapter_specs(args)
@@ -152,7 +163,9 @@ def command_run(args: argparse.Namespace) -> int:
             results.write_document(args.json_path, current_document(runner))
             last_write[0] = time.monotonic()
 
-    options = RunOptions(profile, seed, args.call_timeout, args.jobs, dtypes, properties, divergence_file)
+    options = RunOptions(
+        profile, seed, args.call_timeout, args.jobs or available_cores(), dtypes, properties, divergence_file
+    )
     runner = Runner(options, on_record, live.collected)
     try:
         runner.run(specs)

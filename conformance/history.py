@@ -3,8 +3,9 @@
 With two workers at a time and adapters that take from seconds (numpy, torch) to many
 minutes (jax eager), the order decides the wall time: the longest started last finishes
 alone. Starting the longest first keeps both cores busy to the end. The seconds are kept
-next to the compilation cache (:mod:`conformance.compilation_cache`); with the cache off,
-or on a first run, the given order stands.
+next to the compilation cache (:mod:`conformance.compilation_cache`). With the cache off,
+or on a first run, the built-in adapters are ordered by :data:`TYPICAL_SECONDS`, what their
+workers took in a cold run on a 2-core machine, and the others come first, as given.
 """
 
 from __future__ import annotations
@@ -17,6 +18,22 @@ from pathlib import Path
 from conformance.results import write_atomic
 
 FILE_NAME = "worker-seconds.json"
+
+# Seconds a cold worker took per built-in adapter (dev profile, 2 cores, nothing cached),
+# for the order of a first run.
+TYPICAL_SECONDS: dict[str, float] = {
+    "torch-compile": 263.0,
+    "jax": 101.0,
+    "jax-jacfwd": 75.0,
+    "tensorflow-xla": 44.0,
+    "tensorflow": 44.0,
+    "jax-jit": 38.0,
+    "tensorflow-function": 20.0,
+    "torch": 6.3,
+    "torch-func": 6.4,
+    "torch-jacfwd": 6.4,
+    "numpy": 4.0,
+}
 
 
 def load(folder: Path | None) -> dict[str, float]:
@@ -46,7 +63,9 @@ def save(folder: Path | None, seconds: Mapping[str, float]) -> None:
 
 
 def longest_first(specs: list[str], seconds: Mapping[str, float]) -> list[str]:
-    """``specs`` with those never timed first (as given), then the timed ones, longest first."""
+    """``specs`` with those never timed first (as given), then the timed ones, longest first;
+    ``seconds`` falls back on :data:`TYPICAL_SECONDS`."""
+    seconds = {**TYPICAL_SECONDS, **seconds}
     unknown = [spec for spec in specs if spec not in seconds]
     timed = sorted((spec for spec in specs if spec in seconds), key=lambda spec: -seconds[spec])
     return unknown + timed

@@ -101,14 +101,25 @@ def installed_frameworks() -> list[str]:
     return [name for name, (package, _) in FRAMEWORKS.items() if importlib.util.find_spec(package) is not None]
 
 
-def framework_adapter_specs(frameworks: list[str]) -> list[str]:
-    """Every adapter (AD path) of the given frameworks, in order."""
+def framework_adapter_specs(frameworks: list[str], *, all_paths: bool = False) -> list[str]:
+    """The primary path of each framework, in order; with ``all_paths``, every AD path."""
     unknown = [name for name in frameworks if name not in FRAMEWORKS]
     if unknown:
         raise AdapterSpecError(
             f"--frameworks={','.join(frameworks)}, but the known frameworks are: {', '.join(sorted(FRAMEWORKS))}"
         )
-    return [spec for name in frameworks for spec in FRAMEWORKS[name][1]]
+    return [spec for name in frameworks for spec in FRAMEWORKS[name][1][: None if all_paths else 1]]
+
+
+def selected_specs(frameworks: list[str] | None, adapters: list[str], *, all_paths: bool = False) -> list[str]:
+    """What a run covers: the primary path of each of ``frameworks`` (every path with
+    ``all_paths``), then ``adapters``; with neither, the frameworks that are installed."""
+    specs = list(adapters)
+    if frameworks:
+        specs = framework_adapter_specs(frameworks, all_paths=all_paths) + specs
+    if not specs:
+        specs = framework_adapter_specs(installed_frameworks(), all_paths=all_paths)
+    return list(dict.fromkeys(specs))
 
 
 def check_spec(spec: str) -> None:

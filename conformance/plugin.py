@@ -8,6 +8,7 @@ a conformance property is collected.
 from __future__ import annotations
 
 import itertools
+import random
 import re
 import time
 from collections.abc import Callable
@@ -22,15 +23,11 @@ from conformance import calls, divergences, measure, probes, results
 from conformance.adapter import adapter_name, capabilities, provided_method, supported_dtypes
 from conformance.calls import AdapterCallError, ConformanceFailure, Subject
 from conformance.dtypes import DTYPE_NAMES, UnknownDtype, dtype_name, dtype_named
-from conformance.loading import (
-    AdapterSpecError,
-    framework_adapter_specs,
-    framework_of,
-    installed_frameworks,
-    load_adapter,
-)
+from conformance.loading import AdapterSpecError, framework_of, load_adapter, selected_specs
+from conformance.oracle import OPS, Op
 from conformance.profiles import UnknownProfile, check_profile, default_profile, register_profiles
 from conformance.properties.marks import UnknownProperty, check_properties
+from conformance.shape_pool import ShapePool, shape_pool
 
 DEFAULT_DIVERGENCES = Path(__file__).resolve().parent.parent / "known_divergences.toml"
 _STATE = pytest.StashKey[dict[str, Any]]()
@@ -42,7 +39,10 @@ _REPRODUCER_SPLIT = "\n\nReproduce with:\n"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("softmax-conformance", "softmax conformance suite")
-    group.addoption("--frameworks", default=None, help="comma-separated built-in frameworks (all their AD paths)")
+    group.addoption("--frameworks", default=None, help="comma-separated built-in frameworks (each one's primary path)")
+    group.addoption(
+        "--all-paths", action="store_true", default=False, help="every AD path of the frameworks, not just the primary"
+    )
     group.addoption(
         "--adapter",
         action="append",
@@ -65,6 +65,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write each adapter's answers on the agreement inputs here (used by the runner)",
     )
     group.addoption("--conformance-skip", default=None, help="file of test ids not to run (used by the runner)")
+    group.addoption(
+        "--conformance-shard",
+        default=None,
+        help="K/N: only the K-th of N shares of the (op, dtype) pairs, K from 0 (used by the runner)",
+    )
 
 
 def _split(value: str | None) -> list[str]:
@@ -87,6 +92,8 @@ def pytest_configure(config: pytest.Config) -> None:
         calls.heartbeat = _rate_limited(lambda: stream.emit("beat"), seconds=0.5)
     config.stash[_STATE] = {
         "profile": profile,
+        "shape_seed": _shape_seed(config.getoption("hypothesis_seed", None), profile),
+        "pools": {},
         "dtypes": dtypes,
         "properties": wanted,
         "subjects": None,
@@ -96,6 +103,30 @@ def pytest_configure(config: pytest.Config) -> None:
         "clock": time.monotonic(),
         "stream": stream,
     }
+
+
+def _shape_seed(hypothesis_seed: Any, profile: str) -> int:
+    """The seed of the run's shape pools: the Hypothesis seed when one is given (the runner
+    gives every worker the same), 0 when the profile is derandomized, else a fresh one."""
+    if hypothesis_seed is not None:
+        text = str(hypothesis_seed)
+        return int(text) if text.lstrip("-").isdigit() else int.from_bytes(text.encode()[:8], "little")
+    return 0 if settings.get_profile(profile).derandomize else random.randrange(2**31)
+
+
+@pytest.fixture
+def pool(request: pytest.FixtureRequest, op: str, dtype: Any) -> ShapePool:
+    """The shape pool of this test's (op, dtype): every property of the run draws from it."""
+    return shape_pool_for(request.config, op, dtype_name(dtype))
+
+
+def shape_pool_for(config: pytest.Config, op: str, dtype: str) -> ShapePool:
+    state = config.stash[_STATE]
+    key = (op, dtype)
+    if key not in state["pools"]:
+        state["pools"][key] = shape_pool(state["shape_seed"], op, dtype)
+    found: ShapePool = state["pools"][key]
+    return found
 
 
 def _rate_limited(action: Callable[[], None], seconds: float) -> Callable[[], None]:
@@ -111,13 +142,11 @@ def _rate_limited(action: Callable[[], None], seconds: float) -> Callable[[], No
 
 
 def _specs(config: pytest.Config) -> list[str]:
-    specs = list(config.getoption("conformance_adapters"))
-    frameworks = _split(config.getoption("frameworks"))
-    if frameworks:
-        specs = framework_adapter_specs(frameworks) + specs
-    if not specs:
-        specs = framework_adapter_specs(installed_frameworks())
-    return list(dict.fromkeys(specs))
+    return selected_specs(
+        _split(config.getoption("frameworks")) or None,
+        list(config.getoption("conformance_adapters")),
+        all_paths=config.getoption("all_paths"),
+    )
 
 
 def _subjects(config: pytest.Config) -> list[Subject]:
@@ -153,14 +182,37 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("conformance")
     if marker is None or "subject" not in metafunc.fixturenames:
         return
-    state = metafunc.config.stash[_STATE]
-    dtypes = state["dtypes"] or [dtype_named(name) for name in DTYPE_NAMES]
-    cases = list(itertools.product(_subjects(metafunc.config), marker.kwargs["ops"], dtypes))
+    pairs = set(_pairs(metafunc.config))
+    subjects = _subjects(metafunc.config)
+    cases = [
+        (subject, op, dtype_named(dtype))
+        for subject, op, dtype in itertools.product(subjects, marker.kwargs["ops"], _dtypes(metafunc.config))
+        if (op, dtype) in pairs
+    ]
     metafunc.parametrize(
         ("subject", "op", "dtype"),
         cases,
         ids=[f"{subject.spec}-{op}-{dtype_name(dtype)}" for subject, op, dtype in cases],
     )
+
+
+def _dtypes(config: pytest.Config) -> list[str]:
+    return [dtype_name(dtype) for dtype in config.stash[_STATE]["dtypes"] or []] or list(DTYPE_NAMES)
+
+
+def shard_pairs(pairs: list[tuple[Op, str]], shard: str | None) -> list[tuple[Op, str]]:
+    """The (op, dtype) pairs of shard ``K/N``: every N-th, from the K-th. Each (op, dtype)
+    has its own shape pool, so shards build disjoint sets of programs."""
+    if shard is None:
+        return pairs
+    index, count = (int(part) for part in shard.split("/"))
+    return pairs[index::count]
+
+
+def _pairs(config: pytest.Config) -> list[tuple[Op, str]]:
+    """The (op, dtype) pairs this session tests, in order."""
+    every = [(op, dtype) for op in OPS for dtype in _dtypes(config)]
+    return shard_pairs(every, config.getoption("conformance_shard"))
 
 
 def _not_provided(item: pytest.Item) -> str | None:
@@ -184,9 +236,13 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
     def unwanted(item: pytest.Item) -> bool:
         marker = item.get_closest_marker("conformance")
-        return item.nodeid in done or (
-            marker is not None and wanted is not None and marker.kwargs["name"] not in wanted
-        )
+        if marker is None:
+            return item.nodeid in done
+        # a property with no (op, dtype) in this shard (softmax only, in a log_softmax shard)
+        # is an empty parameter set: nothing to run
+        callspec = getattr(item, "callspec", None)
+        empty = callspec is not None and not isinstance(callspec.params.get("subject"), Subject)
+        return item.nodeid in done or empty or (wanted is not None and marker.kwargs["name"] not in wanted)
 
     dropped = [item for item in items if unwanted(item)]
     if dropped:
@@ -340,8 +396,14 @@ def _probe(config: pytest.Config, meta: dict[str, Any]) -> None:
     subjects = [subject for subject in config.stash[_STATE]["subjects"] or [] if not subject.hung]
     if not subjects:
         return
-    meta["behaviour"] = [row for subject in subjects for row in probes.behaviour(subject)]
-    outputs = {subject.spec: probes.agreement_outputs(subject) for subject in subjects}
+    pairs = _pairs(config)
+    shard = config.getoption("conformance_shard")
+    if shard is None or shard.startswith("0/"):
+        meta["behaviour"] = [row for subject in subjects for row in probes.behaviour(subject)]
+    outputs = {
+        subject.spec: probes.agreement_outputs(subject, pairs, lambda op, dtype: shape_pool_for(config, op, dtype))
+        for subject in subjects
+    }
     folder = config.getoption("conformance_probes")
     if folder:
         for index, (spec, answers) in enumerate(outputs.items()):
@@ -373,6 +435,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     versions = ", ".join(f"{name} {version}" for name, version in results.framework_versions().items())
     seed = config.getoption("hypothesis_seed", None)
     return [
-        f"softmax-conformance: profile={state['profile']} seed={seed if seed is not None else 'derandomized/random'}",
+        f"softmax-conformance: profile={state['profile']} seed={seed if seed is not None else 'derandomized/random'} "
+        f"shape-pool seed={state['shape_seed']}",
         f"softmax-conformance versions: {versions}",
     ]

@@ -4,7 +4,8 @@
 NaN, 0-d input, integer input, an out-of-range or bool axis). What each adapter does with
 them, a value or an error type, is recorded so that differences are visible.
 
-*Agreement.* Every adapter computes the same quantities on the same seeded inputs; the
+*Agreement.* Every adapter computes the same quantities on the same seeded inputs, on
+sites of the run's shape pools (so no program is built for them alone); the
 pairwise largest differences between AD paths and between frameworks show where they
 diverge from each other, independently of the oracle.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,8 @@ import numpy as np
 from conformance.adapter import QUANTITIES, Quantity, method_name, provided_method
 from conformance.calls import Subject, deadline
 from conformance.dtypes import DTYPES, ulp
-from conformance.oracle import OPS
+from conformance.oracle import Op
+from conformance.shape_pool import ShapePool, Site
 
 
 def _row(*values: float) -> np.ndarray:
@@ -74,7 +76,10 @@ def behaviour(subject: Subject) -> list[dict[str, str]]:
     return found
 
 
-AGREEMENT_SHAPES: tuple[tuple[tuple[int, ...], int], ...] = (((3, 5), -1), ((2, 3, 4), 1))
+def agreement_sites(pool: ShapePool) -> tuple[Site, ...]:
+    """Where the adapters are compared with each other: the pool's rank 2 and rank 3 sites,
+    whose programs every adapter of the run has built already."""
+    return tuple(site for site in pool.small if site.rank in (2, 3))
 
 
 def _agreement_inputs(dtype_name: str, shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -83,23 +88,28 @@ def _agreement_inputs(dtype_name: str, shape: tuple[int, ...], seed: int) -> tup
     return (3 * rng.standard_normal(shape)).astype(dtype), rng.standard_normal(shape).astype(dtype)
 
 
-def agreement_outputs(subject: Subject) -> dict[str, np.ndarray]:
-    """``op|dtype|quantity|shape`` -> the adapter's answer on fixed seeded inputs (float64)."""
+def agreement_outputs(
+    subject: Subject, pairs: Iterable[tuple[Op, str]], pool_of: Callable[[Op, str], ShapePool]
+) -> dict[str, np.ndarray]:
+    """``op|dtype|quantity|shape|axis`` -> the adapter's answer on seeded inputs (float64),
+    on the agreement sites of the pool of each (op, dtype) of ``pairs``."""
     outputs: dict[str, np.ndarray] = {}
-    for op, dtype_name, (index, (shape, axis)), quantity in itertools.product(
-        OPS, DTYPES, enumerate(AGREEMENT_SHAPES), QUANTITIES
-    ):
-        method = provided_method(subject.adapter, op, quantity)
-        if method is None or quantity == "vjp_derivative":
-            continue
-        x, v = _agreement_inputs(dtype_name, shape, seed=index)
-        arguments = (x,) if quantity in ("forward", "jacobian") else (x, v)
-        try:
-            with deadline(subject.call_timeout):
-                value = method(*arguments, axis)
-            outputs[f"{op}|{dtype_name}|{quantity}|{shape}"] = np.asarray(value, dtype=np.float64)
-        except Exception:  # an adapter that cannot answer here has nothing to agree on
-            continue
+    for op, dtype_name in pairs:
+        for index, site in enumerate(agreement_sites(pool_of(op, dtype_name))):
+            x, v = _agreement_inputs(dtype_name, site.shape, seed=index)
+            for quantity in QUANTITIES:
+                method = provided_method(subject.adapter, op, quantity)
+                if method is None or quantity == "vjp_derivative":
+                    continue
+                arguments = (x,) if quantity in ("forward", "jacobian") else (x, v)
+                try:
+                    with deadline(subject.call_timeout):
+                        value = method(*arguments, site.axis)
+                    outputs[f"{op}|{dtype_name}|{quantity}|{site.shape}|{site.axis}"] = np.asarray(
+                        value, dtype=np.float64
+                    )
+                except Exception:  # an adapter that cannot answer here has nothing to agree on
+                    continue
     return outputs
 
 
@@ -108,7 +118,7 @@ def pairwise_agreement(outputs: dict[str, dict[str, np.ndarray]]) -> list[dict[s
     table: dict[tuple[str, str, str, str, str], tuple[float, float]] = {}
     for (a, left), (b, right) in itertools.combinations(outputs.items(), 2):
         for key in left.keys() & right.keys():
-            op, dtype_name, quantity, _ = key.split("|")
+            op, dtype_name, quantity = key.split("|")[:3]
             if left[key].shape != right[key].shape:
                 continue
             with np.errstate(invalid="ignore"):

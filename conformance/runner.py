@@ -10,6 +10,10 @@ plugin streaming JSON-lines events to a file. The runner reads the stream as it 
   killed, and reported the same way, naming the timeout;
 * every record is handed to ``on_record`` as it arrives, so a run killed halfway keeps
   what it finished.
+
+With more cores than adapters, each adapter is split into shards, each a worker with its
+share of the (op, dtype) pairs (``--conformance-shard K/N``): one adapter on two cores runs
+as two halves. Each worker's math libraries get its share of the cores (:func:`share_cores`).
 """
 
 from __future__ import annotations
@@ -30,8 +34,17 @@ import numpy as np
 
 from conformance import history, probes, results
 from conformance.compilation_cache import cache_root, worker_environment
+from conformance.dtypes import DTYPE_NAMES
 from conformance.loading import framework_of
+from conformance.oracle import OPS
 
+# The thread pools of the math libraries each worker loads: torch (OpenMP), BLAS, TensorFlow.
+THREAD_VARIABLES: tuple[str, ...] = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+)
 MAX_RESTARTS = 3
 GRACE_S = 10.0
 STARTUP_S = 300.0  # importing a framework and collecting, before the first test starts
@@ -43,7 +56,7 @@ class RunOptions:
     profile: str
     seed: int | None = None
     call_timeout: float = 60.0
-    jobs: int = 2
+    jobs: int = field(default_factory=lambda: available_cores())
     dtypes: str | None = None
     properties: str | None = None
     divergences: str | None = None
@@ -53,6 +66,7 @@ class RunOptions:
 class _Worker:
     spec: str
     folder: Path
+    shard: str | None = None  # "K/N": the K-th of N shares of the (op, dtype) pairs
     restarts: int = 0
     process: subprocess.Popen[bytes] | None = None
     offset: int = 0
@@ -79,7 +93,34 @@ def _signal_name(returncode: int) -> str:
         return f"signal {-returncode}"
 
 
-def worker_command(spec: str, options: RunOptions, stream: Path, skip: Path | None) -> list[str]:
+def available_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def share_cores(environment: dict[str, str], jobs: int, cores: int) -> dict[str, str]:
+    """``environment`` with each of ``jobs`` concurrent workers given its share of ``cores``
+    for its math libraries' thread pools (a variable the user set is kept).
+
+    Two workers on two cores, each with a pool of two OpenMP threads, spend their time
+    waiting for each other: torch's worker took 33 s next to jax's instead of 7 s alone.
+    """
+    share = str(max(1, cores // max(1, jobs)))
+    return {**{name: share for name in THREAD_VARIABLES}, **environment}
+
+
+def shard_count(specs: int, jobs: int, pairs: int) -> int:
+    """Into how many workers to split each adapter: enough that ``jobs`` workers start at
+    once (one adapter on two cores runs as two halves), at most one per (op, dtype) pair."""
+    return max(1, min(jobs // max(1, specs), pairs))
+
+
+def worker_command(
+    spec: str, options: RunOptions, stream: Path, skip: Path | None, shard: str | None = None
+) -> list[str]:
     command = [
         sys.executable,
         "-m",
@@ -115,6 +156,8 @@ def worker_command(spec: str, options: RunOptions, stream: Path, skip: Path | No
         command += ["--divergences", options.divergences]
     if skip is not None:
         command += ["--conformance-skip", str(skip)]
+    if shard is not None:
+        command += ["--conformance-shard", shard]
     return command
 
 
@@ -134,14 +177,23 @@ class Runner:
         self.behaviour: list[dict[str, Any]] = []
         self.outputs: dict[str, dict[str, np.ndarray]] = {}
         self._scratch = Path(tempfile.mkdtemp(prefix="conformance-run-"))
-        self._environment = worker_environment()
+        self._environment = share_cores(worker_environment(), options.jobs, available_cores())
         self._cache_folder = cache_root(self._environment)
         self.worker_seconds: dict[str, float] = {}
+        self._collected: dict[str, int] = {}
+        self._adapter_errors: set[tuple[Any, Any]] = set()
 
     def run(self, specs: list[str]) -> None:
-        """Run every spec, the longest (as timed in earlier runs) first."""
-        workers = {spec: _Worker(spec, self._scratch / f"{index:02d}") for index, spec in enumerate(specs)}
-        waiting = [workers[spec] for spec in history.longest_first(specs, history.load(self._cache_folder))]
+        """Run every spec, the longest (as timed in earlier runs) first, each split into
+        shards when there are more cores than adapters."""
+        dtypes = len(self.options.dtypes.split(",")) if self.options.dtypes else len(DTYPE_NAMES)
+        shards = shard_count(len(specs), self.options.jobs, len(OPS) * dtypes)
+        ordered = history.longest_first(specs, history.load(self._cache_folder))
+        waiting = [
+            _Worker(spec, self._scratch / f"{index:02d}-{shard}", None if shards == 1 else f"{shard}/{shards}")
+            for index, spec in enumerate(ordered)
+            for shard in range(shards)
+        ]
         active: list[_Worker] = []
         try:
             while waiting or active:
@@ -164,7 +216,7 @@ class Runner:
         if worker.done:
             skip = worker.folder / "skip.txt"
             skip.write_text("\n".join(sorted(worker.done)))
-        command = worker_command(worker.spec, self.options, worker.stream, skip)
+        command = worker_command(worker.spec, self.options, worker.stream, skip, worker.shard)
         with open(worker.log, "wb") as log:
             worker.process = subprocess.Popen(
                 command,
@@ -199,7 +251,8 @@ class Runner:
         if worker.finished_metadata is not None:
             self._collect_probes(worker)
             if worker.restarts == 0 and worker.started is not None:
-                self.worker_seconds[worker.spec] = time.monotonic() - worker.started
+                seconds = time.monotonic() - worker.started
+                self.worker_seconds[worker.spec] = self.worker_seconds.get(worker.spec, 0.0) + seconds
             return True
         if returncode < 0:
             return self._after_death(worker, f"the worker died of {_signal_name(returncode)}")
@@ -207,11 +260,13 @@ class Runner:
 
     def _collect_probes(self, worker: _Worker) -> None:
         meta = worker.finished_metadata or {}
-        self.adapters.extend(meta.get("adapters", []))
+        known = {entry.get("spec") for entry in self.adapters}
+        self.adapters.extend(entry for entry in meta.get("adapters", []) if entry.get("spec") not in known)
         self.behaviour.extend(meta.get("behaviour", []))
         for path in sorted(worker.folder.glob("outputs-*.npz")):
             with np.load(path) as saved:
-                self.outputs[str(saved["spec"])] = {key: saved[key] for key in saved.files if key != "spec"}
+                answers = self.outputs.setdefault(str(saved["spec"]), {})
+                answers.update({key: saved[key] for key in saved.files if key != "spec"})
 
     def agreement(self) -> list[dict[str, Any]]:
         return probes.pairwise_agreement(self.outputs)
@@ -241,7 +296,8 @@ class Runner:
         kind = event.get("event")
         if kind == "collected" and not worker.collected:
             worker.collected = list(event["nodeids"])
-            self.on_collected(worker.spec, len(worker.collected))
+            self._collected[worker.spec] = self._collected.get(worker.spec, 0) + len(worker.collected)
+            self.on_collected(worker.spec, self._collected[worker.spec])
         elif kind == "start":
             worker.current = event
         elif kind == "record":
@@ -249,9 +305,19 @@ class Runner:
             if "nodeid" in record:
                 worker.done.add(record["nodeid"])
             worker.current = None
-            self.on_record(record)
+            self._report(record)
         elif kind == "finished":
             worker.finished_metadata = event.get("metadata", {})
+
+    def _report(self, record: dict[str, Any]) -> None:
+        """Hand ``record`` on; an error about a whole adapter (it would not load) comes from
+        each of its shards, and is reported once."""
+        if record.get("op") == "any":
+            key = (record.get("spec"), record.get("property"))
+            if key in self._adapter_errors:
+                return
+            self._adapter_errors.add(key)
+        self.on_record(record)
 
     def _tail(self, worker: _Worker, lines: int = 12) -> str:
         try:
@@ -267,7 +333,7 @@ class Runner:
         if worker.current is not None:
             identity = worker.current["record"]
             worker.done.add(worker.current["nodeid"])
-            self.on_record(
+            self._report(
                 results.record(
                     **identity,
                     status="error",
@@ -276,7 +342,7 @@ class Runner:
                 )
             )
         elif not worker.collected:
-            self.on_record(
+            self._report(
                 results.adapter_error(
                     worker.spec,
                     framework_of(worker.spec),
@@ -289,7 +355,7 @@ class Runner:
         if not remaining:
             return True
         if worker.restarts >= MAX_RESTARTS:
-            self.on_record(
+            self._report(
                 results.adapter_error(
                     worker.spec,
                     framework_of(worker.spec),

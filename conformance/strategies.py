@@ -14,6 +14,7 @@ large ones (long rows) are filled from a seeded NumPy generator, which costs not
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from conformance.reproducer import View
+from conformance.shape_pool import Site
 
 REGIMES: tuple[str, ...] = ("moderate", "overflow", "spread", "ties", "tiny")
 _ELEMENTWISE_LIMIT = 12  # arrays up to this size draw each element through Hypothesis
@@ -122,82 +124,25 @@ class Problem:
         return self.shape[self.axis] if self.shape else 1
 
 
-# Shapes come from a fixed catalogue rather than free draws: every rank from 0 to 4, length-1
-# sides at the start, middle and end, non-square batches (a transposed-rows bug shows), and a
-# few larger ones for accuracy. Frameworks that compile per shape (XLA, tf.function) then
-# reuse their compilations across examples and properties; values, axes, masks and layouts
-# still vary freely.
-SHAPES: tuple[tuple[int, ...], ...] = (
-    (),
-    (1,),
-    (2,),
-    (3,),
-    (5,),
-    (1, 1),
-    (1, 4),
-    (4, 1),
-    (2, 3),
-    (3, 5),
-    (5, 5),
-    (2, 1, 3),
-    (1, 3, 2),
-    (2, 3, 1),
-    (3, 2, 4),
-    (2, 1, 2, 3),
-    (1, 2, 3, 2),
-    (2, 2, 2, 2),
-    (4, 32),
-    (16, 16),
-    (3, 4, 5, 6),
-)
-EMPTY_SHAPES: tuple[tuple[int, ...], ...] = ((0,), (3, 0), (0, 4), (2, 0, 3), (1, 2, 0), (0, 1, 1, 2))
-
-
-def _size(shape: tuple[int, ...] | list[int]) -> int:
-    return int(np.prod(shape, dtype=np.int64))
-
-
 @st.composite
 def problems(
     draw: st.DrawFn,
     dtype: np.dtype[Any],
+    sites: Sequence[Site],
     *,
-    min_rank: int = 0,
-    max_rank: int = 4,
-    row_lengths: st.SearchStrategy[int] | None = None,
-    max_size: int | None = None,
     masks: bool = True,
     force_mask: bool = False,
     views: bool = True,
-    empty: bool = False,
 ) -> Problem:
-    """Logits of a catalogue shape of rank ``[min_rank, max_rank]``, an axis of it, a layout.
-
-    Shapes are non-empty unless ``empty``: empty arrays have a property of their own, so a
-    framework that cannot take them (a known divergence) is still tested on everything else.
-    ``row_lengths`` replaces the length of the drawn axis (long rows, length-1 rows); other
-    sides then shrink to 1 where needed to stay within ``max_size``.
-    """
-    catalogue = [
-        shape
-        for shape in (EMPTY_SHAPES if empty else SHAPES)
-        if min_rank <= len(shape) <= max_rank
-        and (max_size is None or row_lengths is not None or _size(shape) <= max_size)
-    ]
-    shape = list(draw(st.sampled_from(catalogue)))
-    rank = len(shape)
-    axis = draw(st.integers(-rank, rank - 1)) if rank else draw(st.sampled_from([0, -1]))
-    if rank and row_lengths is not None:
-        shape[axis] = draw(row_lengths)
-        for dim in range(rank):
-            if max_size is not None and _size(shape) > max_size and dim != axis % rank:
-                shape[dim] = 1
+    """Logits on one of ``sites`` (a shape and an axis from the run's pool, see
+    :mod:`conformance.shape_pool`), in a drawn regime, maybe masked, in a drawn layout."""
+    site = draw(st.sampled_from(sites))
     regime = draw(st.sampled_from(REGIMES))
-    values = draw(_values(tuple(shape), dtype, regime))
+    values = draw(_values(site.shape, dtype, regime))
     if force_mask or (masks and draw(st.booleans())):
-        values = _mask_rows(draw, values, axis % max(rank, 1))
+        values = _mask_rows(draw, values, site.axis % max(site.rank, 1))
     x = draw(laid_out(values.astype(dtype), views))
-    return Problem(x, axis)
+    return Problem(x, site.axis)
 
 
 @st.composite
@@ -211,8 +156,3 @@ def vectors(draw: st.DrawFn, shape: tuple[int, ...], dtype: np.dtype[Any], views
         rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
         values = rng.standard_normal(shape)
     return draw(laid_out(np.asarray(values).astype(dtype), views))
-
-
-def long_rows() -> st.SearchStrategy[int]:
-    """Row lengths where accumulation order matters: thousands of elements."""
-    return st.sampled_from([1024, 2048, 4096, 8192])

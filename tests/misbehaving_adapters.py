@@ -57,7 +57,7 @@ class ReturnsJunk(NumpyReference):
         return None  # type: ignore[return-value]
 
     def vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
-        return super().vjp(x, cotangent, axis).tolist()  # type: ignore[return-value]
+        return np.atleast_1d(super().vjp(x, cotangent, axis)).tolist()  # type: ignore[return-value]
 
     def jacobian(self, x: np.ndarray, axis: int) -> np.ndarray:
         return np.zeros(x.shape, dtype=x.dtype)

@@ -49,3 +49,19 @@ def test_the_default_run_benchmark_breaks_the_run_down_by_adapter_and_property(t
     assert set(report["per_property"]) == {"shapes_and_dtypes", "forward_accuracy"}
     assert set(report["per_adapter"]) == {"numpy"}
     assert "import_s" in report["imports"]["numpy"]
+
+
+def test_the_targets_script_times_a_user_adapter_run_against_its_target(tmp_path: Path) -> None:
+    out = tmp_path / "targets.json"
+    completed = _script("targets.py", "--only", "user", "--profile", "ci", "--out", str(out))
+    assert completed.returncode == 0, completed.stderr
+    [row] = json.loads(out.read_text())["results"]
+    assert row["target"] == "user" and row["limit_s"] == 5 and row["returncode"] == 0
+    assert row["wall_s"] > 0 and row["peak_rss_mib"] > 0
+    assert "NumpyReference" in row["command"]
+
+
+def test_the_targets_script_rejects_an_unknown_target_in_one_line() -> None:
+    completed = _script("targets.py", "--only", "fast", "--out", "/dev/null")
+    assert completed.returncode == 2
+    assert "but the targets are: default, user, paths, all-paths, ci" in completed.stderr.strip().splitlines()[-1]

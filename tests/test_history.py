@@ -17,6 +17,16 @@ def test_never_timed_specs_come_first_then_the_longest() -> None:
     assert history.longest_first(["fast", "new", "slow", "middling"], seconds) == ["new", "slow", "middling", "fast"]
 
 
+def test_a_first_run_starts_the_built_in_adapters_that_are_typically_longest() -> None:
+    assert history.longest_first(["torch", "mine.py:Mine", "jax-jit", "torch-compile"], {}) == [
+        "mine.py:Mine",
+        "torch-compile",
+        "jax-jit",
+        "torch",
+    ]
+    assert history.longest_first(["torch", "torch-compile"], {"torch": 500.0}) == ["torch", "torch-compile"]
+
+
 def test_saving_merges_with_what_was_kept(tmp_path: Path) -> None:
     history.save(tmp_path, {"a": 1.0})
     history.save(tmp_path, {"b": 2.5})
@@ -35,7 +45,7 @@ def test_no_folder_and_unreadable_files_mean_no_history(tmp_path: Path) -> None:
 def test_a_run_times_its_workers_and_the_next_run_starts_the_longest_first(cli, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     environment = {CACHE_ENVIRONMENT_VARIABLE: str(cache)}
-    first, second = "numpy", f"{BROKEN}:FlattenedJacobian"
+    first, second = f"{BROKEN}:IgnoresAxis", f"{BROKEN}:FlattenedJacobian"
     quick = ("--profile", "ci", "--dtypes", "float32", "--plain", "--properties", "shapes_and_dtypes", "--jobs", "1")
     result = cli("run", "--adapter", first, "--adapter", second, *quick, env=environment)
     assert next(record["spec"] for record in result.records()) == first

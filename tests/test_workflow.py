@@ -43,17 +43,21 @@ def test_triggers(workflow: dict[str, Any]) -> None:
     assert {"push", "pull_request"} <= set(triggers)
 
 
-def test_the_matrix_covers_three_frameworks_and_two_pythons(workflow: dict[str, Any]) -> None:
+def test_the_matrix_runs_every_ad_path_in_a_job_of_its_own_on_two_pythons(workflow: dict[str, Any]) -> None:
+    from adapters import FRAMEWORKS as PATHS
+
     job = workflow["jobs"]["conformance"]
     matrix = job["strategy"]["matrix"]
-    assert matrix["framework"] == FRAMEWORKS
+    expected = {path: framework for framework in FRAMEWORKS for path in PATHS[framework][1]}
+    assert sorted(matrix["path"]) == sorted(expected)
+    assert {entry["path"]: entry["framework"] for entry in matrix["include"]} == expected
     assert matrix["python"] == ["3.11", "3.12"]
     assert job["strategy"]["fail-fast"] is False
-    assert "tox -e ${{ matrix.framework }}" in steps_text(job)
+    assert "tox -e ${{ matrix.framework }} -- --adapter ${{ matrix.path }}" in steps_text(job)
     [upload] = [step for step in job["steps"] if str(step.get("uses", "")).startswith("actions/upload-artifact@")]
     assert upload["uses"] == "actions/upload-artifact@v4"
     assert upload["if"] == "always()"
-    assert "${{ matrix.framework }}" in upload["with"]["name"] and "${{ matrix.python }}" in upload["with"]["name"]
+    assert "${{ matrix.path }}" in upload["with"]["name"] and "${{ matrix.python }}" in upload["with"]["name"]
     assert "reports/${{ matrix.framework }}.json" in upload["with"]["path"]
 
 
@@ -83,7 +87,7 @@ def test_tox_envs(tox_ini: configparser.ConfigParser) -> None:
     env_list = [name.strip() for name in tox_ini["tox"]["env_list"].replace("\n", ",").split(",") if name.strip()]
     assert set(env_list) == {"tests", "report", *FRAMEWORKS}
     base = tox_ini["testenv"]["commands"]
-    assert "python -m conformance run --frameworks {envname}" in base
+    assert "python -m conformance run {posargs:--frameworks {envname} --all-paths}" in base
     assert "--json reports{/}{envname}.json" in base and "--junit reports{/}{envname}.xml" in base
     for framework in FRAMEWORKS:
         assert tox_ini[f"testenv:{framework}"]["extras"].strip() == framework

@@ -8,22 +8,22 @@ from hypothesis import strategies as st
 from conformance.checking import compare
 from conformance.profiles import budget
 from conformance.properties.marks import conformance_property
-from conformance.strategies import long_rows, problems, vectors
+from conformance.strategies import problems, vectors
 
 
 @conformance_property("forward_accuracy", needs=("forward",))
 @budget(1.5)
 @given(data=st.data())
-def test_forward_is_within_its_bound(subject, op, dtype, data):
-    problem = data.draw(problems(dtype, max_size=512), label="problem")
+def test_forward_is_within_its_bound(subject, op, dtype, pool, data):
+    problem = data.draw(problems(dtype, pool.sites(wide=True)), label="problem")
     compare(subject, op, "forward", problem.x, problem.axis)
 
 
 @conformance_property("vjp_accuracy", needs=("vjp",))
 @budget(1.5)
 @given(data=st.data())
-def test_vjp_with_random_cotangents_is_within_its_bound(subject, op, dtype, data):
-    problem = data.draw(problems(dtype, max_size=512), label="problem")
+def test_vjp_with_random_cotangents_is_within_its_bound(subject, op, dtype, pool, data):
+    problem = data.draw(problems(dtype, pool.sites(wide=True)), label="problem")
     cotangent = data.draw(vectors(problem.shape, dtype), label="cotangent")
     compare(subject, op, "vjp", problem.x, problem.axis, [cotangent])
 
@@ -31,8 +31,8 @@ def test_vjp_with_random_cotangents_is_within_its_bound(subject, op, dtype, data
 @conformance_property("jvp_accuracy", needs=("jvp",))
 @budget(1.0)
 @given(data=st.data())
-def test_jvp_with_random_tangents_is_within_its_bound(subject, op, dtype, data):
-    problem = data.draw(problems(dtype, max_size=512), label="problem")
+def test_jvp_with_random_tangents_is_within_its_bound(subject, op, dtype, pool, data):
+    problem = data.draw(problems(dtype, pool.sites(wide=True)), label="problem")
     tangent = data.draw(vectors(problem.shape, dtype), label="tangent")
     compare(subject, op, "jvp", problem.x, problem.axis, [tangent])
 
@@ -40,10 +40,8 @@ def test_jvp_with_random_tangents_is_within_its_bound(subject, op, dtype, data):
 @conformance_property("long_row_accuracy", needs=("forward", "vjp"))
 @budget(0.6)
 @given(data=st.data())
-def test_long_rows_are_within_their_bound(subject, op, dtype, data):
-    problem = data.draw(
-        problems(dtype, min_rank=1, max_rank=2, row_lengths=long_rows(), max_size=2 * 8192), label="problem"
-    )
+def test_long_rows_are_within_their_bound(subject, op, dtype, pool, data):
+    problem = data.draw(problems(dtype, pool.long), label="problem")
     compare(subject, op, "forward", problem.x, problem.axis)
     cotangent = data.draw(vectors(problem.shape, dtype), label="cotangent")
     compare(subject, op, "vjp", problem.x, problem.axis, [cotangent])
@@ -52,8 +50,8 @@ def test_long_rows_are_within_their_bound(subject, op, dtype, data):
 @conformance_property("second_order_accuracy", needs=("vjp_derivative",))
 @budget(0.75)
 @given(data=st.data())
-def test_derivative_of_the_vjp_is_within_its_bound(subject, op, dtype, data):
-    problem = data.draw(problems(dtype, max_size=128), label="problem")
+def test_derivative_of_the_vjp_is_within_its_bound(subject, op, dtype, pool, data):
+    problem = data.draw(problems(dtype, pool.sites(wide=True)), label="problem")
     cotangent = data.draw(vectors(problem.shape, dtype), label="cotangent")
     direction = data.draw(vectors(problem.shape, dtype), label="direction")
     compare(subject, op, "vjp_derivative", problem.x, problem.axis, [cotangent, direction])

@@ -18,8 +18,8 @@ from conformance.tolerance import Bound
 @conformance_property("jvp_vjp_adjoint", needs=("jvp", "vjp"))
 @budget(1.0)
 @given(data=st.data())
-def test_jvp_and_vjp_are_adjoint(subject, op, dtype, data):
-    problem = data.draw(problems(dtype, max_size=512), label="problem")
+def test_jvp_and_vjp_are_adjoint(subject, op, dtype, pool, data):
+    problem = data.draw(problems(dtype, pool.sites(wide=True)), label="problem")
     u = data.draw(vectors(problem.shape, dtype), label="tangent")
     v = data.draw(vectors(problem.shape, dtype), label="cotangent")
     pulled = run(subject, op, "vjp", problem.x, problem.axis, [v])

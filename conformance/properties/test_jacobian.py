@@ -15,22 +15,20 @@ from conformance.properties.marks import conformance_property
 from conformance.strategies import Argument, problems, vectors
 from conformance.tolerance import Bound
 
-SMALL = 36  # elements; the full Jacobian has SMALL**2 entries
-
 
 @conformance_property("jacobian_accuracy", needs=("jacobian",))
 @budget(1.0)
 @given(data=st.data())
-def test_jacobian_is_within_its_bound(subject, op, dtype, data):
-    problem = data.draw(problems(dtype, max_size=SMALL), label="problem")
+def test_jacobian_is_within_its_bound(subject, op, dtype, pool, data):
+    problem = data.draw(problems(dtype, pool.sites()), label="problem")
     compare(subject, op, "jacobian", problem.x, problem.axis)
 
 
 @conformance_property("jacobian_is_block_diagonal", needs=("jacobian",))
 @budget(1.0)
 @given(data=st.data())
-def test_jacobian_is_block_diagonal(subject, op, dtype, data):
-    problem = data.draw(problems(dtype, min_rank=2, max_size=SMALL), label="problem")
+def test_jacobian_is_block_diagonal(subject, op, dtype, pool, data):
+    problem = data.draw(problems(dtype, pool.sites(min_rank=2)), label="problem")
     outcome = run(subject, op, "jacobian", problem.x, problem.axis)
     assert_exactly(
         "jacobian",
@@ -46,9 +44,9 @@ def test_jacobian_is_block_diagonal(subject, op, dtype, data):
 @conformance_property("jacobian_rows_sum_to_zero", needs=("jacobian",))
 @budget(1.0)
 @given(data=st.data())
-def test_jacobian_times_ones_is_zero(subject, op, dtype, data):
+def test_jacobian_times_ones_is_zero(subject, op, dtype, pool, data):
     """J 1 = 0 for both ops: shifting every logit of a row by the same amount changes nothing."""
-    problem = data.draw(problems(dtype, min_rank=1, max_size=SMALL), label="problem")
+    problem = data.draw(problems(dtype, pool.sites(min_rank=1)), label="problem")
     outcome = run(subject, op, "jacobian", problem.x, problem.axis)
     block = oracle.blocks_from_jacobian(outcome.actual.astype(np.longdouble), problem.axis)
     entry_bound = tolerance.blocks_bound(op, problem.x.value, problem.axis, dtype)
@@ -68,10 +66,10 @@ def test_jacobian_times_ones_is_zero(subject, op, dtype, data):
 @conformance_property("vjp_of_ones_is_zero", needs=("vjp",), ops=("softmax",))
 @budget(1.0)
 @given(data=st.data())
-def test_vjp_of_ones_is_zero(subject, op, dtype, data):
+def test_vjp_of_ones_is_zero(subject, op, dtype, pool, data):
     """1^T J = 0 for softmax only: each row sums to one, a constant, so the gradient of
     softmax(x).sum() is zero. (log_softmax's is 1 - n s.)"""
-    problem = data.draw(problems(dtype, max_size=512), label="problem")
+    problem = data.draw(problems(dtype, pool.sites(wide=True)), label="problem")
     ones = Argument(np.ones(problem.shape, dtype=dtype))
     outcome = run(subject, op, "vjp", problem.x, problem.axis, [ones])
     bound = tolerance.vjp_bound(op, problem.x.value, ones.value, problem.axis, dtype)
@@ -89,8 +87,8 @@ def test_vjp_of_ones_is_zero(subject, op, dtype, data):
 @conformance_property("vjp_equals_jacobian_transpose", needs=("jacobian", "vjp"))
 @budget(1.0)
 @given(data=st.data())
-def test_vjp_equals_transposed_jacobian_times_cotangent(subject, op, dtype, data):
-    problem = data.draw(problems(dtype, max_size=SMALL), label="problem")
+def test_vjp_equals_transposed_jacobian_times_cotangent(subject, op, dtype, pool, data):
+    problem = data.draw(problems(dtype, pool.sites()), label="problem")
     cotangent = data.draw(vectors(problem.shape, dtype), label="cotangent")
     jacobian = run(subject, op, "jacobian", problem.x, problem.axis).actual.astype(np.longdouble)
     outcome = run(subject, op, "vjp", problem.x, problem.axis, [cotangent])

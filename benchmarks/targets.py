@@ -1,0 +1,138 @@
+"""Time the runs the project promises to keep fast, each cold, and print them beside their targets.
+
+    python benchmarks/targets.py --out targets.json                 # default + user adapter
+    python benchmarks/targets.py --only paths,all-paths --out t.json
+    python benchmarks/targets.py --only ci --out ci.json            # a fresh clone's .ci/run
+
+Targets (2 cores):
+
+* ``default``: ``run --frameworks torch,jax,tensorflow --json --html``, cold: <= 60 s;
+* ``user``: ``run --adapter adapters/numpy_adapter.py:NumpyReference``: <= 5 s;
+* ``paths``: each AD path alone, ``run --adapter NAME``, cold: <= 180 s each;
+* ``all-paths``: ``run --frameworks torch,jax,tensorflow --all-paths``, cold <= 600 s, then
+  again with the caches the first run left (warm) <= 300 s;
+* ``ci``: ``git clone`` of this repository's HEAD, then ``bash .ci/run`` in it: <= 600 s.
+
+"Cold" means a fresh, empty compilation-cache folder (``$CONFORMANCE_COMPILATION_CACHE``),
+so neither JAX's persistent cache nor the adapter timings of an earlier run help. Each run
+uses the default profile (``dev``, random; ``ci`` under ``CI=true``) unless ``--profile``
+says otherwise. Wall seconds are read around the whole process; the peak memory is the
+largest single process the run waited for (``wait4``'s ``ru_maxrss``). Nothing is asserted:
+the script reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from adapters import FRAMEWORKS  # noqa: E402
+
+THREE = "torch,jax,tensorflow"
+TARGETS = ("default", "user", "paths", "all-paths", "ci")
+LIMITS_S = {"default": 60, "user": 5, "path": 180, "all-paths cold": 600, "all-paths warm": 300, "ci": 600}
+
+
+def timed(command: list[str], cwd: Path, environment: dict[str, str], log: Path) -> dict[str, Any]:
+    """Run ``command`` to its end: exit status, wall seconds, peak RSS of its largest process."""
+    started = time.perf_counter()
+    with open(log, "wb") as output:
+        process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=output, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    return {
+        "command": " ".join(command),
+        "returncode": os.waitstatus_to_exitcode(status),
+        "wall_s": round(wall, 2),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "log": str(log),
+    }
+
+
+def _run(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "conformance", "run", *arguments]
+
+
+def measure(targets: list[str], folder: Path, profile: str | None) -> list[dict[str, Any]]:
+    base = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    profile_args = ["--profile", profile] if profile else []
+    measured: list[dict[str, Any]] = []
+
+    def once(name: str, command: list[str], cache: Path, cwd: Path = REPO) -> None:
+        environment = {**base, "CONFORMANCE_COMPILATION_CACHE": str(cache)}
+        print(f"{name}: {' '.join(command)}", file=sys.stderr, flush=True)
+        result = timed(command, cwd, environment, folder / f"{name.replace(' ', '-').replace(':', '-')}.log")
+        limit = LIMITS_S["path" if name.startswith("path ") else name]
+        measured.append({"target": name, "limit_s": limit, **result})
+        print(f"  {result['wall_s']:.1f} s (target {limit} s), exit {result['returncode']}", file=sys.stderr)
+
+    if "default" in targets:
+        once(
+            "default",
+            _run("--frameworks", THREE, "--json", str(folder / "default.json"), "--html", str(folder / "default.html"))
+            + profile_args,
+            folder / "cache-default",
+        )
+    if "user" in targets:
+        user = _run("--adapter", "adapters/numpy_adapter.py:NumpyReference", "--json", str(folder / "user.json"))
+        once("user", user + profile_args, folder / "cache-user")
+    if "paths" in targets:
+        for framework in THREE.split(","):
+            for path in FRAMEWORKS[framework][1]:
+                command = _run("--adapter", path, "--json", str(folder / f"path-{path}.json")) + profile_args
+                once(f"path {path}", command, folder / f"cache-path-{path}")
+    if "all-paths" in targets:
+        command = _run("--frameworks", THREE, "--all-paths", "--json", str(folder / "all.json")) + profile_args
+        once("all-paths cold", command, folder / "cache-all")
+        once("all-paths warm", command, folder / "cache-all")
+    if "ci" in targets:
+        clone = folder / "clone"
+        subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+        once("ci", ["bash", ".ci/run"], folder / "cache-ci", cwd=clone)
+    return measured
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default="default,user", help=f"comma-separated subset of {','.join(TARGETS)}")
+    parser.add_argument("--profile", default=None, help="conformance profile (default: the run's own default)")
+    parser.add_argument("--out", required=True, help="write the figures (JSON) here")
+    parser.add_argument("--keep", default=None, help="keep logs, results and caches in this folder")
+    args = parser.parse_args(argv)
+    targets = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = [name for name in targets if name not in TARGETS]
+    if unknown:
+        parser.error(f"--only={args.only}, but the targets are: {', '.join(TARGETS)}")
+    with tempfile.TemporaryDirectory(prefix="targets-") as temporary:
+        folder = Path(args.keep or temporary)
+        folder.mkdir(parents=True, exist_ok=True)
+        measured = measure(targets, folder, args.profile)
+    report = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "results": measured,
+    }
+    print(f"\n{'target':<28} {'wall s':>8} {'target s':>9} {'peak MiB':>9}  exit")
+    for row in measured:
+        figures = f"{row['wall_s']:>8.1f} {row['limit_s']:>9} {row['peak_rss_mib']:>9.0f}"
+        print(f"{row['target']:<28} {figures}  {row['returncode']}")
+    Path(args.out).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""The few (shape, axis) sites a run draws its inputs from, per op and dtype.
+
+Compiled paths (``jax.jit``, ``tf.function``, XLA, ``torch.compile``) build one program per
+(op, quantity, dtype, shape, axis), at 20 to 100 ms each on a CPU, while a call of a built
+program takes well under a millisecond. Drawn freely, the shapes of one run made about 1500
+distinct programs for ``jax-jit``: 90 % of its time. So every property of one (op, dtype)
+draws from the same small pool of sites, and Hypothesis varies everything else freely:
+values, regimes, masks, layouts, cotangents. A program is built once and reused by every
+property and example that lands on its site.
+
+Each pool is stratified, so that every (op, dtype) reaches the places where bugs live:
+
+* ``small`` (at most 36 elements, so full Jacobians fit): a rank 1 site, a rank 2 site
+  (non-square, any axis), a rank 3 site over its middle axis, a rank 4 site. Batch sides
+  of length 1 appear at the start, middle and end. The rank 1, 2 and 4 sites share one row
+  length, so that a row of a batch, checked alone, reuses the rank 1 site's programs;
+* ``wide`` (up to 512 elements): one longer row, or several, for the O(N) checks;
+* ``long``: one row of 1024 to 8192 elements, where the order of accumulation matters;
+* ``unit``: one site whose axis has length 1; ``empty``: two sites with a zero-size side,
+  one on the axis and one elsewhere.
+
+The pools differ between (op, dtype) pairs and between seeds, so a run still covers dozens
+of shapes, and every dev run a different set of them. They depend only on the seed, so the
+workers of one run, each testing another adapter, draw from the same pools.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+SMALL_ELEMENTS = 36  # a full Jacobian of SMALL_ELEMENTS**2 entries stays cheap
+WIDE_ELEMENTS = 512
+LONG_ROW_LENGTHS: tuple[int, ...] = (1024, 2048, 4096, 8192)
+EMPTY_SHAPES: tuple[tuple[int, ...], ...] = ((0,), (3, 0), (0, 4), (2, 0, 3), (1, 2, 0), (0, 1, 1, 2))
+
+
+@dataclass(frozen=True)
+class Site:
+    """A shape and the axis softmax runs along (negative axes are kept as drawn: the adapter
+    sees exactly this axis)."""
+
+    shape: tuple[int, ...]
+    axis: int
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def row_length(self) -> int:
+        return self.shape[self.axis] if self.shape else 1
+
+
+@dataclass(frozen=True)
+class ShapePool:
+    """The sites of one (op, dtype) in one run, each group smallest first (Hypothesis
+    shrinks a choice towards the first)."""
+
+    small: tuple[Site, ...]
+    row_axis: int  # a row checked alone is given this axis, the rank 1 site's, and reuses its programs
+    wide: tuple[Site, ...]
+    long: tuple[Site, ...]
+    unit: tuple[Site, ...]
+    empty: tuple[Site, ...]
+
+    def sites(self, *, min_rank: int = 0, wide: bool = False, min_row_length: int = 0) -> tuple[Site, ...]:
+        """The small sites (and the wide ones, with ``wide``) of at least ``min_rank`` whose
+        rows have at least ``min_row_length`` elements."""
+        chosen = self.small + (self.wide if wide else ())
+        found = tuple(site for site in chosen if site.rank >= min_rank and site.row_length >= min_row_length)
+        if not found:
+            raise ValueError(f"no site of rank >= {min_rank} and rows >= {min_row_length} in {self}")
+        return found
+
+    def all_sites(self) -> tuple[Site, ...]:
+        return self.small + self.wide + self.long + self.unit + self.empty
+
+
+def _rng(seed: int, op: str, dtype_name: str) -> np.random.Generator:
+    digest = hashlib.sha256(f"{seed}|{op}|{dtype_name}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def _axis(rng: np.random.Generator, position: int, rank: int) -> int:
+    """``position`` written as drawn: as itself or counted from the end."""
+    return position if rng.random() < 0.5 else position - rank
+
+
+def _batch_sides(rng: np.random.Generator, count: int, budget: int) -> list[int]:
+    """``count`` batch sides from {1, 2, 3} whose product is 2 to ``budget`` (a batch of
+    one row would hide every bug that mixes rows up)."""
+    while True:
+        sides = [int(side) for side in rng.integers(1, 4, size=count)]
+        if 2 <= int(np.prod(sides)) <= budget:
+            return sides
+
+
+def _small_sites(rng: np.random.Generator) -> list[Site]:
+    short, medium = int(rng.integers(2, 7)), int(rng.integers(2, 13))
+    first = Site((medium,), int(rng.choice([0, -1])))
+    other = int(rng.integers(2, 4))
+    while other == medium:
+        other += 1
+    rank2 = [other, medium] if rng.random() < 0.5 else [medium, other]
+    axis2 = rank2.index(medium)
+    before, after = _batch_sides(rng, 2, SMALL_ELEMENTS // short)
+    rank3 = Site((before, short, after), _axis(rng, 1, 3))
+    sides4 = _batch_sides(rng, 3, SMALL_ELEMENTS // medium)
+    position4 = int(rng.integers(0, 4))
+    shape4 = [*sides4[:position4], medium, *sides4[position4:]]
+    return [first, Site(tuple(rank2), _axis(rng, axis2, 2)), rank3, Site(tuple(shape4), _axis(rng, position4, 4))]
+
+
+def _wide_site(rng: np.random.Generator) -> Site:
+    n = int(rng.integers(13, 257))
+    if rng.random() < 0.5:
+        return Site((n,), int(rng.choice([0, -1])))
+    batch = int(rng.integers(2, WIDE_ELEMENTS // n + 1))
+    return Site((batch, n), -1) if rng.random() < 0.5 else Site((n, batch), 0)
+
+
+def _long_site(rng: np.random.Generator) -> Site:
+    n = int(rng.choice(LONG_ROW_LENGTHS))
+    kind = int(rng.integers(0, 3))
+    if kind == 0:
+        return Site((n,), int(rng.choice([0, -1])))
+    return Site((2, n), _axis(rng, 1, 2)) if kind == 1 else Site((n, 2), _axis(rng, 0, 2))
+
+
+def _unit_site(rng: np.random.Generator) -> Site:
+    rank = int(rng.integers(1, 5))
+    position = int(rng.integers(0, rank))
+    sides = [int(side) for side in rng.integers(1, 5, size=rank)]
+    sides[position] = 1
+    return Site(tuple(sides), _axis(rng, position, rank))
+
+
+def _empty_sites(rng: np.random.Generator) -> tuple[Site, Site]:
+    """Two sites with a zero-size side: on the axis (an empty row), and elsewhere (rows of
+    length 1 to 3, but none of them)."""
+    on_axis, elsewhere = (EMPTY_SHAPES[int(i)] for i in rng.choice(len(EMPTY_SHAPES), size=2, replace=False))
+    zeros = [dim for dim, side in enumerate(on_axis) if side == 0]
+    first = Site(on_axis, _axis(rng, int(rng.choice(zeros)), len(on_axis)))
+    if len(elsewhere) == 1:
+        elsewhere = (0, int(rng.integers(1, 4)))
+    others = [dim for dim, side in enumerate(elsewhere) if side != 0]
+    second = Site(elsewhere, _axis(rng, int(rng.choice(others)), len(elsewhere)))
+    return first, second
+
+
+def _by_size(sites: Sequence[Site]) -> tuple[Site, ...]:
+    return tuple(sorted(dict.fromkeys(sites), key=lambda site: (site.size, site.rank)))
+
+
+def shape_pool(seed: int, op: str, dtype_name: str) -> ShapePool:
+    """The pool of (``op``, ``dtype_name``) for a run with ``seed``: the same for every
+    worker and adapter of that run."""
+    rng = _rng(seed, op, dtype_name)
+    small = _small_sites(rng)
+    return ShapePool(
+        small=_by_size(small),
+        row_axis=small[0].axis,
+        wide=(_wide_site(rng),),
+        long=(_long_site(rng),),
+        unit=(_unit_site(rng),),
+        empty=_empty_sites(rng),
+    )

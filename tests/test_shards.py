@@ -1,0 +1,45 @@
+"""With more cores than adapters, an adapter runs as several workers, each with its share of
+the (op, dtype) pairs; the run's results are the same as from one worker."""
+
+from __future__ import annotations
+
+from conformance.plugin import shard_pairs
+from conformance.runner import shard_count, share_cores
+from tests.conftest import TESTS
+
+PAIRS = [(op, dtype) for op in ("softmax", "log_softmax") for dtype in ("float16", "bfloat16", "float32", "float64")]
+
+
+def test_shards_split_the_pairs_between_them_and_miss_none():
+    halves = [shard_pairs(PAIRS, f"{index}/2") for index in range(2)]
+    assert sorted(halves[0] + halves[1]) == sorted(PAIRS)
+    assert {dtype for _, dtype in halves[0]} == {"float16", "float32"}
+    assert shard_pairs(PAIRS, None) == PAIRS
+
+
+def test_an_adapter_is_split_only_when_there_are_more_cores_than_adapters():
+    assert shard_count(specs=1, jobs=2, pairs=8) == 2
+    assert shard_count(specs=3, jobs=2, pairs=8) == 1
+    assert shard_count(specs=1, jobs=16, pairs=2) == 2  # never more shards than (op, dtype) pairs
+
+
+def test_workers_share_the_cores_and_keep_what_the_user_set():
+    environment = share_cores({"OMP_NUM_THREADS": "3"}, jobs=2, cores=8)
+    assert environment["OMP_NUM_THREADS"] == "3"
+    assert environment["TF_NUM_INTRAOP_THREADS"] == "4"
+    assert share_cores({}, jobs=4, cores=2)["MKL_NUM_THREADS"] == "1"
+
+
+def _keys(result):
+    return sorted((r["spec"], r["property"], r["op"], r["dtype"], r["status"]) for r in result.records())
+
+
+def test_a_sharded_run_gives_every_record_once_and_the_same_probes(cli):
+    broken = f"{TESTS / 'broken_adapters.py'}:FlattenedJacobian"
+    quick = ("--adapter", "numpy", "--adapter", broken, "--profile", "ci", "--plain")
+    sharded, whole = cli("run", *quick, "--jobs", "4"), cli("run", *quick, "--jobs", "1")
+    assert sharded.returncode == whole.returncode == 1  # the flattened Jacobian is caught either way
+    keys = _keys(sharded)
+    assert len(keys) == len(set(keys)) and keys == _keys(whole)
+    for field in ("behaviour", "agreement", "adapters"):
+        assert len(sharded.document["metadata"][field]) == len(whole.document["metadata"][field]), field

@@ -250,8 +250,11 @@ def worker_main(job_path: str, events_path: str) -> int:
         return 3
     load_seconds = time.perf_counter() - started
     stream.emit(
-        "loaded", adapter=adapter_name(adapter), device=str(getattr(adapter, "device", "") or "") or None,
-        load_seconds=round(load_seconds, 3), rss_bytes=current_rss_bytes(),
+        "loaded",
+        adapter=adapter_name(adapter),
+        device=str(getattr(adapter, "device", "") or "") or None,
+        load_seconds=round(load_seconds, 3),
+        rss_bytes=current_rss_bytes(),
     )
     for step in job["steps"]:
         try:
@@ -311,10 +314,20 @@ def _run_step(adapter: Any, job: dict[str, Any], step: dict[str, Any], stream: A
     peak = peak_rss_bytes()
     large_checks.release_memory(full=True)
     stream.emit(
-        "step", approach=approach, elements=elements, row_length=row_length, seconds=round(seconds, 3),
-        input_seconds=round(input_seconds, 3), peak_rss_bytes=peak, start_rss_bytes=start_rss, peak_reset=reset,
-        passed=all(check.passed for check in checks), checks=[check.as_record() for check in checks],
-        threads=large_checks.THREADS, chunk_elements=large_checks.CHUNK_ELEMENTS, dtype=np.dtype(dtype).name,
+        "step",
+        approach=approach,
+        elements=elements,
+        row_length=row_length,
+        seconds=round(seconds, 3),
+        input_seconds=round(input_seconds, 3),
+        peak_rss_bytes=peak,
+        start_rss_bytes=start_rss,
+        peak_reset=reset,
+        passed=all(check.passed for check in checks),
+        checks=[check.as_record() for check in checks],
+        threads=large_checks.THREADS,
+        chunk_elements=large_checks.CHUNK_ELEMENTS,
+        dtype=np.dtype(dtype).name,
     )
     if not verbose:
         verdict = "passed" if all(check.passed for check in checks) else "FAILED"
@@ -431,10 +444,17 @@ def _interrupted_check(outcome: WorkerOutcome, message: str, elements: int, appr
     started = [e for e in outcome.all("check_started") if e["elements"] == elements and e["approach"] == approach]
     if started and len(started) > len(checks):
         last = started[-1]
-        checks.append({
-            "name": last["name"], "op": last["op"], "passed": False, "skipped": False, "max_error_ulp": None,
-            "message": message, "seconds": None,
-        })
+        checks.append(
+            {
+                "name": last["name"],
+                "op": last["op"],
+                "passed": False,
+                "skipped": False,
+                "max_error_ulp": None,
+                "message": message,
+                "seconds": None,
+            }
+        )
     return checks
 
 
@@ -442,8 +462,9 @@ def bench_adapter(spec: str, options: BenchOptions, folder: Path) -> dict[str, A
     """The O(N) checks of ``spec`` at ``options.elements``: one result record."""
     from conformance.loading import framework_of
 
-    job = _job(options, [{"approach": "o_n", "elements": options.elements, "row_length": options.row_length,
-                          "verbose": True}])
+    job = _job(
+        options, [{"approach": "o_n", "elements": options.elements, "row_length": options.row_length, "verbose": True}]
+    )
     outcome = run_worker(spec, job, options.timeout, folder)
     loaded = outcome.last("loaded") or {}
     record: dict[str, Any] = {
@@ -461,19 +482,29 @@ def bench_adapter(spec: str, options: BenchOptions, folder: Path) -> dict[str, A
     step = outcome.last("step")
     if step is not None and outcome.returncode == 0 and not outcome.timed_out:
         record.update(
-            seconds=step["seconds"], peak_rss_bytes=step["peak_rss_bytes"], passed=bool(step["passed"]),
-            message="" if step["passed"] else _failures(step["checks"]), checks=step["checks"],
-            input_seconds=step["input_seconds"], threads=step["threads"], chunk_elements=step["chunk_elements"],
+            seconds=step["seconds"],
+            peak_rss_bytes=step["peak_rss_bytes"],
+            passed=bool(step["passed"]),
+            message="" if step["passed"] else _failures(step["checks"]),
+            checks=step["checks"],
+            input_seconds=step["input_seconds"],
+            threads=step["threads"],
+            chunk_elements=step["chunk_elements"],
         )
     else:
         message = _death(outcome, options.timeout)
         record.update(
-            seconds=None, peak_rss_bytes=outcome.maxrss_bytes, passed=False, message=message,
+            seconds=None,
+            peak_rss_bytes=outcome.maxrss_bytes,
+            passed=False,
+            message=message,
             checks=_interrupted_check(outcome, message, options.elements, "o_n"),
         )
     record.update(
-        load_seconds=loaded.get("load_seconds"), worker_seconds=round(outcome.wall_seconds, 3),
-        worker_maxrss_bytes=outcome.maxrss_bytes, returncode=outcome.returncode,
+        load_seconds=loaded.get("load_seconds"),
+        worker_seconds=round(outcome.wall_seconds, 3),
+        worker_maxrss_bytes=outcome.maxrss_bytes,
+        returncode=outcome.returncode,
     )
     return record
 
@@ -484,8 +515,12 @@ def _failures(checks: list[dict[str, Any]]) -> str:
 
 def _job(options: BenchOptions, steps: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        "dtype": options.dtype, "seed": options.seed, "ops": list(options.ops), "cotangents": options.cotangents,
-        "axis": options.axis, "steps": steps,
+        "dtype": options.dtype,
+        "seed": options.seed,
+        "ops": list(options.ops),
+        "cotangents": options.cotangents,
+        "axis": options.axis,
+        "steps": steps,
     }
 
 
@@ -500,16 +535,28 @@ def bench_scaling(spec: str, options: BenchOptions, folder: Path, adapter: str) 
     for elements in options.scaling_sizes:
         row_length = _step_row_length(elements, options.row_length)
         for approach in ("o_n", "full_jacobian"):
-            base = {"adapter": adapter, "spec": spec, "elements": elements, "approach": approach,
-                    "row_length": row_length, "dtype": options.dtype}
+            base = {
+                "adapter": adapter,
+                "spec": spec,
+                "elements": elements,
+                "approach": approach,
+                "row_length": row_length,
+                "dtype": options.dtype,
+            }
             estimate = full_jacobian_estimate(elements, itemsize) if approach == "full_jacobian" else None
             if estimate is not None and available is not None and estimate > MEMORY_HEADROOM * available:
-                records.append({
-                    **base, "seconds": None, "peak_rss_bytes": None, "passed": None, "skipped": True,
-                    "estimated_bytes": estimate,
-                    "message": f"skipped: needs about {_gib(estimate)} ({elements}^2 entries), "
-                               f"{_gib(available)} available",
-                })
+                records.append(
+                    {
+                        **base,
+                        "seconds": None,
+                        "peak_rss_bytes": None,
+                        "passed": None,
+                        "skipped": True,
+                        "estimated_bytes": estimate,
+                        "message": f"skipped: needs about {_gib(estimate)} ({elements}^2 entries), "
+                        f"{_gib(available)} available",
+                    }
+                )
                 continue
             steps.append({"approach": approach, "elements": elements, "row_length": row_length})
             records.append({**base, "estimated_bytes": estimate})
@@ -528,17 +575,27 @@ def bench_scaling(spec: str, options: BenchOptions, folder: Path, adapter: str) 
             event = done.get((step["approach"], step["elements"]))
             if event is not None:
                 record.update(
-                    seconds=event["seconds"], peak_rss_bytes=event["peak_rss_bytes"],
-                    start_rss_bytes=event["start_rss_bytes"], passed=bool(event["passed"]), skipped=False,
+                    seconds=event["seconds"],
+                    peak_rss_bytes=event["peak_rss_bytes"],
+                    start_rss_bytes=event["start_rss_bytes"],
+                    passed=bool(event["passed"]),
+                    skipped=False,
                     message="" if event["passed"] else _failures(event["checks"]),
                 )
                 pending.remove(step)
-            elif not any(e["elements"] == step["elements"] and e["approach"] == step["approach"]
-                         for e in outcome.all("step_started")) and outcome.all("step_started"):
+            elif not any(
+                e["elements"] == step["elements"] and e["approach"] == step["approach"]
+                for e in outcome.all("step_started")
+            ) and outcome.all("step_started"):
                 continue  # never reached: the next worker runs it
             else:
-                record.update(seconds=None, peak_rss_bytes=None, passed=False, skipped=False,
-                              message=f"not measured: {_death(outcome, options.timeout)}")
+                record.update(
+                    seconds=None,
+                    peak_rss_bytes=None,
+                    passed=False,
+                    skipped=False,
+                    message=f"not measured: {_death(outcome, options.timeout)}",
+                )
                 pending.remove(step)
     return records
 
@@ -582,12 +639,22 @@ def run(options: BenchOptions, console: Any = None) -> int:
             verdict = "passed" if record["passed"] else "FAILED"
             seconds = "?" if record["seconds"] is None else f"{record['seconds']:.1f} s"
             _say(f"bench {spec}: {verdict} in {seconds}, peak RSS {_gib(record['peak_rss_bytes'])}")
-            document["scaling"].append({
-                "adapter": record["adapter"], "spec": spec, "elements": options.elements, "approach": "o_n",
-                "row_length": options.row_length, "dtype": options.dtype, "seconds": record["seconds"],
-                "peak_rss_bytes": record["peak_rss_bytes"], "passed": record["passed"], "skipped": False,
-                "message": record["message"], "estimated_bytes": None,
-            })
+            document["scaling"].append(
+                {
+                    "adapter": record["adapter"],
+                    "spec": spec,
+                    "elements": options.elements,
+                    "approach": "o_n",
+                    "row_length": options.row_length,
+                    "dtype": options.dtype,
+                    "seconds": record["seconds"],
+                    "peak_rss_bytes": record["peak_rss_bytes"],
+                    "passed": record["passed"],
+                    "skipped": False,
+                    "message": record["message"],
+                    "estimated_bytes": None,
+                }
+            )
             save()
             if options.scaling_sizes:
                 _say(f"bench {spec}: scaling, sizes {', '.join(map(str, options.scaling_sizes))}")
@@ -604,26 +671,44 @@ def print_tables(document: dict[str, Any], console: Any = None) -> None:
 
     console = console or Console()
     table = Table(title="softmax bench: O(N) checks of one large input")
-    for column, justify in (("adapter", "left"), ("elements", "right"), ("dtype", "left"), ("seconds", "right"),
-                            ("peak RSS", "right"), ("verdict", "left")):
+    for column, justify in (
+        ("adapter", "left"),
+        ("elements", "right"),
+        ("dtype", "left"),
+        ("seconds", "right"),
+        ("peak RSS", "right"),
+        ("verdict", "left"),
+    ):
         table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for record in document["results"]:
         failing = [f"{c['op']} {c['name']}" for c in record["checks"] if not c["passed"]]
         verdict = "conforms" if record["passed"] else "FAILS " + (", ".join(failing) or record["message"][:80])
         table.add_row(
-            record["spec"], f"{record['elements']:,}", record["dtype"], _seconds(record["seconds"]),
-            _gib(record["peak_rss_bytes"]), verdict, style=None if record["passed"] else "bold red",
+            record["spec"],
+            f"{record['elements']:,}",
+            record["dtype"],
+            _seconds(record["seconds"]),
+            _gib(record["peak_rss_bytes"]),
+            verdict,
+            style=None if record["passed"] else "bold red",
         )
     console.print(table)
     for record in document["results"]:
         if not record["passed"]:
-            console.print(f"FAILED {record['spec']}: {record['message']}", markup=False, highlight=False,
-                          soft_wrap=True)
+            console.print(
+                f"FAILED {record['spec']}: {record['message']}", markup=False, highlight=False, soft_wrap=True
+            )
     if not document["scaling"]:
         return
     scaling = Table(title="scaling: the full Jacobian against the O(N) checks")
-    for column, justify in (("adapter", "left"), ("elements", "right"), ("approach", "left"), ("seconds", "right"),
-                            ("peak RSS", "right"), ("note", "left")):
+    for column, justify in (
+        ("adapter", "left"),
+        ("elements", "right"),
+        ("approach", "left"),
+        ("seconds", "right"),
+        ("peak RSS", "right"),
+        ("note", "left"),
+    ):
         scaling.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for entry in document["scaling"]:
         if entry.get("skipped"):
@@ -633,8 +718,12 @@ def print_tables(document: dict[str, Any], console: Any = None) -> None:
         else:
             note = "FAILED: " + (entry["message"] or "")[:200]
         scaling.add_row(
-            entry["spec"], f"{entry['elements']:,}", entry["approach"], _seconds(entry["seconds"]),
-            _gib(entry["peak_rss_bytes"]), note,
+            entry["spec"],
+            f"{entry['elements']:,}",
+            entry["approach"],
+            _seconds(entry["seconds"]),
+            _gib(entry["peak_rss_bytes"]),
+            note,
         )
     console.print(scaling)
 
@@ -664,12 +753,13 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
 
 def _worker_cli(argv: Sequence[str]) -> int:
     if len(argv) != 3 or argv[0] != "--worker":
-        print("usage: python -m conformance.bench --worker JOB.json EVENTS.jsonl (run by `conformance bench`)",
-              file=sys.stderr)
+        print(
+            "usage: python -m conformance.bench --worker JOB.json EVENTS.jsonl (run by `conformance bench`)",
+            file=sys.stderr,
+        )
         return 2
     return worker_main(argv[1], argv[2])
 
 
 if __name__ == "__main__":
     sys.exit(_worker_cli(sys.argv[1:]))
-

@@ -13,6 +13,7 @@ import numpy as np
 
 from conformance.adapter import Quantity, adapter_name, method_name, provided_method
 from conformance.dtypes import dtype_name
+from conformance.loading import absolute_spec
 from conformance.oracle import Op
 from conformance.reproducer import Call
 
@@ -50,6 +51,11 @@ class Subject:
     @property
     def name(self) -> str:
         return adapter_name(self.adapter)
+
+    @property
+    def location(self) -> str:
+        """The spec as a reproducer names it: a file's path absolute, to run from any folder."""
+        return absolute_spec(self.spec)
 
     def __repr__(self) -> str:
         return f"Subject({self.spec!r})"
@@ -114,6 +120,12 @@ def invoke(subject: Subject, op: Op, quantity: Quantity, call: Call, expected_sh
         raise AdapterCallError(f"{name} timed out after {subject.call_timeout:g} s {where}", call.source()) from None
     except Exception as error:
         raise AdapterCallError(f"{name} raised {type(error).__name__}: {error} {where}", call.source()) from error
+    modified = call.modified()
+    if modified:
+        raise ConformanceFailure(
+            f"{name} modified {' and '.join(modified)} {where}: the caller's arrays must be left as they were",
+            call.modification_source(),
+        )
     if isinstance(result, np.generic):
         result = np.asarray(result)
     if not isinstance(result, np.ndarray):
@@ -128,4 +140,19 @@ def invoke(subject: Subject, op: Op, quantity: Quantity, call: Call, expected_sh
             f"{name} returned dtype {dtype_name(result.dtype)} for {dtype_name(x.dtype)} input {where}",
             call.source(),
         )
+    aliased = [argument for argument, array in call.arrays.items() if _shares_memory(result, array)]
+    if aliased:
+        raise ConformanceFailure(
+            f"{name} returned an array that shares memory with its argument `{aliased[0]}` {where}: writing to "
+            "the result would change the caller's input, and the caller's next change of it the result",
+            call.source(f"'shares memory with {aliased[0]}:', np.may_share_memory(result, {aliased[0]})"),
+        )
     return result
+
+
+def _shares_memory(result: np.ndarray, argument: np.ndarray) -> bool:
+    """Whether ``result`` lies in the memory of ``argument`` or of the array it is a view of."""
+    if result.size == 0 or argument.size == 0:
+        return False
+    owner = argument.base if isinstance(argument.base, np.ndarray) else argument
+    return bool(np.may_share_memory(result, argument) or np.may_share_memory(result, owner))

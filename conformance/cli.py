@@ -153,6 +153,7 @@ def command_run(args: argparse.Namespace) -> int:
     def current_document(runner: Runner) -> dict[str, Any]:
         meta = results.metadata(profile, seed, runner.adapters, started, time.monotonic() - clock)
         meta["command"] = ["python", "-m", "conformance", *sys.argv[1:]]
+        meta["requested"] = specs
         meta["behaviour"] = runner.behaviour
         return results.document(records, meta)
 
@@ -171,6 +172,8 @@ def command_run(args: argparse.Namespace) -> int:
         runner.run(specs)
     finally:
         live.close()
+    for record in results.nothing_checked(specs, records):
+        on_record(record)
     document = current_document(runner)
     document["metadata"]["agreement"] = runner.agreement()
     problems = divergences.audit(records, entries, document["metadata"]["frameworks"])

@@ -5,6 +5,7 @@ The gate fails when
 * a record is ``failed`` or ``error`` and no known divergence explains it;
 * an expected framework has no results (expected: named in ``expect``, or with results in
   the baseline); a framework whose records are all skipped has no results;
+* an adapter a run was asked for (``metadata.requested``) has no results;
 * a framework x property has fewer results than in the baseline, i.e. a record that ran
   in the baseline (passed/failed/error/xfailed) is absent or skipped now: missing results
   never pass;
@@ -45,7 +46,6 @@ from conformance import divergences as divergences_module
 from conformance.divergences import Divergence
 from conformance.merge import (
     BADNESS,
-    RAN_STATUSES,
     RecordKey,
     describe,
     merge,
@@ -53,7 +53,7 @@ from conformance.merge import (
     record_key,
     worst_status,
 )
-from conformance.results import read_text, write_atomic
+from conformance.results import RAN_STATUSES, nothing_checked, read_text, write_atomic
 
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 MAX_LINES_PER_KIND = 25
@@ -368,6 +368,14 @@ def evaluate(
         label = framework if framework is not None else "user adapters"
         missing_lines.append(f"{label} {prop}: {total - len(keys)} of {total} baseline results; missing {shown}")
 
+    missing_adapters = [
+        f"adapter {record['spec']}: asked for, but no property ran on it"
+        for document in documents
+        for record in nothing_checked(
+            (document.get("metadata") or {}).get("requested") or [], document.get("results") or []
+        )
+    ]
+    missing_frameworks += missing_adapters
     passed = not (unexplained or missing_frameworks or missing_results or problems)
     regressed_set = set(regressed)
     lines = [

@@ -45,7 +45,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from conformance import oracle, tolerance
+from conformance import checking, oracle, tolerance
 from conformance.adapter import Quantity, adapter_name, method_name, provided_method
 from conformance.dtypes import dtype_name, unit_roundoff
 from conformance.oracle import Op
@@ -57,7 +57,12 @@ BLOCK_FRACTION = 0.01  # share of rows that carry a cotangent in block_diagonal
 COTANGENTS = 3  # seeded random cotangents for vjp
 ALIGNMENT = 64  # bytes; frameworks can wrap an aligned buffer instead of copying it
 CHECK_NAMES: tuple[str, ...] = (
-    "forward", "vjp", "block_diagonal", "batched_agreement", "jvp_vjp_identity", "row_sum_zero",
+    "forward",
+    "vjp",
+    "block_diagonal",
+    "batched_agreement",
+    "jvp_vjp_identity",
+    "row_sum_zero",
 )
 
 
@@ -292,11 +297,11 @@ def shifted_rows(x: np.ndarray, axis: int) -> np.ndarray | None:
 
 
 def reference_work(dtype: Any) -> Any:
-    """The precision of the exact values: float64 for the half and single types, long double
-    for float64 (None where long double is no wider than float64)."""
-    if np.dtype(dtype) != np.float64:
-        return np.float64
-    return np.longdouble if np.finfo(np.longdouble).nmant > np.finfo(np.float64).nmant else None
+    """The precision of the exact values, as :func:`conformance.checking.reference_work` picks
+    it, but None instead of the portable oracle: at 1e8 elements its ~20 us an element would
+    take over half an hour."""
+    work = checking.reference_work(dtype)
+    return None if np.dtype(work) == oracle.PORTABLE else work
 
 
 def _map(function: Callable[..., Any], items: Iterable[int], *args: Any) -> list[Any]:
@@ -590,7 +595,13 @@ def _merged(parts: Iterable[Worst]) -> Worst:
 
 
 def check_vjp(
-    adapter: Any, x: np.ndarray, axis: int, seed: int = 0, dtype: Any = None, *, op: Op = "softmax",
+    adapter: Any,
+    x: np.ndarray,
+    axis: int,
+    seed: int = 0,
+    dtype: Any = None,
+    *,
+    op: Op = "softmax",
     cotangents: int = COTANGENTS,
 ) -> CheckResult:
     """``J^T g`` against the oracle within ``tolerance.vjp_bound``, for ``cotangents``
@@ -627,7 +638,13 @@ def _vjp_chunk(k: int, context: _Context, out: np.ndarray, vector: Vector, note:
 
 
 def check_block_diagonal(
-    adapter: Any, x: np.ndarray, axis: int, seed: int = 0, dtype: Any = None, *, op: Op = "softmax",
+    adapter: Any,
+    x: np.ndarray,
+    axis: int,
+    seed: int = 0,
+    dtype: Any = None,
+    *,
+    op: Op = "softmax",
     fraction: float = BLOCK_FRACTION,
 ) -> CheckResult:
     """A cotangent on a random ``fraction`` of the rows (at least one) and exactly 0
@@ -672,7 +689,13 @@ def check_block_diagonal(
 
 
 def check_batched_agreement(
-    adapter: Any, x: np.ndarray, axis: int, seed: int = 0, dtype: Any = None, *, op: Op = "softmax",
+    adapter: Any,
+    x: np.ndarray,
+    axis: int,
+    seed: int = 0,
+    dtype: Any = None,
+    *,
+    op: Op = "softmax",
     sampled: int = SAMPLED_ROWS,
 ) -> CheckResult:
     """``sampled`` random rows of the batched forward and VJP against the same rows computed
@@ -710,10 +733,15 @@ def check_batched_agreement(
                 note = "(bound: twice the row's, as both may be off by it)"
                 worst.merge(compare_rows(batched[j][None], alone[None], twice, np.array([row]), work, note))
             name = method_name(op, quantity)
-            verdicts.append(context.verdict(
-                "batched_agreement", name, worst, "the same row computed alone gives",
-                f"; sampled rows {', '.join(map(str, picked))}",
-            ))
+            verdicts.append(
+                context.verdict(
+                    "batched_agreement",
+                    name,
+                    worst,
+                    "the same row computed alone gives",
+                    f"; sampled rows {', '.join(map(str, picked))}",
+                )
+            )
         failed = [v for v in verdicts if not v.passed]
         worst_ulp = max((v.max_error_ulp for v in verdicts if v.max_error_ulp is not None), default=None)
         return replace(failed[0] if failed else verdicts[0], max_error_ulp=worst_ulp)
@@ -756,7 +784,13 @@ def _identity_bound_terms(
 
 
 def check_jvp_vjp_identity(
-    adapter: Any, x: np.ndarray, axis: int, seed: int = 0, dtype: Any = None, *, op: Op = "softmax",
+    adapter: Any,
+    x: np.ndarray,
+    axis: int,
+    seed: int = 0,
+    dtype: Any = None,
+    *,
+    op: Op = "softmax",
     shifted_tangent: bool = False,
 ) -> CheckResult:
     """``<u, J^T v> = <J u, v>`` for random u, v. Each side is a dot product of an adapter
@@ -913,8 +947,11 @@ def check_full_jacobian(
         del blocks
         n = context.layout.size
         worst = compare_rows(
-            full.reshape(n, n), exact.reshape(n, n),
-            Bound(bound.absolute.reshape(n, n), bound.scale.reshape(n, n), bound.dtype), np.arange(n), context.work,
+            full.reshape(n, n),
+            exact.reshape(n, n),
+            Bound(bound.absolute.reshape(n, n), bound.scale.reshape(n, n), bound.dtype),
+            np.arange(n),
+            context.work,
         )
         if worst.over:
             assert worst.where is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import importlib.util
@@ -15,6 +16,10 @@ from conformance.adapter import missing_required
 
 class AdapterSpecError(ValueError):
     """A spec that names no loadable adapter; the message lists the valid choices."""
+
+
+class IncompleteAdapter(TypeError):
+    """An adapter that loads but lacks a required method: an ``error`` result, not a usage error."""
 
 
 def _valid_choices() -> str:
@@ -31,6 +36,9 @@ def _import_file(path: Path, spec: str) -> Any:
     module_name = f"_conformance_adapter_{path.stem}_{digest}"
     if module_name in sys.modules:
         return sys.modules[module_name]
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:  # as for a script: the modules beside the file import
+        sys.path.insert(0, folder)
     module_spec = importlib.util.spec_from_file_location(module_name, path)
     if module_spec is None or module_spec.loader is None:
         raise AdapterSpecError(f"--adapter={spec}: {str(path)!r} is not a Python file; {_valid_choices()}")
@@ -65,7 +73,7 @@ def load_adapter(spec: str) -> Any:
         module = importlib.import_module(module_name)
     else:
         location, attribute = _split(spec)
-        if location.endswith(".py") or "/" in location or "\\" in location:
+        if _is_file(location):
             module = _import_file(Path(location), spec)
         else:
             try:
@@ -81,11 +89,25 @@ def load_adapter(spec: str) -> Any:
     adapter = target() if isinstance(target, type) else target
     missing = missing_required(adapter)
     if missing:
-        raise AdapterSpecError(
-            f"--adapter={spec}: {type(adapter).__name__} lacks {', '.join(missing)}; "
+        raise IncompleteAdapter(
+            f"{type(adapter).__name__} lacks {', '.join(missing)}; "
             "an adapter needs softmax(x, axis), jacobian(x, axis) and vjp(x, cotangent, axis)"
         )
     return adapter
+
+
+def absolute_spec(spec: str) -> str:
+    """``spec`` with a file's path made absolute, so that it loads from any folder."""
+    if spec in BUILTIN_ADAPTERS or ":" not in spec:
+        return spec
+    location, attribute = _split(spec)
+    if _is_file(location):
+        return f"{Path(location).resolve()}:{attribute}"
+    return spec
+
+
+def _is_file(location: str) -> bool:
+    return location.endswith(".py") or "/" in location or "\\" in location
 
 
 def framework_of(spec: str) -> str | None:
@@ -123,17 +145,61 @@ def selected_specs(frameworks: list[str] | None, adapters: list[str], *, all_pat
 
 
 def check_spec(spec: str) -> None:
-    """Reject, without importing anything, a spec that cannot name an adapter."""
+    """Reject, without importing anything, a spec that cannot name an adapter: no such file or
+    module, or a NAME its source does not define at the top level."""
     if spec in BUILTIN_ADAPTERS:
         return
-    location, _ = _split(spec)
-    if location.endswith(".py") or "/" in location or "\\" in location:
+    location, attribute = _split(spec)
+    source: Path | None
+    if _is_file(location):
         if not Path(location).is_file():
             raise AdapterSpecError(f"--adapter={spec}: no file {location!r}; {_valid_choices()}")
-        return
+        source = Path(location)
+    else:
+        try:
+            found = importlib.util.find_spec(location)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            raise AdapterSpecError(f"--adapter={spec}: no module {location!r}; {_valid_choices()}")
+        source = Path(found.origin) if found.origin and found.origin.endswith(".py") else None
+    names = _top_level_names(source) if source is not None else None
+    if names is not None and attribute not in names:
+        defined = ", ".join(sorted(name for name in names if not name.startswith("_"))) or "nothing public"
+        raise AdapterSpecError(f"--adapter={spec}: {location} has no {attribute!r}; it defines: {defined}")
+
+
+def _top_level_names(path: Path) -> set[str] | None:
+    """The names a Python file binds at its top level, or None when that cannot be told
+    without running it (a syntax error, ``import *``, ``globals()``)."""
     try:
-        found = importlib.util.find_spec(location)
-    except (ImportError, ValueError):
-        found = None
-    if found is None:
-        raise AdapterSpecError(f"--adapter={spec}: no module {location!r}; {_valid_choices()}")
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+            return None
+        if isinstance(node, ast.Name) and node.id == "globals":
+            return None
+    for node in tree.body:
+        names.update(_bound_names(node))
+    return names
+
+
+def _bound_names(node: ast.stmt) -> set[str]:
+    if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+        return {node.name}
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+    targets: list[ast.expr] = []
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+        targets = [node.target]
+    found = {name.id for target in targets for name in ast.walk(target) if isinstance(name, ast.Name)}
+    # names bound inside if/try/with/for blocks at the top level count too
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.stmt):
+            found |= _bound_names(child)
+    return found

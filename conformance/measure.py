@@ -1,6 +1,13 @@
-"""What a property measured while it ran: the largest ulp error, and error/bound samples.
+"""What a property measured while it ran: its error against the bound, and error/bound samples.
 
 The plugin opens a :class:`Measurement` around each test; the assertions feed it.
+
+One error measure is used everywhere, in messages, in the JSON (``max_error_ulp`` and
+``bound_ulp``) and in the report: the error of the element that is *worst against its
+bound* (the largest error/bound ratio), in ulps of that element's scale (see
+:mod:`conformance.tolerance`), beside its bound in the same ulps. An element whose scale is
+0 (a masked place, an exact zero) has the subnormal spacing as its ulp, so it enters the
+figure only when it is the worst against its bound, never because its ulp is tiny.
 """
 
 from __future__ import annotations
@@ -15,19 +22,18 @@ _SAMPLES_KEPT = 256
 
 @dataclass
 class Measurement:
-    max_error_ulp: float | None = None
-    bound_ulp: float | None = None
+    max_error_ulp: float | None = None  # error of the element worst against its bound, in ulps of its scale
+    bound_ulp: float | None = None  # that element's bound, in the same ulps
+    worst_ratio: float = -np.inf  # its error / bound
     ratios: list[float] = field(default_factory=list)
 
-    def observe(self, error_ulp: np.ndarray, bound_ulp: np.ndarray, ratio: np.ndarray) -> None:
-        """Record one comparison's per-element errors, bounds (both in ulps) and ratios."""
-        finite = np.isfinite(error_ulp)
-        if not finite.any():
-            return
-        worst = int(np.argmax(np.where(finite, error_ulp, -1.0)))
-        if self.max_error_ulp is None or error_ulp.flat[worst] > self.max_error_ulp:
-            self.max_error_ulp = float(error_ulp.flat[worst])
-            self.bound_ulp = float(bound_ulp.flat[worst])
+    def observe(self, error_ulp: float, bound_ulp: float, ratio: np.ndarray) -> None:
+        """Record one comparison: its worst element's error and bound (ulps) and every element's
+        error/bound ratio (``error_ulp`` and ``bound_ulp`` are at the largest ratio)."""
+        if ratio.size:
+            worst = float(np.nanmax(np.where(np.isnan(ratio), np.inf, ratio)))
+            if worst > self.worst_ratio:
+                self.worst_ratio, self.max_error_ulp, self.bound_ulp = worst, float(error_ulp), float(bound_ulp)
         kept = ratio[np.isfinite(ratio)]
         if kept.size and len(self.ratios) < _SAMPLES_KEPT:
             top = np.sort(kept)[-_SAMPLES_PER_CALL:]

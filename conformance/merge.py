@@ -14,7 +14,6 @@ from conformance.loading import framework_of
 
 RecordKey = tuple[str, str, str, str]  # adapter, property, op, dtype
 
-RAN_STATUSES = ("passed", "failed", "error", "xfailed")  # statuses that are a result; "skipped" is not
 # how bad a status is, for combining the same record seen in several runs
 BADNESS = {"skipped": 0, "passed": 1, "xfailed": 2, "failed": 3, "error": 4}
 

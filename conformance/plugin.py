@@ -331,6 +331,12 @@ def _record_for(item: pytest.Item, report: pytest.TestReport, call: pytest.CallI
         else:
             status, message, reproducer, worst = _classify(call.excinfo)
             extra.update(reproducer=reproducer, worst=worst)
+            if worst and "error_ulp" in worst:
+                # the figures of the example the message reports (Hypothesis' smallest), not of
+                # the larger ones it tried while shrinking
+                extra.update(
+                    max_error_ulp=_finite(float(worst["error_ulp"])), bound_ulp=_finite(float(worst["bound_ulp"]))
+                )
         blob = _BLOB.search(report.longreprtext)
         extra["hypothesis_blob"] = blob.group(0) if blob else None
     return results.record(**_identity(item), status=status, message=message, **extra)

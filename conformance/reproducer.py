@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,33 +39,85 @@ class View:
 
 @dataclass
 class Call:
-    """One adapter call: enough to rebuild it in a fresh interpreter."""
+    """One adapter call: enough to rebuild it in a fresh interpreter.
+
+    ``arrays`` are the arguments as the adapter receives them. A copy of each (and of a
+    view's base) is taken when the call is made, before the adapter runs: the reproducer
+    rebuilds those, so it shows the inputs the adapter was given even if the adapter
+    overwrote them, and :meth:`modified` tells whether it did.
+    """
 
     spec: str
     method: str
     axis: int
     arrays: dict[str, np.ndarray]
     views: dict[str, View] = field(default_factory=dict)
+    pristine: dict[str, np.ndarray] = field(init=False, repr=False)
+    pristine_views: dict[str, View] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.pristine = {name: np.array(array, copy=True) for name, array in self.arrays.items()}
+        self.pristine_views = {
+            name: View(np.array(view.base, copy=True), view.expression) for name, view in self.views.items()
+        }
 
     def argument_list(self) -> str:
         return ", ".join([*self.arrays, f"axis={self.axis}"])
 
-    def source(self, oracle_call: str | None = None) -> str:
-        lines = [
-            "import base64",
-            "import numpy as np",
-            "from conformance import load_adapter, oracle",
-            "from conformance.dtypes import DTYPES",
-            "inf, nan = float('inf'), float('nan')",
-            f"adapter = load_adapter({self.spec!r})",
-        ]
+    def modified(self) -> list[str]:
+        """What the call changed in place, one phrase per argument: "its argument `x` in place
+        (3 of 20 elements changed)", or the memory a view skips."""
+        found = []
         for name, array in self.arrays.items():
-            lines.append(f"{name} = {array_source(array, self.views.get(name))}")
-        lines.append(f"result = adapter.{self.method}({self.argument_list()})")
-        lines.append("print(result)")
-        if oracle_call is not None:
-            lines.append(f"print({oracle_call})")
-        return "\n".join(lines)
+            changed = int(np.count_nonzero(_bits(array) != _bits(self.pristine[name])))
+            if changed:
+                found.append(f"its argument `{name}` in place ({changed} of {array.size} elements changed)")
+            elif name in self.views and not np.array_equal(
+                _bits(self.views[name].base), _bits(self.pristine_views[name].base)
+            ):
+                found.append(f"the memory around its argument `{name}`, a view (elements the view skips)")
+        return found
+
+    def assignments(self, prefix: str = "") -> list[str]:
+        """Lines that rebuild the arguments as they were before the call, named ``prefix + name``."""
+        return [
+            f"{prefix}{name} = {array_source(self.pristine[name], self.pristine_views.get(name))}"
+            for name in self.arrays
+        ]
+
+    def expression(self, prefix: str = "") -> str:
+        """``adapter.vjp(x, cotangent, axis=0)``, over arguments named ``prefix + name``."""
+        return f"adapter.{self.method}({', '.join([*(prefix + name for name in self.arrays), f'axis={self.axis}'])})"
+
+    def source(self, oracle_call: str | None = None) -> str:
+        """This call alone: the result, then what it should be."""
+        return reproducer(self.spec, [*self.assignments(), f"result = {self.expression()}"], ["result", oracle_call])
+
+    def modification_source(self) -> str:
+        """This call, then whether each argument is still what it was given."""
+        kept = [f"{name}_as_given = {name}.copy()" for name in self.arrays]
+        unchanged = [
+            f"'{name} unchanged:', np.array_equal({name}, {name}_as_given, equal_nan=True)" for name in self.arrays
+        ]
+        return reproducer(self.spec, [*self.assignments(), *kept, f"result = {self.expression()}"], unchanged)
+
+
+def _bits(array: np.ndarray) -> np.ndarray:
+    """The bit patterns of ``array``'s elements (so -0 differs from 0, and NaN equals itself)."""
+    return np.ascontiguousarray(array).view(f"u{array.dtype.itemsize}") if array.size else np.zeros(0, np.uint8)
+
+
+def reproducer(spec: str, lines: Sequence[str], shown: Sequence[str | None]) -> str:
+    """A script that loads the adapter ``spec``, runs ``lines`` and prints each of ``shown``."""
+    header = [
+        "import base64",
+        "import numpy as np",
+        "from conformance import load_adapter, oracle",
+        "from conformance.dtypes import DTYPES",
+        "inf, nan = float('inf'), float('nan')",
+        f"adapter = load_adapter({spec!r})",
+    ]
+    return "\n".join([*header, *lines, *(f"print({expression})" for expression in shown if expression is not None)])
 
 
 def format_value(value: Any, other: Any = None) -> str:

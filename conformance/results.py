@@ -95,6 +95,25 @@ def adapter_error(spec: str, framework: str | None, prop: str, message: str) -> 
     )
 
 
+RAN_STATUSES: tuple[str, ...] = ("passed", "failed", "error", "xfailed")  # a result; "skipped" is not
+
+
+def nothing_checked(specs: Iterable[str], records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An ``error`` for each adapter asked for that has no result: a run that checks nothing
+    must not say "conforms"."""
+    ran = {record.get("spec") for record in records if record.get("status") in RAN_STATUSES}
+    return [
+        adapter_error(
+            spec,
+            None,
+            "run",
+            "nothing was checked: no property ran on this adapter (every one was skipped, or none was collected)",
+        )
+        for spec in specs
+        if spec not in ran
+    ]
+
+
 def document(records: Iterable[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
     return {"schema_version": 1, "metadata": meta, "results": list(records)}
 

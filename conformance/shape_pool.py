@@ -14,10 +14,13 @@ Each pool is stratified, so that every (op, dtype) reaches the places where bugs
   (non-square, any axis), a rank 3 site over its middle axis, a rank 4 site. Batch sides
   of length 1 appear at the start, middle and end. The rank 1, 2 and 4 sites share one row
   length, so that a row of a batch, checked alone, reuses the rank 1 site's programs;
-* ``wide`` (up to 512 elements): one longer row, or several, for the O(N) checks;
-* ``long``: one row of 1024 to 8192 elements, where the order of accumulation matters;
-* ``unit``: one site whose axis has length 1; ``empty``: two sites with a zero-size side,
-  one on the axis and one elsewhere.
+* ``wide`` (up to 4098 elements), for the O(N) checks: two sites whose rows have lengths
+  where kernels break, one of 13 to 40 elements (SIMD remainders), one just past or short
+  of a power of two (63 to 2049) or of a block, or a prime;
+* ``long``: one row of 4095 to 8193 elements (a power of two, or one more or less), where
+  the order of accumulation matters;
+* ``unit``: one site whose axis has length 1; ``scalar``: a 0-d input, axis 0 or -1;
+  ``empty``: two sites with a zero-size side, one on the axis and one elsewhere.
 
 The pools differ between (op, dtype) pairs and between seeds, so a run still covers dozens
 of shapes, and every dev run a different set of them. They depend only on the seed, so the
@@ -33,8 +36,26 @@ from dataclasses import dataclass
 import numpy as np
 
 SMALL_ELEMENTS = 36  # a full Jacobian of SMALL_ELEMENTS**2 entries stays cheap
-WIDE_ELEMENTS = 512
-LONG_ROW_LENGTHS: tuple[int, ...] = (1024, 2048, 4096, 8192)
+WIDE_ELEMENTS = 2 * 2049
+
+
+def _primes(low: int, high: int) -> list[int]:
+    return [n for n in range(low, high + 1) if all(n % d for d in range(2, int(n**0.5) + 1))]
+
+
+# Row lengths where kernels break: a vector of 4 to 64 lanes leaves a remainder, a block of
+# 32 to 2048 a last partial block, a prime length both. Every length from 13 to 40 (the small
+# sites cover 2 to 12), one past and one short of each power of two up to 2049, one past a
+# multiple of a block, and primes.
+TAIL_ROW_LENGTHS: tuple[int, ...] = tuple(range(13, 41))
+AWKWARD_ROW_LENGTHS: tuple[tuple[int, ...], ...] = (
+    tuple(2**k + d for k in range(6, 12) for d in (-1, 1)),
+    tuple(m * block + 1 for block in (32, 64, 128) for m in (1, 2, 3)),
+    tuple(_primes(41, 509)),
+)
+# Long rows, where a sum's rounding grows with the length: the errors of a float16 running
+# sum only stand out from a pairwise one beyond a few thousand terms.
+LONG_ROW_LENGTHS: tuple[int, ...] = tuple(2**k + d for k in (12, 13) for d in (-1, 0, 1))
 EMPTY_SHAPES: tuple[tuple[int, ...], ...] = ((0,), (3, 0), (0, 4), (2, 0, 3), (1, 2, 0), (0, 1, 1, 2))
 
 
@@ -69,6 +90,7 @@ class ShapePool:
     wide: tuple[Site, ...]
     long: tuple[Site, ...]
     unit: tuple[Site, ...]
+    scalar: tuple[Site, ...]
     empty: tuple[Site, ...]
 
     def sites(self, *, min_rank: int = 0, wide: bool = False, min_row_length: int = 0) -> tuple[Site, ...]:
@@ -81,7 +103,7 @@ class ShapePool:
         return found
 
     def all_sites(self) -> tuple[Site, ...]:
-        return self.small + self.wide + self.long + self.unit + self.empty
+        return self.small + self.wide + self.long + self.unit + self.scalar + self.empty
 
 
 def _rng(seed: int, op: str, dtype_name: str) -> np.random.Generator:
@@ -119,12 +141,12 @@ def _small_sites(rng: np.random.Generator) -> list[Site]:
     return [first, Site(tuple(rank2), _axis(rng, axis2, 2)), rank3, Site(tuple(shape4), _axis(rng, position4, 4))]
 
 
-def _wide_site(rng: np.random.Generator) -> Site:
-    n = int(rng.integers(13, 257))
+def _wide_site(rng: np.random.Generator, lengths: tuple[int, ...]) -> Site:
+    n = int(rng.choice(lengths))
     if rng.random() < 0.5:
         return Site((n,), int(rng.choice([0, -1])))
-    batch = int(rng.integers(2, WIDE_ELEMENTS // n + 1))
-    return Site((batch, n), -1) if rng.random() < 0.5 else Site((n, batch), 0)
+    batch = int(rng.integers(2, max(2, WIDE_ELEMENTS // n) + 1))
+    return Site((batch, n), _axis(rng, 1, 2)) if rng.random() < 0.5 else Site((n, batch), _axis(rng, 0, 2))
 
 
 def _long_site(rng: np.random.Generator) -> Site:
@@ -168,8 +190,14 @@ def shape_pool(seed: int, op: str, dtype_name: str) -> ShapePool:
     return ShapePool(
         small=_by_size(small),
         row_axis=small[0].axis,
-        wide=(_wide_site(rng),),
+        wide=_by_size(
+            [
+                _wide_site(rng, TAIL_ROW_LENGTHS),
+                _wide_site(rng, AWKWARD_ROW_LENGTHS[int(rng.integers(0, len(AWKWARD_ROW_LENGTHS)))]),
+            ]
+        ),
         long=(_long_site(rng),),
         unit=(_unit_site(rng),),
+        scalar=(Site((), int(rng.choice([0, -1]))),),
         empty=_empty_sites(rng),
     )

@@ -6,7 +6,11 @@ Bugs live at the edges, so the logits come from regimes, each aimed at a class o
 * ``overflow``: near log(max) of the dtype, where exp overflows without the max shift;
 * ``spread``: a huge range, where x - max itself is large and exp underflows;
 * ``ties``: few distinct values, where argmax-like shortcuts and symmetric rows go wrong;
-* ``tiny``: near zero, including subnormals, where softmax is almost uniform.
+* ``tiny``: near zero, including subnormals, where softmax is almost uniform;
+* ``late_max``: moderate logits with each row's maximum near its end, where a streaming
+  (online) softmax must rescale what it has summed so far;
+* ``mixed_scales``: each row of a batch scaled by its own power of two (2**-12 to 2**12),
+  where a maximum taken over the whole batch instead of per row underflows the small rows.
 
 Small arrays draw every element through Hypothesis (so it can pick and shrink edge values);
 large ones (long rows) are filled from a seeded NumPy generator, which costs nothing to draw.
@@ -26,7 +30,7 @@ from hypothesis.extra import numpy as hnp
 from conformance.reproducer import View
 from conformance.shape_pool import Site
 
-REGIMES: tuple[str, ...] = ("moderate", "overflow", "spread", "ties", "tiny")
+REGIMES: tuple[str, ...] = ("moderate", "overflow", "spread", "ties", "tiny", "late_max", "mixed_scales")
 _ELEMENTWISE_LIMIT = 12  # arrays up to this size draw each element through Hypothesis
 
 
@@ -52,8 +56,8 @@ def _regime_range(regime: str, dtype: np.dtype[Any]) -> tuple[float, float]:
 
 
 @st.composite
-def _values(draw: st.DrawFn, shape: tuple[int, ...], dtype: np.dtype[Any], regime: str) -> np.ndarray:
-    """Float64 values in ``regime``, exactly representable in ``dtype``."""
+def _values(draw: st.DrawFn, shape: tuple[int, ...], dtype: np.dtype[Any], regime: str, axis: int = -1) -> np.ndarray:
+    """Float64 values in ``regime``, exactly representable in ``dtype``; rows run along ``axis``."""
     low, high = _regime_range(regime, dtype)
     size = int(np.prod(shape, dtype=np.int64))
     if regime == "ties":
@@ -68,7 +72,18 @@ def _values(draw: st.DrawFn, shape: tuple[int, ...], dtype: np.dtype[Any], regim
     else:
         rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
         values = rng.uniform(low, high, size=shape)
-    return np.asarray(values, dtype=np.float64).astype(dtype).astype(np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    if regime in ("late_max", "mixed_scales") and values.ndim and values.size:
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        rows = np.moveaxis(values, axis, -1)  # a view: writing it writes ``values``
+        if regime == "late_max":
+            n = rows.shape[-1]
+            late = n - 1 - rng.integers(0, max(1, n // 8), size=rows.shape[:-1])
+            peak = rows.max(axis=-1) + rng.uniform(1.0, 8.0, size=rows.shape[:-1])
+            np.put_along_axis(rows, late[..., None], peak[..., None], axis=-1)
+        else:
+            rows *= np.exp2(rng.integers(-12, 13, size=rows.shape[:-1]))[..., None]
+    return values.astype(dtype).astype(np.float64)
 
 
 def _mask_rows(draw: st.DrawFn, values: np.ndarray, axis: int) -> np.ndarray:
@@ -105,7 +120,7 @@ def laid_out(draw: st.DrawFn, array: np.ndarray, allow_views: bool = True) -> Ar
         base[tuple(picker)] = array
         expression = "base[" + ", ".join("::2" if d == dim else ":" for d in range(array.ndim)) + "]"
         return Argument(base[tuple(picker)], View(base, expression))
-    return Argument(np.ascontiguousarray(array))
+    return Argument(array.copy(order="C"))  # a copy keeps a 0-d array 0-d (ascontiguousarray makes it 1-d)
 
 
 @dataclass(frozen=True)
@@ -138,7 +153,7 @@ def problems(
     :mod:`conformance.shape_pool`), in a drawn regime, maybe masked, in a drawn layout."""
     site = draw(st.sampled_from(sites))
     regime = draw(st.sampled_from(REGIMES))
-    values = draw(_values(site.shape, dtype, regime))
+    values = draw(_values(site.shape, dtype, regime, site.axis if site.rank else -1))
     if force_mask or (masks and draw(st.booleans())):
         values = _mask_rows(draw, values, site.axis % max(site.rank, 1))
     x = draw(laid_out(values.astype(dtype), views))

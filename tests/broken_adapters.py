@@ -221,6 +221,82 @@ class DtypeDrift(NumpyReference):
         return result.astype(np.float32) if x.dtype.itemsize == 2 else result
 
 
+class ForgetsTheSimdTail(NumpyReference):
+    """A kernel that sums each row's exponentials 8 lanes at a time and forgets the remainder
+    loop: rows of 8k + r elements (r > 0, at least one full vector) leave their last r terms
+    out of the denominator. Shorter rows take a scalar path that is right."""
+
+    name = "forgets-the-simd-tail"
+    LANES = 8
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        if x.ndim == 0 or x.size == 0 or x.shape[axis] <= self.LANES:
+            return super().softmax(x, axis)
+        rows = np.moveaxis(x.astype(np.float64), axis, -1)
+        e = np.exp(rows - np.max(rows, axis=-1, keepdims=True, initial=-np.inf))
+        full = rows.shape[-1] - rows.shape[-1] % self.LANES
+        total = np.sum(e[..., :full], axis=-1, keepdims=True)
+        return np.moveaxis(e / total, -1, axis).astype(x.dtype)
+
+
+class ShiftsItsInputInPlace(NumpyReference):
+    """Subtracts the row maximum from the caller's array in place (x -= max): softmax is
+    shift-invariant, so every value it returns is right, and the caller's logits are changed."""
+
+    name = "shifts-its-input-in-place"
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        if x.size and x.flags.writeable:
+            x -= np.max(x, axis=axis, keepdims=True)
+        return super().softmax(x, axis)
+
+
+class ReusesItsOutputBuffer(NumpyReference):
+    """Returns a workspace kept per (method, shape, dtype), which its next call of that shape
+    overwrites: every result is right when returned, and wrong once the caller calls again."""
+
+    name = "reuses-its-output-buffer"
+
+    def __init__(self) -> None:
+        self._workspace: dict[tuple[str, tuple[int, ...], str], np.ndarray] = {}
+
+    def _into_workspace(self, method: str, result: np.ndarray) -> np.ndarray:
+        key = (method, result.shape, result.dtype.str)
+        buffer = self._workspace.setdefault(key, np.empty_like(result))
+        buffer[...] = result
+        return buffer
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        return self._into_workspace("softmax", super().softmax(x, axis))
+
+    def vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        return self._into_workspace("vjp", super().vjp(x, cotangent, axis))
+
+
+class ShiftsByTheBatchMaximum(NumpyReference):
+    """Subtracts the maximum of the whole batch instead of each row's: right while the rows
+    have similar scales, 0/0 = NaN for a row far below the largest."""
+
+    name = "shifts-by-the-batch-maximum"
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        wide = x.astype(np.float64)
+        with np.errstate(invalid="ignore", under="ignore"):
+            e = np.exp(wide - np.max(wide, initial=-np.inf))
+            return (e / np.sum(e, axis=axis, keepdims=True)).astype(x.dtype)
+
+
+class RejectsZeroDimensionalInput(NumpyReference):
+    """Its Jacobian assumes at least one axis: a 0-d input raises."""
+
+    name = "rejects-zero-dimensional-input"
+
+    def jacobian(self, x: np.ndarray, axis: int) -> np.ndarray:
+        if x.ndim == 0:
+            raise ValueError("softmax needs at least one axis")
+        return super().jacobian(x, axis)
+
+
 # broken adapter -> (dtypes to run it on, properties any of which must flag it)
 CAUGHT_BY: dict[type, tuple[str, tuple[str, ...]]] = {
     FlattenedJacobian: ("float64", ("jacobian_is_block_diagonal", "jacobian_accuracy", "vjp_accuracy")),
@@ -238,4 +314,9 @@ CAUGHT_BY: dict[type, tuple[str, tuple[str, ...]]] = {
     CrashesOnEmptyAxis: ("float32", ("empty_inputs",)),
     EpsilonInDenominator: ("float64", ("length_one_axis_is_exact",)),
     DtypeDrift: ("float16", ("shapes_and_dtypes",)),
+    ForgetsTheSimdTail: ("float32", ("forward_accuracy",)),
+    ShiftsItsInputInPlace: ("float32", ("forward_accuracy",)),
+    ReusesItsOutputBuffer: ("float32", ("results_are_not_reused",)),
+    ShiftsByTheBatchMaximum: ("float32", ("forward_accuracy", "batch_equals_rows")),
+    RejectsZeroDimensionalInput: ("float64", ("zero_dimensional_input",)),
 }

@@ -79,26 +79,44 @@ def test_long_double_oracle_is_within_a_small_fraction_of_a_float64_ulp(op, row)
 
 
 @pytest.mark.parametrize("op", oracle.OPS)
+@settings(max_examples=40, deadline=None)
+@given(row=rows)
+def test_portable_oracle_is_within_a_small_fraction_of_a_float64_ulp(op, row):
+    """The reference for float64 where long double is float64: mpmath at 113 bits."""
+    exact = MP_OP[op]([mpmath.mpf(float(v)) for v in row])
+    got = oracle.forward(op, row, -1, work=oracle.PORTABLE)
+    error = np.array([float(abs(mine - theirs)) for mine, theirs in zip(got, exact)])
+    bound = tolerance.forward_bound(op, row, -1, np.float64).absolute
+    assert np.all(error <= 1e-6 * bound), error / bound
+
+
+WORKS = pytest.mark.parametrize("work", [np.float64, oracle.PORTABLE], ids=["float64", "portable"])
+
+
+@WORKS
+@pytest.mark.parametrize("op", oracle.OPS)
 @settings(max_examples=15, deadline=None)
 @given(row=hnp.arrays(np.float64, st.integers(1, 4), elements=st.floats(-5, 5)), seed=vectors_like)
-def test_jacobian_vjp_and_jvp_agree_with_differentiating_the_definition(op, row, seed):
+def test_jacobian_vjp_and_jvp_agree_with_differentiating_the_definition(work, op, row, seed):
     rng = np.random.default_rng(seed)
     g = rng.standard_normal(row.shape)
     jac = _mp_jacobian(op, row)
     n = len(row)
     exact_jac = [[jac[i][j] for j in range(n)] for i in range(n)]
-    got = oracle.jacobian(op, row, -1)
+    got = oracle.jacobian(op, row, -1, work=work).astype(float)
     assert np.allclose(got, np.array(exact_jac, dtype=float), rtol=1e-12, atol=1e-14)
     vjp_exact = [mpmath.fsum(mpmath.mpf(float(g[i])) * jac[i][j] for i in range(n)) for j in range(n)]
     jvp_exact = [mpmath.fsum(jac[i][j] * mpmath.mpf(float(g[j])) for j in range(n)) for i in range(n)]
-    assert np.allclose(oracle.vjp(op, row, g, -1), np.array(vjp_exact, dtype=float), rtol=1e-12, atol=1e-14)
-    assert np.allclose(oracle.jvp(op, row, g, -1), np.array(jvp_exact, dtype=float), rtol=1e-12, atol=1e-14)
+    vjp, jvp = oracle.vjp(op, row, g, -1, work=work), oracle.jvp(op, row, g, -1, work=work)
+    assert np.allclose(vjp.astype(float), np.array(vjp_exact, dtype=float), rtol=1e-12, atol=1e-14)
+    assert np.allclose(jvp.astype(float), np.array(jvp_exact, dtype=float), rtol=1e-12, atol=1e-14)
 
 
+@WORKS
 @pytest.mark.parametrize("op", oracle.OPS)
 @settings(max_examples=10, deadline=None)
 @given(row=hnp.arrays(np.float64, st.integers(1, 4), elements=st.floats(-5, 5)), seed=vectors_like)
-def test_second_order_agrees_with_differentiating_the_vjp(op, row, seed):
+def test_second_order_agrees_with_differentiating_the_vjp(work, op, row, seed):
     rng = np.random.default_rng(seed)
     g, u = rng.standard_normal(row.shape), rng.standard_normal(row.shape)
     n = len(row)
@@ -113,7 +131,7 @@ def test_second_order_agrees_with_differentiating_the_vjp(op, row, seed):
         return [mpmath.mpf(float(g[k])) - s[k] * total for k in range(n)]
 
     exact = [mpmath.diff(lambda t, k=k: vjp_at(t)[k], 0) for k in range(n)]
-    got = oracle.vjp_derivative(op, row, g, u, -1)
+    got = oracle.vjp_derivative(op, row, g, u, -1, work=work).astype(float)
     assert np.allclose(got, np.array(exact, dtype=float), rtol=1e-10, atol=1e-13)
 
 
@@ -142,24 +160,39 @@ def test_the_forum_thread_numbers():
         ([5.0], [1.0]),
     ],
 )
-def test_documented_semantics_at_the_edges(row, expected):
-    got = oracle.softmax(np.array(row), -1)
+@WORKS
+def test_documented_semantics_at_the_edges(work, row, expected):
+    got = oracle.softmax(np.array(row), -1, work=work).astype(float)
     assert np.allclose(got, expected, equal_nan=True, rtol=1e-15, atol=0)
 
 
-def test_masked_places_have_exactly_zero_output_and_gradient():
+@WORKS
+def test_masked_places_have_exactly_zero_output_and_gradient(work):
     x = np.array([[0.5, -np.inf, 2.0], [-np.inf, 1.0, -np.inf]])
     g = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    assert np.all(oracle.softmax(x, -1)[np.isneginf(x)] == 0)
-    assert np.all(oracle.vjp("softmax", x, g, -1)[np.isneginf(x)] == 0)
-    assert np.all(oracle.log_softmax(x, -1)[np.isneginf(x)] == -np.inf)
+    assert np.all(oracle.softmax(x, -1, work=work)[np.isneginf(x)] == 0)
+    assert np.all(oracle.vjp("softmax", x, g, -1, work=work)[np.isneginf(x)] == 0)
+    assert np.all(oracle.log_softmax(x, -1, work=work)[np.isneginf(x)] == -np.inf)
 
 
-def test_empty_and_zero_dimensional_inputs():
-    assert oracle.softmax(np.zeros((3, 0)), -1).shape == (3, 0)
-    assert oracle.jacobian("softmax", np.zeros((2, 0)), 1).shape == (2, 0, 2, 0)
-    assert oracle.softmax(np.array(7.0), 0) == 1.0
-    assert oracle.jacobian("softmax", np.array(7.0), 0) == 0.0
+@WORKS
+def test_empty_and_zero_dimensional_inputs(work):
+    assert oracle.softmax(np.zeros((3, 0)), -1, work=work).shape == (3, 0)
+    assert oracle.jacobian("softmax", np.zeros((2, 0)), 1, work=work).shape == (2, 0, 2, 0)
+    assert oracle.softmax(np.array(7.0), 0, work=work) == 1.0
+    assert oracle.jacobian("softmax", np.array(7.0), 0, work=work) == 0.0
+
+
+def test_the_portable_oracle_is_chosen_where_long_double_is_float64(monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.checking import PORTABLE_ENVIRONMENT_VARIABLE, reference_work
+
+    monkeypatch.delenv(PORTABLE_ENVIRONMENT_VARIABLE, raising=False)
+    assert reference_work(np.float32) == np.float64
+    monkeypatch.setattr(np, "longdouble", np.float64)  # macOS on Apple silicon, Windows
+    assert reference_work(np.float64) == oracle.PORTABLE
+    monkeypatch.undo()
+    monkeypatch.setenv(PORTABLE_ENVIRONMENT_VARIABLE, "1")
+    assert reference_work(np.float64) == oracle.PORTABLE
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,9 @@ PROPERTY_NAMES: tuple[str, ...] = (
     "jvp_vjp_adjoint",
     "batch_equals_rows",
     "length_one_axis_is_exact",
+    "zero_dimensional_input",
     "masked_places_are_exact",
+    "results_are_not_reused",
 )
 
 

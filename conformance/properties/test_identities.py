@@ -11,6 +11,7 @@ from conformance.assertions import assert_within_bound
 from conformance.checking import run
 from conformance.profiles import budget
 from conformance.properties.marks import conformance_property
+from conformance.reproducer import array_source, reproducer
 from conformance.strategies import problems, vectors
 from conformance.tolerance import Bound
 
@@ -35,5 +36,23 @@ def test_jvp_and_vjp_are_adjoint(subject, op, dtype, pool, data):
         np.dtype(dtype),
     )
     assert_within_bound(
-        "<u, vjp(v)>", np.asarray(left), np.asarray(right), bound, pulled.where, pulled.call, "'<jvp(u), v>'"
+        "<u, vjp(v)>",
+        np.asarray(left),
+        np.asarray(right),
+        bound,
+        pulled.where,
+        lambda: reproducer(
+            pulled.call.spec,
+            [
+                *pulled.call.assignments(),
+                f"tangent = {array_source(u.value, u.view)}",
+                f"pulled = {pulled.call.expression()}",
+                f"pushed = {pushed.call.expression()}",
+            ],
+            [
+                "'<u, vjp(v)> =', np.sum(tangent.astype(np.float64) * pulled.astype(np.float64))",
+                "'<jvp(u), v> =', np.sum(pushed.astype(np.float64) * cotangent.astype(np.float64))",
+            ],
+        ),
+        reference="<jvp(u), v>",
     )

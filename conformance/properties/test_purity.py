@@ -1,0 +1,67 @@
+"""A result belongs to the caller: a later call of the same method and shape leaves it alone.
+
+That the arguments come back untouched, and that no result shares memory with an
+argument, is checked inside every call (:func:`conformance.calls.invoke`). Whether a
+result survives the *next* call needs two calls in one example, so it is a property.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conformance.adapter import QUANTITIES, provided_method
+from conformance.calls import ConformanceFailure
+from conformance.checking import VECTORS, run
+from conformance.profiles import budget
+from conformance.properties.marks import conformance_property
+from conformance.reproducer import reproducer
+from conformance.shape_pool import Site
+from conformance.strategies import problems, vectors
+
+
+@conformance_property("results_are_not_reused", needs=("forward", "vjp", "jacobian"))
+@budget(0.5)
+@given(data=st.data())
+def test_a_result_is_not_overwritten_by_a_later_call(subject, op, dtype, pool, data):
+    """Every quantity, called twice on inputs of one shape: the first result must not change
+    and must not share memory with the second (a workspace returned twice)."""
+    problem = data.draw(problems(dtype, pool.sites(), masks=False), label="problem")
+    site = Site(problem.shape, problem.axis)
+    later = data.draw(problems(dtype, [site], masks=False), label="later problem")
+    for quantity in QUANTITIES:
+        if provided_method(subject.adapter, op, quantity) is None:
+            continue
+        names = VECTORS[quantity]
+        first_vectors = [data.draw(vectors(problem.shape, dtype), label=name) for name in names]
+        later_vectors = [data.draw(vectors(problem.shape, dtype), label=f"later {name}") for name in names]
+        first = run(subject, op, quantity, problem.x, problem.axis, first_vectors)
+        kept = first.actual.copy()
+        second = run(subject, op, quantity, later.x, problem.axis, later_vectors)
+        changed = int(np.count_nonzero(~((first.actual == kept) | (np.isnan(kept) & np.isnan(first.actual)))))
+        shared = np.may_share_memory(first.actual, second.actual) and first.actual.size > 0
+        if changed or shared:
+            what = (
+                f"a second call of the same shape overwrote the array the first returned ({changed} of "
+                f"{kept.size} elements changed)"
+                if changed
+                else "two calls of the same shape returned arrays that share memory"
+            )
+            raise ConformanceFailure(
+                f"{first.call.method} reused its output: {what} {first.where}",
+                reproducer(
+                    first.call.spec,
+                    [
+                        *first.call.assignments("first_"),
+                        *second.call.assignments("later_"),
+                        f"first = {first.call.expression('first_')}",
+                        "kept = first.copy()",
+                        f"later = {second.call.expression('later_')}",
+                    ],
+                    [
+                        "'first result unchanged:', np.array_equal(first, kept, equal_nan=True)",
+                        "'shares memory with the later result:', np.may_share_memory(first, later)",
+                    ],
+                ),
+            )

@@ -42,8 +42,12 @@ def import_time(module: str, repeats: int) -> dict[str, Any]:
     for _ in range(repeats):
         started = time.perf_counter()
         completed = subprocess.run(
-            [sys.executable, "-c", program], capture_output=True, text=True, cwd=REPO,
-            env=_quiet_env(), check=False,
+            [sys.executable, "-c", program],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env=_quiet_env(),
+            check=False,
         )
         wall.append(time.perf_counter() - started)
         if completed.returncode != 0:
@@ -65,8 +69,18 @@ def _quiet_env() -> dict[str, str]:
 
 def run_suite(frameworks: list[str], profile: str, results_path: Path, extra: list[str]) -> dict[str, Any]:
     command = [
-        sys.executable, "-m", "conformance", "run", "--frameworks", ",".join(frameworks), "--profile", profile,
-        "--json", str(results_path), "--plain", *extra,
+        sys.executable,
+        "-m",
+        "conformance",
+        "run",
+        "--frameworks",
+        ",".join(frameworks),
+        "--profile",
+        profile,
+        "--json",
+        str(results_path),
+        "--plain",
+        *extra,
     ]
     print("running:", " ".join(command[1:]), file=sys.stderr, flush=True)
     started = time.perf_counter()

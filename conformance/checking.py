@@ -14,13 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from conformance import oracle, tolerance
+from conformance import measure, oracle, tolerance
 from conformance.adapter import Quantity, method_name
 from conformance.assertions import assert_within_bound
 from conformance.calls import Subject, invoke, label
 from conformance.oracle import Op
 from conformance.reproducer import Call
-from conformance.strategies import Argument
+from conformance.shape_pool import Site
+from conformance.strategies import Argument, Problem, problems
 from conformance.tolerance import Bound
 
 # Names of the vectors each quantity takes after x, in the adapter's argument order.
@@ -99,6 +100,16 @@ class Outcome:
     actual: np.ndarray
     call: Call
     where: str
+
+
+def draw_problem(data: Any, dtype: Any, sites: Sequence[Site], *, label: str = "problem", **options: Any) -> Problem:
+    """Draw an example's input from ``sites`` (see :func:`conformance.strategies.problems`);
+    the first draw of an example, labelled "problem", counts it in the property's measurement."""
+    recorder = measure.current()
+    if recorder is not None and label == "problem":
+        recorder.examples += 1
+    drawn: Problem = data.draw(problems(dtype, sites, **options), label=label)
+    return drawn
 
 
 def make_call(

@@ -16,6 +16,8 @@ They live in a TOML file (``known_divergences.toml`` at the repository root), on
     message = "*flush*"             # glob (or list of globs) on the failure's message: only that
                                     # failure is expected; any other failure of the result still fails
     reason = "XLA's float16 exp is 2 ulp off near underflow"   # required
+    reproducer = "import ..."       # a minimal script for the framework's issue tracker: it
+                                    # shows the divergence, and fails once it is gone
     max_error_ulp = 6.0             # optional, informational
 
 An entry matches a record when every field given matches. ``versions`` is checked
@@ -53,6 +55,7 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "message": (str, list),
     "intermittent": bool,
     "reason": str,
+    "reproducer": str,
     "max_error_ulp": (int, float),
 }
 _REQUIRED = ("adapter", "property", "reason")
@@ -232,6 +235,7 @@ class Divergence:
     versions: SpecifierSet | None = None
     message: tuple[str, ...] | None = None
     intermittent: bool = False
+    reproducer: str | None = None
     max_error_ulp: float | None = None
     source: str = field(default="known_divergences.toml", compare=False)
     number: int = field(default=0, compare=False)  # 1-based position in the file
@@ -342,6 +346,7 @@ def _entry(raw: Any, number: int, source: str) -> Divergence:
         versions=versions,
         message=_patterns(raw["message"], where, "message") if "message" in raw else None,
         intermittent=bool(raw.get("intermittent", False)),
+        reproducer=raw["reproducer"].strip() + "\n" if "reproducer" in raw else None,
         max_error_ulp=None if max_error is None else float(max_error),
         source=source,
         number=number,

@@ -26,6 +26,7 @@ class Measurement:
     bound_ulp: float | None = None  # that element's bound, in the same ulps
     worst_ratio: float = -np.inf  # its error / bound
     ratios: list[float] = field(default_factory=list)
+    examples: int = 0  # examples Hypothesis ran, shrinking included
 
     def observe(self, error_ulp: float, bound_ulp: float, ratio: np.ndarray) -> None:
         """Record one comparison: its worst element's error and bound (ulps) and every element's

@@ -312,6 +312,8 @@ def _identity(item: pytest.Item) -> dict[str, Any]:
 def _record_for(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None]) -> dict[str, Any]:
     extra: dict[str, Any] = {"nodeid": item.nodeid, "duration_s": round(report.duration, 4)}
     measurement = item.stash.get(_MEASUREMENT, None)
+    if measurement is not None and measurement.examples:
+        extra["examples"] = measurement.examples
     if measurement is not None and measurement.max_error_ulp is not None:
         extra.update(
             max_error_ulp=_finite(measurement.max_error_ulp),

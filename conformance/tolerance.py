@@ -103,6 +103,13 @@ def _smallest_subnormal(dtype: Any) -> float:
     return float(ml_dtypes.finfo(dtype).smallest_subnormal)
 
 
+def _half_spacings(eta: float, magnitude: np.ndarray) -> np.ndarray:
+    """eta/2 times ``magnitude``, with eta last: half of float64's smallest subnormal is not
+    a float64 and rounds to 0, and so does eta times a magnitude below 1/2 (such a term is
+    below the eta every bound adds anyway)."""
+    return np.asarray(eta * (magnitude / 2))
+
+
 @dataclass(frozen=True)
 class Bound:
     """Per-element absolute error bound and the scale errors are measured against."""
@@ -202,13 +209,14 @@ def _product_bound(op: Op, row: _Row, vector: np.ndarray, u: float, eta: float) 
         a = _dot(mag, s, axis)
         v = s * (g - c)
         absolute = u * s * (np.abs(g - c) * k + _dot(mag * s, k, axis) + gather * a + mag + np.abs(c))
-        absolute = absolute + eta / 2 * (np.abs(g - c) + s * np.sum(mag, axis=axis, keepdims=True))
+        absolute = absolute + _half_spacings(eta, np.abs(g - c) + s * np.sum(mag, axis=axis, keepdims=True))
         scale = s * (mag + a)
     else:
         total = np.sum(g, axis=axis, keepdims=True)
         total_mag = np.sum(mag, axis=axis, keepdims=True)
         v = g - s * total
-        absolute = u * (s * np.abs(total) * (k + ROUNDED) + gather * s * total_mag + mag) + eta / 2 * np.abs(total)
+        absolute = u * (s * np.abs(total) * (k + ROUNDED) + gather * s * total_mag + mag)
+        absolute = absolute + _half_spacings(eta, np.abs(total))
         scale = mag + s * total_mag
     return absolute + 2 * ROUNDED * u * np.abs(v), scale
 
@@ -232,7 +240,7 @@ def jvp_bound(op: Op, x: np.ndarray, tangent: np.ndarray, axis: int, dtype: Any)
         weighted = _dot(row.s * np.abs(t), row.relative_s + row.accumulation + ROUNDED, row.axis)
         v = t - _dot(row.s, t, row.axis)
         absolute = u * (np.abs(t) + weighted) + 2 * ROUNDED * u * np.abs(v)
-        absolute = absolute + eta / 2 * np.sum(np.abs(t), axis=row.axis, keepdims=True)
+        absolute = absolute + _half_spacings(eta, np.sum(np.abs(t), axis=row.axis, keepdims=True))
         scale = np.abs(t) + _dot(row.s, np.abs(t), row.axis)
     return Bound.of(absolute, scale, dtype, np.shape(x))
 
@@ -281,16 +289,17 @@ def vjp_derivative_bound(
         scale = ds * np.sum(np.abs(g), axis=axis_, keepdims=True)
     k = np.max(row.relative_s, axis=axis_, keepdims=True, initial=0.0) + row.accumulation + 3 * ROUNDED
     absolute = 2 * k * unit_roundoff(dtype) * scale
-    half_eta = _smallest_subnormal(dtype) / 2
+    # each s_j off by eta/2 moves ds_i by eta/2 * spread_i (spread, in units of eta/2)
     total_g = np.sum(np.abs(g), axis=axis_, keepdims=True)
-    d_ds = half_eta * (np.abs(w) + _dot(s, np.abs(w), axis_) + s * np.sum(np.abs(w), axis=axis_, keepdims=True))
+    spread = np.abs(w) + _dot(s, np.abs(w), axis_) + s * np.sum(np.abs(w), axis=axis_, keepdims=True)
     if op == "softmax":
-        absolute = absolute + (
-            d_ds * (np.abs(g) + _dot(np.abs(g), s, axis_))
-            + ds * half_eta * total_g
-            + half_eta * _dot(np.abs(g), ds, axis_)
-            + s * _dot(np.abs(g), d_ds, axis_)
+        moved = (
+            spread * (np.abs(g) + _dot(np.abs(g), s, axis_))
+            + ds * total_g
+            + _dot(np.abs(g), ds, axis_)
+            + s * _dot(np.abs(g), spread, axis_)
         )
     else:
-        absolute = absolute + d_ds * total_g
+        moved = spread * total_g
+    absolute = absolute + _half_spacings(_smallest_subnormal(dtype), moved)
     return Bound.of(absolute, scale, dtype, np.shape(x))

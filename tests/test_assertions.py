@@ -25,6 +25,25 @@ def test_a_subnormal_returned_as_zero_is_named_flush_to_zero():
     assert "softmax[0] = 0, but the oracle gives 1.1253e-38, a float32 subnormal flushed to zero (err" in message
 
 
-def test_a_normal_number_returned_as_zero_is_just_wrong():
+def test_a_number_of_the_lowest_normal_binade_returned_as_zero_is_named_too():
     message = _fail(np.array([0.0], dtype=np.float32), np.array([2e-38]), np.float32)
-    assert "flushed" not in message and "softmax[0] = 0, but the oracle gives 2e-38 (err" in message
+    assert "oracle gives 2e-38, a float32 number in the lowest normal binade flushed to zero (err" in message
+
+
+def test_a_larger_number_returned_as_zero_is_just_wrong():
+    message = _fail(np.array([0.0], dtype=np.float32), np.array([3e-38]), np.float32)
+    assert "flushed" not in message and "softmax[0] = 0, but the oracle gives 3e-38 (err" in message
+
+
+def test_an_infinity_is_right_where_the_exact_value_rounds_to_it():
+    """float16's largest number is 65504; round to nearest takes anything beyond 65520 to inf."""
+    exact = np.array([-65520.7, -1.0])
+    bound = tolerance.Bound.of(np.array([1.0, 1e-3]), np.abs(exact), np.float16, (2,))
+    assert_within_bound("log_softmax", np.array([-np.inf, -1.0], np.float16), exact, bound, "", lambda: "")
+    with pytest.raises(ConformanceFailure):  # -65000 is a float16 number, and -inf is wrong for it
+        assert_within_bound("log_softmax", np.array([-np.inf, -1.0], np.float16), exact / 1.008, bound, "", lambda: "")
+
+
+def test_an_error_below_the_smallest_normal_is_named_as_a_flushed_intermediate():
+    message = _fail(np.array([-2.21306e-38], dtype=np.float32), np.array([-2.10839e-38]), np.float32)
+    assert "off by less than the smallest normal float32, as when an intermediate is flushed to zero (err" in message

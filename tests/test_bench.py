@@ -31,8 +31,17 @@ def _by_spec(document, suffix):
 
 def test_the_numpy_reference_passes_and_the_document_has_the_documented_keys(tmp_path):
     result = run_cli(
-        "bench", "--adapter", "adapters/numpy_adapter.py:NumpyReference", "--elements", "1e5",
-        "--scaling-sizes", "100,1000", "--ops", "softmax,log_softmax", json_path=tmp_path / "bench.json", timeout=300,
+        "bench",
+        "--adapter",
+        "adapters/numpy_adapter.py:NumpyReference",
+        "--elements",
+        "1e5",
+        "--scaling-sizes",
+        "100,1000",
+        "--ops",
+        "softmax,log_softmax",
+        json_path=tmp_path / "bench.json",
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     document = result.document
@@ -54,7 +63,11 @@ def test_the_numpy_reference_passes_and_the_document_has_the_documented_keys(tmp
         assert check["passed"] and check["max_error_ulp"] is not None
     scaling = document["scaling"]
     assert {(entry["elements"], entry["approach"]) for entry in scaling} == {
-        (100, "o_n"), (100, "full_jacobian"), (1000, "o_n"), (1000, "full_jacobian"), (100_000, "o_n"),
+        (100, "o_n"),
+        (100, "full_jacobian"),
+        (1000, "o_n"),
+        (1000, "full_jacobian"),
+        (100_000, "o_n"),
     }
     for entry in scaling:
         assert {"adapter", "elements", "approach", "seconds", "peak_rss_bytes"} <= set(entry)
@@ -71,9 +84,18 @@ def test_torch_passes():
 
 def test_broken_adapters_fail_the_checks_that_should_catch_them(tmp_path):
     result = run_cli(
-        "bench", "--adapter", f"{BROKEN}:FlattenedJacobian", "--adapter", f"{BROKEN}:VjpReducesWholeTensor",
-        "--adapter", f"{BROKEN}:VjpWithoutInnerProduct", "--adapter", "numpy", *SMALL,
-        json_path=tmp_path / "bench.json", timeout=300,
+        "bench",
+        "--adapter",
+        f"{BROKEN}:FlattenedJacobian",
+        "--adapter",
+        f"{BROKEN}:VjpReducesWholeTensor",
+        "--adapter",
+        f"{BROKEN}:VjpWithoutInnerProduct",
+        "--adapter",
+        "numpy",
+        *SMALL,
+        json_path=tmp_path / "bench.json",
+        timeout=300,
     )
     assert result.returncode == 1
     document = result.document
@@ -101,8 +123,18 @@ def test_broken_adapters_fail_the_checks_that_should_catch_them(tmp_path):
 
 def test_a_crashing_and_a_hanging_adapter_become_failed_records(tmp_path):
     result = run_cli(
-        "bench", "--adapter", f"{MISBEHAVING}:Segfaults", "--adapter", f"{MISBEHAVING}:HangsInC",
-        "--adapter", "numpy", "--timeout", "10", *SMALL, json_path=tmp_path / "bench.json", timeout=300,
+        "bench",
+        "--adapter",
+        f"{MISBEHAVING}:Segfaults",
+        "--adapter",
+        f"{MISBEHAVING}:HangsInC",
+        "--adapter",
+        "numpy",
+        "--timeout",
+        "10",
+        *SMALL,
+        json_path=tmp_path / "bench.json",
+        timeout=300,
     )
     assert result.returncode == 1
     document = result.document

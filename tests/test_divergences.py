@@ -4,8 +4,12 @@ and the small PEP 440 comparator."""
 from __future__ import annotations
 
 import copy
+import importlib.util
 import itertools
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +48,27 @@ def test_the_repository_file_parses_and_every_entry_pins_its_framework_and_failu
     entries = divergences.load(ROOT / "known_divergences.toml")
     assert entries
     for entry in entries:
-        assert entry.reason and entry.framework and entry.message, entry.label()
+        assert entry.reason and entry.framework and entry.message and entry.reproducer, entry.label()
+
+
+REPOSITORY_ENTRIES = divergences.load(ROOT / "known_divergences.toml")
+
+
+@pytest.mark.parametrize("entry", REPOSITORY_ENTRIES, ids=[f"#{entry.number}" for entry in REPOSITORY_ENTRIES])
+def test_each_entry_s_reproducer_runs_alone_and_shows_the_divergence(entry: Divergence) -> None:
+    """What would go into the framework's issue tracker: it exits 0 while the divergence is
+    there, and fails (an assertion, SystemExit) once the framework has fixed it."""
+    assert entry.framework is not None and entry.reproducer is not None
+    if importlib.util.find_spec(entry.framework) is None:
+        pytest.skip(f"{entry.framework} is not installed")
+    completed = subprocess.run(
+        [sys.executable, "-c", entry.reproducer],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert completed.returncode == 0, f"{entry.label()}\n{completed.stdout[-2000:]}\n{completed.stderr[-2000:]}"
 
 
 def test_all_fields() -> None:

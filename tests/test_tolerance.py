@@ -53,3 +53,23 @@ def test_the_allowances() -> None:
     # short rows: never more than the worst case, never less than the pairwise bound
     assert tolerance.accumulation_allowance(3, np.float64) == tolerance.summation_allowance(3) == 3
     assert tolerance.running_sum_allowance(5) == 4
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_probabilities_rounded_below_the_normal_range_are_allowed_their_half_spacing(op: str) -> None:
+    """A float64 implementation that forms s in float64: where s_i is subnormal (1e-317 here)
+    it carries an absolute error of half a subnormal spacing, which the second-order products
+    multiply by sum(g) (a VJP, by <g, s>). Half of float64's spacing is not a float64 itself,
+    so the bound must not compute it first."""
+    x = np.array([0.0, -729.5, -740.25])
+    g, direction = np.array([5.0, -3.0, 2.0]) * 40, np.array([0.3, -0.7, 1.2])
+    s = oracle.softmax(x, -1)  # float64, rounded to the subnormal grid
+    ds = s * (direction - np.sum(s * direction))
+    if op == "softmax":
+        computed = ds * (g - np.sum(g * s)) - s * np.sum(g * ds)
+    else:
+        computed = -ds * np.sum(g)
+    exact = oracle.vjp_derivative(op, x, g, direction, -1, work=np.longdouble)
+    bound = tolerance.vjp_derivative_bound(op, x, g, direction, -1, np.float64)
+    assert np.all(np.abs(computed.astype(np.longdouble) - exact) <= bound.absolute)
+    assert bound.absolute[1] > 10 * tolerance.UNDERFLOW * 5e-324  # the half spacing, magnified, is in it

@@ -5,17 +5,17 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.checking import compare
+from conformance.checking import compare, draw_problem
 from conformance.profiles import budget
 from conformance.properties.marks import conformance_property
-from conformance.strategies import problems, vectors
+from conformance.strategies import vectors
 
 
 @conformance_property("forward_accuracy", needs=("forward",))
 @budget(1.5)
 @given(data=st.data())
 def test_forward_is_within_its_bound(subject, op, dtype, pool, data):
-    problem = data.draw(problems(dtype, pool.sites(wide=True)), label="problem")
+    problem = draw_problem(data, dtype, pool.sites(wide=True))
     compare(subject, op, "forward", problem.x, problem.axis)
 
 
@@ -23,7 +23,7 @@ def test_forward_is_within_its_bound(subject, op, dtype, pool, data):
 @budget(1.5)
 @given(data=st.data())
 def test_vjp_with_random_cotangents_is_within_its_bound(subject, op, dtype, pool, data):
-    problem = data.draw(problems(dtype, pool.sites(wide=True)), label="problem")
+    problem = draw_problem(data, dtype, pool.sites(wide=True))
     cotangent = data.draw(vectors(problem.shape, dtype), label="cotangent")
     compare(subject, op, "vjp", problem.x, problem.axis, [cotangent])
 
@@ -32,7 +32,7 @@ def test_vjp_with_random_cotangents_is_within_its_bound(subject, op, dtype, pool
 @budget(1.0)
 @given(data=st.data())
 def test_jvp_with_random_tangents_is_within_its_bound(subject, op, dtype, pool, data):
-    problem = data.draw(problems(dtype, pool.sites(wide=True)), label="problem")
+    problem = draw_problem(data, dtype, pool.sites(wide=True))
     tangent = data.draw(vectors(problem.shape, dtype), label="tangent")
     compare(subject, op, "jvp", problem.x, problem.axis, [tangent])
 
@@ -41,7 +41,7 @@ def test_jvp_with_random_tangents_is_within_its_bound(subject, op, dtype, pool, 
 @budget(0.6)
 @given(data=st.data())
 def test_long_rows_are_within_their_bound(subject, op, dtype, pool, data):
-    problem = data.draw(problems(dtype, pool.long), label="problem")
+    problem = draw_problem(data, dtype, pool.long)
     compare(subject, op, "forward", problem.x, problem.axis)
     cotangent = data.draw(vectors(problem.shape, dtype), label="cotangent")
     compare(subject, op, "vjp", problem.x, problem.axis, [cotangent])
@@ -51,7 +51,7 @@ def test_long_rows_are_within_their_bound(subject, op, dtype, pool, data):
 @budget(0.75)
 @given(data=st.data())
 def test_derivative_of_the_vjp_is_within_its_bound(subject, op, dtype, pool, data):
-    problem = data.draw(problems(dtype, pool.sites(wide=True)), label="problem")
+    problem = draw_problem(data, dtype, pool.sites(wide=True))
     cotangent = data.draw(vectors(problem.shape, dtype), label="cotangent")
     direction = data.draw(vectors(problem.shape, dtype), label="direction")
     compare(subject, op, "vjp_derivative", problem.x, problem.axis, [cotangent, direction])

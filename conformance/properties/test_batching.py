@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from conformance import oracle, tolerance
 from conformance.adapter import Quantity
 from conformance.assertions import assert_within_bound
-from conformance.checking import Outcome, bound_for, run
+from conformance.checking import Outcome, bound_for, draw_problem, run
 from conformance.profiles import budget
 from conformance.properties.marks import conformance_property
 from conformance.reproducer import reproducer
-from conformance.strategies import Argument, problems, vectors
+from conformance.strategies import Argument, vectors
 from conformance.tolerance import Bound
 
 ROWS_CHECKED = 3
@@ -63,7 +63,7 @@ def _reproduce(batch: Outcome, alone: Outcome, picking: str) -> str:
 @budget(1.0)
 @given(data=st.data())
 def test_batch_equals_its_rows_one_by_one(subject, op, dtype, pool, data):
-    problem = data.draw(problems(dtype, pool.sites(min_rank=2)), label="problem")
+    problem = draw_problem(data, dtype, pool.sites(min_rank=2))
     cotangent = data.draw(vectors(problem.shape, dtype), label="cotangent")
     axis = problem.axis % len(problem.shape)
     batch = {

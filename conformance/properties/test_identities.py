@@ -8,11 +8,11 @@ from hypothesis import strategies as st
 
 from conformance import tolerance
 from conformance.assertions import assert_within_bound
-from conformance.checking import run
+from conformance.checking import draw_problem, run
 from conformance.profiles import budget
 from conformance.properties.marks import conformance_property
 from conformance.reproducer import array_source, reproducer
-from conformance.strategies import problems, vectors
+from conformance.strategies import vectors
 from conformance.tolerance import Bound
 
 
@@ -20,7 +20,7 @@ from conformance.tolerance import Bound
 @budget(1.0)
 @given(data=st.data())
 def test_jvp_and_vjp_are_adjoint(subject, op, dtype, pool, data):
-    problem = data.draw(problems(dtype, pool.sites(wide=True)), label="problem")
+    problem = draw_problem(data, dtype, pool.sites(wide=True))
     u = data.draw(vectors(problem.shape, dtype), label="tangent")
     v = data.draw(vectors(problem.shape, dtype), label="cotangent")
     pulled = run(subject, op, "vjp", problem.x, problem.axis, [v])

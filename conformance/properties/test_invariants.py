@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 
 from conformance.adapter import provided_method
 from conformance.assertions import assert_exactly
-from conformance.checking import compare, run
+from conformance.checking import compare, draw_problem, run
 from conformance.profiles import budget
 from conformance.properties.marks import conformance_property
-from conformance.strategies import Problem, problems, vectors
+from conformance.strategies import Problem, vectors
 
 
 def _rows_of_length_one_are_exact(subject, op, dtype, problem: Problem, data, what: str) -> None:
@@ -37,7 +37,7 @@ def _rows_of_length_one_are_exact(subject, op, dtype, problem: Problem, data, wh
 @budget(0.5)
 @given(data=st.data())
 def test_length_one_axis_gives_exactly_one_and_zero_gradient(subject, op, dtype, pool, data):
-    problem = data.draw(problems(dtype, pool.unit, masks=False), label="problem")
+    problem = draw_problem(data, dtype, pool.unit, masks=False)
     _rows_of_length_one_are_exact(subject, op, dtype, problem, data, "a row of length 1")
 
 
@@ -46,7 +46,7 @@ def test_length_one_axis_gives_exactly_one_and_zero_gradient(subject, op, dtype,
 @given(data=st.data())
 def test_a_zero_dimensional_input_is_one_row_of_length_one(subject, op, dtype, pool, data):
     """A 0-d x (axis 0 or -1) is a single row of one element; every result is 0-d too."""
-    problem = data.draw(problems(dtype, pool.scalar, masks=False), label="problem")
+    problem = draw_problem(data, dtype, pool.scalar, masks=False)
     _rows_of_length_one_are_exact(subject, op, dtype, problem, data, "a 0-d input")
 
 
@@ -55,7 +55,7 @@ def test_a_zero_dimensional_input_is_one_row_of_length_one(subject, op, dtype, p
 @given(data=st.data())
 def test_masked_places_give_exact_zero_and_the_rest_is_finite(subject, op, dtype, pool, data):
     sites = pool.sites(min_rank=1, wide=True, min_row_length=2)
-    problem = data.draw(problems(dtype, sites, force_mask=True), label="problem")
+    problem = draw_problem(data, dtype, sites, force_mask=True)
     cotangent = data.draw(vectors(problem.shape, dtype), label="cotangent")
     masked = np.isneginf(problem.x.value)
     # compare() also fails NaN or inf anywhere the oracle is finite.

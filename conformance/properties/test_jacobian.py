@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 from conformance import oracle, tolerance
 from conformance.adapter import method_name
 from conformance.assertions import assert_exactly, assert_within_bound
-from conformance.checking import compare, jacobian_bound, run
+from conformance.checking import compare, draw_problem, jacobian_bound, run
 from conformance.profiles import budget
 from conformance.properties.marks import conformance_property
-from conformance.strategies import Argument, problems, vectors
+from conformance.strategies import Argument, vectors
 from conformance.tolerance import Bound
 
 
@@ -21,7 +21,7 @@ from conformance.tolerance import Bound
 @budget(1.0)
 @given(data=st.data())
 def test_jacobian_is_within_its_bound(subject, op, dtype, pool, data):
-    problem = data.draw(problems(dtype, pool.sites()), label="problem")
+    problem = draw_problem(data, dtype, pool.sites())
     compare(subject, op, "jacobian", problem.x, problem.axis)
 
 
@@ -29,7 +29,7 @@ def test_jacobian_is_within_its_bound(subject, op, dtype, pool, data):
 @budget(1.0)
 @given(data=st.data())
 def test_jacobian_is_block_diagonal(subject, op, dtype, pool, data):
-    problem = data.draw(problems(dtype, pool.sites(min_rank=2)), label="problem")
+    problem = draw_problem(data, dtype, pool.sites(min_rank=2))
     outcome = run(subject, op, "jacobian", problem.x, problem.axis)
     assert_exactly(
         "jacobian",
@@ -47,7 +47,7 @@ def test_jacobian_is_block_diagonal(subject, op, dtype, pool, data):
 @given(data=st.data())
 def test_jacobian_times_ones_is_zero(subject, op, dtype, pool, data):
     """J 1 = 0 for both ops: shifting every logit of a row by the same amount changes nothing."""
-    problem = data.draw(problems(dtype, pool.sites(min_rank=1)), label="problem")
+    problem = draw_problem(data, dtype, pool.sites(min_rank=1))
     outcome = run(subject, op, "jacobian", problem.x, problem.axis)
     block = oracle.blocks_from_jacobian(outcome.actual.astype(np.longdouble), problem.axis)
     entry_bound = tolerance.blocks_bound(op, problem.x.value, problem.axis, dtype)
@@ -70,7 +70,7 @@ def test_jacobian_times_ones_is_zero(subject, op, dtype, pool, data):
 def test_vjp_of_ones_is_zero(subject, op, dtype, pool, data):
     """1^T J = 0 for softmax only: each row sums to one, a constant, so the gradient of
     softmax(x).sum() is zero. (log_softmax's is 1 - n s.)"""
-    problem = data.draw(problems(dtype, pool.sites(wide=True)), label="problem")
+    problem = draw_problem(data, dtype, pool.sites(wide=True))
     ones = Argument(np.ones(problem.shape, dtype=dtype))
     outcome = run(subject, op, "vjp", problem.x, problem.axis, [ones])
     bound = tolerance.vjp_bound(op, problem.x.value, ones.value, problem.axis, dtype)
@@ -89,7 +89,7 @@ def test_vjp_of_ones_is_zero(subject, op, dtype, pool, data):
 @budget(1.0)
 @given(data=st.data())
 def test_vjp_equals_transposed_jacobian_times_cotangent(subject, op, dtype, pool, data):
-    problem = data.draw(problems(dtype, pool.sites()), label="problem")
+    problem = draw_problem(data, dtype, pool.sites())
     cotangent = data.draw(vectors(problem.shape, dtype), label="cotangent")
     jacobian = run(subject, op, "jacobian", problem.x, problem.axis).actual.astype(np.longdouble)
     outcome = run(subject, op, "vjp", problem.x, problem.axis, [cotangent])

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from conformance.adapter import QUANTITIES, provided_method
 from conformance.calls import ConformanceFailure
-from conformance.checking import VECTORS, run
+from conformance.checking import VECTORS, draw_problem, run
 from conformance.profiles import budget
 from conformance.properties.marks import conformance_property
 from conformance.reproducer import reproducer
@@ -27,7 +27,7 @@ from conformance.strategies import problems, vectors
 def test_a_result_is_not_overwritten_by_a_later_call(subject, op, dtype, pool, data):
     """Every quantity, called twice on inputs of one shape: the first result must not change
     and must not share memory with the second (a workspace returned twice)."""
-    problem = data.draw(problems(dtype, pool.sites(), masks=False), label="problem")
+    problem = draw_problem(data, dtype, pool.sites(), masks=False)
     site = Site(problem.shape, problem.axis)
     later = data.draw(problems(dtype, [site], masks=False), label="later problem")
     for quantity in QUANTITIES:

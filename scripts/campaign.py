@@ -1,0 +1,130 @@
+"""The zero-false-alarm campaign: many seeds, every failure accounted for.
+
+    python scripts/campaign.py --out reports/campaign            # the whole campaign
+    python scripts/campaign.py --out /tmp/c --only thorough --seeds 11
+
+Runs, each with the three frameworks:
+
+* the ``thorough`` profile (ten times the examples) over the primary paths, once per seed of
+  ``--thorough-seeds`` (default three);
+* the ``dev`` profile over every AD path (``--all-paths``), once per seed of ``--dev-seeds``
+  (default two).
+
+Each run's JSON lands in ``--out``; ``summary.json`` and the printout give, per adapter, the
+examples run and the statuses, then every failure no known divergence explains (with its
+reproducer in the JSON), the divergences seen (xfailed), and what the audit of the
+known-divergences file says. A clean campaign has no unexplained failure and no audit
+problem. The script reports; it exits 1 when the campaign is not clean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+THREE = "torch,jax,tensorflow"
+
+
+def _seeds(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def runs(thorough_seeds: list[int], dev_seeds: list[int], only: str | None) -> list[tuple[str, list[str]]]:
+    planned = []
+    if only in (None, "thorough"):
+        planned += [(f"thorough-{seed}", ["--profile", "thorough", "--seed", str(seed)]) for seed in thorough_seeds]
+    if only in (None, "dev"):
+        planned += [
+            (f"dev-all-paths-{seed}", ["--all-paths", "--profile", "dev", "--seed", str(seed)]) for seed in dev_seeds
+        ]
+    return planned
+
+
+def run(name: str, arguments: list[str], out: Path) -> dict[str, Any]:
+    path = out / f"{name}.json"
+    command = [
+        sys.executable,
+        "-m",
+        "conformance",
+        "run",
+        "--frameworks",
+        THREE,
+        *arguments,
+        "--json",
+        str(path),
+        "--plain",
+    ]
+    print(f"{name}: {' '.join(command[1:])}", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    with open(out / f"{name}.log", "wb") as log:
+        completed = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, check=False)
+    wall = time.perf_counter() - started
+    document = json.loads(path.read_text()) if path.exists() else {"results": [], "metadata": {}}
+    print(f"  exit {completed.returncode} after {wall:.0f} s", file=sys.stderr, flush=True)
+    return {"name": name, "returncode": completed.returncode, "wall_s": round(wall, 1), "document": document}
+
+
+def summarise(done: list[dict[str, Any]]) -> dict[str, Any]:
+    examples: Counter[str] = Counter()
+    statuses: dict[str, Counter[str]] = defaultdict(Counter)
+    unexplained, divergences, problems = [], Counter(), []
+    for outcome in done:
+        document = outcome["document"]
+        for record in document["results"]:
+            spec = record.get("spec", record["adapter"])
+            examples[spec] += int(record.get("examples") or 0)
+            statuses[spec][record["status"]] += 1
+            if record["status"] in ("failed", "error"):
+                unexplained.append(
+                    {
+                        "run": outcome["name"],
+                        "record": f"{spec} {record['property']} {record['op']} {record['dtype']}",
+                        "message": record["message"].splitlines()[0][:400],
+                    }
+                )
+            elif record["status"] == "xfailed":
+                divergences[record.get("xfail_reason", "")[:100]] += 1
+        problems += [f"{outcome['name']}: {line}" for line in document["metadata"].get("divergence_problems", [])]
+    return {
+        "runs": [{key: value for key, value in outcome.items() if key != "document"} for outcome in done],
+        "examples_per_adapter": dict(sorted(examples.items())),
+        "statuses_per_adapter": {spec: dict(counter) for spec, counter in sorted(statuses.items())},
+        "unexplained": unexplained,
+        "divergences_seen": dict(divergences.most_common()),
+        "audit_problems": problems,
+        "clean": not unexplained and not problems,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, help="folder for each run's JSON and log, and summary.json")
+    parser.add_argument("--thorough-seeds", type=_seeds, default=[1, 2, 3])
+    parser.add_argument("--dev-seeds", type=_seeds, default=[4, 5])
+    parser.add_argument("--only", choices=("thorough", "dev"), default=None)
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    done = [run(name, arguments, out) for name, arguments in runs(args.thorough_seeds, args.dev_seeds, args.only)]
+    summary = summarise(done)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    print(f"\n{'adapter':<22} {'examples':>9}  statuses")
+    for spec, count in summary["examples_per_adapter"].items():
+        print(f"{spec:<22} {count:>9}  {summary['statuses_per_adapter'][spec]}")
+    for failure in summary["unexplained"]:
+        print(f"UNEXPLAINED {failure['run']}: {failure['record']}: {failure['message']}")
+    for line in summary["audit_problems"]:
+        print(f"AUDIT {line}")
+    print("\ncampaign: clean" if summary["clean"] else "\ncampaign: NOT clean")
+    return 0 if summary["clean"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

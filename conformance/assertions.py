@@ -91,6 +91,9 @@ def assert_within_bound(
     )
 
 
+FLUSH_ZONE = 64  # multiples of the smallest normal that a flushed intermediate, times a factor, can reach
+
+
 def _rounds_to_infinity(actual: np.ndarray, exact: np.ndarray, limit: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
     """Where ``actual`` is an infinity that a value within ``limit`` of ``exact`` rounds to:
     beyond the dtype's largest finite number plus half its spacing, round to nearest gives
@@ -105,8 +108,8 @@ def _rounds_to_infinity(actual: np.ndarray, exact: np.ndarray, limit: np.ndarray
 
 def _flushed(value: Any, expected: Any, dtype: np.dtype[Any]) -> str:
     """A note when the error is what flush-to-zero arithmetic makes: zero where the exact value
-    is a nonzero subnormal or lies in the lowest normal binade, or an error below the smallest
-    normal number (an intermediate flushed to zero)."""
+    is a nonzero subnormal or lies in the lowest normal binade, or any error near the bottom of
+    the range, where an intermediate flushed to zero (a probability, a product) shows."""
     exact, got = abs(float(expected)), float(value)
     smallest_normal = float(ml_dtypes.finfo(dtype).smallest_normal)
     name = dtype_name(dtype)
@@ -114,8 +117,8 @@ def _flushed(value: Any, expected: Any, dtype: np.dtype[Any]) -> str:
         return f", a {name} subnormal flushed to zero"
     if got == 0 and 0 < exact < 2 * smallest_normal:
         return f", a {name} number in the lowest normal binade flushed to zero"
-    if 0 < abs(got - float(expected)) < smallest_normal:
-        return f", off by less than the smallest normal {name}, as when an intermediate is flushed to zero"
+    if max(exact, abs(got)) < FLUSH_ZONE * smallest_normal:
+        return f", near the bottom of the {name} range, where an intermediate flushed to zero shows"
     return ""
 
 

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 from conformance import results
 from conformance.dtypes import DTYPE_NAMES, UnknownDtype, dtype_named
-from conformance.loading import AdapterSpecError, check_spec, selected_specs
+from conformance.loading import ENTRY_POINT_GROUP, AdapterSpecError, check_spec, selected_specs
 from conformance.profiles import PROFILE_NAMES, default_profile
 from conformance.properties.marks import UnknownProperty, check_properties
 
@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--frameworks", type=_comma_list, default=None, help="e.g. torch,jax,tensorflow: each one's primary path"
     )
     run.add_argument("--all-paths", action="store_true", help="every AD path of the frameworks, not just the primary")
-    run.add_argument("--adapter", action="append", default=[], help="built-in name, file.py:NAME or module:NAME")
+    run.add_argument(
+        "--adapter", action="append", default=[], help="built-in or plugin name (see `list`), file.py:NAME, module:NAME"
+    )
     run.add_argument("--profile", default=None, choices=PROFILE_NAMES)
     run.add_argument("--dtypes", type=_comma_list, default=None, help=f"subset of {','.join(DTYPE_NAMES)}")
     run.add_argument("--properties", type=_comma_list, default=None, help="subset of the properties to run")
@@ -74,8 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="merge results JSON files into one HTML report")
     report.add_argument("results", nargs="+", help="results JSON files")
     report.add_argument("-o", "--output", required=True, help="the HTML file to write")
+    report.add_argument("--markdown", default=None, help="also write a short Markdown summary here (for CI)")
     report.add_argument("--baseline", default=None, help="baseline for the gate verdict shown in the report")
     report.add_argument("--divergences", default=str(DEFAULT_DIVERGENCES), help="known-divergences file")
+
+    commands.add_parser("list", help="every adapter --adapter knows: built-in AD paths and installed plugins")
 
     gate = commands.add_parser("gate", help="exit 1 on regressions, unexplained failures or missing results")
     gate.add_argument("results", nargs="+", help="results JSON files")
@@ -134,6 +139,7 @@ def _check_dtypes(names: list[str] | None) -> str | None:
 
 def command_run(args: argparse.Namespace) -> int:
     from conformance import divergences
+    from conformance.gate import evaluate
     from conformance.progress import display
     from conformance.runner import Runner, RunOptions, available_cores
     from conformance.summary import print_summary
@@ -188,9 +194,9 @@ def command_run(args: argparse.Namespace) -> int:
         from conformance.report import write_html
 
         write_html([document], args.html_path)
-    print_summary(records, problems)
-    bad = any(record["status"] in results.BAD_STATUSES for record in records)
-    return EXIT_FAILED if bad else EXIT_OK
+    verdict = evaluate([document])
+    print_summary(records, verdict)
+    return EXIT_OK if verdict.passed else EXIT_FAILED
 
 
 def _load_results(paths: list[str]) -> list[dict[str, Any]]:
@@ -210,12 +216,16 @@ def _load_divergences(path: str) -> list[Any]:
 
 def command_report(args: argparse.Namespace) -> int:
     from conformance.gate import load_baseline
-    from conformance.report import write_html
+    from conformance.report import write_html, write_markdown
 
     documents = _load_results(args.results)
     baseline = load_baseline(args.baseline) if args.baseline else None
-    write_html(documents, args.output, baseline=baseline, divergences=_load_divergences(args.divergences))
+    divergences = _load_divergences(args.divergences)
+    write_html(documents, args.output, baseline=baseline, divergences=divergences)
     print(f"wrote {args.output}")
+    if args.markdown:
+        write_markdown(documents, args.markdown, baseline=baseline, divergences=divergences)
+        print(f"wrote {args.markdown}")
     return EXIT_OK
 
 
@@ -245,7 +255,29 @@ def command_bench(args: argparse.Namespace) -> int:
     return bench.run(options)
 
 
-COMMANDS = {"run": command_run, "report": command_report, "gate": command_gate, "bench": command_bench}
+def command_list(args: argparse.Namespace) -> int:
+    from conformance.loading import FRAMEWORKS, installed_frameworks, plugin_adapters
+
+    installed = set(installed_frameworks())
+    print("built-in adapters, by framework (the primary path first; --all-paths runs the others):")
+    for framework, (_, paths) in sorted(FRAMEWORKS.items()):
+        state = "" if framework in installed else "  (not installed)"
+        print(f"  {framework}: {', '.join(paths)}{state}")
+    plugins = plugin_adapters()
+    print(f"plugin adapters (entry points in {ENTRY_POINT_GROUP!r}):" if plugins else "no plugin adapters installed")
+    for name, entry in plugins.items():
+        source = f" (from {entry.dist.name} {entry.dist.version})" if entry.dist is not None else ""
+        print(f"  {name} = {entry.value}{source}")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "run": command_run,
+    "report": command_report,
+    "gate": command_gate,
+    "bench": command_bench,
+    "list": command_list,
+}
 
 
 def _terminate(signum: int, frame: object) -> None:

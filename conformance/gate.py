@@ -120,6 +120,46 @@ class GateVerdict:
         """The summary line and the diff lines, for the terminal."""
         return "\n".join([self.summary, *(f"  {line}" for line in self.lines)])
 
+    @property
+    def adapters(self) -> list[str]:
+        """Every adapter with a result, in the order the records name them."""
+        return list(dict.fromkeys(str(record.get("adapter")) for record in self.records))
+
+    def conforms(self, adapter: str) -> bool:
+        """Whether ``adapter`` ran something and nothing of it failed unexplained."""
+        own = [record for record in self.records if str(record.get("adapter")) == adapter]
+        ran = any(record.get("status") in RAN_STATUSES for record in own)
+        return ran and not any(record.get("status") in ("failed", "error") for record in own)
+
+    @property
+    def sentence(self) -> str:
+        """The verdict in one sentence, the same in the terminal, the report and the CI summary:
+        "3 of 10 adapters conform; 2 unexplained failures (jax long_row_accuracy softmax float16,
+        ...); 77 known divergences." """
+        adapters = self.adapters
+        conforming = sum(self.conforms(adapter) for adapter in adapters)
+        parts = [f"{conforming} of {_count(len(adapters), 'adapter')} conform" + ("s" if len(adapters) == 1 else "")]
+        failing = [record for record in self.records if record.get("status") in ("failed", "error")]
+        if failing:
+            named = ", ".join(_record_words(record) for record in failing[:3]) + (", …" if len(failing) > 3 else "")
+            parts.append(f"{_count(len(failing), 'unexplained failure')} ({named})")
+        parts.append(_count(sum(record.get("status") == "xfailed" for record in self.records), "known divergence"))
+        if self.missing_frameworks:
+            parts.append("; ".join(self.missing_frameworks))
+        if self.missing_results:
+            parts.append(f"{_count(len(self.missing_results), 'result')} missing against the baseline")
+        if self.divergence_problems:
+            parts.append(f"{_count(len(self.divergence_problems), 'problem')} with the known-divergences file")
+        return "; ".join(parts) + "."
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _record_words(record: Mapping[str, Any]) -> str:
+    return " ".join(str(record.get(key)) for key in ("adapter", "property", "op", "dtype"))
+
 
 # ---------------------------------------------------------------------------------------------
 # reading files

@@ -1,10 +1,21 @@
-"""Turn an adapter spec (a built-in name, ``file.py:NAME`` or ``module:NAME``) into an adapter."""
+"""Turn an adapter spec into an adapter: a built-in name, the name of an adapter an installed
+package registers, ``file.py:NAME`` or ``module:NAME``.
+
+A package registers adapters in the entry-point group ``softmax_conformance.adapters``, the
+way pytest plugins register with ``pytest11``; each entry's name is the adapter's name and
+its value ``package.module:NAME`` is imported only when that adapter is loaded::
+
+    [project.entry-points."softmax_conformance.adapters"]
+    my-kernel = "my_kernels.conformance:MySoftmax"
+"""
 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib
+import importlib.metadata
 import importlib.util
 import sys
 from pathlib import Path
@@ -22,9 +33,20 @@ class IncompleteAdapter(TypeError):
     """An adapter that loads but lacks a required method: an ``error`` result, not a usage error."""
 
 
+ENTRY_POINT_GROUP = "softmax_conformance.adapters"
+
+
+@functools.cache
+def plugin_adapters() -> dict[str, importlib.metadata.EntryPoint]:
+    """Adapters that installed distributions register, by name (a built-in name wins)."""
+    found = {entry.name: entry for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    return {name: entry for name, entry in sorted(found.items()) if name not in BUILTIN_ADAPTERS}
+
+
 def _valid_choices() -> str:
+    plugins = f"; installed plugin adapters: {', '.join(plugin_adapters())}" if plugin_adapters() else ""
     return (
-        f"the built-in adapters are: {', '.join(sorted(BUILTIN_ADAPTERS))}; "
+        f"the built-in adapters are: {', '.join(sorted(BUILTIN_ADAPTERS))}{plugins}; "
         "or give path/to/file.py:NAME or package.module:NAME"
     )
 
@@ -63,11 +85,14 @@ def load_adapter(spec: str) -> Any:
     """The adapter named by ``spec``.
 
     ``spec`` is a built-in name (``torch``, ``jax``, ``tensorflow``, their AD-path variants,
-    ``numpy``), ``path/to/file.py:NAME`` (the file's folder need not be on ``sys.path``) or
-    ``package.module:NAME``. NAME is a class, instantiated with no arguments, or an instance.
+    ``numpy``), the name of a plugin adapter (see the module docstring), ``path/to/file.py:NAME``
+    (the file's folder need not be on ``sys.path``) or ``package.module:NAME``. NAME is a class,
+    instantiated with no arguments, or an instance.
     """
     if not isinstance(spec, str) or not spec:
         raise AdapterSpecError(f"--adapter={spec!r}: empty adapter spec; {_valid_choices()}")
+    if spec in plugin_adapters():
+        return _instance(plugin_adapters()[spec].load())  # a broken entry point raises here: an error record
     if spec in BUILTIN_ADAPTERS:
         module_name, attribute = BUILTIN_ADAPTERS[spec]
         module = importlib.import_module(module_name)
@@ -86,6 +111,11 @@ def load_adapter(spec: str) -> Any:
         raise AdapterSpecError(
             f"--adapter={spec}: {module.__name__} has no {attribute!r}; {_valid_choices()}"
         ) from None
+    return _instance(target)
+
+
+def _instance(target: Any) -> Any:
+    """``target`` instantiated if it is a class, checked to have the required methods."""
     adapter = target() if isinstance(target, type) else target
     missing = missing_required(adapter)
     if missing:
@@ -98,7 +128,7 @@ def load_adapter(spec: str) -> Any:
 
 def absolute_spec(spec: str) -> str:
     """``spec`` with a file's path made absolute, so that it loads from any folder."""
-    if spec in BUILTIN_ADAPTERS or ":" not in spec:
+    if spec in BUILTIN_ADAPTERS or spec in plugin_adapters() or ":" not in spec:
         return spec
     location, attribute = _split(spec)
     if _is_file(location):
@@ -147,7 +177,7 @@ def selected_specs(frameworks: list[str] | None, adapters: list[str], *, all_pat
 def check_spec(spec: str) -> None:
     """Reject, without importing anything, a spec that cannot name an adapter: no such file or
     module, or a NAME its source does not define at the top level."""
-    if spec in BUILTIN_ADAPTERS:
+    if spec in BUILTIN_ADAPTERS or spec in plugin_adapters():
         return
     location, attribute = _split(spec)
     source: Path | None

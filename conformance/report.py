@@ -1,20 +1,31 @@
-"""One self-contained HTML report from one or more results documents.
+"""The report of one or more results documents: one self-contained HTML page, and a short
+Markdown summary for CI.
 
-Everything is inline (CSS, the SVG pictures); the page loads nothing and runs no script,
-and a Content-Security-Policy forbids both, so even a string that escaped escaping could
-not act. Every string from adapters, exceptions and metadata goes through Jinja2's
-autoescaping.
+The page answers a reader's three questions in order: does it conform (the verdict, in one
+sentence, the same as the gate's and the terminal's), what is wrong (one matrix of adapters x
+properties, each cell a glyph of the ops x dtypes, then the failures grouped by cause, each
+with its smallest reproducer), and where to look (accuracy, plots, agreement, behaviour,
+environment and every record, collapsed below).
 
-Sections (stable ids for tests and links): ``gate-verdict``, ``divergence-problems``,
-``totals``, ``summary-matrix`` (tables ``summary-<dtype>[-<op>]``), ``failures``
-(``<details class="failure">`` each, id ``f-<n>``), ``accuracy``, ``plots``,
-``agreement``, ``behaviour``, ``environment``.
+Everything is inline (CSS, the SVG pictures, one small script); the page loads nothing, and
+its Content-Security-Policy allows only that script, by hash. The page reads the same
+without it: the script only adds copy buttons and opens a collapsed section a link points
+into. Every string from adapters, exceptions and metadata goes through Jinja2's autoescaping.
+
+Stable ids, for tests and links: ``verdict``, ``summary`` (the matrix), ``failures``
+(groups ``g-<n>``), ``divergences`` (known, grouped the same way), ``changes`` (against a
+baseline), ``accuracy``, ``plots``, ``agreement``, ``behaviour``, ``environment``,
+``records`` (one table per adapter, rows ``r-<adapter>-<property>``).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -100,90 +111,131 @@ def _ratio(error: Any, bound: Any) -> float | None:
 # view models
 
 
-def _failures(records: list[dict[str, Any]], adapter_order: list[str]) -> list[dict[str, Any]]:
-    chosen = [r for r in records if r.get("status") in ("failed", "error", "xfailed")]
-    rank = {"error": 0, "failed": 0, "xfailed": 1}
-    chosen.sort(key=lambda r: (rank[str(r["status"])], adapter_order.index(str(r.get("adapter", "")))))
+def _slug(*parts: Any) -> str:
+    """An id fragment from arbitrary names (adapter names come from users)."""
+    return "-".join(re.sub(r"[^A-Za-z0-9_.-]+", "_", str(part)) for part in parts)
+
+
+def _matrix(records: list[dict[str, Any]], adapters: list[str], verdict: gate_module.GateVerdict) -> dict[str, Any]:
+    """Adapters x properties; each cell a glyph of ops x dtypes, worst status first in words."""
+    ops = _ordered((str(r.get("op")) for r in records if r.get("op") != "any"), OP_ORDER)
+    dtypes = _ordered((str(r.get("dtype")) for r in records if r.get("dtype") != "any"), DTYPE_ORDER)
+    properties = list(dict.fromkeys(str(r.get("property")) for r in records if r.get("op") != "any"))
+    found: dict[tuple[str, str, str, str], str] = {}
+    for record in records:
+        key = (str(record.get("adapter")), str(record.get("property")), str(record.get("op")), str(record.get("dtype")))
+        status = display_status(record)
+        if DISPLAY_BADNESS.get(status, 0) >= DISPLAY_BADNESS.get(found.get(key, ""), -1):
+            found[key] = status
+    rows = []
+    for adapter in adapters:
+        cells: list[dict[str, Any] | None] = []
+        for prop in properties:
+            squares = [[found.get((adapter, prop, op, dtype), "none") for dtype in dtypes] for op in ops]
+            present = [status for line in squares for status in line if status != "none"]
+            if not present:
+                cells.append(None)
+                continue
+            counts: dict[str, int] = {}
+            for status in present:
+                counts[status] = counts.get(status, 0) + 1
+            worst = max(counts, key=lambda status: DISPLAY_BADNESS[status])
+            words = ", ".join(
+                f"{n} {LABELS[status]}" for status, n in sorted(counts.items(), key=lambda kv: -DISPLAY_BADNESS[kv[0]])
+            )
+            where = "; ".join(
+                f"{op} {dtype}: {LABELS[squares[i][j]]}"
+                for i, op in enumerate(ops)
+                for j, dtype in enumerate(dtypes)
+                if squares[i][j] != "none"
+            )
+            cells.append(
+                {
+                    "worst": worst,
+                    "words": words,
+                    "title": f"{adapter} · {prop}: {where}",
+                    "href": f"#r-{_slug(adapter, prop)}",
+                    "squares": [
+                        [{"status": status, "label": f"{op} {dtype}"} for status, dtype in zip(line, dtypes)]
+                        for line, op in zip(squares, ops)
+                    ],
+                }
+            )
+        rows.append({"adapter": adapter, "conforms": verdict.conforms(adapter), "cells": cells})
+    return {"ops": ops, "dtypes": dtypes, "properties": properties, "rows": rows}
+
+
+_LOCATION = re.compile(r"\s*\[[^\[\]]*\]\s*(;|$)")  # "[torch softmax axis=1 float32]"
+_INDEX = re.compile(r"\[[-\d, ]*\]")  # "vjp[2, 1]"
+_NUMBER = re.compile(r"(?<![A-Za-z_])[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?")
+
+
+def cause(record: Mapping[str, Any]) -> str:
+    """What a failure says, without where it happened (adapter, op, axis, dtype, element)
+    or its numbers: records with the same cause are one group."""
+    text = _LOCATION.sub(r"\1", _first_line(record.get("message")))
+    return _NUMBER.sub("#", _INDEX.sub("[…]", text)).strip()
+
+
+def _groups(records: list[dict[str, Any]], statuses: tuple[str, ...], prefix: str) -> list[dict[str, Any]]:
+    """Records of ``statuses`` grouped by :func:`cause`, the largest group first."""
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for record in records:
+        if record.get("status") in statuses:
+            grouped.setdefault((str(record.get("status")), cause(record)), []).append(record)
+    ordered = sorted(grouped.items(), key=lambda item: (-len(item[1]), item[0]))
     out = []
-    for number, record in enumerate(chosen, start=1):
-        worst = record.get("worst") if isinstance(record.get("worst"), dict) else None
-        worst_rows: list[tuple[str, str]] = []
-        if worst:
-            if "quantity" in worst:
-                worst_rows.append(("quantity", str(worst["quantity"])))
-            if "index" in worst:
-                worst_rows.append(("index", "(" + ", ".join(str(i) for i in worst["index"] or []) + ")"))
-            worst_rows.append(("value", fmt_number(worst.get("value"), 8)))
-            worst_rows.append(("oracle", fmt_number(worst.get("expected"), 8)))
-            worst_rows.append(("error", f"{fmt_number(worst.get('error_ulp'))} ulp"))
-            worst_rows.append(("bound", f"{fmt_number(worst.get('bound_ulp'))} ulp"))
-            ratio = _ratio(worst.get("error_ulp"), worst.get("bound_ulp"))
-            if ratio is not None:
-                worst_rows.append(("error / bound", fmt_number(ratio)))
-        record["_anchor"] = f"f-{number}"
+    for number, (_, members) in enumerate(ordered, start=1):
+        with_reproducer = [r for r in members if r.get("reproducer")]
+        smallest = min(with_reproducer, key=lambda r: len(str(r["reproducer"])), default=members[0])
         out.append(
             {
-                "id": f"f-{number}",
-                "status": display_status(record),
-                "label": LABELS[display_status(record)],
-                "record": record,
-                "headline": _first_line(record.get("message")),
-                "worst_rows": worst_rows,
+                "id": f"{prefix}-{number}",
+                "status": display_status(smallest),
+                "label": LABELS[display_status(smallest)],
+                "headline": _first_line(smallest.get("message")),
+                "count": len(members),
+                "members": [_describe(r) for r in members],
+                "reproducer": smallest.get("reproducer"),
+                "reproducer_of": _describe(smallest),
+                "blob": smallest.get("hypothesis_blob"),
+                "reason": smallest.get("xfail_reason"),
             }
         )
     return out
 
 
-def _summary_groups(records: list[dict[str, Any]], adapters: list[str]) -> list[dict[str, Any]]:
-    dtypes = _ordered((str(r.get("dtype")) for r in records), DTYPE_ORDER)
-    groups = []
-    for dtype in dtypes:
-        in_dtype = [r for r in records if str(r.get("dtype")) == dtype]
-        ops = _ordered((str(r.get("op")) for r in in_dtype), OP_ORDER)
-        for op in ops:
-            in_group = [r for r in in_dtype if str(r.get("op")) == op]
-            properties = list(dict.fromkeys(str(r.get("property")) for r in in_group))
-            cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
-            for record in in_group:
-                cells.setdefault((str(record.get("adapter")), str(record.get("property"))), []).append(record)
-            rows = []
-            for adapter in adapters:
-                row_cells = []
-                for prop in properties:
-                    found = cells.get((adapter, prop), [])
-                    row_cells.append(_cell(found) if found else None)
-                if any(cell is not None for cell in row_cells):  # adapters with no result here are left out
-                    rows.append({"adapter": adapter, "cells": row_cells})
-            label = dtype if len(ops) == 1 else f"{dtype} · {op}"
-            slug = dtype if len(ops) == 1 else f"{dtype}-{op}"
-            groups.append({"label": label, "id": f"summary-{slug}", "op": op, "properties": properties, "rows": rows})
-    return groups
+def _describe(record: Mapping[str, Any]) -> str:
+    return " · ".join(str(record.get(key)) for key in ("adapter", "property", "op", "dtype"))
 
 
-def _cell(found: list[dict[str, Any]]) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for record in found:
-        counts[display_status(record)] = counts.get(display_status(record), 0) + 1
-    worst = max(counts, key=lambda s: DISPLAY_BADNESS.get(s, 0))
-    text = LABELS[worst] if len(found) == 1 else f"{LABELS[worst]} ×{counts[worst]}"
-    detail = ", ".join(f"{n} {LABELS[s]}" for s, n in sorted(counts.items(), key=lambda kv: -DISPLAY_BADNESS[kv[0]]))
-    anchor = next((r["_anchor"] for r in found if "_anchor" in r and display_status(r) == worst), None)
-    tip_parts = [detail]
-    reason = next((r.get("xfail_reason") for r in found if r.get("xfail_reason")), None)
-    message = next(
-        (_first_line(r.get("message")) for r in found if display_status(r) == worst and r.get("message")), ""
-    )
-    if message:
-        tip_parts.append(message)
-    if reason:
-        tip_parts.append(f"xfail: {reason}")
-    return {
-        "status": worst,
-        "text": text,
-        "detail": detail if len(counts) > 1 else "",
-        "title": " — ".join(tip_parts),
-        "href": f"#{anchor}" if anchor else None,
-    }
+def _records_by_adapter(records: list[dict[str, Any]], adapters: list[str]) -> list[dict[str, Any]]:
+    """Every record, one table per adapter, sorted by property, op and dtype."""
+    out = []
+    for adapter in adapters:
+        own = [r for r in records if str(r.get("adapter")) == adapter]
+        own.sort(
+            key=lambda r: (
+                str(r.get("property")),
+                _rank(str(r.get("op")), OP_ORDER),
+                _rank(str(r.get("dtype")), DTYPE_ORDER),
+            )
+        )
+        rows, seen = [], set()
+        for record in own:
+            anchor = f"r-{_slug(adapter, record.get('property'))}"
+            rows.append(
+                {
+                    "id": anchor if anchor not in seen else None,
+                    "record": record,
+                    "status": display_status(record),
+                    "label": LABELS[display_status(record)],
+                    "headline": _first_line(record.get("message")) or _first_line(record.get("xfail_reason")),
+                }
+            )
+            seen.add(anchor)
+        out.append({"adapter": adapter, "id": f"records-{_slug(adapter)}", "rows": rows})
+    return out
 
 
 def _accuracy(records: list[dict[str, Any]], adapters: list[str]) -> dict[str, Any]:
@@ -340,31 +392,24 @@ def build_context(
     divergences: Sequence[Divergence] | None = None,
     title: str | None = None,
 ) -> dict[str, Any]:
-    """Everything the template shows, computed once."""
+    """Everything the page and the summary show, computed once."""
     verdict = gate_module.evaluate(documents, baseline, list(expect) if expect is not None else None, divergences)
     records = verdict.records
     merged = merge(documents)
-    adapters = list(dict.fromkeys(str(r.get("adapter")) for r in records))
-    adapter_frameworks = {str(r.get("adapter")): record_framework(r) for r in records}
-    failures = _failures(records, adapters)
-    totals: dict[str, int] = {}
-    for record in records:
-        totals[display_status(record)] = totals.get(display_status(record), 0) + 1
+    adapters = verdict.adapters
     metadata = merged["metadata"]
     agreement = metadata.get("agreement") or []
     behaviour = metadata.get("behaviour") or []
     return {
         "title": title or "softmax conformance report",
         "verdict": verdict,
-        "problems": verdict.divergence_problems,
-        "totals": [(status, LABELS[status], totals[status]) for status in LABELS if status in totals],
+        "reasons": [line for line in verdict.lines if not line.startswith(("FAILED", "REGRESSED"))],
         "record_count": len(records),
-        "adapters": adapters,
-        "adapter_frameworks": adapter_frameworks,
-        "groups": _summary_groups(records, adapters),
-        "failures": failures,
-        "failure_count": sum(1 for f in failures if f["status"] in ("failed", "error")),
-        "xfail_count": sum(1 for f in failures if f["status"] == "xfailed"),
+        "adapter_frameworks": {str(r.get("adapter")): record_framework(r) for r in records},
+        "matrix": _matrix(records, adapters, verdict),
+        "failures": _groups(records, ("failed", "error"), "g"),
+        "known": _groups(records, ("xfailed",), "k"),
+        "records": _records_by_adapter(records, adapters),
         "accuracy": _accuracy(records, adapters),
         "plot_svg": plots.error_ratio_svg(records, adapters),
         "agreement": _agreement(agreement if isinstance(agreement, list) else []),
@@ -390,6 +435,14 @@ def _environment_jinja() -> jinja2.Environment:
     return env
 
 
+SCRIPT = (TEMPLATES / "report.js").read_text(encoding="utf-8")
+
+
+def _script_hash(script: str) -> str:
+    """The CSP source that lets exactly ``script`` run (and nothing else)."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode() + "'"
+
+
 def render_html(
     documents: Sequence[Mapping[str, Any]],
     *,
@@ -403,8 +456,10 @@ def render_html(
         raise ValueError("render_html needs at least one results document")
     context = build_context(documents, baseline=baseline, expect=expect, divergences=divergences, title=title)
     plot = context.pop("plot_svg")
-    # the SVG comes from matplotlib, which escapes text; it is the only unescaped insertion
+    # the SVG comes from matplotlib, which escapes text; it and the script are the only unescaped insertions
     context["plot_svg"] = None if plot is None else Markup(plot)
+    context["script"] = Markup(SCRIPT)
+    context["script_hash"] = Markup(_script_hash(SCRIPT))  # quotes and base64 only
     return _environment_jinja().get_template("report.html").render(**context)
 
 
@@ -425,3 +480,73 @@ def write_html(
     """
     html = render_html(documents, baseline=baseline, expect=expect, divergences=divergences, title=title)
     write_atomic(path, html)
+
+
+# ---------------------------------------------------------------------------------------------
+# the Markdown summary, for a CI job summary or a pull-request comment
+
+SYMBOLS = {"passed": "✅", "failed": "❌", "error": "💥", "xfailed": "⚠️", "skipped": "·", "not-provided": "·"}
+
+
+def render_markdown(
+    documents: Sequence[Mapping[str, Any]],
+    *,
+    baseline: Mapping[str, Any] | None = None,
+    expect: Iterable[str] | None = None,
+    divergences: Sequence[Divergence] | None = None,
+) -> str:
+    """The verdict, a properties x adapters table of symbols, and each group of unexplained
+    failures with its reproducer folded."""
+    context = build_context(documents, baseline=baseline, expect=expect, divergences=divergences)
+    verdict, matrix = context["verdict"], context["matrix"]
+    adapters = [row["adapter"] for row in matrix["rows"]]
+    lines = [
+        f"## Softmax conformance: {'PASS' if verdict.passed else 'FAIL'}",
+        "",
+        _markdown_text(verdict.sentence),
+        "",
+        "| property | " + " | ".join(_markdown_text(a) for a in adapters) + " |",
+        "|---|" + "---|" * len(adapters),
+    ]
+    for column, prop in enumerate(matrix["properties"]):
+        cells = [row["cells"][column] for row in matrix["rows"]]
+        symbols = [SYMBOLS.get(cell["worst"], "·") if cell else " " for cell in cells]
+        lines.append(f"| {prop} | " + " | ".join(symbols) + " |")
+    lines += ["", "✅ passed · ❌ failed · 💥 error · ⚠️ known divergence · `·` skipped or not provided", ""]
+    if context["failures"]:
+        lines += ["### Unexplained failures", ""]
+        for group in context["failures"]:
+            lines += [
+                "<details>",
+                f"<summary>{_markdown_text(group['headline'])} ({group['count']}: "
+                f"{_markdown_text(', '.join(group['members'][:4]))}{', …' if group['count'] > 4 else ''})</summary>",
+                "",
+            ]
+            if group["reproducer"]:
+                lines += [
+                    f"Reproducer ({_markdown_text(group['reproducer_of'])}):",
+                    "",
+                    "```python",
+                    group["reproducer"],
+                    "```",
+                ]
+            lines += ["</details>", ""]
+    if context["reasons"]:
+        lines += ["### The gate also says", ""] + [f"- {_markdown_text(line)}" for line in context["reasons"]] + [""]
+    return "\n".join(lines)
+
+
+def _markdown_text(text: Any) -> str:
+    """``text`` safe inside a Markdown table or a <summary>: HTML escaped, pipes and newlines neutral."""
+    return html.escape(str(text)).replace("|", "\\|").replace("\n", " ")
+
+
+def write_markdown(
+    documents: Sequence[Mapping[str, Any]],
+    path: str | os.PathLike[str],
+    *,
+    baseline: Mapping[str, Any] | None = None,
+    expect: Iterable[str] | None = None,
+    divergences: Sequence[Divergence] | None = None,
+) -> None:
+    write_atomic(path, render_markdown(documents, baseline=baseline, expect=expect, divergences=divergences))

@@ -1,4 +1,5 @@
-"""The terminal summary at the end of a run: counts per adapter, then what went wrong."""
+"""The terminal summary at the end of a run: counts per adapter, what went wrong, and the
+verdict, in the same sentence the report and the CI summary give."""
 
 from __future__ import annotations
 
@@ -8,14 +9,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from conformance.results import STATUSES
+from conformance.gate import GateVerdict
+from conformance.results import RAN_STATUSES, STATUSES
 
 _STYLE = {"passed": "green", "failed": "bold red", "error": "bold magenta", "xfailed": "yellow", "skipped": "dim"}
 
 
-def print_summary(
-    records: list[dict[str, Any]], divergence_problems: list[str], console: Console | None = None
-) -> None:
+def print_summary(records: list[dict[str, Any]], verdict: GateVerdict, console: Console | None = None) -> None:
     console = console or Console()
     counts: dict[str, Counter[str]] = {}
     for record in records:
@@ -26,8 +26,8 @@ def print_summary(
         table.add_column(status, justify="right", style=_STYLE[status])
     table.add_column("verdict")
     for spec, counter in counts.items():
-        bad = counter["failed"] + counter["error"]
-        table.add_row(spec, *(str(counter[status]) for status in STATUSES), "FAILS" if bad else "conforms")
+        conforms = any(counter[status] for status in RAN_STATUSES) and not counter["failed"] + counter["error"]
+        table.add_row(spec, *(str(counter[status]) for status in STATUSES), "conforms" if conforms else "FAILS")
     console.print(table)
     bad_records = [record for record in records if record["status"] in ("failed", "error")]
     for record in bad_records[:40]:
@@ -41,5 +41,8 @@ def print_summary(
         )
     if len(bad_records) > 40:
         console.print(f"... and {len(bad_records) - 40} more; see the JSON or HTML report")
-    for problem in divergence_problems:
-        console.print(f"known divergences: {problem}", markup=False, highlight=False, soft_wrap=True)
+    for line in verdict.lines:
+        if not line.startswith(("FAILED", "REGRESSED")):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    word = "PASS" if verdict.passed else "FAIL"
+    console.print(f"{word}: {verdict.sentence}", markup=False, highlight=False, soft_wrap=True)

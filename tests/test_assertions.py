@@ -30,9 +30,14 @@ def test_a_number_of_the_lowest_normal_binade_returned_as_zero_is_named_too():
     assert "oracle gives 2e-38, a float32 number in the lowest normal binade flushed to zero (err" in message
 
 
-def test_a_larger_number_returned_as_zero_is_just_wrong():
+def test_a_number_near_the_bottom_of_the_range_names_a_flushed_intermediate():
     message = _fail(np.array([0.0], dtype=np.float32), np.array([3e-38]), np.float32)
-    assert "flushed" not in message and "softmax[0] = 0, but the oracle gives 3e-38 (err" in message
+    assert "gives 3e-38, near the bottom of the float32 range, where an intermediate flushed to zero shows" in message
+
+
+def test_a_larger_number_returned_as_zero_is_just_wrong():
+    message = _fail(np.array([0.0], dtype=np.float32), np.array([1e-30]), np.float32)
+    assert "flushed" not in message and "softmax[0] = 0, but the oracle gives 1e-30 (err" in message
 
 
 def test_an_infinity_is_right_where_the_exact_value_rounds_to_it():
@@ -44,6 +49,6 @@ def test_an_infinity_is_right_where_the_exact_value_rounds_to_it():
         assert_within_bound("log_softmax", np.array([-np.inf, -1.0], np.float16), exact / 1.008, bound, "", lambda: "")
 
 
-def test_an_error_below_the_smallest_normal_is_named_as_a_flushed_intermediate():
+def test_an_error_near_the_smallest_normal_is_named_as_a_flushed_intermediate():
     message = _fail(np.array([-2.21306e-38], dtype=np.float32), np.array([-2.10839e-38]), np.float32)
-    assert "off by less than the smallest normal float32, as when an intermediate is flushed to zero (err" in message
+    assert "near the bottom of the float32 range, where an intermediate flushed to zero shows (err" in message

@@ -63,3 +63,26 @@ def test_gate_fails_over_an_unexplained_failure_and_passes_clean_runs(tmp_path: 
     assert run_cli("gate", *clean, "--divergences", str(empty)).returncode == 0
     assert run_cli("gate", *clean, "--expect", "torch,jax,tensorflow", "--divergences", str(empty)).returncode == 1
     assert run_cli("gate", str(FIXTURES / "hostile_run.json"), "--divergences", str(empty)).returncode == 1
+
+
+def test_a_run_s_exit_status_summary_report_and_gate_give_one_verdict(tmp_path: Path):
+    """A divergence entry that matches nothing fails the verdict: the run exits 1 and says so,
+    and the report and the gate say the same sentence."""
+    stale = tmp_path / "divergences.toml"
+    stale.write_text(
+        '[[divergence]]\nadapter = "numpy"\nproperty = "forward_accuracy"\nframework = "numpy"\n'
+        'message = "*never*"\nreason = "r"\nreproducer = "print(1)"\n'
+    )
+    json_path, html_path, markdown = tmp_path / "run.json", tmp_path / "run.html", tmp_path / "run.md"
+    quick = ("--adapter", "numpy", "--profile", "ci", "--dtypes", "float32", "--properties", "forward_accuracy")
+    run = run_cli("run", *quick, "--divergences", str(stale), "--html", str(html_path), "--plain", json_path=json_path)
+    assert run.returncode == 1
+    sentence = "1 of 1 adapter conforms; 0 known divergences; 1 problem with the known-divergences file."
+    assert f"FAIL: {sentence}" in run.stdout.replace("\n", " ")
+    assert sentence in html_path.read_text()
+    report = run_cli("report", str(json_path), "-o", str(tmp_path / "again.html"), "--divergences", str(stale),
+                     "--markdown", str(markdown))  # fmt: skip
+    assert report.returncode == 0 and sentence in (tmp_path / "again.html").read_text()
+    assert markdown.read_text().startswith(f"## Softmax conformance: FAIL\n\n{sentence}\n")
+    gate = run_cli("gate", str(json_path), "--divergences", str(stale))
+    assert gate.returncode == 1 and "gate: FAILED" in gate.stdout

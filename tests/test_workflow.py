@@ -72,6 +72,7 @@ def test_the_gate_job(workflow: dict[str, Any]) -> None:
     assert upload_name.startswith(download["with"]["pattern"].rstrip("*"))
     text = steps_text(job)
     assert "python -m conformance report" in text and "-o reports/index.html" in text
+    assert "--markdown reports/summary.md" in text and 'cat reports/summary.md >> "$GITHUB_STEP_SUMMARY"' in text
     assert "python -m conformance gate" in text and "--expect torch,jax,tensorflow" in text
     assert 'exit "$status"' in text  # the gate's exit status fails the workflow
     report_upload = [step for step in job["steps"] if step.get("uses") == "actions/upload-artifact@v4"]

@@ -29,7 +29,7 @@ for framework in torch jax tensorflow; do
     fi
     device=cuda
     [ "$framework" = tensorflow ] && device=gpu
-    CONFORMANCE_DEVICE="$device" "$PY" -m conformance run --frameworks "$framework" --profile ci \
+    CONFORMANCE_DEVICE="$device" "$PY" -m conformance run --frameworks "$framework" --all-paths --profile ci \
         --json "$OUT/$framework.json" --plain || status=1
     ran+=("$OUT/$framework.json")
 done

@@ -116,3 +116,16 @@ def test_tox_reads_the_config() -> None:
     )
     assert listed.returncode == 0, listed.stderr
     assert set(listed.stdout.split()) >= {"tests", "report", *FRAMEWORKS}
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tox") is None, reason="tox is not installed")
+def test_a_framework_env_runs_every_path_and_one_path_on_request() -> None:
+    def commands(*posargs: str) -> str:
+        command = [sys.executable, "-m", "tox", "config", "-e", "torch", "-k", "commands"]
+        command += ["--", *posargs] if posargs else []
+        shown = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert shown.returncode == 0, shown.stderr
+        return shown.stdout
+
+    assert "python -m conformance run --frameworks torch --all-paths --json reports" in commands()
+    assert "python -m conformance run --adapter torch-compile --json reports" in commands("--adapter", "torch-compile")

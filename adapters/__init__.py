@@ -31,3 +31,11 @@ FRAMEWORKS: dict[str, tuple[str, tuple[str, ...]]] = {
     "tensorflow": ("tensorflow", ("tensorflow-function", "tensorflow", "tensorflow-xla")),
     "torch": ("torch", ("torch", "torch-func", "torch-jacfwd", "torch-compile")),
 }
+
+
+def framework_of(spec: str) -> str | None:
+    """The built-in framework a spec belongs to, or None for a user adapter."""
+    for framework, (_, names) in FRAMEWORKS.items():
+        if spec in names:
+            return framework
+    return None

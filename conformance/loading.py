@@ -110,14 +110,6 @@ def _is_file(location: str) -> bool:
     return location.endswith(".py") or "/" in location or "\\" in location
 
 
-def framework_of(spec: str) -> str | None:
-    """The built-in framework a spec belongs to, or None for a user adapter."""
-    for framework, (_, names) in FRAMEWORKS.items():
-        if spec in names:
-            return framework
-    return None
-
-
 def installed_frameworks() -> list[str]:
     """Built-in frameworks whose package can be imported (found without importing it)."""
     return [name for name, (package, _) in FRAMEWORKS.items() if importlib.util.find_spec(package) is not None]

@@ -19,11 +19,12 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
+from adapters import framework_of
 from conformance import calls, divergences, measure, probes, results
 from conformance.adapter import adapter_name, capabilities, provided_method, supported_dtypes
 from conformance.calls import AdapterCallError, ConformanceFailure, Subject
 from conformance.dtypes import DTYPE_NAMES, UnknownDtype, dtype_name, dtype_named
-from conformance.loading import AdapterSpecError, framework_of, load_adapter, selected_specs
+from conformance.loading import AdapterSpecError, absolute_spec, load_adapter, selected_specs
 from conformance.oracle import OPS, Op
 from conformance.profiles import UnknownProfile, check_profile, default_profile, register_profiles
 from conformance.properties.marks import UnknownProperty, check_properties
@@ -160,7 +161,9 @@ def _subjects(config: pytest.Config) -> list[Subject]:
         subjects = []
         for spec in specs:
             try:
-                subjects.append(Subject(load_adapter(spec), spec, config.getoption("call_timeout")))
+                subjects.append(
+                    Subject(load_adapter(spec), spec, absolute_spec(spec), config.getoption("call_timeout"))
+                )
             except AdapterSpecError as error:
                 raise pytest.UsageError(str(error)) from None
             except Exception as error:

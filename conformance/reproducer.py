@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from conformance.dtypes import dtype_name
+from conformance.strategies import View
 
 _LIST_LIMIT = 64  # larger arrays are embedded as exact bytes rather than a literal list
 
@@ -27,14 +28,6 @@ def array_source(array: np.ndarray, view: View | None = None) -> str:
     if view is None:
         return source
     return f"(lambda base: {view.expression})({source})"
-
-
-@dataclass(frozen=True)
-class View:
-    """A non-contiguous argument: ``expression`` (over ``base``) applied to a contiguous ``base``."""
-
-    base: np.ndarray
-    expression: str
 
 
 @dataclass

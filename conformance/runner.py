@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from adapters import framework_of
 from conformance import history, probes, results
 from conformance.compilation_cache import cache_root, worker_environment
 from conformance.dtypes import DTYPE_NAMES
-from conformance.loading import framework_of
 from conformance.oracle import OPS
 
 # The thread pools of the math libraries each worker loads: torch (OpenMP), BLAS, TensorFlow.

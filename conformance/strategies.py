@@ -27,11 +27,18 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from conformance.reproducer import View
 from conformance.shape_pool import Site
 
 REGIMES: tuple[str, ...] = ("moderate", "overflow", "spread", "ties", "tiny", "late_max", "mixed_scales")
 _ELEMENTWISE_LIMIT = 12  # arrays up to this size draw each element through Hypothesis
+
+
+@dataclass(frozen=True)
+class View:
+    """A non-contiguous argument: ``expression`` (over ``base``) applied to a contiguous ``base``."""
+
+    base: np.ndarray
+    expression: str
 
 
 @dataclass(frozen=True)

@@ -42,9 +42,9 @@ def measure_adapter(spec: str) -> dict[str, Any]:
 
     from conformance.adapter import provided_method, supported_dtypes
     from conformance.checking import VECTORS
-    from conformance.dtypes import DTYPES
     from conformance.loading import load_adapter
-    from conformance.oracle import OPS
+    from conformance.truth.dtypes import DTYPES
+    from conformance.truth.oracle import OPS
 
     adapter = load_adapter(spec)
     load_s = time.perf_counter() - started

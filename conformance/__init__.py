@@ -2,5 +2,7 @@
 
 from conformance.adapter import Adapter
 from conformance.loading import AdapterSpecError, load_adapter
+from conformance.truth import oracle
+from conformance.truth.dtypes import DTYPES
 
-__all__ = ["Adapter", "AdapterSpecError", "load_adapter"]
+__all__ = ["DTYPES", "Adapter", "AdapterSpecError", "load_adapter", "oracle"]

@@ -124,8 +124,8 @@ def bench_specs(frameworks: list[str] | None, adapters: Sequence[str]) -> list[s
 
 def validate(options: BenchOptions) -> None:
     """Raise :class:`BenchArgumentError` for arguments no worker could run."""
-    from conformance.dtypes import dtype_named
-    from conformance.oracle import OPS
+    from conformance.truth.dtypes import dtype_named
+    from conformance.truth.oracle import OPS
 
     dtype_named(options.dtype)
     if options.row_length <= 0:
@@ -274,7 +274,7 @@ def _run_step(adapter: Any, job: dict[str, Any], step: dict[str, Any], stream: A
     import numpy as np
 
     from conformance import large_checks
-    from conformance.dtypes import dtype_named
+    from conformance.truth.dtypes import dtype_named
 
     elements, row_length, approach = int(step["elements"]), int(step["row_length"]), step["approach"]
     verbose = bool(step.get("verbose"))
@@ -526,7 +526,7 @@ def _job(options: BenchOptions, steps: list[dict[str, Any]]) -> dict[str, Any]:
 
 def bench_scaling(spec: str, options: BenchOptions, folder: Path, adapter: str) -> list[dict[str, Any]]:
     """Both approaches at each of ``options.scaling_sizes``: one record per (size, approach)."""
-    from conformance.dtypes import dtype_named
+    from conformance.truth.dtypes import dtype_named
 
     itemsize = dtype_named(options.dtype).itemsize
     available = memory_available_bytes()

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from conformance.adapter import Quantity, adapter_name, method_name, provided_method
-from conformance.dtypes import dtype_name
-from conformance.oracle import Op
 from conformance.reproducer import Call
+from conformance.truth.dtypes import dtype_name
+from conformance.truth.oracle import Op
 
 
 class AdapterCallError(Exception):

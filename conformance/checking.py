@@ -14,15 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from conformance import measure, oracle, tolerance
+from conformance import measure
 from conformance.adapter import Quantity, method_name
 from conformance.assertions import assert_within_bound
 from conformance.calls import Subject, invoke, label
-from conformance.oracle import Op
 from conformance.reproducer import Call
 from conformance.shape_pool import Site
 from conformance.strategies import Argument, Problem, problems
-from conformance.tolerance import Bound
+from conformance.truth import oracle, tolerance
+from conformance.truth.oracle import Op
+from conformance.truth.tolerance import Bound
 
 # Names of the vectors each quantity takes after x, in the adapter's argument order.
 VECTORS: dict[Quantity, tuple[str, ...]] = {

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from conformance import results
-from conformance.dtypes import DTYPE_NAMES, UnknownDtype, dtype_named
 from conformance.loading import AdapterSpecError, check_spec, selected_specs
 from conformance.profiles import PROFILE_NAMES, default_profile
 from conformance.properties.marks import UnknownProperty, check_properties
+from conformance.truth.dtypes import DTYPE_NAMES, UnknownDtype, dtype_named
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_DIVERGENCES = Path(__file__).resolve().parent.parent / "known_divergences.toml"

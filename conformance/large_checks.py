@@ -20,7 +20,7 @@ Memory: the adapter necessarily sees the whole tensor (that is what is being che
 the suite holds at most ``x``, one vector and one adapter output of N elements at a time.
 Random vectors are defined chunk by chunk by the seed, so a cotangent is handed to the
 adapter whole, dropped as soon as the call returns, and regenerated a chunk at a time for
-the comparison. The oracle and the bounds (``conformance.tolerance``, the one tolerance
+the comparison. The oracle and the bounds (``conformance.truth.tolerance``, the one tolerance
 model) are computed in float64 (long double for float64 inputs) on chunks of about
 ``CHUNK_ELEMENTS`` elements, a few chunks at once on worker threads.
 
@@ -45,11 +45,12 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from conformance import checking, oracle, tolerance
+from conformance import checking
 from conformance.adapter import Quantity, adapter_name, method_name, provided_method
-from conformance.dtypes import dtype_name, unit_roundoff
-from conformance.oracle import Op
-from conformance.tolerance import Bound
+from conformance.truth import oracle, tolerance
+from conformance.truth.dtypes import dtype_name, unit_roundoff
+from conformance.truth.oracle import Op
+from conformance.truth.tolerance import Bound
 
 CHUNK_ELEMENTS = 1 << 17  # elements per oracle chunk: float64 temporaries of 1 MiB, near the L2 cache
 SAMPLED_ROWS = 8  # rows computed alone for batched_agreement

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from conformance.dtypes import dtype_name
 from conformance.strategies import View
+from conformance.truth.dtypes import dtype_name
 
 _LIST_LIMIT = 64  # larger arrays are embedded as exact bytes rather than a literal list
 
@@ -105,8 +105,7 @@ def reproducer(spec: str, lines: Sequence[str], shown: Sequence[str | None]) -> 
     header = [
         "import base64",
         "import numpy as np",
-        "from conformance import load_adapter, oracle",
-        "from conformance.dtypes import DTYPES",
+        "from conformance import DTYPES, load_adapter, oracle",
         "inf, nan = float('inf'), float('nan')",
         f"adapter = load_adapter({spec!r})",
     ]

@@ -35,8 +35,8 @@ import numpy as np
 from adapters import framework_of
 from conformance import history, probes, results
 from conformance.compilation_cache import cache_root, worker_environment
-from conformance.dtypes import DTYPE_NAMES
-from conformance.oracle import OPS
+from conformance.truth.dtypes import DTYPE_NAMES
+from conformance.truth.oracle import OPS
 
 # The thread pools of the math libraries each worker loads: torch (OpenMP), BLAS, TensorFlow.
 THREAD_VARIABLES: tuple[str, ...] = (

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from conformance import oracle, tolerance
-from conformance.dtypes import ulp
+from conformance.truth import oracle, tolerance
+from conformance.truth.dtypes import ulp
 
 mpmath.mp.dps = 50
 

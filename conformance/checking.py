@@ -18,9 +18,9 @@ from conformance import measure
 from conformance.adapter import Quantity, method_name
 from conformance.assertions import assert_within_bound
 from conformance.calls import Subject, invoke, label
+from conformance.inputs.shape_pool import Site
+from conformance.inputs.strategies import Argument, Problem, problems
 from conformance.reproducer import Call
-from conformance.shape_pool import Site
-from conformance.strategies import Argument, Problem, problems
 from conformance.truth import oracle, tolerance
 from conformance.truth.oracle import Op
 from conformance.truth.tolerance import Bound
@@ -104,7 +104,7 @@ class Outcome:
 
 
 def draw_problem(data: Any, dtype: Any, sites: Sequence[Site], *, label: str = "problem", **options: Any) -> Problem:
-    """Draw an example's input from ``sites`` (see :func:`conformance.strategies.problems`);
+    """Draw an example's input from ``sites`` (see :func:`conformance.inputs.strategies.problems`);
     the first draw of an example, labelled "problem", counts it in the property's measurement."""
     recorder = measure.current()
     if recorder is not None and label == "problem":

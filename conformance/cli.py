@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from conformance import results
+from conformance.inputs.profiles import PROFILE_NAMES, default_profile
 from conformance.loading import AdapterSpecError, check_spec, selected_specs
-from conformance.profiles import PROFILE_NAMES, default_profile
 from conformance.properties.marks import UnknownProperty, check_properties
 from conformance.truth.dtypes import DTYPE_NAMES, UnknownDtype, dtype_named
 

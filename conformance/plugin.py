@@ -23,10 +23,10 @@ from adapters import framework_of
 from conformance import calls, divergences, measure, probes, results
 from conformance.adapter import adapter_name, capabilities, provided_method, supported_dtypes
 from conformance.calls import AdapterCallError, ConformanceFailure, Subject
+from conformance.inputs.profiles import UnknownProfile, check_profile, default_profile, register_profiles
+from conformance.inputs.shape_pool import ShapePool, shape_pool
 from conformance.loading import AdapterSpecError, absolute_spec, load_adapter, selected_specs
-from conformance.profiles import UnknownProfile, check_profile, default_profile, register_profiles
 from conformance.properties.marks import UnknownProperty, check_properties
-from conformance.shape_pool import ShapePool, shape_pool
 from conformance.truth.dtypes import DTYPE_NAMES, UnknownDtype, dtype_name, dtype_named
 from conformance.truth.oracle import OPS, Op
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from conformance.adapter import QUANTITIES, Quantity, method_name, provided_method
 from conformance.calls import Subject, deadline
-from conformance.shape_pool import ShapePool, Site
+from conformance.inputs.shape_pool import ShapePool, Site
 from conformance.truth.dtypes import DTYPES, ulp
 from conformance.truth.oracle import Op
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.strategies import View
+from conformance.inputs.strategies import View
 from conformance.truth.dtypes import dtype_name
 
 _LIST_LIMIT = 64  # larger arrays are embedded as exact bytes rather than a literal list

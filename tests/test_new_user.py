@@ -80,8 +80,8 @@ def test_a_zero_dimensional_input_reaches_the_adapter_and_stays_zero_dimensional
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from conformance.shape_pool import shape_pool
-    from conformance.strategies import problems
+    from conformance.inputs.shape_pool import shape_pool
+    from conformance.inputs.strategies import problems
 
     pool = shape_pool(0, "softmax", "float32")
     seen: list[int] = []

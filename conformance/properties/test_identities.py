@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 
 from conformance.assertions import assert_within_bound
 from conformance.checking import draw_problem, run
-from conformance.profiles import budget
+from conformance.inputs.profiles import budget
+from conformance.inputs.strategies import vectors
 from conformance.properties.marks import conformance_property
 from conformance.reproducer import array_source, reproducer
-from conformance.strategies import vectors
 from conformance.truth import tolerance
 from conformance.truth.tolerance import Bound
 

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from conformance.adapter import method_name
 from conformance.assertions import assert_exactly, assert_within_bound
 from conformance.checking import compare, draw_problem, jacobian_bound, run
-from conformance.profiles import budget
+from conformance.inputs.profiles import budget
+from conformance.inputs.strategies import Argument, vectors
 from conformance.properties.marks import conformance_property
-from conformance.strategies import Argument, vectors
 from conformance.truth import oracle, tolerance
 from conformance.truth.tolerance import Bound
 

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from conformance.adapter import QUANTITIES, provided_method
 from conformance.calls import ConformanceFailure
 from conformance.checking import VECTORS, draw_problem, run
-from conformance.profiles import budget
+from conformance.inputs.profiles import budget
+from conformance.inputs.shape_pool import Site
+from conformance.inputs.strategies import problems, vectors
 from conformance.properties.marks import conformance_property
 from conformance.reproducer import reproducer
-from conformance.shape_pool import Site
-from conformance.strategies import problems, vectors
 
 
 @conformance_property("results_are_not_reused", needs=("forward", "vjp", "jacobian"))

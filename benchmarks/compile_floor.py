@@ -41,7 +41,7 @@ def measure_adapter(spec: str) -> dict[str, Any]:
     import numpy as np
 
     from conformance.adapter import provided_method, supported_dtypes
-    from conformance.checking import VECTORS
+    from conformance.checks.quantities import VECTORS
     from conformance.loading import load_adapter
     from conformance.truth.dtypes import DTYPES
     from conformance.truth.oracle import OPS

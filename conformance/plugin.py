@@ -20,9 +20,10 @@ import pytest
 from hypothesis import settings
 
 from adapters import framework_of
-from conformance import calls, divergences, measure, probes, results
+from conformance import divergences, probes, results
 from conformance.adapter import adapter_name, capabilities, provided_method, supported_dtypes
-from conformance.calls import AdapterCallError, ConformanceFailure, Subject
+from conformance.checks import calls, measure
+from conformance.checks.calls import AdapterCallError, ConformanceFailure, Subject
 from conformance.inputs.profiles import UnknownProfile, check_profile, default_profile, register_profiles
 from conformance.inputs.shape_pool import ShapePool, shape_pool
 from conformance.loading import AdapterSpecError, absolute_spec, load_adapter, selected_specs

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance.assertions import assert_within_bound
-from conformance.calls import ConformanceFailure
-from conformance.reproducer import Call
+from conformance.checks.assertions import assert_within_bound
+from conformance.checks.calls import ConformanceFailure
+from conformance.checks.reproducer import Call
 from conformance.truth import tolerance
 
 

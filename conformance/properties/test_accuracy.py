@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.checking import compare, draw_problem
+from conformance.checks.quantities import compare, draw_problem
 from conformance.inputs.profiles import budget
 from conformance.inputs.strategies import vectors
 from conformance.properties.marks import conformance_property

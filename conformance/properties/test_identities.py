@@ -6,12 +6,12 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.assertions import assert_within_bound
-from conformance.checking import draw_problem, run
+from conformance.checks.assertions import assert_within_bound
+from conformance.checks.quantities import draw_problem, run
+from conformance.checks.reproducer import array_source, reproducer
 from conformance.inputs.profiles import budget
 from conformance.inputs.strategies import vectors
 from conformance.properties.marks import conformance_property
-from conformance.reproducer import array_source, reproducer
 from conformance.truth import tolerance
 from conformance.truth.tolerance import Bound
 

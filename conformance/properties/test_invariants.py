@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.adapter import provided_method
-from conformance.assertions import assert_exactly
-from conformance.checking import compare, draw_problem, run
+from conformance.checks.assertions import assert_exactly
+from conformance.checks.quantities import compare, draw_problem, run
 from conformance.inputs.profiles import budget
 from conformance.inputs.strategies import Problem, vectors
 from conformance.properties.marks import conformance_property

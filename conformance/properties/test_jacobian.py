@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.adapter import method_name
-from conformance.assertions import assert_exactly, assert_within_bound
-from conformance.checking import compare, draw_problem, jacobian_bound, run
+from conformance.checks.assertions import assert_exactly, assert_within_bound
+from conformance.checks.quantities import compare, draw_problem, jacobian_bound, run
 from conformance.inputs.profiles import budget
 from conformance.inputs.strategies import Argument, vectors
 from conformance.properties.marks import conformance_property

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from conformance.adapter import Quantity, adapter_name, method_name, provided_method
-from conformance.reproducer import Call
+from conformance.checks.reproducer import Call
 from conformance.truth.dtypes import dtype_name
 from conformance.truth.oracle import Op
 

@@ -12,9 +12,9 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from conformance import measure
-from conformance.calls import ConformanceFailure
-from conformance.reproducer import Call, format_value
+from conformance.checks import measure
+from conformance.checks.calls import ConformanceFailure
+from conformance.checks.reproducer import Call, format_value
 from conformance.truth import oracle
 from conformance.truth.dtypes import dtype_name, ulp
 from conformance.truth.tolerance import Bound

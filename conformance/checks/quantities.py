@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from conformance import measure
 from conformance.adapter import Quantity, method_name
-from conformance.assertions import assert_within_bound
-from conformance.calls import Subject, invoke, label
+from conformance.checks import measure
+from conformance.checks.assertions import assert_within_bound
+from conformance.checks.calls import Subject, invoke, label
+from conformance.checks.reproducer import Call
 from conformance.inputs.shape_pool import Site
 from conformance.inputs.strategies import Argument, Problem, problems
-from conformance.reproducer import Call
 from conformance.truth import oracle, tolerance
 from conformance.truth.oracle import Op
 from conformance.truth.tolerance import Bound

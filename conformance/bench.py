@@ -230,13 +230,13 @@ def _step_row_length(elements: int, row_length: int) -> int:
 
 def worker_main(job_path: str, events_path: str) -> int:
     """Run a job's steps on one adapter, streaming events (JSON lines) to ``events_path``."""
-    from conformance import results
     from conformance.large_checks import tune_allocator
+    from conformance.results import records
 
     started = time.perf_counter()
     tune_allocator()
     job = json.loads(Path(job_path).read_text(encoding="utf-8"))
-    stream = results.Stream(events_path)
+    stream = records.Stream(events_path)
     spec, tag = job["spec"], f"bench {job['spec']}"
     try:
         from conformance.adapter import adapter_name
@@ -380,7 +380,7 @@ def _child_env() -> dict[str, str]:
 
 def run_worker(spec: str, job: dict[str, Any], timeout: float, folder: Path) -> WorkerOutcome:
     """Run one worker to the end (or kill it at ``timeout``) and read its events."""
-    from conformance import results
+    from conformance.results import records
 
     index = len(list(folder.glob("job-*.json")))
     job_path, events_path = folder / f"job-{index}.json", folder / f"events-{index}.jsonl"
@@ -411,7 +411,7 @@ def run_worker(spec: str, job: dict[str, Any], timeout: float, folder: Path) -> 
         raise
     process.returncode = os.waitstatus_to_exitcode(status)
     lines = events_path.read_text(encoding="utf-8").splitlines()
-    events = [event for event in map(results.parse_event, lines) if event is not None]
+    events = [event for event in map(records.parse_event, lines) if event is not None]
     maxrss = int(usage.ru_maxrss) * 1024 if usage.ru_maxrss else None
     return WorkerOutcome(events, process.returncode, timed_out, time.monotonic() - started, maxrss)
 
@@ -602,9 +602,9 @@ def bench_scaling(spec: str, options: BenchOptions, folder: Path, adapter: str) 
 
 def run(options: BenchOptions, console: Any = None) -> int:
     """The bench: every adapter in turn, the table, the JSON. Returns the exit status."""
-    from conformance import results
+    from conformance.results import records
 
-    started, clock = results.now(), time.monotonic()
+    started, clock = records.now(), time.monotonic()
     document: dict[str, Any] = {
         "schema_version": 1,
         "kind": "bench",
@@ -612,7 +612,7 @@ def run(options: BenchOptions, console: Any = None) -> int:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "timestamp": started,
-            "frameworks": results.framework_versions(),
+            "frameworks": records.framework_versions(),
             "command": ["python", "-m", "conformance", *sys.argv[1:]],
             "options": {key: value for key, value in asdict(options).items() if key != "json_path"},
             "cpus": os.cpu_count(),
@@ -625,7 +625,7 @@ def run(options: BenchOptions, console: Any = None) -> int:
     def save() -> None:
         document["metadata"]["duration_s"] = round(time.monotonic() - clock, 3)
         if options.json_path:
-            results.write_document(options.json_path, document)
+            records.write_document(options.json_path, document)
 
     with tempfile.TemporaryDirectory(prefix="conformance-bench-") as temporary:
         folder = Path(temporary)

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from conformance import results
 from conformance.inputs.profiles import PROFILE_NAMES, default_profile
 from conformance.loading import AdapterSpecError, check_spec, selected_specs
 from conformance.properties.marks import UnknownProperty, check_properties
+from conformance.results import records as results
 from conformance.truth.dtypes import DTYPE_NAMES, UnknownDtype, dtype_named
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -133,8 +133,8 @@ def _check_dtypes(names: list[str] | None) -> str | None:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from conformance import divergences
     from conformance.progress import display
+    from conformance.results import divergences
     from conformance.runner import Runner, RunOptions, available_cores
     from conformance.summary import print_summary
 
@@ -181,7 +181,7 @@ def command_run(args: argparse.Namespace) -> int:
     if args.json_path:
         results.write_document(args.json_path, document)
     if args.junit_path:
-        from conformance.junit import write_junit
+        from conformance.results.junit import write_junit
 
         write_junit(records, args.junit_path)
     if args.html_path:
@@ -194,7 +194,7 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def _load_results(paths: list[str]) -> list[dict[str, Any]]:
-    from conformance.gate import ResultsFileError, load_documents
+    from conformance.results.gate import ResultsFileError, load_documents
 
     try:
         return load_documents(paths)
@@ -203,14 +203,14 @@ def _load_results(paths: list[str]) -> list[dict[str, Any]]:
 
 
 def _load_divergences(path: str) -> list[Any]:
-    from conformance import divergences
+    from conformance.results import divergences
 
     return divergences.load(path) if Path(path).is_file() else []
 
 
 def command_report(args: argparse.Namespace) -> int:
-    from conformance.gate import load_baseline
     from conformance.report import write_html
+    from conformance.results.gate import load_baseline
 
     documents = _load_results(args.results)
     baseline = load_baseline(args.baseline) if args.baseline else None
@@ -220,7 +220,7 @@ def command_report(args: argparse.Namespace) -> int:
 
 
 def command_gate(args: argparse.Namespace) -> int:
-    from conformance.gate import evaluate, load_baseline, make_baseline, save_baseline
+    from conformance.results.gate import evaluate, load_baseline, make_baseline, save_baseline
 
     documents = _load_results(args.results)
     if args.write_baseline:
@@ -253,8 +253,8 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from conformance.divergences import DivergenceFileError
-    from conformance.gate import ResultsFileError
+    from conformance.results.divergences import DivergenceFileError
+    from conformance.results.gate import ResultsFileError
 
     signal.signal(signal.SIGTERM, _terminate)  # a killed run still stops its workers
     try:

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from conformance.results import write_atomic
+from conformance.results.records import write_atomic
 
 FILE_NAME = "worker-seconds.json"
 

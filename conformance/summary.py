@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from conformance.results import STATUSES
+from conformance.results.records import STATUSES
 
 _STYLE = {"passed": "green", "failed": "bold red", "error": "bold magenta", "xfailed": "yellow", "skipped": "dim"}
 

@@ -64,7 +64,7 @@ def test_an_adapter_file_imports_the_modules_beside_it(cli, tmp_path: Path) -> N
 
 
 def test_the_gate_fails_an_adapter_that_was_asked_for_and_has_no_results(tmp_path: Path) -> None:
-    from conformance.gate import evaluate
+    from conformance.results.gate import evaluate
 
     document = {
         "schema_version": 1,

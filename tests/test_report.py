@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from conformance import divergences, plots, report
+from conformance import plots, report
+from conformance.results import divergences
 
 FIXTURES = Path(__file__).with_name("fixtures")
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"

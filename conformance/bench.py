@@ -111,8 +111,8 @@ class BenchOptions:
 def bench_specs(frameworks: list[str] | None, adapters: Sequence[str]) -> list[str]:
     """The adapters to bench: each named framework's primary path, then ``adapters``;
     by default every installed framework's but NumPy's. Unknown names raise
-    :class:`~conformance.loading.AdapterSpecError` (one line, exit 2)."""
-    from conformance.loading import check_spec, framework_adapter_specs, installed_frameworks
+    :class:`~conformance.running.loading.AdapterSpecError` (one line, exit 2)."""
+    from conformance.running.loading import check_spec, framework_adapter_specs, installed_frameworks
 
     specs = framework_adapter_specs(frameworks or []) + list(adapters)
     if not specs:
@@ -240,7 +240,7 @@ def worker_main(job_path: str, events_path: str) -> int:
     spec, tag = job["spec"], f"bench {job['spec']}"
     try:
         from conformance.adapter import adapter_name
-        from conformance.loading import load_adapter
+        from conformance.running.loading import load_adapter
 
         adapter = load_adapter(spec)
     except BaseException as error:  # an adapter that fails to load is a result, not a crash

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from conformance.inputs.profiles import PROFILE_NAMES, default_profile
-from conformance.loading import AdapterSpecError, check_spec, selected_specs
 from conformance.properties.marks import UnknownProperty, check_properties
 from conformance.results import records as results
+from conformance.running.loading import AdapterSpecError, check_spec, selected_specs
 from conformance.truth.dtypes import DTYPE_NAMES, UnknownDtype, dtype_named
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -135,7 +135,7 @@ def _check_dtypes(names: list[str] | None) -> str | None:
 def command_run(args: argparse.Namespace) -> int:
     from conformance.progress import display
     from conformance.results import divergences
-    from conformance.runner import Runner, RunOptions, available_cores
+    from conformance.running.runner import Runner, RunOptions, available_cores
     from conformance.summary import print_summary
 
     specs = _adapter_specs(args)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.compilation_cache import CACHE_ENVIRONMENT_VARIABLE, cache_root, worker_environment
+from conformance.running.compilation_cache import CACHE_ENVIRONMENT_VARIABLE, cache_root, worker_environment
 
 
 def test_the_default_folder_follows_xdg_cache_home(tmp_path: Path) -> None:

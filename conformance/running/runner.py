@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 
 from adapters import framework_of
-from conformance import history, probes
-from conformance.compilation_cache import cache_root, worker_environment
 from conformance.results import records
+from conformance.running import history, probes
+from conformance.running.compilation_cache import cache_root, worker_environment
 from conformance.truth.dtypes import DTYPE_NAMES
 from conformance.truth.oracle import OPS
 

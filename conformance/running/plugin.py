@@ -20,19 +20,19 @@ import pytest
 from hypothesis import settings
 
 from adapters import framework_of
-from conformance import probes
 from conformance.adapter import adapter_name, capabilities, provided_method, supported_dtypes
 from conformance.checks import calls, measure
 from conformance.checks.calls import AdapterCallError, ConformanceFailure, Subject
 from conformance.inputs.profiles import UnknownProfile, check_profile, default_profile, register_profiles
 from conformance.inputs.shape_pool import ShapePool, shape_pool
-from conformance.loading import AdapterSpecError, absolute_spec, load_adapter, selected_specs
 from conformance.properties.marks import UnknownProperty, check_properties
 from conformance.results import divergences, records
+from conformance.running import probes
+from conformance.running.loading import AdapterSpecError, absolute_spec, load_adapter, selected_specs
 from conformance.truth.dtypes import DTYPE_NAMES, UnknownDtype, dtype_name, dtype_named
 from conformance.truth.oracle import OPS, Op
 
-DEFAULT_DIVERGENCES = Path(__file__).resolve().parent.parent / "known_divergences.toml"
+DEFAULT_DIVERGENCES = Path(__file__).resolve().parents[2] / "known_divergences.toml"
 _STATE = pytest.StashKey[dict[str, Any]]()
 _RECORD = pytest.StashKey[dict[str, Any]]()
 _MEASUREMENT = pytest.StashKey[measure.Measurement]()

@@ -133,10 +133,10 @@ def _check_dtypes(names: list[str] | None) -> str | None:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from conformance.progress import display
+    from conformance.presentation.progress import display
+    from conformance.presentation.summary import print_summary
     from conformance.results import divergences
     from conformance.running.runner import Runner, RunOptions, available_cores
-    from conformance.summary import print_summary
 
     specs = _adapter_specs(args)
     dtypes = _check_dtypes(args.dtypes)
@@ -185,7 +185,7 @@ def command_run(args: argparse.Namespace) -> int:
 
         write_junit(records, args.junit_path)
     if args.html_path:
-        from conformance.report import write_html
+        from conformance.presentation.report import write_html
 
         write_html([document], args.html_path)
     print_summary(records, problems)
@@ -209,7 +209,7 @@ def _load_divergences(path: str) -> list[Any]:
 
 
 def command_report(args: argparse.Namespace) -> int:
-    from conformance.report import write_html
+    from conformance.presentation.report import write_html
     from conformance.results.gate import load_baseline
 
     documents = _load_results(args.results)

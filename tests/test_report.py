@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conformance import plots, report
+from conformance.presentation import plots, report
 from conformance.results import divergences
 
 FIXTURES = Path(__file__).with_name("fixtures")

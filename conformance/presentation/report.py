@@ -22,7 +22,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from conformance import plots
+from conformance.presentation import plots
 from conformance.results import gate as gate_module
 from conformance.results.divergences import Divergence
 from conformance.results.merge import BADNESS, framework_versions, merge, record_framework

@@ -46,7 +46,6 @@ import ml_dtypes
 import numpy as np
 
 from conformance.adapter import Quantity, adapter_name, method_name, provided_method
-from conformance.checks import quantities
 from conformance.truth import oracle, tolerance
 from conformance.truth.dtypes import dtype_name, unit_roundoff
 from conformance.truth.oracle import Op
@@ -298,10 +297,10 @@ def shifted_rows(x: np.ndarray, axis: int) -> np.ndarray | None:
 
 
 def reference_work(dtype: Any) -> Any:
-    """The precision of the exact values, as :func:`conformance.checks.quantities.reference_work` picks
+    """The precision of the exact values, as :func:`conformance.truth.oracle.reference_work` picks
     it, but None instead of the portable oracle: at 1e8 elements its ~20 us an element would
     take over half an hour."""
-    work = quantities.reference_work(dtype)
+    work = oracle.reference_work(dtype)
     return None if np.dtype(work) == oracle.PORTABLE else work
 
 

@@ -7,7 +7,6 @@ for any further structural check.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,21 +32,6 @@ VECTORS: dict[Quantity, tuple[str, ...]] = {
     "jvp": ("tangent",),
     "vjp_derivative": ("cotangent", "direction"),
 }
-
-
-PORTABLE_ENVIRONMENT_VARIABLE = "CONFORMANCE_PORTABLE_ORACLE"
-
-
-def reference_work(dtype: Any) -> Any:
-    """A precision well beyond ``dtype`` for the exact values: float64 for the half and single
-    types; for float64, long double where it is wider, else (or when
-    ``$CONFORMANCE_PORTABLE_ORACLE`` is set) the portable oracle's quadruple precision."""
-    if np.dtype(dtype) != np.float64:
-        return np.float64
-    portable = os.environ.get(PORTABLE_ENVIRONMENT_VARIABLE, "").strip().lower() not in ("", "0", "no", "false")
-    if portable or np.finfo(np.longdouble).nmant <= np.finfo(np.float64).nmant:
-        return oracle.PORTABLE
-    return np.longdouble
 
 
 def exact_value(
@@ -147,7 +131,7 @@ def compare(
     """Call the adapter and check every element against the oracle within its bound."""
     __tracebackhide__ = True
     outcome = run(subject, op, quantity, x, axis, vectors)
-    work = reference_work(x.value.dtype)
+    work = oracle.reference_work(x.value.dtype)
     plain = [vector.value for vector in vectors]
     exact = exact_value(op, quantity, x.value, axis, plain, work)
     bound = bound_for(op, quantity, x.value, axis, plain)

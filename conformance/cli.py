@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--write-baseline", default=None, help="write a baseline from these results and exit")
     gate.add_argument("--divergences", default=str(DEFAULT_DIVERGENCES), help="known-divergences file")
 
-    from conformance import bench as _bench
+    from conformance.scale import bench as _bench
 
     bench = commands.add_parser("bench", help="check one large input per adapter in O(N) memory: time and peak RSS")
     bench.add_argument("--frameworks", type=_comma_list, default=None, help="each one's default adapter: torch,jax")
@@ -236,7 +236,7 @@ def command_gate(args: argparse.Namespace) -> int:
 
 
 def command_bench(args: argparse.Namespace) -> int:
-    from conformance import bench
+    from conformance.scale import bench
 
     try:
         options = bench.options_from_args(args)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from adapters.numpy_adapter import NumpyReference
-from conformance import large_checks
+from conformance.scale import checks as large_checks
 from tests import broken_adapters
 from tests.conftest import TESTS, run_cli
 

@@ -1,7 +1,7 @@
 """``python -m conformance bench``: check one large input per adapter in O(N) memory, and
 measure what it costs.
 
-Each adapter runs in a worker process of its own (``python -m conformance.bench --worker``),
+Each adapter runs in a worker process of its own (``python -m conformance.scale.bench --worker``),
 so its peak resident set is its own: the worker reads ``VmHWM`` from ``/proc/self/status``
 (else ``getrusage``) when it is done, and the parent also gets the child's ``ru_maxrss``
 from ``wait4``, which is what a crashed worker's record shows. A worker that dies of a
@@ -10,7 +10,7 @@ and the check it was in; the other adapters still run.
 
 Per adapter the bench runs:
 
-1. the O(N) checks of :mod:`conformance.large_checks` on one input of ``--elements``
+1. the O(N) checks of :mod:`conformance.scale.checks` on one input of ``--elements``
    logits (rows of ``--row-length``, N(0, 1) * 3, seeded), the *result* of the adapter;
 2. the *scaling* comparison, in a second worker: at each of ``--scaling-sizes`` the same
    O(N) checks and the full-Jacobian approach (``adapter.jacobian`` compared with the whole
@@ -230,8 +230,8 @@ def _step_row_length(elements: int, row_length: int) -> int:
 
 def worker_main(job_path: str, events_path: str) -> int:
     """Run a job's steps on one adapter, streaming events (JSON lines) to ``events_path``."""
-    from conformance.large_checks import tune_allocator
     from conformance.results import records
+    from conformance.scale.checks import tune_allocator
 
     started = time.perf_counter()
     tune_allocator()
@@ -273,7 +273,7 @@ def worker_main(job_path: str, events_path: str) -> int:
 def _run_step(adapter: Any, job: dict[str, Any], step: dict[str, Any], stream: Any, tag: str) -> None:
     import numpy as np
 
-    from conformance import large_checks
+    from conformance.scale import checks as large_checks
     from conformance.truth.dtypes import dtype_named
 
     elements, row_length, approach = int(step["elements"]), int(step["row_length"]), step["approach"]
@@ -373,7 +373,7 @@ def _signal_name(returncode: int) -> str:
 def _child_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines would drown the progress
-    repo = str(Path(__file__).resolve().parent.parent)
+    repo = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(part for part in (repo, env.get("PYTHONPATH", "")) if part)
     return env
 
@@ -386,7 +386,7 @@ def run_worker(spec: str, job: dict[str, Any], timeout: float, folder: Path) -> 
     job_path, events_path = folder / f"job-{index}.json", folder / f"events-{index}.jsonl"
     job_path.write_text(json.dumps({"spec": spec, **job}), encoding="utf-8")
     events_path.touch()
-    command = [sys.executable, "-m", "conformance.bench", "--worker", str(job_path), str(events_path)]
+    command = [sys.executable, "-m", "conformance.scale.bench", "--worker", str(job_path), str(events_path)]
     try:
         stdout: Any = sys.stderr.fileno()  # the table owns stdout; a framework's prints go to stderr
     except (AttributeError, OSError, ValueError):
@@ -754,7 +754,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
 def _worker_cli(argv: Sequence[str]) -> int:
     if len(argv) != 3 or argv[0] != "--worker":
         print(
-            "usage: python -m conformance.bench --worker JOB.json EVENTS.jsonl (run by `conformance bench`)",
+            "usage: python -m conformance.scale.bench --worker JOB.json EVENTS.jsonl (run by `conformance bench`)",
             file=sys.stderr,
         )
         return 2

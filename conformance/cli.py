@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--write-baseline", default=None, help="write a baseline from these results and exit")
     gate.add_argument("--divergences", default=str(DEFAULT_DIVERGENCES), help="known-divergences file")
 
-    from conformance.scale import bench as _bench
+    from conformance.scale import options as _bench
 
     bench = commands.add_parser("bench", help="check one large input per adapter in O(N) memory: time and peak RSS")
     bench.add_argument("--frameworks", type=_comma_list, default=None, help="each one's default adapter: torch,jax")
@@ -237,10 +237,11 @@ def command_gate(args: argparse.Namespace) -> int:
 
 def command_bench(args: argparse.Namespace) -> int:
     from conformance.scale import bench
+    from conformance.scale.options import BenchArgumentError, options_from_args
 
     try:
-        options = bench.options_from_args(args)
-    except bench.BenchArgumentError as error:
+        options = options_from_args(args)
+    except BenchArgumentError as error:
         raise UsageError(f"python -m conformance bench: {error}") from None
     return bench.run(options)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adapters.numpy_adapter import NumpyReference
+from conformance.adapters.numpy_adapter import NumpyReference
 from conformance.scale.checks import CHECK_NAMES, check_jvp_vjp_identity, check_vjp, run_checks
 from conformance.scale.full_jacobian import check_full_jacobian
 from conformance.scale.large_inputs import Layout, Vector, random_input, shifted_rows

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from adapters import BUILTIN_ADAPTERS, FRAMEWORKS
-from adapters._common import DEVICE_ENVIRONMENT_VARIABLE
 from conformance import load_adapter, oracle
 from conformance.adapter import QUANTITIES, capabilities, method_name
+from conformance.adapters import BUILTIN_ADAPTERS, FRAMEWORKS
+from conformance.adapters._common import DEVICE_ENVIRONMENT_VARIABLE
 from conformance.truth import tolerance
 from conformance.truth.dtypes import DTYPE_NAMES, DTYPES
 from conformance.truth.oracle import OPS

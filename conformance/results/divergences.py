@@ -40,7 +40,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from adapters import FRAMEWORKS
+from conformance.adapters import FRAMEWORKS
 from conformance.results.merge import describe, record_framework
 from conformance.results.records import read_text
 

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from adapters import BUILTIN_ADAPTERS, FRAMEWORKS
 from conformance.adapter import missing_required
+from conformance.adapters import BUILTIN_ADAPTERS, FRAMEWORKS
 
 
 class AdapterSpecError(ValueError):

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-from adapters import framework_of
 from conformance.adapter import adapter_name, capabilities, provided_method, supported_dtypes
+from conformance.adapters import framework_of
 from conformance.checks import calls, measure
 from conformance.checks.calls import AdapterCallError, ConformanceFailure, Subject
 from conformance.inputs.profiles import UnknownProfile, check_profile, default_profile, register_profiles

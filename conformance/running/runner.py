@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from adapters import framework_of
+from conformance.adapters import framework_of
 from conformance.results import records
 from conformance.running import history, probes
 from conformance.running.compilation_cache import cache_root, worker_environment

@@ -177,7 +177,7 @@ def _interrupted_check(outcome: WorkerOutcome, message: str, elements: int, appr
 
 def bench_adapter(spec: str, options: BenchOptions, folder: Path) -> dict[str, Any]:
     """The O(N) checks of ``spec`` at ``options.elements``: one result record."""
-    from adapters import framework_of
+    from conformance.adapters import framework_of
 
     job = _job(
         options, [{"approach": "o_n", "elements": options.elements, "row_length": options.row_length, "verbose": True}]

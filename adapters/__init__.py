@@ -8,17 +8,17 @@ from __future__ import annotations
 
 # adapter name -> (module, class)
 BUILTIN_ADAPTERS: dict[str, tuple[str, str]] = {
-    "numpy": ("adapters.numpy_adapter", "NumpyReference"),
-    "torch": ("adapters.torch_adapter", "TorchAutograd"),
-    "torch-func": ("adapters.torch_adapter", "TorchFunc"),
-    "torch-jacfwd": ("adapters.torch_adapter", "TorchFuncForward"),
-    "torch-compile": ("adapters.torch_adapter", "TorchCompile"),
-    "jax": ("adapters.jax_adapter", "JaxEager"),
-    "jax-jit": ("adapters.jax_adapter", "JaxJit"),
-    "jax-jacfwd": ("adapters.jax_adapter", "JaxForward"),
-    "tensorflow": ("adapters.tensorflow_adapter", "TensorflowEager"),
-    "tensorflow-function": ("adapters.tensorflow_adapter", "TensorflowFunction"),
-    "tensorflow-xla": ("adapters.tensorflow_adapter", "TensorflowXla"),
+    "numpy": ("conformance.adapters.numpy_adapter", "NumpyReference"),
+    "torch": ("conformance.adapters.torch_adapter", "TorchAutograd"),
+    "torch-func": ("conformance.adapters.torch_adapter", "TorchFunc"),
+    "torch-jacfwd": ("conformance.adapters.torch_adapter", "TorchFuncForward"),
+    "torch-compile": ("conformance.adapters.torch_adapter", "TorchCompile"),
+    "jax": ("conformance.adapters.jax_adapter", "JaxEager"),
+    "jax-jit": ("conformance.adapters.jax_adapter", "JaxJit"),
+    "jax-jacfwd": ("conformance.adapters.jax_adapter", "JaxForward"),
+    "tensorflow": ("conformance.adapters.tensorflow_adapter", "TensorflowEager"),
+    "tensorflow-function": ("conformance.adapters.tensorflow_adapter", "TensorflowFunction"),
+    "tensorflow-xla": ("conformance.adapters.tensorflow_adapter", "TensorflowXla"),
 }
 
 # framework -> (the package it needs, its AD paths). The first path is the framework's
@@ -31,3 +31,11 @@ FRAMEWORKS: dict[str, tuple[str, tuple[str, ...]]] = {
     "tensorflow": ("tensorflow", ("tensorflow-function", "tensorflow", "tensorflow-xla")),
     "torch": ("torch", ("torch", "torch-func", "torch-jacfwd", "torch-compile")),
 }
+
+
+def framework_of(spec: str) -> str | None:
+    """The built-in framework a spec belongs to, or None for a user adapter."""
+    for framework, (_, names) in FRAMEWORKS.items():
+        if spec in names:
+            return framework
+    return None

@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from conformance.dtypes import DTYPE_NAMES
+from conformance.truth.dtypes import DTYPE_NAMES
 
 Op = Literal["softmax", "log_softmax"]
 Quantity = Literal["forward", "jacobian", "vjp", "jvp", "vjp_derivative"]

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import jax
 import numpy as np
 
-from adapters._common import (
+from conformance.adapters._common import (
     AdapterBase,
     Op,
     Program,

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 import tensorflow as tf
 
-from adapters._common import (
+from conformance.adapters._common import (
     AdapterBase,
     Op,
     Program,

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.autograd import forward_ad
 
-from adapters._common import (
+from conformance.adapters._common import (
     AdapterBase,
     Op,
     Program,

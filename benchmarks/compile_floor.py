@@ -41,10 +41,10 @@ def measure_adapter(spec: str) -> dict[str, Any]:
     import numpy as np
 
     from conformance.adapter import provided_method, supported_dtypes
-    from conformance.checking import VECTORS
-    from conformance.dtypes import DTYPES
-    from conformance.loading import load_adapter
-    from conformance.oracle import OPS
+    from conformance.checks.quantities import VECTORS
+    from conformance.running.loading import load_adapter
+    from conformance.truth.dtypes import DTYPES
+    from conformance.truth.oracle import OPS
 
     adapter = load_adapter(spec)
     load_s = time.perf_counter() - started
@@ -85,7 +85,7 @@ def measure_adapter(spec: str) -> dict[str, Any]:
 
 def measure_in_fresh_interpreter(spec: str, cache: str) -> dict[str, Any]:
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CONFORMANCE_COMPILATION_CACHE": cache}
-    from conformance.compilation_cache import worker_environment
+    from conformance.running.compilation_cache import worker_environment
 
     started = time.perf_counter()
     completed = subprocess.run(
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     sys.path.insert(0, str(REPO))
-    from conformance.loading import AdapterSpecError, framework_adapter_specs
+    from conformance.running.loading import AdapterSpecError, framework_adapter_specs
 
     try:
         specs = framework_adapter_specs([name.strip() for name in args.frameworks.split(",") if name.strip()])

@@ -37,7 +37,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from adapters import FRAMEWORKS  # noqa: E402
+from conformance.adapters import FRAMEWORKS  # noqa: E402
 
 THREE = "torch,jax,tensorflow"
 TARGETS = ("default", "user", "paths", "all-paths", "ci")

@@ -1,6 +1,8 @@
 """softmax-conformance: checks softmax, log_softmax and their derivatives against an oracle."""
 
 from conformance.adapter import Adapter
-from conformance.loading import AdapterSpecError, load_adapter
+from conformance.running.loading import AdapterSpecError, load_adapter
+from conformance.truth import oracle
+from conformance.truth.dtypes import DTYPES
 
-__all__ = ["Adapter", "AdapterSpecError", "load_adapter"]
+__all__ = ["DTYPES", "Adapter", "AdapterSpecError", "load_adapter", "oracle"]

@@ -30,8 +30,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from conformance.dtypes import DTYPE_NAMES
-from conformance.oracle import OPS, Op
+from conformance.truth.dtypes import DTYPE_NAMES
+from conformance.truth.oracle import OPS, Op
 
 Quantity = Literal["forward", "jacobian", "vjp", "jvp", "vjp_derivative"]
 QUANTITIES: tuple[Quantity, ...] = ("forward", "jacobian", "vjp", "jvp", "vjp_derivative")

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from conformance import results
-from conformance.dtypes import DTYPE_NAMES, UnknownDtype, dtype_named
-from conformance.loading import ENTRY_POINT_GROUP, AdapterSpecError, check_spec, selected_specs
-from conformance.profiles import PROFILE_NAMES, default_profile
+from conformance.inputs.profiles import PROFILE_NAMES, default_profile
 from conformance.properties.marks import UnknownProperty, check_properties
+from conformance.results import records as results
+from conformance.running.loading import ENTRY_POINT_GROUP, AdapterSpecError, check_spec, selected_specs
+from conformance.truth.dtypes import DTYPE_NAMES, UnknownDtype, dtype_named
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_DIVERGENCES = Path(__file__).resolve().parent.parent / "known_divergences.toml"
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--write-baseline", default=None, help="write a baseline from these results and exit")
     gate.add_argument("--divergences", default=str(DEFAULT_DIVERGENCES), help="known-divergences file")
 
-    from conformance import bench as _bench
+    from conformance.scale import options as _bench
 
     bench = commands.add_parser("bench", help="check one large input per adapter in O(N) memory: time and peak RSS")
     bench.add_argument("--frameworks", type=_comma_list, default=None, help="each one's default adapter: torch,jax")
@@ -138,11 +138,11 @@ def _check_dtypes(names: list[str] | None) -> str | None:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from conformance import divergences
-    from conformance.gate import evaluate
-    from conformance.progress import display
-    from conformance.runner import Runner, RunOptions, available_cores
-    from conformance.summary import print_summary
+    from conformance.presentation.progress import display
+    from conformance.presentation.summary import print_summary
+    from conformance.results import divergences
+    from conformance.results.gate import evaluate
+    from conformance.running.runner import Runner, RunOptions, available_cores
 
     specs = _adapter_specs(args)
     dtypes = _check_dtypes(args.dtypes)
@@ -187,11 +187,11 @@ def command_run(args: argparse.Namespace) -> int:
     if args.json_path:
         results.write_document(args.json_path, document)
     if args.junit_path:
-        from conformance.junit import write_junit
+        from conformance.results.junit import write_junit
 
         write_junit(records, args.junit_path)
     if args.html_path:
-        from conformance.report import write_html
+        from conformance.presentation.report import write_html
 
         write_html([document], args.html_path)
     verdict = evaluate([document])
@@ -200,7 +200,7 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def _load_results(paths: list[str]) -> list[dict[str, Any]]:
-    from conformance.gate import ResultsFileError, load_documents
+    from conformance.results.gate import ResultsFileError, load_documents
 
     try:
         return load_documents(paths)
@@ -209,14 +209,14 @@ def _load_results(paths: list[str]) -> list[dict[str, Any]]:
 
 
 def _load_divergences(path: str) -> list[Any]:
-    from conformance import divergences
+    from conformance.results import divergences
 
     return divergences.load(path) if Path(path).is_file() else []
 
 
 def command_report(args: argparse.Namespace) -> int:
-    from conformance.gate import load_baseline
-    from conformance.report import write_html, write_markdown
+    from conformance.presentation.report import write_html, write_markdown
+    from conformance.results.gate import load_baseline
 
     documents = _load_results(args.results)
     baseline = load_baseline(args.baseline) if args.baseline else None
@@ -230,7 +230,7 @@ def command_report(args: argparse.Namespace) -> int:
 
 
 def command_gate(args: argparse.Namespace) -> int:
-    from conformance.gate import evaluate, load_baseline, make_baseline, save_baseline
+    from conformance.results.gate import evaluate, load_baseline, make_baseline, save_baseline
 
     documents = _load_results(args.results)
     if args.write_baseline:
@@ -246,17 +246,18 @@ def command_gate(args: argparse.Namespace) -> int:
 
 
 def command_bench(args: argparse.Namespace) -> int:
-    from conformance import bench
+    from conformance.scale import bench
+    from conformance.scale.options import BenchArgumentError, options_from_args
 
     try:
-        options = bench.options_from_args(args)
-    except bench.BenchArgumentError as error:
+        options = options_from_args(args)
+    except BenchArgumentError as error:
         raise UsageError(f"python -m conformance bench: {error}") from None
     return bench.run(options)
 
 
 def command_list(args: argparse.Namespace) -> int:
-    from conformance.loading import FRAMEWORKS, installed_frameworks, plugin_adapters
+    from conformance.running.loading import FRAMEWORKS, installed_frameworks, plugin_adapters
 
     installed = set(installed_frameworks())
     print("built-in adapters, by framework (the primary path first; --all-paths runs the others):")
@@ -285,8 +286,8 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from conformance.divergences import DivergenceFileError
-    from conformance.gate import ResultsFileError
+    from conformance.results.divergences import DivergenceFileError
+    from conformance.results.gate import ResultsFileError
 
     signal.signal(signal.SIGTERM, _terminate)  # a killed run still stops its workers
     try:

@@ -1,6 +1,6 @@
 """Deliberately broken softmax implementations, each a plausible bug.
 
-Each subclasses the correct :class:`adapters.numpy_adapter.NumpyReference` and breaks one
+Each subclasses the correct :class:`conformance.adapters.numpy_adapter.NumpyReference` and breaks one
 thing, so that a test that catches it is catching that bug and nothing else. ``CAUGHT_BY``
 names the properties expected to flag each one.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from adapters.numpy_adapter import NumpyReference
 from conformance import oracle
+from conformance.adapters.numpy_adapter import NumpyReference
 
 
 def _rows_last(x: np.ndarray, axis: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conformance.compilation_cache import CACHE_ENVIRONMENT_VARIABLE
+from conformance.running.compilation_cache import CACHE_ENVIRONMENT_VARIABLE
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from adapters.numpy_adapter import NumpyReference
+from conformance.adapters.numpy_adapter import NumpyReference
 
 
 class Segfaults(NumpyReference):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance import tolerance
-from conformance.assertions import assert_within_bound
-from conformance.calls import ConformanceFailure
-from conformance.reproducer import Call
+from conformance.checks.assertions import assert_within_bound
+from conformance.checks.calls import ConformanceFailure
+from conformance.checks.reproducer import Call
+from conformance.truth import tolerance
 
 
 def _fail(actual: np.ndarray, exact: np.ndarray, dtype: type) -> str:

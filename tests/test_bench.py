@@ -6,8 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adapters.numpy_adapter import NumpyReference
-from conformance import large_checks
+from conformance.adapters.numpy_adapter import NumpyReference
+from conformance.scale.checks import CHECK_NAMES, check_jvp_vjp_identity, check_vjp, run_checks
+from conformance.scale.full_jacobian import check_full_jacobian
+from conformance.scale.large_inputs import Layout, Vector, random_input, shifted_rows
+from conformance.scale.memory import ALIGNMENT
 from tests import broken_adapters
 from tests.conftest import TESTS, run_cli
 
@@ -56,7 +59,7 @@ def test_the_numpy_reference_passes_and_the_document_has_the_documented_keys(tmp
     assert 0 < record["peak_rss_bytes"] < 2**31 and record["seconds"] > 0
     checks = _checks(record)
     names = {name for _, name in checks}
-    assert names == set(large_checks.CHECK_NAMES)
+    assert names == set(CHECK_NAMES)
     assert ("log_softmax", "row_sum_zero") not in checks  # a softmax property only
     for check in checks.values():
         assert {"name", "op", "passed", "max_error_ulp", "message"} <= set(check)
@@ -173,37 +176,35 @@ def test_bad_arguments_give_one_line_and_exit_2(arguments, expected):
 
 
 def test_the_checks_pass_the_reference_along_either_axis_and_for_both_ops():
-    x = large_checks.random_input(40, 50, np.float32, seed=3, axis=0)
+    x = random_input(40, 50, np.float32, seed=3, axis=0)
     assert x.shape == (50, 40)
-    results = large_checks.run_checks(NumpyReference(), x, 0, 3, ops=("softmax", "log_softmax"))
+    results = run_checks(NumpyReference(), x, 0, 3, ops=("softmax", "log_softmax"))
     assert [r for r in results if not r.passed] == []
-    assert len(results) == 2 * len(large_checks.CHECK_NAMES) - 1
+    assert len(results) == 2 * len(CHECK_NAMES) - 1
 
 
 def test_inputs_and_vectors_are_reproducible_chunk_by_chunk():
-    layout = large_checks.Layout.of((300, 7), -1, chunk_elements=64)
-    vector = large_checks.Vector(layout, np.dtype(np.float32), 5, "g")
+    layout = Layout.of((300, 7), -1, chunk_elements=64)
+    vector = Vector(layout, np.dtype(np.float32), 5, "g")
     whole = vector.full()
-    assert whole.ctypes.data % large_checks.ALIGNMENT == 0
+    assert whole.ctypes.data % ALIGNMENT == 0
     assert np.array_equal(whole[9:18], vector.chunk(1))
     assert np.array_equal(whole[100], vector.row(100))
-    again = large_checks.random_input(300, 7, np.float32, 5)
-    assert np.array_equal(large_checks.random_input(300, 7, np.float32, 5), again)
+    again = random_input(300, 7, np.float32, 5)
+    assert np.array_equal(random_input(300, 7, np.float32, 5), again)
 
 
 def test_the_shifted_tangent_is_the_next_row_of_the_same_buffer():
     for axis in (-1, 0):
-        x = large_checks.random_input(30, 20, np.float32, seed=1, axis=axis)
-        u = large_checks.shifted_rows(x, axis)
+        x = random_input(30, 20, np.float32, seed=1, axis=axis)
+        u = shifted_rows(x, axis)
         assert u is not None and np.shares_memory(x, u)
-        layout = large_checks.Layout.of(x.shape, axis)
+        layout = Layout.of(x.shape, axis)
         assert np.array_equal(layout.view(u)[:-1], layout.view(x)[1:])
-        assert large_checks.check_jvp_vjp_identity(NumpyReference(), x, axis, 0, shifted_tangent=True).passed
-        broken = large_checks.check_jvp_vjp_identity(
-            broken_adapters.VjpWithoutInnerProduct(), x, axis, 0, shifted_tangent=True
-        )
+        assert check_jvp_vjp_identity(NumpyReference(), x, axis, 0, shifted_tangent=True).passed
+        broken = check_jvp_vjp_identity(broken_adapters.VjpWithoutInnerProduct(), x, axis, 0, shifted_tangent=True)
         assert not broken.passed and "u = x shifted by one row" in broken.message
-    assert large_checks.shifted_rows(np.ones((3, 4), np.float32), -1) is None
+    assert shifted_rows(np.ones((3, 4), np.float32), -1) is None
 
 
 def test_an_adapter_that_returns_the_wrong_dtype_fails_with_the_suites_words():
@@ -211,13 +212,13 @@ def test_an_adapter_that_returns_the_wrong_dtype_fails_with_the_suites_words():
         def vjp(self, x, cotangent, axis):
             return super().vjp(x, cotangent, axis).astype(np.float64)
 
-    x = large_checks.random_input(20, 30, np.float32, seed=0)
-    result = large_checks.check_vjp(Float64Out(), x, -1, 0)
+    x = random_input(20, 30, np.float32, seed=0)
+    result = check_vjp(Float64Out(), x, -1, 0)
     assert not result.passed and "returned dtype float64 for float32 input" in result.message
 
 
 def test_the_full_jacobian_approach_catches_the_flattened_jacobian():
-    x = large_checks.random_input(4, 10, np.float32, seed=0)
-    assert large_checks.check_full_jacobian(NumpyReference(), x, -1).passed
-    broken = large_checks.check_full_jacobian(broken_adapters.FlattenedJacobian(), x, -1)
+    x = random_input(4, 10, np.float32, seed=0)
+    assert check_full_jacobian(NumpyReference(), x, -1).passed
+    broken = check_full_jacobian(broken_adapters.FlattenedJacobian(), x, -1)
     assert not broken.passed and "jacobian[" in broken.message

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from adapters import BUILTIN_ADAPTERS, FRAMEWORKS
-from adapters._common import DEVICE_ENVIRONMENT_VARIABLE
-from conformance import load_adapter, oracle, tolerance
+from conformance import load_adapter, oracle
 from conformance.adapter import QUANTITIES, capabilities, method_name
-from conformance.dtypes import DTYPE_NAMES, DTYPES
-from conformance.oracle import OPS
+from conformance.adapters import BUILTIN_ADAPTERS, FRAMEWORKS
+from conformance.adapters._common import DEVICE_ENVIRONMENT_VARIABLE
+from conformance.truth import tolerance
+from conformance.truth.dtypes import DTYPE_NAMES, DTYPES
+from conformance.truth.oracle import OPS
 
 # Warnings from torch 2.13 itself, about its own use of torch.jit.script / script_method:
 # torch.autograd.forward_ad loads its JVP decompositions lazily on the first make_dual, and

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.compilation_cache import CACHE_ENVIRONMENT_VARIABLE, cache_root, worker_environment
+from conformance.running.compilation_cache import CACHE_ENVIRONMENT_VARIABLE, cache_root, worker_environment
 
 
 def test_the_default_folder_follows_xdg_cache_home(tmp_path: Path) -> None:
@@ -42,7 +42,7 @@ def test_a_users_own_jax_setting_is_kept(tmp_path: Path) -> None:
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
 def test_jax_in_a_worker_fills_the_cache_and_a_second_worker_reads_it(tmp_path: Path) -> None:
     program = (
-        "import numpy as np; from adapters.jax_adapter import JaxEager; "
+        "import numpy as np; from conformance.adapters.jax_adapter import JaxEager; "
         "JaxEager().vjp(np.arange(3.0), np.ones(3), -1); "
         "import jax; print(jax.config.jax_compilation_cache_dir)"
     )

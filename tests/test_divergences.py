@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from conformance import divergences
-from conformance.divergences import Divergence, DivergenceFileError, SpecifierSet, Version
+from conformance.results import divergences
+from conformance.results.divergences import Divergence, DivergenceFileError, SpecifierSet, Version
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).with_name("fixtures")

@@ -77,8 +77,9 @@ def test_the_measured_accuracy_matches_what_this_machine_shows(spec, dtype, with
     pytest.importorskip(spec)
     import numpy as np
 
-    from conformance import load_adapter, oracle, tolerance
-    from conformance.dtypes import DTYPES
+    from conformance import load_adapter, oracle
+    from conformance.truth import tolerance
+    from conformance.truth.dtypes import DTYPES
 
     x = (3 * np.random.default_rng(0).standard_normal((64, 128))).astype(DTYPES[dtype])
     error = np.abs(load_adapter(spec).softmax(x, -1).astype(np.float64) - oracle.softmax(x, -1))

@@ -10,8 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from conformance import divergences, gate
-from conformance.gate import ResultsFileError
+from conformance.results import divergences, gate
+from conformance.results.gate import ResultsFileError
 
 FIXTURES = Path(__file__).with_name("fixtures")
 SCHEMA = json.loads(Path(gate.SCHEMA_PATH).read_text(encoding="utf-8"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conformance import history
-from conformance.compilation_cache import CACHE_ENVIRONMENT_VARIABLE
+from conformance.running import history
+from conformance.running.compilation_cache import CACHE_ENVIRONMENT_VARIABLE
 from tests.conftest import TESTS
 
 BROKEN = TESTS / "broken_adapters.py"

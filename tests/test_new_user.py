@@ -64,7 +64,7 @@ def test_an_adapter_file_imports_the_modules_beside_it(cli, tmp_path: Path) -> N
 
 
 def test_the_gate_fails_an_adapter_that_was_asked_for_and_has_no_results(tmp_path: Path) -> None:
-    from conformance.gate import evaluate
+    from conformance.results.gate import evaluate
 
     document = {
         "schema_version": 1,
@@ -80,8 +80,8 @@ def test_a_zero_dimensional_input_reaches_the_adapter_and_stays_zero_dimensional
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from conformance.shape_pool import shape_pool
-    from conformance.strategies import problems
+    from conformance.inputs.shape_pool import shape_pool
+    from conformance.inputs.strategies import problems
 
     pool = shape_pool(0, "softmax", "float32")
     seen: list[int] = []

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from conformance import oracle, tolerance
-from conformance.dtypes import ulp
+from conformance.truth import oracle, tolerance
+from conformance.truth.dtypes import ulp
 
 mpmath.mp.dps = 50
 
@@ -184,7 +184,7 @@ def test_empty_and_zero_dimensional_inputs(work):
 
 
 def test_the_portable_oracle_is_chosen_where_long_double_is_float64(monkeypatch: pytest.MonkeyPatch) -> None:
-    from conformance.checking import PORTABLE_ENVIRONMENT_VARIABLE, reference_work
+    from conformance.truth.oracle import PORTABLE_ENVIRONMENT_VARIABLE, reference_work
 
     monkeypatch.delenv(PORTABLE_ENVIRONMENT_VARIABLE, raising=False)
     assert reference_work(np.float32) == np.float64

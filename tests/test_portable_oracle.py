@@ -4,7 +4,7 @@ float32 arithmetic inside float64. ``CONFORMANCE_PORTABLE_ORACLE=1`` forces that
 
 from __future__ import annotations
 
-from conformance.checking import PORTABLE_ENVIRONMENT_VARIABLE
+from conformance.truth.oracle import PORTABLE_ENVIRONMENT_VARIABLE
 from tests.conftest import TESTS
 
 ACCURACY = "forward_accuracy,vjp_accuracy,jvp_accuracy,long_row_accuracy,second_order_accuracy,jacobian_accuracy"

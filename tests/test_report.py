@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from conformance import divergences, plots, report
+from conformance.presentation import plots, report
+from conformance.results import divergences
 
 FIXTURES = Path(__file__).with_name("fixtures")
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
@@ -107,7 +108,7 @@ def test_sections_and_stable_ids(text: str) -> None:
 
 
 def test_the_verdict_is_one_sentence_at_the_top_and_agrees_with_the_gate(text: str) -> None:
-    from conformance import gate
+    from conformance.results import gate
 
     verdict = gate.evaluate(documents(), expect=["torch", "jax", "tensorflow"])
     assert not verdict.passed
@@ -194,7 +195,7 @@ def test_a_clean_run_passes_and_divergences_show_as_xfailed(tmp_path: Path) -> N
 
 
 def test_a_baseline_shows_what_changed(tmp_path: Path) -> None:
-    from conformance import gate
+    from conformance.results import gate
 
     torch_run = fixture("torch_run")
     baseline = gate.make_baseline([torch_run])
@@ -215,7 +216,7 @@ def test_a_baseline_shows_what_changed(tmp_path: Path) -> None:
 
 
 def test_the_markdown_summary_has_the_verdict_a_table_and_the_failures_folded() -> None:
-    from conformance import gate
+    from conformance.results import gate
 
     text = report.render_markdown(documents(), expect=["torch", "jax", "tensorflow"])
     verdict = gate.evaluate(documents(), expect=["torch", "jax", "tensorflow"])

@@ -3,8 +3,8 @@ the (op, dtype) pairs; the run's results are the same as from one worker."""
 
 from __future__ import annotations
 
-from conformance.plugin import shard_pairs
-from conformance.runner import shard_count, share_cores
+from conformance.running.plugin import shard_pairs
+from conformance.running.runner import shard_count, share_cores
 from tests.conftest import TESTS
 
 PAIRS = [(op, dtype) for op in ("softmax", "log_softmax") for dtype in ("float16", "bfloat16", "float32", "float64")]

@@ -6,7 +6,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from conformance import oracle, tolerance
+from conformance.truth import oracle, tolerance
 
 
 def _running_sum_softmax(x: np.ndarray, dtype: type, lanes: int) -> np.ndarray:

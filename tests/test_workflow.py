@@ -44,7 +44,7 @@ def test_triggers(workflow: dict[str, Any]) -> None:
 
 
 def test_the_matrix_runs_every_ad_path_in_a_job_of_its_own_on_two_pythons(workflow: dict[str, Any]) -> None:
-    from adapters import FRAMEWORKS as PATHS
+    from conformance.adapters import FRAMEWORKS as PATHS
 
     job = workflow["jobs"]["conformance"]
     matrix = job["strategy"]["matrix"]

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import pytest
 
 from conformance.adapter import Quantity
-from conformance.oracle import OPS, Op
+from conformance.truth.oracle import OPS, Op
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.checking import compare, draw_problem
-from conformance.profiles import budget
+from conformance.checks.quantities import compare, draw_problem
+from conformance.inputs.profiles import budget
+from conformance.inputs.strategies import vectors
 from conformance.properties.marks import conformance_property
-from conformance.strategies import vectors
 
 
 @conformance_property("forward_accuracy", needs=("forward",))

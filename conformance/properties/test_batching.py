@@ -8,15 +8,15 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance import oracle, tolerance
 from conformance.adapter import Quantity
-from conformance.assertions import assert_within_bound
-from conformance.checking import Outcome, bound_for, draw_problem, run
-from conformance.profiles import budget
+from conformance.checks.assertions import assert_within_bound
+from conformance.checks.quantities import Outcome, bound_for, draw_problem, run
+from conformance.checks.reproducer import reproducer
+from conformance.inputs.profiles import budget
+from conformance.inputs.strategies import Argument, vectors
 from conformance.properties.marks import conformance_property
-from conformance.reproducer import reproducer
-from conformance.strategies import Argument, vectors
-from conformance.tolerance import Bound
+from conformance.truth import oracle, tolerance
+from conformance.truth.tolerance import Bound
 
 ROWS_CHECKED = 3
 QUANTITIES_CHECKED: tuple[Quantity, ...] = ("forward", "vjp", "jacobian")

@@ -6,14 +6,14 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance import tolerance
-from conformance.assertions import assert_within_bound
-from conformance.checking import draw_problem, run
-from conformance.profiles import budget
+from conformance.checks.assertions import assert_within_bound
+from conformance.checks.quantities import draw_problem, run
+from conformance.checks.reproducer import array_source, reproducer
+from conformance.inputs.profiles import budget
+from conformance.inputs.strategies import vectors
 from conformance.properties.marks import conformance_property
-from conformance.reproducer import array_source, reproducer
-from conformance.strategies import vectors
-from conformance.tolerance import Bound
+from conformance.truth import tolerance
+from conformance.truth.tolerance import Bound
 
 
 @conformance_property("jvp_vjp_adjoint", needs=("jvp", "vjp"))

@@ -7,11 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.adapter import provided_method
-from conformance.assertions import assert_exactly
-from conformance.checking import compare, draw_problem, run
-from conformance.profiles import budget
+from conformance.checks.assertions import assert_exactly
+from conformance.checks.quantities import compare, draw_problem, run
+from conformance.inputs.profiles import budget
+from conformance.inputs.strategies import Problem, vectors
 from conformance.properties.marks import conformance_property
-from conformance.strategies import Problem, vectors
 
 
 def _rows_of_length_one_are_exact(subject, op, dtype, problem: Problem, data, what: str) -> None:

@@ -7,14 +7,14 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance import oracle, tolerance
 from conformance.adapter import method_name
-from conformance.assertions import assert_exactly, assert_within_bound
-from conformance.checking import compare, draw_problem, jacobian_bound, run
-from conformance.profiles import budget
+from conformance.checks.assertions import assert_exactly, assert_within_bound
+from conformance.checks.quantities import compare, draw_problem, jacobian_bound, run
+from conformance.inputs.profiles import budget
+from conformance.inputs.strategies import Argument, vectors
 from conformance.properties.marks import conformance_property
-from conformance.strategies import Argument, vectors
-from conformance.tolerance import Bound
+from conformance.truth import oracle, tolerance
+from conformance.truth.tolerance import Bound
 
 
 @conformance_property("jacobian_accuracy", needs=("jacobian",))

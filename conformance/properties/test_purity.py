@@ -1,7 +1,7 @@
 """A result belongs to the caller: a later call of the same method and shape leaves it alone.
 
 That the arguments come back untouched, and that no result shares memory with an
-argument, is checked inside every call (:func:`conformance.calls.invoke`). Whether a
+argument, is checked inside every call (:func:`conformance.checks.calls.invoke`). Whether a
 result survives the *next* call needs two calls in one example, so it is a property.
 """
 
@@ -12,13 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.adapter import QUANTITIES, provided_method
-from conformance.calls import ConformanceFailure
-from conformance.checking import VECTORS, draw_problem, run
-from conformance.profiles import budget
+from conformance.checks.calls import ConformanceFailure
+from conformance.checks.quantities import VECTORS, draw_problem, run
+from conformance.checks.reproducer import reproducer
+from conformance.inputs.profiles import budget
+from conformance.inputs.shape_pool import Site
+from conformance.inputs.strategies import problems, vectors
 from conformance.properties.marks import conformance_property
-from conformance.reproducer import reproducer
-from conformance.shape_pool import Site
-from conformance.strategies import problems, vectors
 
 
 @conformance_property("results_are_not_reused", needs=("forward", "vjp", "jacobian"))

@@ -6,10 +6,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.adapter import provided_method
-from conformance.checking import draw_problem, run
-from conformance.profiles import budget
+from conformance.checks.quantities import draw_problem, run
+from conformance.inputs.profiles import budget
+from conformance.inputs.strategies import Problem, vectors
 from conformance.properties.marks import conformance_property
-from conformance.strategies import Problem, vectors
 
 
 def _every_quantity(subject, op, dtype, problem: Problem, data) -> None:

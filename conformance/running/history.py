@@ -3,7 +3,7 @@
 With two workers at a time and adapters that take from seconds (numpy, torch) to many
 minutes (jax eager), the order decides the wall time: the longest started last finishes
 alone. Starting the longest first keeps both cores busy to the end. The seconds are kept
-next to the compilation cache (:mod:`conformance.compilation_cache`). With the cache off,
+next to the compilation cache (:mod:`conformance.running.compilation_cache`). With the cache off,
 or on a first run, the built-in adapters are ordered by :data:`TYPICAL_SECONDS`, what their
 workers took in a cold run on a 2-core machine, and the others come first, as given.
 """
@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from conformance.results import write_atomic
+from conformance.results.records import write_atomic
 
 FILE_NAME = "worker-seconds.json"
 

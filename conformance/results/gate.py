@@ -42,9 +42,9 @@ from typing import Any
 
 import jsonschema
 
-from conformance import divergences as divergences_module
-from conformance.divergences import Divergence
-from conformance.merge import (
+from conformance.results import divergences as divergences_module
+from conformance.results.divergences import Divergence
+from conformance.results.merge import (
     BADNESS,
     RecordKey,
     describe,
@@ -53,7 +53,7 @@ from conformance.merge import (
     record_key,
     worst_status,
 )
-from conformance.results import RAN_STATUSES, nothing_checked, read_text, write_atomic
+from conformance.results.records import RAN_STATUSES, nothing_checked, read_text, write_atomic
 
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 MAX_LINES_PER_KIND = 25

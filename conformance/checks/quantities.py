@@ -7,22 +7,22 @@ for any further structural check.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from conformance import measure, oracle, tolerance
 from conformance.adapter import Quantity, method_name
-from conformance.assertions import assert_within_bound
-from conformance.calls import Subject, invoke, label
-from conformance.oracle import Op
-from conformance.reproducer import Call
-from conformance.shape_pool import Site
-from conformance.strategies import Argument, Problem, problems
-from conformance.tolerance import Bound
+from conformance.checks import measure
+from conformance.checks.assertions import assert_within_bound
+from conformance.checks.calls import Subject, invoke, label
+from conformance.checks.reproducer import Call
+from conformance.inputs.shape_pool import Site
+from conformance.inputs.strategies import Argument, Problem, problems
+from conformance.truth import oracle, tolerance
+from conformance.truth.oracle import Op
+from conformance.truth.tolerance import Bound
 
 # Names of the vectors each quantity takes after x, in the adapter's argument order.
 VECTORS: dict[Quantity, tuple[str, ...]] = {
@@ -32,21 +32,6 @@ VECTORS: dict[Quantity, tuple[str, ...]] = {
     "jvp": ("tangent",),
     "vjp_derivative": ("cotangent", "direction"),
 }
-
-
-PORTABLE_ENVIRONMENT_VARIABLE = "CONFORMANCE_PORTABLE_ORACLE"
-
-
-def reference_work(dtype: Any) -> Any:
-    """A precision well beyond ``dtype`` for the exact values: float64 for the half and single
-    types; for float64, long double where it is wider, else (or when
-    ``$CONFORMANCE_PORTABLE_ORACLE`` is set) the portable oracle's quadruple precision."""
-    if np.dtype(dtype) != np.float64:
-        return np.float64
-    portable = os.environ.get(PORTABLE_ENVIRONMENT_VARIABLE, "").strip().lower() not in ("", "0", "no", "false")
-    if portable or np.finfo(np.longdouble).nmant <= np.finfo(np.float64).nmant:
-        return oracle.PORTABLE
-    return np.longdouble
 
 
 def exact_value(
@@ -103,7 +88,7 @@ class Outcome:
 
 
 def draw_problem(data: Any, dtype: Any, sites: Sequence[Site], *, label: str = "problem", **options: Any) -> Problem:
-    """Draw an example's input from ``sites`` (see :func:`conformance.strategies.problems`);
+    """Draw an example's input from ``sites`` (see :func:`conformance.inputs.strategies.problems`);
     the first draw of an example, labelled "problem", counts it in the property's measurement."""
     recorder = measure.current()
     if recorder is not None and label == "problem":
@@ -146,7 +131,7 @@ def compare(
     """Call the adapter and check every element against the oracle within its bound."""
     __tracebackhide__ = True
     outcome = run(subject, op, quantity, x, axis, vectors)
-    work = reference_work(x.value.dtype)
+    work = oracle.reference_work(x.value.dtype)
     plain = [vector.value for vector in vectors]
     exact = exact_value(op, quantity, x.value, axis, plain, work)
     bound = bound_for(op, quantity, x.value, axis, plain)

@@ -33,11 +33,11 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from conformance import gate as gate_module
-from conformance import plots
-from conformance.divergences import Divergence
-from conformance.merge import BADNESS, framework_versions, merge, record_framework
-from conformance.results import write_atomic
+from conformance.presentation import plots
+from conformance.results import gate as gate_module
+from conformance.results.divergences import Divergence
+from conformance.results.merge import BADNESS, framework_versions, merge, record_framework
+from conformance.results.records import write_atomic
 
 TEMPLATES = Path(__file__).with_name("templates")
 DTYPE_ORDER = ("float16", "bfloat16", "float32", "float64")
@@ -474,7 +474,7 @@ def write_html(
 ) -> None:
     """Write ONE self-contained HTML report of ``documents`` (merged) to ``path``, atomically.
 
-    ``baseline``/``expect``/``divergences`` are passed to :func:`conformance.gate.evaluate`
+    ``baseline``/``expect``/``divergences`` are passed to :func:`conformance.results.gate.evaluate`
     for the verdict shown at the top; with ``divergences`` the records are shown with those
     known divergences applied (failed -> xfailed with the reason).
     """

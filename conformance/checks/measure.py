@@ -5,7 +5,7 @@ The plugin opens a :class:`Measurement` around each test; the assertions feed it
 One error measure is used everywhere, in messages, in the JSON (``max_error_ulp`` and
 ``bound_ulp``) and in the report: the error of the element that is *worst against its
 bound* (the largest error/bound ratio), in ulps of that element's scale (see
-:mod:`conformance.tolerance`), beside its bound in the same ulps. An element whose scale is
+:mod:`conformance.truth.tolerance`), beside its bound in the same ulps. An element whose scale is
 0 (a masked place, an exact zero) has the subnormal spacing as its ulp, so it enters the
 figure only when it is the worst against its bound, never because its ulp is tiny.
 """

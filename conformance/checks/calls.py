@@ -12,10 +12,9 @@ from typing import Any
 import numpy as np
 
 from conformance.adapter import Quantity, adapter_name, method_name, provided_method
-from conformance.dtypes import dtype_name
-from conformance.loading import absolute_spec
-from conformance.oracle import Op
-from conformance.reproducer import Call
+from conformance.checks.reproducer import Call
+from conformance.truth.dtypes import dtype_name
+from conformance.truth.oracle import Op
 
 
 class AdapterCallError(Exception):
@@ -41,21 +40,21 @@ class _Deadline(BaseException):
 
 @dataclass
 class Subject:
-    """An adapter under test, with the spec that loads it and what the run has learnt of it."""
+    """An adapter under test, with the spec that loads it and what the run has learnt of it.
+
+    ``location`` is the spec as a reproducer names it: a file's path absolute, to run from
+    any folder.
+    """
 
     adapter: Any
     spec: str
+    location: str
     call_timeout: float | None = None
     hung: str | None = None
 
     @property
     def name(self) -> str:
         return adapter_name(self.adapter)
-
-    @property
-    def location(self) -> str:
-        """The spec as a reproducer names it: a file's path absolute, to run from any folder."""
-        return absolute_spec(self.spec)
 
     def __repr__(self) -> str:
         return f"Subject({self.spec!r})"

@@ -40,9 +40,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from adapters import FRAMEWORKS
-from conformance.merge import describe, record_framework
-from conformance.results import read_text
+from conformance.adapters import FRAMEWORKS
+from conformance.results.merge import describe, record_framework
+from conformance.results.records import read_text
 
 OPS = ("softmax", "log_softmax", "any")
 _FIELDS: dict[str, type | tuple[type, ...]] = {

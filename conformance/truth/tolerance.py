@@ -55,7 +55,7 @@ An implementation passes when every element's error is within its bound; the ulp
 are how the report says by how much.
 
 Inputs exactly on the dtype's grid are assumed (the suite only feeds such inputs), and
-the exact values come from :mod:`conformance.oracle` in a precision well beyond the dtype
+the exact values come from :mod:`conformance.truth.oracle` in a precision well beyond the dtype
 (float64 for the half and single types, long double for float64).
 """
 
@@ -67,9 +67,9 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from conformance import oracle
-from conformance.dtypes import ulp, unit_roundoff
-from conformance.oracle import Op
+from conformance.truth import oracle
+from conformance.truth.dtypes import ulp, unit_roundoff
+from conformance.truth.oracle import Op
 
 ROUNDED = 1.0
 ELEMENTARY = 4.0

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from conformance.adapter import QUANTITIES, Quantity, method_name, provided_method
-from conformance.calls import Subject, deadline
-from conformance.dtypes import DTYPES, ulp
-from conformance.oracle import Op
-from conformance.shape_pool import ShapePool, Site
+from conformance.checks.calls import Subject, deadline
+from conformance.inputs.shape_pool import ShapePool, Site
+from conformance.truth.dtypes import DTYPES, ulp
+from conformance.truth.oracle import Op
 
 
 def _row(*values: float) -> np.ndarray:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypeVar
 
@@ -44,7 +45,20 @@ Op = Literal["softmax", "log_softmax"]
 OPS: tuple[Op, ...] = ("softmax", "log_softmax")
 PORTABLE = np.dtype(object)  # the work precision of mpmath numbers, the same on every platform
 PORTABLE_BITS = 113
+PORTABLE_ENVIRONMENT_VARIABLE = "CONFORMANCE_PORTABLE_ORACLE"
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reference_work(dtype: Any) -> Any:
+    """A precision well beyond ``dtype`` for the exact values: float64 for the half and single
+    types; for float64, long double where it is wider, else (or when
+    ``$CONFORMANCE_PORTABLE_ORACLE`` is set) the portable oracle's quadruple precision."""
+    if np.dtype(dtype) != np.float64:
+        return np.float64
+    portable = os.environ.get(PORTABLE_ENVIRONMENT_VARIABLE, "").strip().lower() not in ("", "0", "no", "false")
+    if portable or np.finfo(np.longdouble).nmant <= np.finfo(np.float64).nmant:
+        return PORTABLE
+    return np.longdouble
 
 
 def _portable(work: Any) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from conformance.loading import framework_of
+from conformance.adapters import framework_of
 
 RecordKey = tuple[str, str, str, str]  # adapter, property, op, dtype
 

@@ -9,8 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from conformance.gate import GateVerdict
-from conformance.results import RAN_STATUSES, STATUSES
+from conformance.results.gate import GateVerdict
+from conformance.results.records import RAN_STATUSES, STATUSES
 
 _STYLE = {"passed": "green", "failed": "bold red", "error": "bold magenta", "xfailed": "yellow", "skipped": "dim"}
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from conformance.dtypes import dtype_name
+from conformance.inputs.strategies import View
+from conformance.truth.dtypes import dtype_name
 
 _LIST_LIMIT = 64  # larger arrays are embedded as exact bytes rather than a literal list
 
@@ -27,14 +28,6 @@ def array_source(array: np.ndarray, view: View | None = None) -> str:
     if view is None:
         return source
     return f"(lambda base: {view.expression})({source})"
-
-
-@dataclass(frozen=True)
-class View:
-    """A non-contiguous argument: ``expression`` (over ``base``) applied to a contiguous ``base``."""
-
-    base: np.ndarray
-    expression: str
 
 
 @dataclass
@@ -112,8 +105,7 @@ def reproducer(spec: str, lines: Sequence[str], shown: Sequence[str | None]) -> 
     header = [
         "import base64",
         "import numpy as np",
-        "from conformance import load_adapter, oracle",
-        "from conformance.dtypes import DTYPES",
+        "from conformance import DTYPES, load_adapter, oracle",
         "inf, nan = float('inf'), float('nan')",
         f"adapter = load_adapter({spec!r})",
     ]

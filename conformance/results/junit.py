@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from typing import Any
 
-from conformance.results import write_atomic
+from conformance.results.records import write_atomic
 
 
 def write_junit(records: list[dict[str, Any]], path: str | os.PathLike[str]) -> None:

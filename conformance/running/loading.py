@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from adapters import BUILTIN_ADAPTERS, FRAMEWORKS
 from conformance.adapter import missing_required
+from conformance.adapters import BUILTIN_ADAPTERS, FRAMEWORKS
 
 
 class AdapterSpecError(ValueError):
@@ -138,14 +138,6 @@ def absolute_spec(spec: str) -> str:
 
 def _is_file(location: str) -> bool:
     return location.endswith(".py") or "/" in location or "\\" in location
-
-
-def framework_of(spec: str) -> str | None:
-    """The built-in framework a spec belongs to, or None for a user adapter."""
-    for framework, (_, names) in FRAMEWORKS.items():
-        if spec in names:
-            return framework
-    return None
 
 
 def installed_frameworks() -> list[str]:

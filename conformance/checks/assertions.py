@@ -12,11 +12,12 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from conformance import measure, oracle
-from conformance.calls import ConformanceFailure
-from conformance.dtypes import dtype_name, ulp
-from conformance.reproducer import Call, format_value
-from conformance.tolerance import Bound
+from conformance.checks import measure
+from conformance.checks.calls import ConformanceFailure
+from conformance.checks.reproducer import Call, format_value
+from conformance.truth import oracle
+from conformance.truth.dtypes import dtype_name, ulp
+from conformance.truth.tolerance import Bound
 
 
 def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:

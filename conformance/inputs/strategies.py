@@ -27,11 +27,18 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from conformance.reproducer import View
-from conformance.shape_pool import Site
+from conformance.inputs.shape_pool import Site
 
 REGIMES: tuple[str, ...] = ("moderate", "overflow", "spread", "ties", "tiny", "late_max", "mixed_scales")
 _ELEMENTWISE_LIMIT = 12  # arrays up to this size draw each element through Hypothesis
+
+
+@dataclass(frozen=True)
+class View:
+    """A non-contiguous argument: ``expression`` (over ``base``) applied to a contiguous ``base``."""
+
+    base: np.ndarray
+    expression: str
 
 
 @dataclass(frozen=True)
@@ -150,7 +157,7 @@ def problems(
     views: bool = True,
 ) -> Problem:
     """Logits on one of ``sites`` (a shape and an axis from the run's pool, see
-    :mod:`conformance.shape_pool`), in a drawn regime, maybe masked, in a drawn layout."""
+    :mod:`conformance.inputs.shape_pool`), in a drawn regime, maybe masked, in a drawn layout."""
     site = draw(st.sampled_from(sites))
     regime = draw(st.sampled_from(REGIMES))
     values = draw(_values(site.shape, dtype, regime, site.axis if site.rank else -1))

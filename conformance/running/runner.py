@@ -32,11 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from conformance import history, probes, results
-from conformance.compilation_cache import cache_root, worker_environment
-from conformance.dtypes import DTYPE_NAMES
-from conformance.loading import framework_of
-from conformance.oracle import OPS
+from conformance.adapters import framework_of
+from conformance.results import records
+from conformance.running import history, probes
+from conformance.running.compilation_cache import cache_root, worker_environment
+from conformance.truth.dtypes import DTYPE_NAMES
+from conformance.truth.oracle import OPS
 
 # The thread pools of the math libraries each worker loads: torch (OpenMP), BLAS, TensorFlow.
 THREAD_VARIABLES: tuple[str, ...] = (
@@ -287,7 +288,7 @@ class Runner:
         complete = chunk[: chunk.rfind(b"\n") + 1]
         worker.offset += len(complete)
         for line in complete.decode("utf-8", "replace").splitlines():
-            event = results.parse_event(line)
+            event = records.parse_event(line)
             if event is not None:
                 self._handle(worker, event)
 
@@ -334,7 +335,7 @@ class Runner:
             identity = worker.current["record"]
             worker.done.add(worker.current["nodeid"])
             self._report(
-                results.record(
+                records.record(
                     **identity,
                     status="error",
                     message=f"{cause} while running this property\n\n{detail}",
@@ -343,7 +344,7 @@ class Runner:
             )
         elif not worker.collected:
             self._report(
-                results.adapter_error(
+                records.adapter_error(
                     worker.spec,
                     framework_of(worker.spec),
                     "load_adapter",
@@ -356,7 +357,7 @@ class Runner:
             return True
         if worker.restarts >= MAX_RESTARTS:
             self._report(
-                results.adapter_error(
+                records.adapter_error(
                     worker.spec,
                     framework_of(worker.spec),
                     "worker",

@@ -19,17 +19,20 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-from conformance import calls, divergences, measure, probes, results
 from conformance.adapter import adapter_name, capabilities, provided_method, supported_dtypes
-from conformance.calls import AdapterCallError, ConformanceFailure, Subject
-from conformance.dtypes import DTYPE_NAMES, UnknownDtype, dtype_name, dtype_named
-from conformance.loading import AdapterSpecError, framework_of, load_adapter, selected_specs
-from conformance.oracle import OPS, Op
-from conformance.profiles import UnknownProfile, check_profile, default_profile, register_profiles
+from conformance.adapters import framework_of
+from conformance.checks import calls, measure
+from conformance.checks.calls import AdapterCallError, ConformanceFailure, Subject
+from conformance.inputs.profiles import UnknownProfile, check_profile, default_profile, register_profiles
+from conformance.inputs.shape_pool import ShapePool, shape_pool
 from conformance.properties.marks import UnknownProperty, check_properties
-from conformance.shape_pool import ShapePool, shape_pool
+from conformance.results import divergences, records
+from conformance.running import probes
+from conformance.running.loading import AdapterSpecError, absolute_spec, load_adapter, selected_specs
+from conformance.truth.dtypes import DTYPE_NAMES, UnknownDtype, dtype_name, dtype_named
+from conformance.truth.oracle import OPS, Op
 
-DEFAULT_DIVERGENCES = Path(__file__).resolve().parent.parent / "known_divergences.toml"
+DEFAULT_DIVERGENCES = Path(__file__).resolve().parents[2] / "known_divergences.toml"
 _STATE = pytest.StashKey[dict[str, Any]]()
 _RECORD = pytest.StashKey[dict[str, Any]]()
 _MEASUREMENT = pytest.StashKey[measure.Measurement]()
@@ -87,7 +90,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
     settings.load_profile(profile)
     stream_path = config.getoption("conformance_stream")
-    stream = results.Stream(stream_path) if stream_path else None
+    stream = records.Stream(stream_path) if stream_path else None
     if stream is not None:
         calls.heartbeat = _rate_limited(lambda: stream.emit("beat"), seconds=0.5)
     config.stash[_STATE] = {
@@ -99,7 +102,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "subjects": None,
         "records": [],
         "load_errors": [],
-        "started": results.now(),
+        "started": records.now(),
         "clock": time.monotonic(),
         "stream": stream,
     }
@@ -160,12 +163,14 @@ def _subjects(config: pytest.Config) -> list[Subject]:
         subjects = []
         for spec in specs:
             try:
-                subjects.append(Subject(load_adapter(spec), spec, config.getoption("call_timeout")))
+                subjects.append(
+                    Subject(load_adapter(spec), spec, absolute_spec(spec), config.getoption("call_timeout"))
+                )
             except AdapterSpecError as error:
                 raise pytest.UsageError(str(error)) from None
             except Exception as error:
                 message = f"loading raised {type(error).__name__}: {error}"
-                _emit_record(config, results.adapter_error(spec, framework_of(spec), "load_adapter", message))
+                _emit_record(config, records.adapter_error(spec, framework_of(spec), "load_adapter", message))
         state["subjects"] = subjects
     loaded: list[Subject] = state["subjects"]
     return loaded
@@ -341,7 +346,7 @@ def _record_for(item: pytest.Item, report: pytest.TestReport, call: pytest.CallI
                 )
         blob = _BLOB.search(report.longreprtext)
         extra["hypothesis_blob"] = blob.group(0) if blob else None
-    return results.record(**_identity(item), status=status, message=message, **extra)
+    return records.record(**_identity(item), status=status, message=message, **extra)
 
 
 def _finite(value: float | None) -> float | None:
@@ -371,7 +376,7 @@ def _explain(config: pytest.Config, entry: dict[str, Any]) -> dict[str, Any]:
     if "divergences" not in state:
         path = config.getoption("divergences")
         state["divergences"] = divergences.load(path) if Path(path).is_file() else []
-        state["versions"] = results.framework_versions()
+        state["versions"] = records.framework_versions()
     return divergences.apply([entry], state["divergences"], state["versions"])[0]
 
 
@@ -390,7 +395,7 @@ def _adapter_metadata(subjects: list[Subject]) -> list[dict[str, Any]]:
 
 def run_metadata(config: pytest.Config) -> dict[str, Any]:
     state = config.stash[_STATE]
-    return results.metadata(
+    return records.metadata(
         profile=state["profile"],
         seed=config.getoption("hypothesis_seed", None),
         adapters=_adapter_metadata(state["subjects"] or []),
@@ -433,14 +438,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             state["stream"].emit("finished", metadata=meta)
             state["stream"].close()
         if path:
-            results.write_document(path, results.document(state["records"], meta))
-    if any(entry["status"] in results.BAD_STATUSES for entry in state["records"]) and session.exitstatus == 0:
+            records.write_document(path, records.document(state["records"], meta))
+    if any(entry["status"] in records.BAD_STATUSES for entry in state["records"]) and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     state = config.stash[_STATE]
-    versions = ", ".join(f"{name} {version}" for name, version in results.framework_versions().items())
+    versions = ", ".join(f"{name} {version}" for name, version in records.framework_versions().items())
     seed = config.getoption("hypothesis_seed", None)
     return [
         f"softmax-conformance: profile={state['profile']} seed={seed if seed is not None else 'derandomized/random'} "

@@ -1,0 +1,1 @@
+"""Calling an adapter and judging its answers: calls, quantities, assertions, reproducers, measurements."""

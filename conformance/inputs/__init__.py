@@ -1,0 +1,1 @@
+"""What a property is given: shape pools, Hypothesis strategies and example budgets."""

@@ -1,0 +1,1 @@
+"""What a run produces: result records and their JSON document, merging, known divergences, the gate, JUnit XML."""

@@ -1,0 +1,1 @@
+"""Running the properties: loading adapters, the pytest plugin, worker processes and what they keep between runs."""

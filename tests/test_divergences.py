@@ -420,3 +420,33 @@ def test_an_intermittent_entry_is_never_stale():
         "message": "",
     }
     assert entry.intermittent and divergences.audit([passing], [entry], {"tensorflow": "2.21.0"}) == []
+
+
+def _vjp_run(tmp_path: Path, divergences_text: str | None) -> dict[str, Any]:
+    from tests.conftest import TESTS, run_cli
+
+    arguments = ["run", "--adapter", f"{TESTS / 'broken_adapters.py'}:VjpWithoutInnerProduct", "--profile", "ci"]
+    arguments += ["--dtypes", "float32", "--properties", "vjp_accuracy", "--plain"]
+    tmp_path.mkdir()
+    if divergences_text is not None:
+        (tmp_path / "known.toml").write_text(divergences_text)
+        arguments += ["--divergences", str(tmp_path / "known.toml")]
+    result = run_cli(*arguments, json_path=tmp_path / "run.json")
+    [record] = [r for r in result.records() if r["op"] == "softmax"]
+    return record
+
+
+KNOWN = (
+    '[[divergence]]\nadapter = "vjp-without-inner-product"\nproperty = "vjp_accuracy"\nop = "softmax"\n'
+    'message = "{message}"\nreason = "r"\nreproducer = "print(1)"\n'
+)
+
+
+def test_a_failure_a_known_divergence_explains_is_not_shrunk_and_any_other_still_is(tmp_path: Path) -> None:
+    unknown = _vjp_run(tmp_path / "none", None)
+    assert unknown["status"] == "failed" and unknown["examples"] > 20  # found, then shrunk
+    known = _vjp_run(tmp_path / "known", KNOWN.format(message="vjp[[]*] = *, but the oracle gives *"))
+    assert known["status"] == "xfailed" and known["examples"] < 10  # reported as found
+    other = _vjp_run(tmp_path / "other", KNOWN.format(message="*a message this failure does not have*"))
+    assert other["status"] == "failed"
+    assert other["reproducer"] == unknown["reproducer"]  # shrunk as far as without the entry

@@ -7,17 +7,18 @@ a conformance property is collected.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import settings
+from hypothesis import Phase, settings
 
 from conformance.adapter import adapter_name, capabilities, provided_method, supported_dtypes
 from conformance.adapters import framework_of
@@ -273,11 +274,66 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
+    """Run a property; where a known divergence is about it, first without shrinking.
+
+    Shrinking a failure costs many more examples than finding it (torch-compile spent 225 of
+    its 256 s shrinking failures the known-divergences file explains). So an item that an
+    entry is about runs first without the shrink phase; a failure the entry explains is
+    reported as found, and any other one is run again, shrinking, from the same seed.
+    """
     item.stash[_MEASUREMENT] = measure.start()
+    known = hasattr(item, "callspec") and _may_be_known(item)
     try:
-        return (yield)
+        with _without_shrinking(getattr(item, "obj", None)) if known else contextlib.nullcontext():
+            return (yield)
+    except Exception as failure:
+        if not known or _explained(item, failure):
+            raise
+        item.stash[_MEASUREMENT] = measure.start()  # the figures of the shrunk run
+        item.runtest()  # the same seed finds the failure again, and shrinks it
+        raise  # it did not fail again: report what failed the first time
     finally:
         measure.stop()
+
+
+def _known_divergences(config: pytest.Config) -> tuple[list[divergences.Divergence], dict[str, str]]:
+    state = config.stash[_STATE]
+    if "divergences" not in state:
+        path = config.getoption("divergences")
+        state["divergences"] = divergences.load(path) if Path(path).is_file() else []
+        state["versions"] = records.framework_versions()
+    return state["divergences"], state["versions"]
+
+
+def _may_be_known(item: pytest.Item) -> bool:
+    """Whether a known divergence is about this item, whatever its failure would say."""
+    entries, versions = _known_divergences(item.config)
+    identity = _identity(item)
+    record = {**identity, "property": identity["prop"]}
+    return any(entry.matches(record, versions, check_message=False) for entry in entries)
+
+
+def _explained(item: pytest.Item, failure: BaseException) -> bool:
+    status, message, _, _ = _classify(pytest.ExceptionInfo.from_exception(failure))
+    identity = _identity(item)
+    entry = records.record(**identity, status=status, message=message)
+    return _explain(item.config, entry)["status"] == "xfailed"
+
+
+@contextlib.contextmanager
+def _without_shrinking(test: Any) -> Iterator[None]:
+    """``test`` (a Hypothesis test) with its shrink phase off, for the length of the block."""
+    original = getattr(test, "_hypothesis_internal_use_settings", None)
+    if original is None:  # not a Hypothesis test, or a Hypothesis that keeps its settings elsewhere
+        yield
+        return
+    test._hypothesis_internal_use_settings = settings(
+        original, phases=[p for p in original.phases if p != Phase.shrink]
+    )
+    try:
+        yield
+    finally:
+        test._hypothesis_internal_use_settings = original
 
 
 def _first_exception(error: BaseException) -> BaseException:
@@ -372,12 +428,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def _explain(config: pytest.Config, entry: dict[str, Any]) -> dict[str, Any]:
     """Mark a failure that the known-divergences file explains as ``xfailed``."""
-    state = config.stash[_STATE]
-    if "divergences" not in state:
-        path = config.getoption("divergences")
-        state["divergences"] = divergences.load(path) if Path(path).is_file() else []
-        state["versions"] = records.framework_versions()
-    return divergences.apply([entry], state["divergences"], state["versions"])[0]
+    entries, versions = _known_divergences(config)
+    return divergences.apply([entry], entries, versions)[0]
 
 
 def _adapter_metadata(subjects: list[Subject]) -> list[dict[str, Any]]:

@@ -282,7 +282,7 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     reported as found, and any other one is run again, shrinking, from the same seed.
     """
     item.stash[_MEASUREMENT] = measure.start()
-    known = hasattr(item, "callspec") and _may_be_known(item)
+    known = item.get_closest_marker("conformance") is not None and hasattr(item, "callspec") and _may_be_known(item)
     try:
         with _without_shrinking(getattr(item, "obj", None)) if known else contextlib.nullcontext():
             return (yield)

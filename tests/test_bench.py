@@ -222,3 +222,20 @@ def test_the_full_jacobian_approach_catches_the_flattened_jacobian():
     assert check_full_jacobian(NumpyReference(), x, -1).passed
     broken = check_full_jacobian(broken_adapters.FlattenedJacobian(), x, -1)
     assert not broken.passed and "jacobian[" in broken.message
+
+
+def test_a_check_whose_method_is_missing_is_skipped_and_names_the_method():
+    class ForwardOnly:
+        name = "forward-only"
+
+        def softmax(self, x, axis):
+            return NumpyReference().softmax(x, axis)
+
+    x = random_input(10, 30, np.float32, seed=0)
+    results = {r.name: r for r in run_checks(ForwardOnly(), x, -1, 0)}
+    assert results["forward"].passed and not results["forward"].skipped
+    for name in ("vjp", "block_diagonal", "jvp_vjp_identity", "row_sum_zero"):
+        assert results[name].skipped and results[name].message == "skipped: the adapter provides no vjp", name
+    logs = {r.name: r for r in run_checks(ForwardOnly(), x, -1, 0, ops=("log_softmax",))}
+    assert logs["forward"].message == "skipped: the adapter provides no log_softmax"
+    assert logs["vjp"].message == "skipped: the adapter provides no log_softmax_vjp"

@@ -215,9 +215,15 @@ def _skip(name: str, op: Op, why: str) -> CheckResult:
     return CheckResult(name, True, None, f"skipped: {why}", op, skipped=True)
 
 
-def no_reference(name: str, context: CheckContext) -> CheckResult | None:
-    if context.work is None:
+def unavailable(name: str, context: CheckContext, *quantities: Quantity, reference: bool = True) -> CheckResult | None:
+    """The skipped result of check ``name`` when it cannot run: it compares with the oracle
+    (``reference``) and there is no reference wider than float64, or the adapter lacks a
+    method for one of ``quantities``; None when it can run."""
+    if reference and context.work is None:
         return _skip(name, context.op, "no reference wider than float64 on this platform (long double is float64)")
+    for quantity in quantities:
+        if provided_method(context.adapter, context.op, quantity) is None:
+            return _skip(name, context.op, f"the adapter provides no {method_name(context.op, quantity)}")
     return None
 
 
@@ -227,10 +233,8 @@ def check_forward(
     """The op on the whole tensor against the oracle, element by element, within
     ``tolerance.forward_bound``."""
     context = check_context(adapter, x, axis, seed, dtype, op)
-    if (skipped := no_reference("forward", context)) is not None:
+    if (skipped := unavailable("forward", context, "forward")) is not None:
         return skipped
-    if provided_method(adapter, op, "forward") is None:
-        return _skip("forward", op, f"the adapter provides no {op}")
 
     def body() -> CheckResult:
         out = context.layout.view(_call(context, "forward", context.x))
@@ -261,10 +265,8 @@ def check_vjp(
     """``J^T g`` against the oracle within ``tolerance.vjp_bound``, for ``cotangents``
     seeded N(0, 1) cotangents, one after another."""
     context = check_context(adapter, x, axis, seed, dtype, op)
-    if (skipped := no_reference("vjp", context)) is not None:
+    if (skipped := unavailable("vjp", context, "vjp")) is not None:
         return skipped
-    if provided_method(adapter, op, "vjp") is None:
-        return _skip("vjp", op, f"the adapter provides no {method_name(op, 'vjp')}")
 
     def body() -> CheckResult:
         total = Worst()
@@ -305,10 +307,8 @@ def check_block_diagonal(
     elsewhere: the VJP must be exactly 0 on every other row and within
     ``tolerance.vjp_bound`` of the oracle on the chosen ones."""
     context = check_context(adapter, x, axis, seed, dtype, op)
-    if (skipped := no_reference("block_diagonal", context)) is not None:
+    if (skipped := unavailable("block_diagonal", context, "vjp")) is not None:
         return skipped
-    if provided_method(adapter, op, "vjp") is None:
-        return _skip("block_diagonal", op, f"the adapter provides no {method_name(op, 'vjp')}")
     batch = context.layout.batch
     count = min(batch, max(1, round(batch * fraction)))
     rng = np.random.default_rng([context.seed, stream_key(f"{op}/block-rows")])
@@ -457,10 +457,8 @@ def check_jvp_vjp_identity(
     the suite holds x alone instead of x and a tangent of N elements (for TensorFlow at 1e8
     float32 that is the difference between 3.6 and 4.0 GiB peak)."""
     context = check_context(adapter, x, axis, seed, dtype, op)
-    needed: tuple[Quantity, ...] = ("vjp", "jvp")
-    for quantity in needed:
-        if provided_method(adapter, op, quantity) is None:
-            return _skip("jvp_vjp_identity", op, f"the adapter provides no {method_name(op, quantity)}")
+    if (skipped := unavailable("jvp_vjp_identity", context, "vjp", "jvp", reference=False)) is not None:
+        return skipped
     v = context.vector("identity-v")
     shared = shifted_rows(context.x, axis) if shifted_tangent else None
     random_u = context.vector("identity-u")
@@ -510,8 +508,8 @@ def check_row_sum_zero(
     if op != "softmax":
         raise ValueError("row_sum_zero is a softmax property (the VJP of ones is 1 - n s for log_softmax)")
     context = check_context(adapter, x, axis, seed, dtype, op)
-    if provided_method(adapter, op, "vjp") is None:
-        return _skip("row_sum_zero", op, "the adapter provides no vjp")
+    if (skipped := unavailable("row_sum_zero", context, "vjp", reference=False)) is not None:
+        return skipped
     ones = context.vector("ones", kind="ones")
 
     def body() -> CheckResult:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from conformance.adapter import method_name, provided_method
-from conformance.scale.checks import CallFailed, CheckContext, CheckResult, check_context, guarded, no_reference
+from conformance.scale.checks import CallFailed, CheckContext, CheckResult, check_context, guarded, unavailable
 from conformance.scale.chunks import compare_rows
 from conformance.truth import oracle, tolerance
 from conformance.truth.dtypes import dtype_name
@@ -25,7 +25,7 @@ def check_full_jacobian(
     (``tolerance.blocks_bound`` embedded in N x N, exactly 0 off the blocks). Memory grows
     as N**2; it is here to measure that against the O(N) checks."""
     context = check_context(adapter, x, axis, 0, dtype, op)
-    if (skipped := no_reference("full_jacobian", context)) is not None:
+    if (skipped := unavailable("full_jacobian", context)) is not None:
         return skipped
 
     def body() -> CheckResult:

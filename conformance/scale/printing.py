@@ -12,21 +12,25 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def print_tables(document: dict[str, Any], console: Any = None) -> None:
-    from rich.console import Console
+def _table(title: str, columns: tuple[str, ...], *, right: tuple[str, ...]) -> Any:
+    """A rich table with these columns, the ``right`` ones right-aligned, long cells folded."""
     from rich.table import Table
 
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="right" if column in right else "left", overflow="fold")
+    return table
+
+
+def print_tables(document: dict[str, Any], console: Any = None) -> None:
+    from rich.console import Console
+
     console = console or Console()
-    table = Table(title="softmax bench: O(N) checks of one large input")
-    for column, justify in (
-        ("adapter", "left"),
-        ("elements", "right"),
-        ("dtype", "left"),
-        ("seconds", "right"),
-        ("peak RSS", "right"),
-        ("verdict", "left"),
-    ):
-        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    table = _table(
+        "softmax bench: O(N) checks of one large input",
+        ("adapter", "elements", "dtype", "seconds", "peak RSS", "verdict"),
+        right=("elements", "seconds", "peak RSS"),
+    )
     for record in document["results"]:
         failing = [f"{c['op']} {c['name']}" for c in record["checks"] if not c["passed"]]
         verdict = "conforms" if record["passed"] else "FAILS " + (", ".join(failing) or record["message"][:80])
@@ -47,16 +51,11 @@ def print_tables(document: dict[str, Any], console: Any = None) -> None:
             )
     if not document["scaling"]:
         return
-    scaling = Table(title="scaling: the full Jacobian against the O(N) checks")
-    for column, justify in (
-        ("adapter", "left"),
-        ("elements", "right"),
-        ("approach", "left"),
-        ("seconds", "right"),
-        ("peak RSS", "right"),
-        ("note", "left"),
-    ):
-        scaling.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    scaling = _table(
+        "scaling: the full Jacobian against the O(N) checks",
+        ("adapter", "elements", "approach", "seconds", "peak RSS", "note"),
+        right=("elements", "seconds", "peak RSS"),
+    )
     for entry in document["scaling"]:
         if entry.get("skipped"):
             note = f"skipped: would need ~{gib(entry.get('estimated_bytes'))}"

@@ -71,6 +71,45 @@ def test_each_entry_s_reproducer_runs_alone_and_shows_the_divergence(entry: Dive
     assert completed.returncode == 0, f"{entry.label()}\n{completed.stdout[-2000:]}\n{completed.stderr[-2000:]}"
 
 
+# Failure messages seen in campaign runs, cut to what tells them apart, and failures the same
+# entries must not explain.
+SEEN_IN_RUNS = [
+    (
+        "torch-compile",
+        "results_are_not_reused",
+        "vjp_derivative raised TorchRuntimeError: RuntimeError when making fake tensor call\n  Explanation: "
+        "Dynamo failed to run FX node with fake tensors: ... got RuntimeError('The following operation failed "
+        'in the TorchScript interpreter.\\n  File "decompositions.py", line 904, in aten::_softmax_backward_data',
+    ),
+    (
+        "torch-compile",
+        "jvp_accuracy",
+        "jvp raised TorchRuntimeError: RuntimeError when making fake tensor call ... "
+        "Cannot call storage_offset() on tensor with symbolic sizes/strides",
+    ),
+]
+NOT_EXPLAINED = [
+    ("torch-compile", "jvp_accuracy", "jvp raised TorchRuntimeError: RuntimeError when making fake tensor call"),
+    ("torch-compile", "vjp_accuracy", "vjp[2, 3] = 0.5, but the oracle gives 0.25 (err 9e+06 ulp > bound 4 ulp)"),
+]
+
+
+@pytest.mark.parametrize(("adapter", "prop", "message"), SEEN_IN_RUNS)
+def test_the_repository_file_explains_the_failures_seen_in_runs(adapter: str, prop: str, message: str) -> None:
+    failing = record(adapter, prop, "softmax", "float32", "failed", message=message)
+    [applied] = divergences.apply([failing], REPOSITORY_ENTRIES, {"torch": "2.13.0"})
+    assert applied["status"] == "xfailed"
+
+
+@pytest.mark.parametrize(("adapter", "prop", "message"), NOT_EXPLAINED)
+def test_the_repository_file_does_not_explain_other_failures_of_the_same_results(
+    adapter: str, prop: str, message: str
+) -> None:
+    failing = record(adapter, prop, "softmax", "float32", "failed", message=message)
+    [applied] = divergences.apply([failing], REPOSITORY_ENTRIES, {"torch": "2.13.0"})
+    assert applied["status"] == "failed"
+
+
 def test_all_fields() -> None:
     [entry] = entries(
         """

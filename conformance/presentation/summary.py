@@ -25,7 +25,7 @@ def print_summary(records: list[dict[str, Any]], verdict: GateVerdict, console: 
     for status in STATUSES:
         table.add_column(status, justify="right", style=_STYLE[status])
     table.add_column("verdict")
-    for spec, counter in counts.items():
+    for spec, counter in sorted(counts.items()):  # by name: a framework's paths sit together
         conforms = any(counter[status] for status in RAN_STATUSES) and not counter["failed"] + counter["error"]
         table.add_row(spec, *(str(counter[status]) for status in STATUSES), "conforms" if conforms else "FAILS")
     console.print(table)

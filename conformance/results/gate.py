@@ -122,8 +122,9 @@ class GateVerdict:
 
     @property
     def adapters(self) -> list[str]:
-        """Every adapter with a result, in the order the records name them."""
-        return list(dict.fromkeys(str(record.get("adapter")) for record in self.records))
+        """Every adapter with a result, by name: a framework's paths sit together, and the
+        order does not depend on which worker finished first."""
+        return sorted({str(record.get("adapter")) for record in self.records})
 
     def conforms(self, adapter: str) -> bool:
         """Whether ``adapter`` ran something and nothing of it failed unexplained."""

@@ -121,6 +121,20 @@ def test_the_verdict_is_one_sentence_at_the_top_and_agrees_with_the_gate(text: s
     assert "MISSING framework tensorflow: no results (expected)" in text  # why, besides the failures
 
 
+def test_a_result_that_two_merged_runs_share_counts_once(tmp_path: Path) -> None:
+    """The CI matrix runs each framework under two Pythons: the same failure, twice, is one."""
+    from conformance.results import gate
+
+    once = gate.evaluate(documents(), expect=["torch", "jax", "tensorflow"])
+    twice = gate.evaluate(documents() + documents(), expect=["torch", "jax", "tensorflow"])
+    assert twice.sentence == once.sentence and "3 unexplained failures" in twice.sentence
+    path = tmp_path / "report.html"
+    report.write_html(documents() + documents(), path)
+    failures = path.read_text(encoding="utf-8").split('id="failures"')[1].split("</section>")[0]
+    members = re.findall(r'<p class="members">(.*?)</p>', failures, re.S)
+    assert members and all(len(set(m.split("; "))) == len(m.split("; ")) for m in members), members
+
+
 def test_the_matrix_shows_each_cell_s_status_in_words_and_links_to_its_records(text: str) -> None:
     matrix = text[text.index('id="summary"') : text.index('id="failures"')]
     assert matrix.count("<tr>") == 1 + 8  # the header, and one row per adapter

@@ -36,7 +36,7 @@ from markupsafe import Markup
 from conformance.presentation import plots
 from conformance.results import gate as gate_module
 from conformance.results.divergences import Divergence
-from conformance.results.merge import BADNESS, framework_versions, merge, record_framework
+from conformance.results.merge import BADNESS, framework_versions, merge, record_framework, record_key, worst_per_key
 from conformance.results.records import write_atomic
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -179,8 +179,8 @@ def cause(record: Mapping[str, Any]) -> str:
 
 def _groups(records: list[dict[str, Any]], statuses: tuple[str, ...], prefix: str) -> list[dict[str, Any]]:
     """Records of ``statuses`` grouped by :func:`cause`, the largest group first."""
-    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for record in records:
+    grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for record in worst_per_key(records):  # a result that several merged runs have is one member
         if record.get("status") in statuses:
             grouped.setdefault((str(record.get("status")), cause(record)), []).append(record)
     ordered = sorted(grouped.items(), key=lambda item: (-len(item[1]), item[0]))
@@ -206,7 +206,7 @@ def _groups(records: list[dict[str, Any]], statuses: tuple[str, ...], prefix: st
 
 
 def _describe(record: Mapping[str, Any]) -> str:
-    return " · ".join(str(record.get(key)) for key in ("adapter", "property", "op", "dtype"))
+    return " · ".join(record_key(record))
 
 
 def _records_by_adapter(records: list[dict[str, Any]], adapters: list[str]) -> list[dict[str, Any]]:

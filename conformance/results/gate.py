@@ -51,6 +51,7 @@ from conformance.results.merge import (
     merge,
     record_framework,
     record_key,
+    worst_per_key,
     worst_status,
 )
 from conformance.results.records import RAN_STATUSES, nothing_checked, read_text, write_atomic
@@ -140,11 +141,13 @@ class GateVerdict:
         adapters = self.adapters
         conforming = sum(self.conforms(adapter) for adapter in adapters)
         parts = [f"{conforming} of {_count(len(adapters), 'adapter')} conform" + ("s" if len(adapters) == 1 else "")]
-        failing = [record for record in self.records if record.get("status") in ("failed", "error")]
+        results = worst_per_key(self.records)
+        failing = [record for record in results if record.get("status") in ("failed", "error")]
         if failing:
-            named = ", ".join(_record_words(record) for record in failing[:3]) + (", …" if len(failing) > 3 else "")
+            named = ", ".join(" ".join(record_key(record)) for record in failing[:3])
+            named += ", …" if len(failing) > 3 else ""
             parts.append(f"{_count(len(failing), 'unexplained failure')} ({named})")
-        parts.append(_count(sum(record.get("status") == "xfailed" for record in self.records), "known divergence"))
+        parts.append(_count(sum(record.get("status") == "xfailed" for record in results), "known divergence"))
         if self.missing_frameworks:
             parts.append("; ".join(self.missing_frameworks))
         if self.missing_results:
@@ -156,10 +159,6 @@ class GateVerdict:
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
-def _record_words(record: Mapping[str, Any]) -> str:
-    return " ".join(str(record.get(key)) for key in ("adapter", "property", "op", "dtype"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -46,6 +46,18 @@ def worst_status(statuses: Iterable[str]) -> str:
     return max(statuses, key=lambda status: BADNESS.get(status, 0), default="skipped")
 
 
+def worst_per_key(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """One record per identity, the worst of those that share it, in the order the identities
+    first occur: a result that several merged runs have counts once."""
+    worst: dict[RecordKey, Mapping[str, Any]] = {}
+    for record in records:
+        key = record_key(record)
+        kept = worst.get(key)
+        if kept is None or BADNESS.get(str(record.get("status")), 0) > BADNESS.get(str(kept.get("status")), 0):
+            worst[key] = record
+    return list(worst.values())
+
+
 def _distinct(values: Iterable[Any]) -> list[Any]:
     seen: list[Any] = []
     for value in values:

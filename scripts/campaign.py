@@ -14,7 +14,8 @@ Each run's JSON lands in ``--out``; ``summary.json`` and the printout give, per 
 examples run and the statuses, then every failure no known divergence explains (with its
 reproducer in the JSON), the divergences seen (xfailed), and what the audit of the
 known-divergences file says. A clean campaign has no unexplained failure and no audit
-problem. The script reports; it exits 1 when the campaign is not clean.
+problem, and every run exited 0 with a passing gate verdict. The script reports; it exits 1
+when the campaign is not clean.
 """
 
 from __future__ import annotations
@@ -66,17 +67,27 @@ def run(name: str, arguments: list[str], out: Path) -> dict[str, Any]:
     with open(out / f"{name}.log", "wb") as log:
         completed = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, check=False)
     wall = time.perf_counter() - started
-    document = json.loads(path.read_text()) if path.exists() else {"results": [], "metadata": {}}
+    document = json.loads(path.read_text()) if path.exists() else None
     print(f"  exit {completed.returncode} after {wall:.0f} s", file=sys.stderr, flush=True)
     return {"name": name, "returncode": completed.returncode, "wall_s": round(wall, 1), "document": document}
 
 
 def summarise(done: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per adapter, the examples and statuses of every run; the failures no entry explains;
+    and what kept a run from a clean verdict: the gate's own, a nonzero exit, no results."""
+    from conformance.results import gate
+
     examples: Counter[str] = Counter()
     statuses: dict[str, Counter[str]] = defaultdict(Counter)
-    unexplained, divergences, problems = [], Counter(), []
+    unexplained, divergences, problems, not_passed = [], Counter(), [], []
     for outcome in done:
         document = outcome["document"]
+        if document is None:
+            not_passed.append(f"{outcome['name']}: exit {outcome['returncode']}, and it wrote no results")
+            continue
+        verdict = gate.evaluate([document])
+        if not verdict.passed or outcome["returncode"] != 0:
+            not_passed.append(f"{outcome['name']}: exit {outcome['returncode']}; {verdict.sentence}")
         for record in document["results"]:
             spec = record.get("spec", record["adapter"])
             examples[spec] += int(record.get("examples") or 0)
@@ -91,7 +102,7 @@ def summarise(done: list[dict[str, Any]]) -> dict[str, Any]:
                 )
             elif record["status"] == "xfailed":
                 divergences[record.get("xfail_reason", "")[:100]] += 1
-        problems += [f"{outcome['name']}: {line}" for line in document["metadata"].get("divergence_problems", [])]
+        problems += [f"{outcome['name']}: {line}" for line in verdict.divergence_problems]
     return {
         "runs": [{key: value for key, value in outcome.items() if key != "document"} for outcome in done],
         "examples_per_adapter": dict(sorted(examples.items())),
@@ -99,7 +110,8 @@ def summarise(done: list[dict[str, Any]]) -> dict[str, Any]:
         "unexplained": unexplained,
         "divergences_seen": dict(divergences.most_common()),
         "audit_problems": problems,
-        "clean": not unexplained and not problems,
+        "runs_not_passed": not_passed,
+        "clean": not unexplained and not problems and not not_passed,
     }
 
 
@@ -122,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"UNEXPLAINED {failure['run']}: {failure['record']}: {failure['message']}")
     for line in summary["audit_problems"]:
         print(f"AUDIT {line}")
+    for line in summary["runs_not_passed"]:
+        print(f"RUN {line}")
     print("\ncampaign: clean" if summary["clean"] else "\ncampaign: NOT clean")
     return 0 if summary["clean"] else 1
 

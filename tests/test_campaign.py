@@ -1,0 +1,57 @@
+"""scripts/campaign.py's verdict: clean only when every run passed the gate and exited 0."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from types import ModuleType
+from typing import Any
+
+from tests.conftest import REPO
+
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+def _campaign() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("campaign", REPO / "scripts" / "campaign.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _outcome(name: str, document: dict[str, Any] | None, returncode: int = 0) -> dict[str, Any]:
+    return {"name": name, "returncode": returncode, "wall_s": 1.0, "document": document}
+
+
+def _passing() -> dict[str, Any]:
+    document = json.loads((FIXTURES / "jax_run.json").read_text(encoding="utf-8"))
+    assert all(record["status"] not in ("failed", "error") for record in document["results"])
+    return document
+
+
+def test_runs_that_pass_make_a_clean_campaign_with_their_examples_counted() -> None:
+    summary = _campaign().summarise([_outcome("a", _passing()), _outcome("b", _passing())])
+    assert summary["clean"] and summary["unexplained"] == [] and summary["runs_not_passed"] == []
+    specs = {record.get("spec", record["adapter"]) for record in _passing()["results"]}
+    assert set(summary["statuses_per_adapter"]) == specs
+
+
+def test_a_run_that_wrote_nothing_or_exited_nonzero_is_not_clean() -> None:
+    campaign = _campaign()
+    crashed = campaign.summarise([_outcome("a", _passing()), _outcome("b", None, returncode=-9)])
+    assert not crashed["clean"] and crashed["runs_not_passed"] == ["b: exit -9, and it wrote no results"]
+    nonzero = campaign.summarise([_outcome("a", _passing(), returncode=1)])
+    assert not nonzero["clean"] and nonzero["runs_not_passed"][0].startswith("a: exit 1; ")
+
+
+def test_an_unexplained_failure_is_listed_with_its_run() -> None:
+    document = _passing()
+    failing = copy.deepcopy(document["results"][0])
+    failing.update(status="failed", message="softmax[0] = 1, but the oracle gives 0.5 (err 9 ulp > bound 1 ulp)")
+    document["results"].append(failing)
+    summary = _campaign().summarise([_outcome("seed-1", document, returncode=1)])
+    assert not summary["clean"]
+    [entry] = summary["unexplained"]
+    assert entry["run"] == "seed-1" and entry["message"].startswith("softmax[0] = 1, but the oracle gives 0.5")

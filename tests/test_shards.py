@@ -11,7 +11,7 @@ PAIRS = [(op, dtype) for op in ("softmax", "log_softmax") for dtype in ("float16
 
 
 def test_shards_split_the_pairs_between_them_and_miss_none():
-    halves = [shard_pairs(PAIRS, f"{index}/2") for index in range(2)]
+    halves = [shard_pairs(PAIRS, (index, 2)) for index in range(2)]
     assert sorted(halves[0] + halves[1]) == sorted(PAIRS)
     assert {dtype for _, dtype in halves[0]} == {"float16", "float32"}
     assert shard_pairs(PAIRS, None) == PAIRS
@@ -43,3 +43,18 @@ def test_a_sharded_run_gives_every_record_once_and_the_same_probes(cli):
     assert len(keys) == len(set(keys)) and keys == _keys(whole)
     for field in ("behaviour", "agreement", "adapters"):
         assert len(sharded.document["metadata"][field]) == len(whole.document["metadata"][field]), field
+
+
+def test_a_load_error_from_every_shard_is_reported_once_but_each_shard_that_gave_up_is_reported():
+    from conformance.results import records
+    from conformance.running.runner import Runner, RunOptions
+
+    seen: list[dict] = []
+    runner = Runner(RunOptions(profile="ci", jobs=2), seen.append)
+    for _ in range(2):
+        runner._report(records.adapter_error("mine.py:Mine", None, "load_adapter", "ImportError: no module x"))
+    for shard in (1, 2):
+        message = f"{10 * shard} properties of shard {shard} of 2 not run: the worker died 4 times"
+        runner._report(records.adapter_error("mine.py:Mine", None, "worker", message))
+    assert [record["property"] for record in seen] == ["load_adapter", "worker", "worker"]
+    assert [record["message"][:2] for record in seen[1:]] == ["10", "20"]

@@ -206,19 +206,28 @@ def _dtypes(config: pytest.Config) -> list[str]:
     return [dtype_name(dtype) for dtype in config.stash[_STATE]["dtypes"] or []] or list(DTYPE_NAMES)
 
 
-def shard_pairs(pairs: list[tuple[Op, str]], shard: str | None) -> list[tuple[Op, str]]:
-    """The (op, dtype) pairs of shard ``K/N``: every N-th, from the K-th. Each (op, dtype)
+def _shard(config: pytest.Config) -> tuple[int, int] | None:
+    """``--conformance-shard K/N`` as (K, N); None for the whole run."""
+    text = config.getoption("conformance_shard")
+    if text is None:
+        return None
+    index, count = (int(part) for part in text.split("/"))
+    return index, count
+
+
+def shard_pairs(pairs: list[tuple[Op, str]], shard: tuple[int, int] | None) -> list[tuple[Op, str]]:
+    """The (op, dtype) pairs of shard (K, N): every N-th, from the K-th. Each (op, dtype)
     has its own shape pool, so shards build disjoint sets of programs."""
     if shard is None:
         return pairs
-    index, count = (int(part) for part in shard.split("/"))
+    index, count = shard
     return pairs[index::count]
 
 
 def _pairs(config: pytest.Config) -> list[tuple[Op, str]]:
     """The (op, dtype) pairs this session tests, in order."""
     every = [(op, dtype) for op in OPS for dtype in _dtypes(config)]
-    return shard_pairs(every, config.getoption("conformance_shard"))
+    return shard_pairs(every, _shard(config))
 
 
 def _not_provided(item: pytest.Item) -> str | None:
@@ -462,8 +471,8 @@ def _probe(config: pytest.Config, meta: dict[str, Any]) -> None:
     if not subjects:
         return
     pairs = _pairs(config)
-    shard = config.getoption("conformance_shard")
-    if shard is None or shard.startswith("0/"):
+    shard = _shard(config)
+    if shard is None or shard[0] == 0:  # the behaviour matrix does not depend on the pairs: one shard probes it
         meta["behaviour"] = [row for subject in subjects for row in probes.behaviour(subject)]
     outputs = {
         subject.spec: probes.agreement_outputs(subject, pairs, lambda op, dtype: shape_pool_for(config, op, dtype))

@@ -67,7 +67,7 @@ class RunOptions:
 class _Worker:
     spec: str
     folder: Path
-    shard: str | None = None  # "K/N": the K-th of N shares of the (op, dtype) pairs
+    shard: tuple[int, int] | None = None  # (K, N): the K-th of N shares of the (op, dtype) pairs
     restarts: int = 0
     process: subprocess.Popen[bytes] | None = None
     offset: int = 0
@@ -85,6 +85,13 @@ class _Worker:
     @property
     def log(self) -> Path:
         return self.folder / f"worker-{self.restarts}.log"
+
+
+def _of_shard(worker: _Worker) -> str:
+    if worker.shard is None:
+        return ""
+    index, count = worker.shard
+    return f" of shard {index + 1} of {count}"
 
 
 def _signal_name(returncode: int) -> str:
@@ -120,7 +127,7 @@ def shard_count(specs: int, jobs: int, pairs: int) -> int:
 
 
 def worker_command(
-    spec: str, options: RunOptions, stream: Path, skip: Path | None, shard: str | None = None
+    spec: str, options: RunOptions, stream: Path, skip: Path | None, shard: tuple[int, int] | None = None
 ) -> list[str]:
     command = [
         sys.executable,
@@ -158,7 +165,7 @@ def worker_command(
     if skip is not None:
         command += ["--conformance-skip", str(skip)]
     if shard is not None:
-        command += ["--conformance-shard", shard]
+        command += ["--conformance-shard", f"{shard[0]}/{shard[1]}"]
     return command
 
 
@@ -191,7 +198,7 @@ class Runner:
         shards = shard_count(len(specs), self.options.jobs, len(OPS) * dtypes)
         ordered = history.longest_first(specs, history.load(self._cache_folder))
         waiting = [
-            _Worker(spec, self._scratch / f"{index:02d}-{shard}", None if shards == 1 else f"{shard}/{shards}")
+            _Worker(spec, self._scratch / f"{index:02d}-{shard}", None if shards == 1 else (shard, shards))
             for index, spec in enumerate(ordered)
             for shard in range(shards)
         ]
@@ -311,9 +318,9 @@ class Runner:
             worker.finished_metadata = event.get("metadata", {})
 
     def _report(self, record: dict[str, Any]) -> None:
-        """Hand ``record`` on; an error about a whole adapter (it would not load) comes from
-        each of its shards, and is reported once."""
-        if record.get("op") == "any":
+        """Hand ``record`` on; an adapter that would not load says so from each of its shards,
+        and is reported once (a shard that gave up reports its own share of what did not run)."""
+        if record.get("property") == "load_adapter":
             key = (record.get("spec"), record.get("property"))
             if key in self._adapter_errors:
                 return
@@ -361,7 +368,8 @@ class Runner:
                     worker.spec,
                     framework_of(worker.spec),
                     "worker",
-                    f"{len(remaining)} properties not run: the worker died {worker.restarts + 1} times; last: {detail}",
+                    f"{len(remaining)} properties{_of_shard(worker)} not run: the worker died "
+                    f"{worker.restarts + 1} times; last: {detail}",
                 )
             )
             return True

@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     from conformance.running.loading import AdapterSpecError, framework_adapter_specs
 
     try:
-        specs = framework_adapter_specs([name.strip() for name in args.frameworks.split(",") if name.strip()])
+        frameworks = [name.strip() for name in args.frameworks.split(",") if name.strip()]
+        specs = framework_adapter_specs(frameworks, all_paths=True)
     except AdapterSpecError as error:
         parser.error(str(error))
     measured = []

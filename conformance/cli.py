@@ -241,6 +241,7 @@ def command_gate(args: argparse.Namespace) -> int:
     verdict = evaluate(documents, baseline, args.expect, _load_divergences(args.divergences))
     for line in verdict.lines:
         print(line)
+    print(verdict.sentence)
     print("gate: passed" if verdict.passed else "gate: FAILED")
     return EXIT_OK if verdict.passed else EXIT_FAILED
 

@@ -102,9 +102,6 @@ class ShapePool:
             raise ValueError(f"no site of rank >= {min_rank} and rows >= {min_row_length} in {self}")
         return found
 
-    def all_sites(self) -> tuple[Site, ...]:
-        return self.small + self.wide + self.long + self.unit + self.scalar + self.empty
-
 
 def _rng(seed: int, op: str, dtype_name: str) -> np.random.Generator:
     digest = hashlib.sha256(f"{seed}|{op}|{dtype_name}".encode()).digest()

@@ -141,10 +141,6 @@ class Problem:
     def shape(self) -> tuple[int, ...]:
         return tuple(self.x.value.shape)
 
-    @property
-    def row_length(self) -> int:
-        return self.shape[self.axis] if self.shape else 1
-
 
 @st.composite
 def problems(

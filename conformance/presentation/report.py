@@ -36,7 +36,7 @@ from markupsafe import Markup
 from conformance.presentation import plots
 from conformance.results import gate as gate_module
 from conformance.results.divergences import Divergence
-from conformance.results.merge import BADNESS, framework_versions, merge, record_framework, record_key, worst_per_key
+from conformance.results.merge import BADNESS, framework_versions, merge, record_key, worst_per_key
 from conformance.results.records import write_atomic
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -405,7 +405,6 @@ def build_context(
         "verdict": verdict,
         "reasons": [line for line in verdict.lines if not line.startswith(("FAILED", "REGRESSED"))],
         "record_count": len(records),
-        "adapter_frameworks": {str(r.get("adapter")): record_framework(r) for r in records},
         "matrix": _matrix(records, adapters, verdict),
         "failures": _groups(records, ("failed", "error"), "g"),
         "known": _groups(records, ("xfailed",), "k"),

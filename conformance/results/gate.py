@@ -102,26 +102,6 @@ class GateVerdict:
     records: list[dict[str, Any]] = field(default_factory=list, repr=False)  # merged, divergences applied
 
     @property
-    def summary(self) -> str:
-        if self.passed:
-            return "gate: PASS" + ("" if self.baseline_used else " (no baseline)")
-        parts = []
-        if self.unexplained:
-            regressed = f", {len(self.regressed)} regressed" if self.regressed else ""
-            parts.append(f"{len(self.unexplained)} unexplained failure(s){regressed}")
-        if self.missing_frameworks:
-            parts.append(f"{len(self.missing_frameworks)} expected framework(s) without results")
-        if self.missing_results:
-            parts.append(f"{len(self.missing_results)} result(s) missing against the baseline")
-        if self.divergence_problems:
-            parts.append(f"{len(self.divergence_problems)} known-divergence problem(s)")
-        return "gate: FAIL: " + "; ".join(parts)
-
-    def format(self) -> str:
-        """The summary line and the diff lines, for the terminal."""
-        return "\n".join([self.summary, *(f"  {line}" for line in self.lines)])
-
-    @property
     def adapters(self) -> list[str]:
         """Every adapter with a result, by name: a framework's paths sit together, and the
         order does not depend on which worker finished first."""

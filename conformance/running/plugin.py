@@ -102,7 +102,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "properties": wanted,
         "subjects": None,
         "records": [],
-        "load_errors": [],
         "started": records.now(),
         "clock": time.monotonic(),
         "stream": stream,

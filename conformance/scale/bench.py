@@ -53,7 +53,6 @@ from conformance.scale.memory import (
 from conformance.scale.options import BenchOptions
 from conformance.scale.printing import print_tables, say
 
-APPROACHES: tuple[str, ...] = ("full_jacobian", "o_n")
 EXIT_OK, EXIT_FAILED = 0, 1
 _POLL_S = 0.1
 

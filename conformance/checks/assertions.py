@@ -61,12 +61,15 @@ def assert_within_bound(
     error = np.where(_rounds_to_infinity(actual, exact, limit, bound.dtype), 0, absolute_error(actual, exact))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.asarray(np.where(limit > 0, error / limit, np.where(error > 0, np.inf, 0.0)), dtype=np.float64)
-    error_ulp = bound.ulps(error)
-    bound_ulp = bound.bound_ulps
-    worst = int(np.argmax(ratio)) if ratio.size else 0
+    if not ratio.size:
+        return
+    worst = int(np.argmax(ratio))
+    at_worst = bound.at(worst, ratio.shape)
+    error_ulp = float(at_worst.ulps(np.asarray([np.broadcast_to(error, ratio.shape).flat[worst]]))[0])
+    bound_ulp = float(at_worst.bound_ulps[0])
     recorder = measure.current()
-    if recorder is not None and ratio.size:
-        recorder.observe(error_ulp.flat[worst], bound_ulp.flat[worst], ratio)
+    if recorder is not None:
+        recorder.observe(error_ulp, bound_ulp, ratio)
     if not np.any(error > limit):
         return
     index = _index(worst, np.shape(actual))
@@ -75,7 +78,7 @@ def assert_within_bound(
     message = (
         f"{_at(quantity, index)} = {format_value(value, expected)}, "
         f"but {reference} gives {format_value(expected, value)}{_flushed(value, expected, bound.dtype)} "
-        f"(err {error_ulp.flat[worst]:.3g} ulp > bound {bound_ulp.flat[worst]:.3g} ulp) {where}; "
+        f"(err {error_ulp:.3g} ulp > bound {bound_ulp:.3g} ulp) {where}; "
         f"{over} of {np.size(actual)} elements exceed their bound"
     )
     raise ConformanceFailure(
@@ -86,8 +89,8 @@ def assert_within_bound(
             "index": list(index),
             "value": _number(value),
             "expected": _number(expected),
-            "error_ulp": _number(error_ulp.flat[worst]),
-            "bound_ulp": _number(bound_ulp.flat[worst]),
+            "error_ulp": _number(error_ulp),
+            "bound_ulp": _number(bound_ulp),
         },
     )
 

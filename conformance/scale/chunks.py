@@ -150,7 +150,7 @@ def compare_rows(
             ratio = np.where(limit > 0, error / limit, np.inf)
         flat = int(np.argmax(np.where(over, ratio, -1.0)))
         r, i = np.unravel_index(flat, error.shape)
-        single = Bound(np.asarray(bound.absolute)[r, i : i + 1], np.asarray(bound.scale)[r, i : i + 1], bound.dtype)
+        single = bound.at(flat, error.shape)
         worst.ratio = float(ratio[r, i])
         worst.where = (int(row_ids[r]), int(i))
         worst.value, worst.expected = float(actual[r, i]), float(expected[r, i])

@@ -133,6 +133,15 @@ class Bound:
     def bound_ulps(self) -> np.ndarray:
         return self.ulps(self.absolute)
 
+    def at(self, flat: int, shape: tuple[int, ...]) -> Bound:
+        """The bound of one element of an array of ``shape`` (by flat index), as a 1-element
+        Bound: what a message or a measurement needs, without ulps of every element."""
+
+        def element(values: np.ndarray) -> np.ndarray:
+            return np.asarray([np.broadcast_to(np.asarray(values), shape)[np.unravel_index(flat, shape)]])
+
+        return Bound(element(self.absolute), element(self.scale), self.dtype)
+
 
 @dataclass(frozen=True)
 class _Row:

@@ -61,3 +61,16 @@ def test_float16_values_near_its_bottom_are_not_blamed_on_a_flushed_intermediate
     assert "flushed" not in message and "but the oracle gives 0.00191882 (err" in message
     message = _fail(np.array([0.0], dtype=np.float16), np.array([3e-5]), np.float16)
     assert "a float16 subnormal flushed to zero (err" in message  # what it did, whatever the cause
+
+
+def test_the_large_checks_take_the_same_infinity_as_right():
+    """One error function for the properties and the O(N) checks: a correctly rounded -inf
+    passes both, and a wrong one fails both."""
+    from conformance.scale.chunks import compare_rows
+
+    exact = np.array([[-65520.7, -1.0]])
+    bound = tolerance.Bound.of(np.array([[1.0, 1e-3]]), np.abs(exact), np.float16, (1, 2))
+    rows = np.array([0])
+    assert compare_rows(np.array([[-np.inf, -1.0]], np.float16), exact, bound, rows, np.float64).over == 0
+    finite = np.array([[-65000.0, -1.0]])  # a float16 number: -inf is wrong for it
+    assert compare_rows(np.array([[-np.inf, -1.0]], np.float16), finite, bound, rows, np.float64).over == 1

@@ -28,20 +28,24 @@ def _at(quantity: str, index: tuple[int, ...]) -> str:
     return f"{quantity}[{', '.join(map(str, index))}]" if index else quantity
 
 
-def absolute_error(actual: np.ndarray, exact: np.ndarray) -> np.ndarray:
-    """|actual - exact|, in long double (or, for an exact value in the portable oracle's
-    precision, taken there); matching infinities count as 0, NaN or a stray inf as inf."""
-    a = np.asarray(actual).astype(np.longdouble)
+def absolute_error(actual: np.ndarray, exact: np.ndarray, bound: Bound, work: Any = np.longdouble) -> np.ndarray:
+    """|actual - exact|, in ``work`` (or, for an exact value in the portable oracle's
+    precision, taken there). Matching infinities count as 0, and so does an infinity that a
+    value within ``bound`` of ``exact`` rounds to; NaN or a stray inf counts as inf."""
+    a = np.asarray(actual).astype(work)
     if np.asarray(exact).dtype == oracle.PORTABLE:
-        e = np.asarray(exact).astype(np.float64).astype(np.longdouble)
+        e = np.asarray(exact).astype(np.float64).astype(work)
         with np.errstate(invalid="ignore", over="ignore"):
-            error = oracle.distance(actual, exact).astype(np.longdouble)
+            error = oracle.distance(actual, exact).astype(work)
     else:
-        e = np.asarray(exact).astype(np.longdouble)
+        e = np.asarray(exact).astype(work, copy=False)
         with np.errstate(invalid="ignore", over="ignore"):
             error = np.abs(a - e)
     same_infinity = np.isinf(e) & (a == e)
-    return np.where(same_infinity, 0, np.where(np.isnan(error), np.inf, error))
+    error = np.where(same_infinity, 0, np.where(np.isnan(error), np.inf, error))
+    if np.isinf(a).any():
+        error = np.where(_rounds_to_infinity(actual, exact, np.asarray(bound.absolute), bound.dtype), 0, error)
+    return error
 
 
 def assert_within_bound(
@@ -58,7 +62,7 @@ def assert_within_bound(
     (the message says so); ``reproduce()`` makes the reproducer, on failure only."""
     __tracebackhide__ = True
     limit = np.asarray(bound.absolute, dtype=np.longdouble)
-    error = np.where(_rounds_to_infinity(actual, exact, limit, bound.dtype), 0, absolute_error(actual, exact))
+    error = absolute_error(actual, exact, bound)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.asarray(np.where(limit > 0, error / limit, np.where(error > 0, np.inf, 0.0)), dtype=np.float64)
     if not ratio.size:

@@ -14,6 +14,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
+from conformance.checks.assertions import absolute_error
 from conformance.truth import oracle
 from conformance.truth.dtypes import unit_roundoff
 from conformance.truth.tolerance import Bound
@@ -125,22 +126,12 @@ def _max_ulps(error: np.ndarray, bound: Bound) -> float:
     return float(np.max(picked.ulps(np.asarray(error)[candidates])))
 
 
-def _absolute_error(actual: np.ndarray, expected: np.ndarray, work: Any) -> np.ndarray:
-    """|actual - expected| in ``work``; matching infinities count as 0, NaN as inf."""
-    a = np.asarray(actual).astype(work)
-    e = np.asarray(expected).astype(work, copy=False)
-    with np.errstate(invalid="ignore", over="ignore"):
-        error = np.abs(a - e)
-    same_infinity = np.isinf(e) & (a == e)
-    return np.where(same_infinity, 0, np.where(np.isnan(error), np.inf, error))
-
-
 def compare_rows(
     actual: np.ndarray, expected: np.ndarray, bound: Bound, row_ids: np.ndarray, work: Any, note: str = ""
 ) -> Worst:
     """Compare (rows x length) ``actual`` with ``expected`` within ``bound``; ``row_ids`` are
     the rows' indices in the batch, ``note`` names the case (e.g. which cotangent)."""
-    error = _absolute_error(actual, expected, work)
+    error = absolute_error(actual, expected, bound, work)
     limit = np.asarray(bound.absolute)
     worst = Worst(max_ulp=_max_ulps(error, bound), compared=int(error.size))
     over = error > limit

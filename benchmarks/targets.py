@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from conformance.adapters import FRAMEWORKS  # noqa: E402
+from conformance.running.processes import available_cores  # noqa: E402
 
 THREE = "torch,jax,tensorflow"
 TARGETS = ("default", "user", "paths", "all-paths", "ci")
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cores": available_cores(),
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "results": measured,
     }

@@ -142,7 +142,8 @@ def command_run(args: argparse.Namespace) -> int:
     from conformance.presentation.summary import print_summary
     from conformance.results import divergences
     from conformance.results.gate import evaluate
-    from conformance.running.runner import Runner, RunOptions, available_cores
+    from conformance.running.processes import available_cores
+    from conformance.running.runner import Runner, RunOptions
 
     specs = _adapter_specs(args)
     dtypes = _check_dtypes(args.dtypes)

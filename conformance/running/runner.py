@@ -36,6 +36,7 @@ from conformance.adapters import framework_of
 from conformance.results import records
 from conformance.running import history, probes
 from conformance.running.compilation_cache import cache_root, worker_environment
+from conformance.running.processes import available_cores, signal_name
 from conformance.truth.dtypes import DTYPE_NAMES
 from conformance.truth.oracle import OPS
 
@@ -57,7 +58,7 @@ class RunOptions:
     profile: str
     seed: int | None = None
     call_timeout: float = 60.0
-    jobs: int = field(default_factory=lambda: available_cores())
+    jobs: int = field(default_factory=available_cores)
     dtypes: str | None = None
     properties: str | None = None
     divergences: str | None = None
@@ -92,21 +93,6 @@ def _of_shard(worker: _Worker) -> str:
         return ""
     index, count = worker.shard
     return f" of shard {index + 1} of {count}"
-
-
-def _signal_name(returncode: int) -> str:
-    try:
-        return signal.Signals(-returncode).name
-    except ValueError:
-        return f"signal {-returncode}"
-
-
-def available_cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def share_cores(environment: dict[str, str], jobs: int, cores: int) -> dict[str, str]:
@@ -263,7 +249,7 @@ class Runner:
                 self.worker_seconds[worker.spec] = self.worker_seconds.get(worker.spec, 0.0) + seconds
             return True
         if returncode < 0:
-            return self._after_death(worker, f"the worker died of {_signal_name(returncode)}")
+            return self._after_death(worker, f"the worker died of {signal_name(returncode)}")
         return self._after_death(worker, f"the worker exited with status {returncode} before finishing")
 
     def _collect_probes(self, worker: _Worker) -> None:

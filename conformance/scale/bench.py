@@ -34,7 +34,6 @@ import json
 import math
 import os
 import platform
-import signal
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from conformance.running.processes import signal_name
 from conformance.scale.memory import (
     MEMORY_HEADROOM,
     full_jacobian_estimate,
@@ -77,13 +77,6 @@ class WorkerOutcome:
 
     def all(self, name: str) -> list[dict[str, Any]]:
         return [event for event in self.events if event.get("event") == name]
-
-
-def _signal_name(returncode: int) -> str:
-    try:
-        return signal.Signals(-returncode).name
-    except ValueError:
-        return f"signal {-returncode}"
 
 
 def _child_env() -> dict[str, str]:
@@ -143,7 +136,7 @@ def _death(outcome: WorkerOutcome, timeout: float) -> str:
     if outcome.timed_out:
         return f"the worker was killed after {timeout:g} s (--timeout){during}"
     if outcome.returncode < 0:
-        return f"the worker died of {_signal_name(outcome.returncode)}{during}"
+        return f"the worker died of {signal_name(outcome.returncode)}{during}"
     error = outcome.last("error")
     if error is not None:
         return str(error["message"])

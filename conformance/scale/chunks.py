@@ -5,7 +5,6 @@ the exact values, the threads that share the chunks, and the worst element merge
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ import ml_dtypes
 import numpy as np
 
 from conformance.checks.assertions import absolute_error
+from conformance.running.processes import available_cores
 from conformance.truth import oracle
 from conformance.truth.dtypes import unit_roundoff
 from conformance.truth.tolerance import Bound
@@ -22,15 +22,7 @@ from conformance.truth.tolerance import Bound
 CHUNK_ELEMENTS = 1 << 17  # elements per oracle chunk: float64 temporaries of 1 MiB, near the L2 cache
 
 
-def _threads() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(4, cores))
-
-
-THREADS = _threads()
+THREADS = max(1, min(4, available_cores()))
 
 
 def reference_work(dtype: Any) -> Any:

@@ -139,7 +139,7 @@ def invoke(subject: Subject, op: Op, quantity: Quantity, call: Call, expected_sh
             f"{name} returned dtype {dtype_name(result.dtype)} for {dtype_name(x.dtype)} input {where}",
             call.source(),
         )
-    aliased = [argument for argument, array in call.arrays.items() if _shares_memory(result, array)]
+    aliased = [argument for argument, array in call.arrays.items() if shares_memory(result, array)]
     if aliased:
         raise ConformanceFailure(
             f"{name} returned an array that shares memory with its argument `{aliased[0]}` {where}: writing to "
@@ -149,7 +149,7 @@ def invoke(subject: Subject, op: Op, quantity: Quantity, call: Call, expected_sh
     return result
 
 
-def _shares_memory(result: np.ndarray, argument: np.ndarray) -> bool:
+def shares_memory(result: np.ndarray, argument: np.ndarray) -> bool:
     """Whether ``result`` lies in the memory of ``argument`` or of the array it is a view of."""
     if result.size == 0 or argument.size == 0:
         return False

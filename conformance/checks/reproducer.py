@@ -62,11 +62,11 @@ class Call:
         (3 of 20 elements changed)", or the memory a view skips."""
         found = []
         for name, array in self.arrays.items():
-            changed = int(np.count_nonzero(_bits(array) != _bits(self.pristine[name])))
+            changed = int(np.count_nonzero(bit_patterns(array) != bit_patterns(self.pristine[name])))
             if changed:
                 found.append(f"its argument `{name}` in place ({changed} of {array.size} elements changed)")
             elif name in self.views and not np.array_equal(
-                _bits(self.views[name].base), _bits(self.pristine_views[name].base)
+                bit_patterns(self.views[name].base), bit_patterns(self.pristine_views[name].base)
             ):
                 found.append(f"the memory around its argument `{name}`, a view (elements the view skips)")
         return found
@@ -95,7 +95,7 @@ class Call:
         return reproducer(self.spec, [*self.assignments(), *kept, f"result = {self.expression()}"], unchanged)
 
 
-def _bits(array: np.ndarray) -> np.ndarray:
+def bit_patterns(array: np.ndarray) -> np.ndarray:
     """The bit patterns of ``array``'s elements (so -0 differs from 0, and NaN equals itself)."""
     return np.ascontiguousarray(array).view(f"u{array.dtype.itemsize}") if array.size else np.zeros(0, np.uint8)
 

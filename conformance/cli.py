@@ -216,16 +216,17 @@ def _load_divergences(path: str) -> list[Any]:
 
 
 def command_report(args: argparse.Namespace) -> int:
-    from conformance.presentation.report import write_html, write_markdown
+    from conformance.presentation.report import build_context, html_from, markdown_from
     from conformance.results.gate import load_baseline
+    from conformance.results.records import write_atomic
 
     documents = _load_results(args.results)
     baseline = load_baseline(args.baseline) if args.baseline else None
-    divergences = _load_divergences(args.divergences)
-    write_html(documents, args.output, baseline=baseline, divergences=divergences)
+    context = build_context(documents, baseline=baseline, divergences=_load_divergences(args.divergences))
+    write_atomic(args.output, html_from(context))
     print(f"wrote {args.output}")
     if args.markdown:
-        write_markdown(documents, args.markdown, baseline=baseline, divergences=divergences)
+        write_atomic(args.markdown, markdown_from(context))
         print(f"wrote {args.markdown}")
     return EXIT_OK
 

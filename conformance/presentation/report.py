@@ -384,6 +384,25 @@ def _environment(documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"runs": runs, "adapters": list(adapters.values()), "frameworks": versions}
 
 
+def summary_context(
+    documents: Sequence[Mapping[str, Any]],
+    *,
+    baseline: Mapping[str, Any] | None = None,
+    expect: Iterable[str] | None = None,
+    divergences: Sequence[Divergence] | None = None,
+) -> dict[str, Any]:
+    """What the Markdown summary shows, and the top of the page: the verdict, the matrix and
+    the unexplained failures."""
+    verdict = gate_module.evaluate(documents, baseline, list(expect) if expect is not None else None, divergences)
+    records = verdict.records
+    return {
+        "verdict": verdict,
+        "reasons": [line for line in verdict.lines if not line.startswith(("FAILED", "REGRESSED"))],
+        "matrix": _matrix(records, verdict.adapters, verdict),
+        "failures": _groups(records, ("failed", "error"), "g"),
+    }
+
+
 def build_context(
     documents: Sequence[Mapping[str, Any]],
     *,
@@ -392,21 +411,18 @@ def build_context(
     divergences: Sequence[Divergence] | None = None,
     title: str | None = None,
 ) -> dict[str, Any]:
-    """Everything the page and the summary show, computed once."""
-    verdict = gate_module.evaluate(documents, baseline, list(expect) if expect is not None else None, divergences)
+    """Everything the page shows (the summary's context and the rest), computed once."""
+    context = summary_context(documents, baseline=baseline, expect=expect, divergences=divergences)
+    verdict = context["verdict"]
     records = verdict.records
-    merged = merge(documents)
     adapters = verdict.adapters
-    metadata = merged["metadata"]
+    metadata = merge(documents)["metadata"]
     agreement = metadata.get("agreement") or []
     behaviour = metadata.get("behaviour") or []
     return {
+        **context,
         "title": title or "softmax conformance report",
-        "verdict": verdict,
-        "reasons": [line for line in verdict.lines if not line.startswith(("FAILED", "REGRESSED"))],
         "record_count": len(records),
-        "matrix": _matrix(records, adapters, verdict),
-        "failures": _groups(records, ("failed", "error"), "g"),
         "known": _groups(records, ("xfailed",), "k"),
         "records": _records_by_adapter(records, adapters),
         "accuracy": _accuracy(records, adapters),
@@ -453,13 +469,18 @@ def render_html(
     """The report page as a string (see :func:`write_html`)."""
     if not documents:
         raise ValueError("render_html needs at least one results document")
-    context = build_context(documents, baseline=baseline, expect=expect, divergences=divergences, title=title)
-    plot = context.pop("plot_svg")
+    return html_from(build_context(documents, baseline=baseline, expect=expect, divergences=divergences, title=title))
+
+
+def html_from(context: Mapping[str, Any]) -> str:
+    """The page for a :func:`build_context` context."""
+    page = dict(context)
+    plot = page.pop("plot_svg")
     # the SVG comes from matplotlib, which escapes text; it and the script are the only unescaped insertions
-    context["plot_svg"] = None if plot is None else Markup(plot)
-    context["script"] = Markup(SCRIPT)
-    context["script_hash"] = Markup(_script_hash(SCRIPT))  # quotes and base64 only
-    return _environment_jinja().get_template("report.html").render(**context)
+    page["plot_svg"] = None if plot is None else Markup(plot)
+    page["script"] = Markup(SCRIPT)
+    page["script_hash"] = Markup(_script_hash(SCRIPT))  # quotes and base64 only
+    return _environment_jinja().get_template("report.html").render(**page)
 
 
 def write_html(
@@ -496,7 +517,11 @@ def render_markdown(
 ) -> str:
     """The verdict, a properties x adapters table of symbols, and each group of unexplained
     failures with its reproducer folded."""
-    context = build_context(documents, baseline=baseline, expect=expect, divergences=divergences)
+    return markdown_from(summary_context(documents, baseline=baseline, expect=expect, divergences=divergences))
+
+
+def markdown_from(context: Mapping[str, Any]) -> str:
+    """The Markdown summary for a :func:`summary_context` (or :func:`build_context`) context."""
     verdict, matrix = context["verdict"], context["matrix"]
     adapters = [row["adapter"] for row in matrix["rows"]]
     lines = [
@@ -538,14 +563,3 @@ def render_markdown(
 def _markdown_text(text: Any) -> str:
     """``text`` safe inside a Markdown table or a <summary>: HTML escaped, pipes and newlines neutral."""
     return html.escape(str(text)).replace("|", "\\|").replace("\n", " ")
-
-
-def write_markdown(
-    documents: Sequence[Mapping[str, Any]],
-    path: str | os.PathLike[str],
-    *,
-    baseline: Mapping[str, Any] | None = None,
-    expect: Iterable[str] | None = None,
-    divergences: Sequence[Divergence] | None = None,
-) -> None:
-    write_atomic(path, render_markdown(documents, baseline=baseline, expect=expect, divergences=divergences))

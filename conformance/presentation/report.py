@@ -397,7 +397,7 @@ def summary_context(
     records = verdict.records
     return {
         "verdict": verdict,
-        "reasons": [line for line in verdict.lines if not line.startswith(("FAILED", "REGRESSED"))],
+        "reasons": verdict.reasons,
         "matrix": _matrix(records, verdict.adapters, verdict),
         "failures": _groups(records, ("failed", "error"), "g"),
     }

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from conformance.results.gate import GateVerdict
-from conformance.results.records import RAN_STATUSES, STATUSES
+from conformance.results.records import STATUSES
 
 _STYLE = {"passed": "green", "failed": "bold red", "error": "bold magenta", "xfailed": "yellow", "skipped": "dim"}
 
@@ -18,16 +18,19 @@ _STYLE = {"passed": "green", "failed": "bold red", "error": "bold magenta", "xfa
 def print_summary(records: list[dict[str, Any]], verdict: GateVerdict, console: Console | None = None) -> None:
     console = console or Console()
     counts: dict[str, Counter[str]] = {}
+    adapter_of: dict[str, str] = {}
     for record in records:
-        counts.setdefault(record.get("spec") or record["adapter"], Counter())[record["status"]] += 1
+        spec = record.get("spec") or record["adapter"]
+        counts.setdefault(spec, Counter())[record["status"]] += 1
+        adapter_of[spec] = str(record["adapter"])
     table = Table(title="softmax conformance")
     table.add_column("adapter", overflow="fold")
     for status in STATUSES:
         table.add_column(status, justify="right", style=_STYLE[status])
     table.add_column("verdict")
     for spec, counter in sorted(counts.items()):  # by name: a framework's paths sit together
-        conforms = any(counter[status] for status in RAN_STATUSES) and not counter["failed"] + counter["error"]
-        table.add_row(spec, *(str(counter[status]) for status in STATUSES), "conforms" if conforms else "FAILS")
+        verdict_word = "conforms" if verdict.conforms(adapter_of[spec]) else "FAILS"
+        table.add_row(spec, *(str(counter[status]) for status in STATUSES), verdict_word)
     console.print(table)
     bad_records = [record for record in records if record["status"] in ("failed", "error")]
     for record in bad_records[:40]:
@@ -41,8 +44,7 @@ def print_summary(records: list[dict[str, Any]], verdict: GateVerdict, console: 
         )
     if len(bad_records) > 40:
         console.print(f"... and {len(bad_records) - 40} more; see the JSON or HTML report")
-    for line in verdict.lines:
-        if not line.startswith(("FAILED", "REGRESSED")):
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    for line in verdict.reasons:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     word = "PASS" if verdict.passed else "FAIL"
     console.print(f"{word}: {verdict.sentence}", markup=False, highlight=False, soft_wrap=True)

@@ -102,6 +102,12 @@ class GateVerdict:
     records: list[dict[str, Any]] = field(default_factory=list, repr=False)  # merged, divergences applied
 
     @property
+    def reasons(self) -> list[str]:
+        """The lines about more than one result (missing frameworks or results, problems with
+        the known-divergences file): what the verdict says besides the failures."""
+        return [line for line in self.lines if not line.startswith(("FAILED", "REGRESSED"))]
+
+    @property
     def adapters(self) -> list[str]:
         """Every adapter with a result, by name: a framework's paths sit together, and the
         order does not depend on which worker finished first."""

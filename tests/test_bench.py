@@ -239,3 +239,19 @@ def test_a_check_whose_method_is_missing_is_skipped_and_names_the_method():
     logs = {r.name: r for r in run_checks(ForwardOnly(), x, -1, 0, ops=("log_softmax",))}
     assert logs["forward"].message == "skipped: the adapter provides no log_softmax"
     assert logs["vjp"].message == "skipped: the adapter provides no log_softmax_vjp"
+
+
+def test_the_full_jacobian_approach_checks_the_shape_and_dtype_of_what_it_gets():
+    class FlatJacobian(NumpyReference):
+        def jacobian(self, x, axis):
+            return super().jacobian(x, axis).reshape(x.size, x.size)
+
+    class Float64Jacobian(NumpyReference):
+        def jacobian(self, x, axis):
+            return super().jacobian(x, axis).astype(np.float64)
+
+    x = random_input(4, 10, np.float32, seed=0)
+    flat = check_full_jacobian(FlatJacobian(), x, -1)
+    assert not flat.passed and "jacobian returned shape (40, 40), but the oracle gives (4, 10, 4, 10)" in flat.message
+    wide = check_full_jacobian(Float64Jacobian(), x, -1)
+    assert not wide.passed and "jacobian returned dtype float64 for float32 input" in wide.message

@@ -163,11 +163,16 @@ class CallFailed(Exception):
     """The adapter raised or returned something unusable; the message says what."""
 
 
-def _call(
-    context: CheckContext, quantity: Quantity, x: np.ndarray, *vectors: np.ndarray, axis: int | None = None
+def call(
+    context: CheckContext,
+    quantity: Quantity,
+    x: np.ndarray,
+    *vectors: np.ndarray,
+    axis: int | None = None,
+    shape: tuple[int, ...] | None = None,
 ) -> np.ndarray:
     """Call the adapter's ``quantity`` of the op; check that it returned an array of x's
-    shape and dtype."""
+    dtype and of ``shape`` (by default x's)."""
     method = provided_method(context.adapter, context.op, quantity)
     name = method_name(context.op, quantity)
     if method is None:
@@ -180,8 +185,9 @@ def _call(
         raise CallFailed(f"{name} raised {type(error).__name__}: {first} {context.label}") from None
     if not isinstance(result, np.ndarray):
         raise CallFailed(f"{name} returned {type(result).__name__}, not a numpy.ndarray {context.label}")
-    if result.shape != x.shape:
-        raise CallFailed(f"{name} returned shape {result.shape}, but the oracle gives {x.shape} {context.label}")
+    expected = x.shape if shape is None else shape
+    if result.shape != expected:
+        raise CallFailed(f"{name} returned shape {result.shape}, but the oracle gives {expected} {context.label}")
     if result.dtype != x.dtype:
         raise CallFailed(
             f"{name} returned dtype {dtype_name(result.dtype)} for {dtype_name(x.dtype)} input {context.label}"
@@ -237,7 +243,7 @@ def check_forward(
         return skipped
 
     def body() -> CheckResult:
-        out = context.layout.view(_call(context, "forward", context.x))
+        out = context.layout.view(call(context, "forward", context.x))
 
         def chunk(k: int, out: np.ndarray) -> Worst:
             rows, ids = context.rows(k)
@@ -273,7 +279,7 @@ def check_vjp(
         for j in range(cotangents):
             vector = context.vector(f"vjp-cotangent-{j}")
             g = vector.full()
-            out = context.layout.view(_call(context, "vjp", context.x, g))
+            out = context.layout.view(call(context, "vjp", context.x, g))
             del g
             note = f"with cotangent {j + 1} of {cotangents} (seed {context.seed})"
 
@@ -317,7 +323,7 @@ def check_block_diagonal(
 
     def body() -> CheckResult:
         g = vector.full()
-        out = context.layout.view(_call(context, "vjp", context.x, g))
+        out = context.layout.view(call(context, "vjp", context.x, g))
         del g
 
         def chunk(k: int, out: np.ndarray) -> Worst:
@@ -369,7 +375,7 @@ def check_batched_agreement(
         verdicts = []
         for quantity in quantities:
             vectors: tuple[np.ndarray, ...] = (vector.full(),) if quantity == "vjp" else ()
-            out = _call(context, quantity, context.x, *vectors)
+            out = call(context, quantity, context.x, *vectors)
             del vectors
             batched = np.array(context.layout.view(out)[picked])  # a copy: the rest is freed
             del out
@@ -378,7 +384,7 @@ def check_batched_agreement(
             for j, row in enumerate(picked):
                 xr = np.ascontiguousarray(context.layout.view(context.x)[int(row)])
                 row_vectors: tuple[np.ndarray, ...] = (vector.row(int(row)),) if quantity == "vjp" else ()
-                alone = _call(context, quantity, xr, *row_vectors, axis=-1)
+                alone = call(context, quantity, xr, *row_vectors, axis=-1)
                 if quantity == "vjp":
                     bound = tolerance.vjp_bound(op, xr, row_vectors[0], -1, context.dtype)
                 else:
@@ -470,13 +476,13 @@ def check_jvp_vjp_identity(
 
     def body() -> CheckResult:
         g = v.full()
-        a = _call(context, "vjp", context.x, g)
+        a = call(context, "vjp", context.x, g)
         del g
         lhs_parts, lhs_mag, lhs_bound, lhs_scale = _identity_bound_terms(context, "vjp", a, u_chunk, v.chunk)
         del a
         release_memory()
         t = random_u.full() if shared is None else shared
-        b = _call(context, "jvp", context.x, t)
+        b = call(context, "jvp", context.x, t)
         del t
         rhs_parts, rhs_mag, rhs_bound, rhs_scale = _identity_bound_terms(context, "jvp", b, v.chunk, u_chunk)
         del b
@@ -514,7 +520,7 @@ def check_row_sum_zero(
 
     def body() -> CheckResult:
         g = ones.full()
-        out = context.layout.view(_call(context, "vjp", context.x, g))
+        out = context.layout.view(call(context, "vjp", context.x, g))
         del g
 
         def chunk(k: int, out: np.ndarray) -> Worst:

@@ -8,11 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapter import method_name, provided_method
-from conformance.scale.checks import CallFailed, CheckContext, CheckResult, check_context, guarded, unavailable
+from conformance.adapter import method_name
+from conformance.scale.checks import CheckResult, call, check_context, guarded, unavailable
 from conformance.scale.chunks import compare_rows
 from conformance.truth import oracle, tolerance
-from conformance.truth.dtypes import dtype_name
 from conformance.truth.oracle import Op
 from conformance.truth.tolerance import Bound
 
@@ -29,7 +28,7 @@ def check_full_jacobian(
         return skipped
 
     def body() -> CheckResult:
-        full = _call_jacobian(context)
+        full = call(context, "jacobian", context.x, shape=context.x.shape * 2)
         exact = oracle.jacobian(op, context.x, context.layout.axis, work=context.work)
         blocks = tolerance.blocks_bound(op, context.x, context.layout.axis, context.dtype)
         bound = Bound(
@@ -60,24 +59,3 @@ def check_full_jacobian(
         return CheckResult("full_jacobian", True, worst.max_ulp, "", op)
 
     return guarded("full_jacobian", op, body)
-
-
-def _call_jacobian(context: CheckContext) -> np.ndarray:
-    method = provided_method(context.adapter, context.op, "jacobian")
-    name = method_name(context.op, "jacobian")
-    if method is None:
-        raise CallFailed(f"{name} is not provided {context.label}")
-    try:
-        result = method(context.x, context.axis)
-    except Exception as error:
-        first = (str(error).splitlines() or [""])[0]
-        raise CallFailed(f"{name} raised {type(error).__name__}: {first} {context.label}") from None
-    expected = context.x.shape * 2
-    if not isinstance(result, np.ndarray):
-        raise CallFailed(f"{name} returned {type(result).__name__}, not a numpy.ndarray {context.label}")
-    if result.shape != expected or result.dtype != context.x.dtype:
-        raise CallFailed(
-            f"{name} returned shape {result.shape} dtype {dtype_name(result.dtype)}; expected shape {expected} "
-            f"dtype {dtype_name(context.x.dtype)} {context.label}"
-        )
-    return result

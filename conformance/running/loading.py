@@ -18,6 +18,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,14 +156,22 @@ def framework_adapter_specs(frameworks: list[str], *, all_paths: bool = False) -
     return [spec for name in frameworks for spec in FRAMEWORKS[name][1][: None if all_paths else 1]]
 
 
-def selected_specs(frameworks: list[str] | None, adapters: list[str], *, all_paths: bool = False) -> list[str]:
+def selected_specs(
+    frameworks: list[str] | None,
+    adapters: Sequence[str],
+    *,
+    all_paths: bool = False,
+    default: Sequence[str] | None = None,
+) -> list[str]:
     """What a run covers: the primary path of each of ``frameworks`` (every path with
-    ``all_paths``), then ``adapters``; with neither, the frameworks that are installed."""
+    ``all_paths``), then ``adapters``; with neither, the ``default`` frameworks (by default
+    the installed ones)."""
     specs = list(adapters)
     if frameworks:
         specs = framework_adapter_specs(frameworks, all_paths=all_paths) + specs
     if not specs:
-        specs = framework_adapter_specs(installed_frameworks(), all_paths=all_paths)
+        fallback = installed_frameworks() if default is None else list(default)
+        specs = framework_adapter_specs(fallback, all_paths=all_paths)
     return list(dict.fromkeys(specs))
 
 

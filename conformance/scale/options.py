@@ -65,14 +65,13 @@ def bench_specs(frameworks: list[str] | None, adapters: Sequence[str]) -> list[s
     """The adapters to bench: each named framework's primary path, then ``adapters``;
     by default every installed framework's but NumPy's. Unknown names raise
     :class:`~conformance.running.loading.AdapterSpecError` (one line, exit 2)."""
-    from conformance.running.loading import check_spec, framework_adapter_specs, installed_frameworks
+    from conformance.running.loading import check_spec, installed_frameworks, selected_specs
 
-    specs = framework_adapter_specs(frameworks or []) + list(adapters)
-    if not specs:
-        specs = framework_adapter_specs([name for name in installed_frameworks() if name != "numpy"] or ["numpy"])
+    default = [name for name in installed_frameworks() if name != "numpy"] or ["numpy"]
+    specs = selected_specs(frameworks, adapters, default=default)
     for spec in specs:
         check_spec(spec)
-    return list(dict.fromkeys(specs))
+    return specs
 
 
 def validate(options: BenchOptions) -> None:

@@ -104,7 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--seed", type=int, default=0, help="seed of the input and every random vector")
     bench.add_argument("--ops", type=_comma_list, default=["softmax"], help="softmax,log_softmax")
-    bench.add_argument("--cotangents", type=_bench.element_count, default=3, help="random cotangents for the vjp check")
+    bench.add_argument(
+        "--cotangents", type=_bench.element_count, default=_bench.COTANGENTS, help="random cotangents for the vjp check"
+    )
     bench.add_argument(
         "--scaling-sizes",
         type=_comma_list,

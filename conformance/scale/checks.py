@@ -53,6 +53,7 @@ from conformance.scale.chunks import (
 )
 from conformance.scale.large_inputs import Layout, Vector, shifted_rows, stream_key
 from conformance.scale.memory import release_memory
+from conformance.scale.options import COTANGENTS
 from conformance.truth import oracle, tolerance
 from conformance.truth.dtypes import dtype_name
 from conformance.truth.oracle import Op
@@ -60,7 +61,6 @@ from conformance.truth.tolerance import Bound
 
 SAMPLED_ROWS = 8  # rows computed alone for batched_agreement
 BLOCK_FRACTION = 0.01  # share of rows that carry a cotangent in block_diagonal
-COTANGENTS = 3  # seeded random cotangents for vjp
 CHECK_NAMES: tuple[str, ...] = (
     "forward",
     "vjp",

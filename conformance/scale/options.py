@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 DEFAULT_ROW_LENGTH = 1000
+COTANGENTS = 3  # seeded random cotangents for the vjp check
 DEFAULT_SCALING_SIZES: tuple[int, ...] = (100, 1000, 10_000, 30_000)
 DEFAULT_TIMEOUT_S = 3600.0
 
@@ -54,7 +55,7 @@ class BenchOptions:
     row_length: int = DEFAULT_ROW_LENGTH
     seed: int = 0
     ops: list[str] = field(default_factory=lambda: ["softmax"])
-    cotangents: int = 3
+    cotangents: int = COTANGENTS
     scaling_sizes: list[int] = field(default_factory=lambda: list(DEFAULT_SCALING_SIZES))
     timeout: float = DEFAULT_TIMEOUT_S
     json_path: str | None = None

@@ -54,8 +54,9 @@ class Call:
             name: View(np.array(view.base, copy=True), view.expression) for name, view in self.views.items()
         }
 
-    def argument_list(self) -> str:
-        return ", ".join([*self.arrays, f"axis={self.axis}"])
+    def argument_list(self, prefix: str = "") -> str:
+        """``x, cotangent, axis=0``, the arrays named ``prefix + name``."""
+        return ", ".join([*(prefix + name for name in self.arrays), f"axis={self.axis}"])
 
     def modified(self) -> list[str]:
         """What the call changed in place, one phrase per argument: "its argument `x` in place
@@ -80,7 +81,7 @@ class Call:
 
     def expression(self, prefix: str = "") -> str:
         """``adapter.vjp(x, cotangent, axis=0)``, over arguments named ``prefix + name``."""
-        return f"adapter.{self.method}({', '.join([*(prefix + name for name in self.arrays), f'axis={self.axis}'])})"
+        return f"adapter.{self.method}({self.argument_list(prefix)})"
 
     def source(self, oracle_call: str | None = None) -> str:
         """This call alone: the result, then what it should be."""
@@ -90,7 +91,7 @@ class Call:
         """This call, then whether each argument is still what it was given."""
         kept = [f"{name}_as_given = {name}.copy()" for name in self.arrays]
         unchanged = [
-            f"'{name} unchanged:', np.array_equal({name}, {name}_as_given, equal_nan=True)" for name in self.arrays
+            f"'{name} unchanged, bit for bit:', {name}.tobytes() == {name}_as_given.tobytes()" for name in self.arrays
         ]
         return reproducer(self.spec, [*self.assignments(), *kept, f"result = {self.expression()}"], unchanged)
 

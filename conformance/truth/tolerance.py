@@ -289,25 +289,22 @@ def vjp_derivative_bound(
     """
     row = _row_terms(x, axis, dtype)
     s, axis_ = row.s, row.axis
-    g = np.nan_to_num(np.asarray(cotangent, dtype=np.float64).reshape(s.shape))
-    w = np.nan_to_num(np.asarray(direction, dtype=np.float64).reshape(s.shape))
-    ds = s * (np.abs(w) + _dot(s, np.abs(w), axis_))
+    abs_g = np.abs(np.nan_to_num(np.asarray(cotangent, dtype=np.float64).reshape(s.shape)))
+    abs_w = np.abs(np.nan_to_num(np.asarray(direction, dtype=np.float64).reshape(s.shape)))
+    total_g = np.sum(abs_g, axis=axis_, keepdims=True)
+    abs_w_s = _dot(s, abs_w, axis_)
+    abs_g_s = _dot(abs_g, s, axis_)
+    ds = s * (abs_w + abs_w_s)
     if op == "softmax":
-        scale = ds * (np.abs(g) + _dot(np.abs(g), s, axis_)) + 2 * s * _dot(ds, np.abs(g), axis_)
+        scale = ds * (abs_g + abs_g_s) + 2 * s * _dot(ds, abs_g, axis_)
     else:
-        scale = ds * np.sum(np.abs(g), axis=axis_, keepdims=True)
+        scale = ds * total_g
     k = np.max(row.relative_s, axis=axis_, keepdims=True, initial=0.0) + row.accumulation + 3 * ROUNDED
     absolute = 2 * k * unit_roundoff(dtype) * scale
     # each s_j off by eta/2 moves ds_i by eta/2 * spread_i (spread, in units of eta/2)
-    total_g = np.sum(np.abs(g), axis=axis_, keepdims=True)
-    spread = np.abs(w) + _dot(s, np.abs(w), axis_) + s * np.sum(np.abs(w), axis=axis_, keepdims=True)
+    spread = abs_w + abs_w_s + s * np.sum(abs_w, axis=axis_, keepdims=True)
     if op == "softmax":
-        moved = (
-            spread * (np.abs(g) + _dot(np.abs(g), s, axis_))
-            + ds * total_g
-            + _dot(np.abs(g), ds, axis_)
-            + s * _dot(np.abs(g), spread, axis_)
-        )
+        moved = spread * (abs_g + abs_g_s) + ds * total_g + _dot(abs_g, ds, axis_) + s * _dot(abs_g, spread, axis_)
     else:
         moved = spread * total_g
     absolute = absolute + _half_spacings(_smallest_subnormal(dtype), moved)

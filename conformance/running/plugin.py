@@ -85,7 +85,7 @@ def pytest_configure(config: pytest.Config) -> None:
     register_profiles()
     try:
         profile = check_profile(config.getoption("profile") or default_profile())
-        dtypes = [dtype_named(name) for name in _split(config.getoption("dtypes"))] or None
+        dtypes = [dtype_name(dtype_named(name)) for name in _split(config.getoption("dtypes"))] or None
         wanted = check_properties(_split(config.getoption("properties"))) or None
     except (UnknownProfile, UnknownDtype, UnknownProperty) as error:
         raise pytest.UsageError(str(error)) from None
@@ -202,7 +202,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _dtypes(config: pytest.Config) -> list[str]:
-    return [dtype_name(dtype) for dtype in config.stash[_STATE]["dtypes"] or []] or list(DTYPE_NAMES)
+    """The names of the dtypes this session tests (checked and spelled canonically when read)."""
+    return config.stash[_STATE]["dtypes"] or list(DTYPE_NAMES)
 
 
 def _shard(config: pytest.Config) -> tuple[int, int] | None:

@@ -13,6 +13,9 @@ They live in a TOML file (``known_divergences.toml`` at the repository root), on
     intermittent = true             # optional: the failure shows in some runs only (it needs inputs
                                     # a run may not draw, or depends on process state), so a run
                                     # without it is not "stale" (default false)
+    shows_on = "x86-64 with AVX2"   # optional: the machines where it shows, when that depends on the
+                                    # processor; implies intermittent, and a reproducer that finds no
+                                    # divergence on another machine is not taken as a fix
     message = "*flush*"             # glob (or list of globs) on the failure's message: only that
                                     # failure is expected; any other failure of the result still fails
     reason = "XLA's float16 exp is 2 ulp off near underflow"   # required
@@ -54,6 +57,7 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "versions": str,
     "message": (str, list),
     "intermittent": bool,
+    "shows_on": str,
     "reason": str,
     "reproducer": str,
     "max_error_ulp": (int, float),
@@ -235,6 +239,7 @@ class Divergence:
     versions: SpecifierSet | None = None
     message: tuple[str, ...] | None = None
     intermittent: bool = False
+    shows_on: str | None = None  # the machines where it shows, when the processor decides
     reproducer: str | None = None
     max_error_ulp: float | None = None
     source: str = field(default="known_divergences.toml", compare=False)
@@ -345,7 +350,8 @@ def _entry(raw: Any, number: int, source: str) -> Divergence:
         framework=raw.get("framework"),
         versions=versions,
         message=_patterns(raw["message"], where, "message") if "message" in raw else None,
-        intermittent=bool(raw.get("intermittent", False)),
+        intermittent=bool(raw.get("intermittent", False)) or "shows_on" in raw,
+        shows_on=" ".join(raw["shows_on"].split()) if "shows_on" in raw else None,
         reproducer=raw["reproducer"].strip() + "\n" if "reproducer" in raw else None,
         max_error_ulp=None if max_error is None else float(max_error),
         source=source,

@@ -78,7 +78,6 @@ def _elementwise(function: Callable[[Any], Any]) -> Callable[[np.ndarray], np.nd
 _to_mpf = _elementwise(lambda value: mpmath.mpf(float(value)))
 _mp_exp = _elementwise(mpmath.exp)
 _mp_log = _elementwise(mpmath.log)
-_mp_isnan = _elementwise(mpmath.isnan)
 
 
 def _cast(array: Any, work: Any) -> np.ndarray:
@@ -93,10 +92,6 @@ def _exp(array: np.ndarray) -> np.ndarray:
 
 def _log(array: np.ndarray) -> np.ndarray:
     return _mp_log(array) if array.dtype == PORTABLE else np.log(array)
-
-
-def _isnan(array: np.ndarray) -> np.ndarray:
-    return _mp_isnan(array).astype(bool) if array.dtype == PORTABLE else np.isnan(array)
 
 
 def _in_work_precision(function: F) -> F:
@@ -144,12 +139,14 @@ def normalize_axis(axis: int, ndim: int) -> int:
 
 
 def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
-    """``x - max(row)``; NaN on rows that are all -inf or hold +inf or NaN."""
+    """``x - max(row)`` (in place: ``x`` is the oracle's own copy in work precision). It holds a
+    NaN on a row that is all -inf or holds +inf or NaN, so that row's sum of exponentials is
+    NaN, and with it every value the oracle derives from the row."""
     with np.errstate(invalid="ignore", over="ignore"):
         top = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
-        shifted = x - top
-        bad = np.any(_isnan(shifted), axis=axis, keepdims=True)
-        return np.where(bad, np.nan, shifted)
+        if x.dtype == PORTABLE:
+            return x - top
+        return np.subtract(x, top, out=x)
 
 
 @_in_work_precision
@@ -161,7 +158,10 @@ def softmax(x: np.ndarray, axis: int = -1, *, work: Any = np.float64) -> np.ndar
     x, axis = _prepare(x, axis, work)
     e = _exp(_shifted(x, axis))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return e / np.sum(e, axis=axis, keepdims=True)
+        total = np.sum(e, axis=axis, keepdims=True)
+        if e.dtype == PORTABLE:
+            return e / total
+        return np.divide(e, total, out=e)
 
 
 @_in_work_precision
@@ -184,6 +184,11 @@ def _row_dot(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
     return np.sum(a * b, axis=axis, keepdims=True)
 
 
+def _probabilities(x: np.ndarray, axis: int, work: Any, given: Any) -> np.ndarray:
+    """softmax(x) in ``work`` precision: ``given`` (shaped like x) when the caller made it."""
+    return softmax(x, axis, work=work) if given is None else np.asarray(given).reshape(x.shape)
+
+
 def _as_rows(x: np.ndarray, axis: int) -> tuple[np.ndarray, int]:
     """``x`` with a leading axis for 0-d input, and the axis normalised."""
     x = np.asarray(x)
@@ -193,12 +198,15 @@ def _as_rows(x: np.ndarray, axis: int) -> tuple[np.ndarray, int]:
 
 
 @_in_work_precision
-def vjp(op: Op, x: np.ndarray, cotangent: np.ndarray, axis: int, *, work: Any = np.float64) -> np.ndarray:
-    """Vector-Jacobian product ``J(x)^T g`` per row."""
+def vjp(
+    op: Op, x: np.ndarray, cotangent: np.ndarray, axis: int, *, work: Any = np.float64, probabilities: Any = None
+) -> np.ndarray:
+    """Vector-Jacobian product ``J(x)^T g`` per row (``probabilities``: softmax(x) in ``work``
+    precision, when the caller has it already)."""
     shape = np.shape(x)
     x, axis = _as_rows(x, axis)
     g = _cast(cotangent, work).reshape(x.shape)
-    s = softmax(x, axis, work=work)
+    s = _probabilities(x, axis, work, probabilities)
     with np.errstate(invalid="ignore"):
         if op == "softmax":
             out = s * (g - _row_dot(g, s, axis))
@@ -208,12 +216,14 @@ def vjp(op: Op, x: np.ndarray, cotangent: np.ndarray, axis: int, *, work: Any = 
 
 
 @_in_work_precision
-def jvp(op: Op, x: np.ndarray, tangent: np.ndarray, axis: int, *, work: Any = np.float64) -> np.ndarray:
-    """Jacobian-vector product ``J(x) t`` per row."""
+def jvp(
+    op: Op, x: np.ndarray, tangent: np.ndarray, axis: int, *, work: Any = np.float64, probabilities: Any = None
+) -> np.ndarray:
+    """Jacobian-vector product ``J(x) t`` per row (``probabilities`` as for :func:`vjp`)."""
     shape = np.shape(x)
     x, axis = _as_rows(x, axis)
     t = _cast(tangent, work).reshape(x.shape)
-    s = softmax(x, axis, work=work)
+    s = _probabilities(x, axis, work, probabilities)
     with np.errstate(invalid="ignore"):
         if op == "softmax":
             out = s * (t - _row_dot(s, t, axis))

@@ -61,6 +61,7 @@ the exact values come from :mod:`conformance.truth.oracle` in a precision well b
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,50 +145,71 @@ class Bound:
 
 
 @dataclass(frozen=True)
-class _Row:
-    """What every bound needs of x, along ``axis``, in float64."""
+class RowTerms:
+    """What every bound needs of x, along ``axis``, in float64, computed once per input: the
+    exact softmax and log_softmax come out of the same work (they are the oracle's float64
+    values, NaN on rows that are all -inf or hold +inf or NaN)."""
 
-    s: np.ndarray
+    softmax: np.ndarray  # the oracle's float64 softmax
+    shifted: np.ndarray  # x - max, per row
+    log_z: np.ndarray  # log sum exp(x - max), per row (NaN on those rows)
+    s: np.ndarray  # softmax, 0 on those rows
     relative_s: np.ndarray  # K_s,i in units of u
     n: int
     axis: int
     accumulation: float  # accumulation_allowance(n, dtype)
 
+    @functools.cached_property
+    def log_softmax(self) -> np.ndarray:
+        """The oracle's float64 log_softmax."""
+        with np.errstate(invalid="ignore"):
+            return self.shifted - self.log_z
 
-def _row_terms(x: np.ndarray, axis: int, dtype: Any) -> _Row:
+
+def row_terms(x: np.ndarray, axis: int, dtype: Any) -> RowTerms:
+    """The :class:`RowTerms` of ``x`` along ``axis``, for an implementation in ``dtype``.
+
+    A row that is all -inf, or holds +inf or NaN, has a NaN sum, so its softmax and
+    log_softmax come out NaN everywhere, as the oracle has them; its bound terms are 0."""
     x = np.asarray(x)
     if x.ndim == 0:
         x, axis = x[None], 0
     axis = oracle.normalize_axis(axis, x.ndim)
-    x = x.astype(np.float64)
-    n = x.shape[axis]
-    s = oracle.softmax(x, axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        top = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
-        depth = np.where(np.isneginf(x), 0.0, np.abs(x - top))
-        depth = np.nan_to_num(depth, nan=0.0, posinf=0.0)
-        weighted_depth = np.nansum(np.nan_to_num(s) * depth, axis=axis, keepdims=True)
-        log_z = np.log(np.sum(np.exp(np.where(np.isneginf(x), -np.inf, x - top)), axis=axis, keepdims=True))
-    log_z = np.nan_to_num(log_z, nan=0.0, posinf=0.0, neginf=0.0)
+    wide = x.astype(np.float64)
+    n = wide.shape[axis]
+    top = np.max(wide, axis=axis, keepdims=True, initial=-np.inf)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        shifted = np.subtract(wide, top, out=wide)  # NaN on those rows (and where x is NaN)
+        softmax = np.exp(shifted)
+        total = np.sum(softmax, axis=axis, keepdims=True)
+        softmax /= total
+        log_z = np.log(total)
+        s = np.nan_to_num(softmax) if np.isnan(total).any() else softmax
+        depth = np.abs(shifted)  # -inf where x is -inf, NaN or inf on those rows: no term
+        unusable = ~np.isfinite(depth)
+        if unusable.any():
+            depth[unusable] = 0.0
+        weighted_depth = np.sum(s * depth, axis=axis, keepdims=True)
+    constant = np.nan_to_num(weighted_depth + log_z, nan=0.0, posinf=0.0, neginf=0.0)
     accumulation = accumulation_allowance(n, dtype)
-    relative_s = depth + weighted_depth + log_z + 2 * ELEMENTARY + accumulation + 3 * ROUNDED
-    return _Row(s=np.nan_to_num(s), relative_s=relative_s, n=n, axis=axis, accumulation=accumulation)
+    relative_s = np.add(depth, constant + (2 * ELEMENTARY + accumulation + 3 * ROUNDED), out=depth)
+    return RowTerms(softmax, shifted, log_z, s, relative_s, n, axis, accumulation)
 
 
 def _dot(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
     return np.sum(a * b, axis=axis, keepdims=True)
 
 
-def forward_bound(op: Op, x: np.ndarray, axis: int, dtype: Any) -> Bound:
-    """Bound on softmax / log_softmax outputs."""
-    row = _row_terms(x, axis, dtype)
+def forward_bound(op: Op, x: np.ndarray, axis: int, dtype: Any, terms: RowTerms | None = None) -> Bound:
+    """Bound on softmax / log_softmax outputs (``terms``: :func:`row_terms` of x, if made)."""
+    row = terms or row_terms(x, axis, dtype)
     u = unit_roundoff(dtype)
     shape = np.shape(x)
     if op == "softmax":
         scale = row.s
         absolute = (row.relative_s + ROUNDED) * u * row.s
     else:
-        exact = np.nan_to_num(oracle.log_softmax(np.asarray(x).reshape(row.s.shape), row.axis), neginf=0.0)
+        exact = np.nan_to_num(row.log_softmax, neginf=0.0)
         # |d_i - log Z| is formed from two terms of size |d_i| and log Z, each carrying
         # error; their size, and the output's own rounding, set the scale.
         scale = np.maximum(np.abs(exact), 1.0)
@@ -195,7 +217,7 @@ def forward_bound(op: Op, x: np.ndarray, axis: int, dtype: Any) -> Bound:
     return Bound.of(absolute, scale, dtype, shape)
 
 
-def _product_bound(op: Op, row: _Row, vector: np.ndarray, u: float, eta: float) -> tuple[np.ndarray, np.ndarray]:
+def _product_bound(op: Op, row: RowTerms, vector: np.ndarray, u: float, eta: float) -> tuple[np.ndarray, np.ndarray]:
     """Absolute bound and scale of the VJP ``J^T g`` / JVP ``J t`` with ``vector`` = g or t.
 
     softmax, v_i = s_i (g_i - c), c = <g, s>:
@@ -210,15 +232,24 @@ def _product_bound(op: Op, row: _Row, vector: np.ndarray, u: float, eta: float) 
     range): softmax adds eta/2 (|g_i - c| + s_i sum|g|), log_softmax eta/2 |G|.
     """
     s, k, axis = row.s, row.relative_s, row.axis
-    g = np.nan_to_num(np.asarray(vector, dtype=np.float64).reshape(s.shape))
+    g = np.asarray(vector, dtype=np.float64).reshape(s.shape)
+    if not np.isfinite(g).all():
+        g = np.nan_to_num(g)
     mag = np.abs(g)
     gather = row.accumulation + ROUNDED
     if op == "softmax":
         c = _dot(g, s, axis)
         a = _dot(mag, s, axis)
-        v = s * (g - c)
-        absolute = u * s * (np.abs(g - c) * k + _dot(mag * s, k, axis) + gather * a + mag + np.abs(c))
-        absolute = absolute + _half_spacings(eta, np.abs(g - c) + s * np.sum(mag, axis=axis, keepdims=True))
+        centred = g - c
+        v = s * centred
+        spread = np.abs(centred)  # |g_i - c|
+        absolute = spread * k
+        absolute += _dot(mag * s, k, axis) + gather * a + np.abs(c)
+        absolute += mag
+        absolute *= s
+        absolute *= u
+        spread += s * np.sum(mag, axis=axis, keepdims=True)
+        absolute += _half_spacings(eta, spread)
         scale = s * (mag + a)
     else:
         total = np.sum(g, axis=axis, keepdims=True)
@@ -227,20 +258,25 @@ def _product_bound(op: Op, row: _Row, vector: np.ndarray, u: float, eta: float) 
         absolute = u * (s * np.abs(total) * (k + ROUNDED) + gather * s * total_mag + mag)
         absolute = absolute + _half_spacings(eta, np.abs(total))
         scale = mag + s * total_mag
-    return absolute + 2 * ROUNDED * u * np.abs(v), scale
+    absolute += (2 * ROUNDED * u) * np.abs(v)
+    return absolute, scale
 
 
-def vjp_bound(op: Op, x: np.ndarray, cotangent: np.ndarray, axis: int, dtype: Any) -> Bound:
-    row = _row_terms(x, axis, dtype)
+def vjp_bound(
+    op: Op, x: np.ndarray, cotangent: np.ndarray, axis: int, dtype: Any, terms: RowTerms | None = None
+) -> Bound:
+    row = terms or row_terms(x, axis, dtype)
     absolute, scale = _product_bound(op, row, cotangent, unit_roundoff(dtype), _smallest_subnormal(dtype))
     return Bound.of(absolute, scale, dtype, np.shape(x))
 
 
-def jvp_bound(op: Op, x: np.ndarray, tangent: np.ndarray, axis: int, dtype: Any) -> Bound:
+def jvp_bound(
+    op: Op, x: np.ndarray, tangent: np.ndarray, axis: int, dtype: Any, terms: RowTerms | None = None
+) -> Bound:
     """The softmax JVP has the VJP's form (J is symmetric). The log_softmax JVP is
     ``t_i - <s, t>``: |err_i| <= u [ |t_i| + sum_j s_j |t_j| (K_s,j + gather) ] + 2u|v_i|
     + eta/2 sum|t| (each s_j off by eta/2 below the normal range)."""
-    row = _row_terms(x, axis, dtype)
+    row = terms or row_terms(x, axis, dtype)
     u, eta = unit_roundoff(dtype), _smallest_subnormal(dtype)
     if op == "softmax":
         absolute, scale = _product_bound(op, row, tangent, u, eta)
@@ -275,7 +311,13 @@ def blocks_bound(op: Op, x: np.ndarray, axis: int, dtype: Any) -> Bound:
 
 
 def vjp_derivative_bound(
-    op: Op, x: np.ndarray, cotangent: np.ndarray, direction: np.ndarray, axis: int, dtype: Any
+    op: Op,
+    x: np.ndarray,
+    cotangent: np.ndarray,
+    direction: np.ndarray,
+    axis: int,
+    dtype: Any,
+    terms: RowTerms | None = None,
 ) -> Bound:
     """Second order, d/de vjp(x + e u, g): a first-order bound on the sum of its terms.
 
@@ -287,7 +329,7 @@ def vjp_derivative_bound(
     Each s_j off by eta/2 (below the normal range) puts eta/2 (|u_i| + <s, |u|> + s_i sum|u|)
     into ds_i, and that and the s_j's own eta/2 pass through the same products.
     """
-    row = _row_terms(x, axis, dtype)
+    row = terms or row_terms(x, axis, dtype)
     s, axis_ = row.s, row.axis
     abs_g = np.abs(np.nan_to_num(np.asarray(cotangent, dtype=np.float64).reshape(s.shape)))
     abs_w = np.abs(np.nan_to_num(np.asarray(direction, dtype=np.float64).reshape(s.shape)))

@@ -91,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from conformance.scale import options as _bench
 
-    bench = commands.add_parser("bench", help="check one large input per adapter in O(N) memory: time and peak RSS")
-    bench.add_argument("--frameworks", type=_comma_list, default=None, help="each one's default adapter: torch,jax")
+    bench = commands.add_parser("bench", help="the large tier on one input of the size you give: records, time, memory")
+    bench.add_argument("--frameworks", type=_comma_list, default=None, help="each one's primary path: torch,jax")
     bench.add_argument("--adapter", action="append", default=[], help="built-in name, file.py:NAME or module:NAME")
     bench.add_argument("--elements", required=True, type=_bench.element_count, help="input size N: 100000000 or 1e8")
     bench.add_argument("--dtype", default="float32", help=f"one of {','.join(DTYPE_NAMES)}")
@@ -102,24 +102,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=_bench.DEFAULT_ROW_LENGTH,
         help="elements per softmax row; must divide --elements",
     )
+    bench.add_argument("--axis", type=int, default=-1, help="the axis the rows run along: -1 or 1 (last), 0 or -2")
     bench.add_argument("--seed", type=int, default=0, help="seed of the input and every random vector")
     bench.add_argument("--ops", type=_comma_list, default=["softmax"], help="softmax,log_softmax")
     bench.add_argument(
-        "--cotangents", type=_bench.element_count, default=_bench.COTANGENTS, help="random cotangents for the vjp check"
+        "--cotangents", type=_bench.element_count, default=_bench.COTANGENTS, help="random cotangents for the VJP"
     )
     bench.add_argument(
-        "--scaling-sizes",
-        type=_comma_list,
-        default=None,
-        help="sizes for the full-Jacobian comparison (default 100,1000,10000,30000; 'none': skip it)",
-    )
-    bench.add_argument(
-        "--timeout",
+        "--call-timeout",
         type=_bench.positive_seconds,
-        default=_bench.DEFAULT_TIMEOUT_S,
-        help="seconds one adapter's worker may take",
+        default=_bench.DEFAULT_CALL_TIMEOUT_S,
+        help="seconds one adapter call on 2**24 elements may take (more in proportion)",
     )
-    bench.add_argument("--json", dest="json_path", default=None, help="write the bench document here")
+    bench.add_argument("--json", dest="json_path", default=None, help="write the results document here")
+    bench.add_argument("--divergences", default=str(DEFAULT_DIVERGENCES), help="known-divergences file")
     return parser
 
 
@@ -164,6 +160,7 @@ def command_run(args: argparse.Namespace) -> int:
         meta["command"] = ["python", "-m", "conformance", *sys.argv[1:]]
         meta["requested"] = specs
         meta["behaviour"] = runner.behaviour
+        meta["workers"] = [stats.as_record(spec) for spec, stats in runner.worker_stats.items()]
         return results.document(records, meta)
 
     def on_record(record: dict[str, Any]) -> None:
@@ -254,6 +251,8 @@ def command_bench(args: argparse.Namespace) -> int:
     from conformance.scale import bench
     from conformance.scale.options import BenchArgumentError, options_from_args
 
+    if not Path(args.divergences).is_file():
+        args.divergences = None
     try:
         options = options_from_args(args)
     except BenchArgumentError as error:

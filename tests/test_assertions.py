@@ -63,14 +63,18 @@ def test_float16_values_near_its_bottom_are_not_blamed_on_a_flushed_intermediate
     assert "a float16 subnormal flushed to zero (err" in message  # what it did, whatever the cause
 
 
-def test_the_large_checks_take_the_same_infinity_as_right():
-    """One error function for the properties and the O(N) checks: a correctly rounded -inf
-    passes both, and a wrong one fails both."""
-    from conformance.scale.chunks import compare_rows
+def test_a_chunked_comparison_takes_the_same_infinity_as_right():
+    """One comparison for every size: a correctly rounded -inf passes a chunk as it passes a
+    whole array, and a wrong one fails both; the worst element is named in the whole result."""
+    from conformance.checks.assertions import Comparison
 
     exact = np.array([[-65520.7, -1.0]])
     bound = tolerance.Bound.of(np.array([[1.0, 1e-3]]), np.abs(exact), np.float16, (1, 2))
-    rows = np.array([0])
-    assert compare_rows(np.array([[-np.inf, -1.0]], np.float16), exact, bound, rows, np.float64).over == 0
+    chunk = Comparison("log_softmax")
+    chunk.add(np.array([[-np.inf, -1.0]], np.float16), exact, bound, locate=lambda flat: (70000, flat))
+    assert chunk.over == 0
     finite = np.array([[-65000.0, -1.0]])  # a float16 number: -inf is wrong for it
-    assert compare_rows(np.array([[-np.inf, -1.0]], np.float16), finite, bound, rows, np.float64).over == 1
+    chunk.add(np.array([[-np.inf, -1.0]], np.float16), finite, bound, locate=lambda flat: (70001, flat))
+    assert chunk.over == 1 and chunk.worst is not None and chunk.worst.index == (70001, 0)
+    with pytest.raises(ConformanceFailure, match=r"log_softmax\[70001, 0\] = -inf, but the oracle gives -65000"):
+        chunk.conclude("[here]", lambda: "", np.float16)

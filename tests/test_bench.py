@@ -1,5 +1,6 @@
-"""``python -m conformance bench``: the O(N) checks pass a correct adapter, catch broken
-ones by the check that should catch them, and survive a crashing or hanging adapter."""
+"""``python -m conformance bench`` and the large tier's checks: one engine for every size. A
+large input is checked by the same calls, comparisons, messages and records as a small one,
+its reproducer makes the input again from its seed, and bench's JSON is a results document."""
 
 from __future__ import annotations
 
@@ -7,40 +8,33 @@ import numpy as np
 import pytest
 
 from conformance.adapters.numpy_adapter import NumpyReference
-from conformance.scale.checks import CHECK_NAMES, check_jvp_vjp_identity, check_vjp, run_checks
-from conformance.scale.full_jacobian import check_full_jacobian
-from conformance.scale.large_inputs import Layout, Vector, random_input, shifted_rows
-from conformance.scale.memory import ALIGNMENT
+from conformance.checks import at_scale
+from conformance.checks.calls import AdapterCallError, ConformanceFailure, Subject
+from conformance.inputs.seeded import ALIGNMENT, Seeded, SeededRow
+from conformance.inputs.shape_pool import Site
+from conformance.results import records
 from tests import broken_adapters
 from tests.conftest import TESTS, run_cli
 
 BROKEN = TESTS / "broken_adapters.py"
 MISBEHAVING = TESTS / "misbehaving_adapters.py"
-SMALL = ("--elements", "100000", "--scaling-sizes", "none")
+SMALL = ("--elements", "100000", "--row-length", "100")
 
 
-def _checks(record):
-    return {(check["op"], check["name"]): check for check in record["checks"]}
+def _subject(adapter) -> Subject:
+    return Subject(adapter, "numpy", "numpy", call_timeout=60)
 
 
-def _failed(record):
-    return {name for (_, name), check in _checks(record).items() if not check["passed"]}
+def _large(shape=(300, 70), axis=-1, dtype=np.float32, op="softmax"):
+    return at_scale.large_input(Site(shape, axis), dtype, seed=3, op=op)
 
 
-def _by_spec(document, suffix):
-    (record,) = [record for record in document["results"] if record["spec"].endswith(suffix)]
-    return record
-
-
-def test_the_numpy_reference_passes_and_the_document_has_the_documented_keys(tmp_path):
+def test_bench_writes_a_results_document_with_the_workers_time_and_memory(tmp_path):
     result = run_cli(
         "bench",
         "--adapter",
         "adapters/numpy_adapter.py:NumpyReference",
-        "--elements",
-        "1e5",
-        "--scaling-sizes",
-        "100,1000",
+        *SMALL,
         "--ops",
         "softmax,log_softmax",
         json_path=tmp_path / "bench.json",
@@ -49,47 +43,28 @@ def test_the_numpy_reference_passes_and_the_document_has_the_documented_keys(tmp
     assert result.returncode == 0, result.stderr[-3000:]
     document = result.document
     assert document is not None
-    assert {"python", "platform", "timestamp", "frameworks"} <= set(document["metadata"])
-    assert document["metadata"]["frameworks"]["numpy"] == np.__version__
-    (record,) = document["results"]
-    documented = {"adapter", "spec", "elements", "seconds", "peak_rss_bytes", "passed", "checks", "dtype", "row_length"}
-    assert documented <= set(record)
-    assert record["adapter"] == "numpy" and record["elements"] == 100_000 and record["passed"] is True
-    assert record["dtype"] == "float32" and record["row_length"] == 1000
-    assert 0 < record["peak_rss_bytes"] < 2**31 and record["seconds"] > 0
-    checks = _checks(record)
-    names = {name for _, name in checks}
-    assert names == set(CHECK_NAMES)
-    assert ("log_softmax", "row_sum_zero") not in checks  # a softmax property only
-    for check in checks.values():
-        assert {"name", "op", "passed", "max_error_ulp", "message"} <= set(check)
-        assert check["passed"] and check["max_error_ulp"] is not None
-    scaling = document["scaling"]
-    assert {(entry["elements"], entry["approach"]) for entry in scaling} == {
-        (100, "o_n"),
-        (100, "full_jacobian"),
-        (1000, "o_n"),
-        (1000, "full_jacobian"),
-        (100_000, "o_n"),
+    records.validate(document)
+    assert document["metadata"]["bench"] == {
+        "elements": 100_000,
+        "row_length": 100,
+        "dtype": "float32",
+        "axis": -1,
+        "ops": ["softmax", "log_softmax"],
+        "cotangents": 3,
     }
-    for entry in scaling:
-        assert {"adapter", "elements", "approach", "seconds", "peak_rss_bytes"} <= set(entry)
-        assert entry["passed"] and entry["seconds"] > 0 and entry["peak_rss_bytes"] > 0
-    assert "conforms" in result.stdout and "full_jacobian" in result.stdout
+    assert {(r["property"], r["op"], r["dtype"], r["status"]) for r in document["results"]} == {
+        ("large_input", "softmax", "float32", "passed"),
+        ("large_input", "log_softmax", "float32", "passed"),
+    }
+    (worker,) = document["metadata"]["workers"]
+    assert worker["spec"].endswith("numpy_adapter.py:NumpyReference")
+    assert 0 < worker["peak_rss_bytes"] < 2**31 and worker["seconds"] > 0
+    assert "conforms" in result.stdout and "1 of 1 adapter conforms" in result.stdout
 
 
-def test_torch_passes():
-    pytest.importorskip("torch")
-    result = run_cli("bench", "--frameworks", "torch", *SMALL, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "conforms" in result.stdout
-
-
-def test_broken_adapters_fail_the_checks_that_should_catch_them(tmp_path):
+def test_bench_fails_broken_adapters_with_the_suites_messages_and_the_gate_reads_its_json(tmp_path):
     result = run_cli(
         "bench",
-        "--adapter",
-        f"{BROKEN}:FlattenedJacobian",
         "--adapter",
         f"{BROKEN}:VjpReducesWholeTensor",
         "--adapter",
@@ -97,34 +72,26 @@ def test_broken_adapters_fail_the_checks_that_should_catch_them(tmp_path):
         "--adapter",
         "numpy",
         *SMALL,
+        "--cotangents",
+        "1",
         json_path=tmp_path / "bench.json",
         timeout=300,
     )
     assert result.returncode == 1
     document = result.document
     assert document is not None
-    assert _by_spec(document, "numpy")["passed"] is True
-    for name in ("FlattenedJacobian", "VjpReducesWholeTensor"):
-        record = _by_spec(document, f":{name}")
-        assert record["passed"] is False
-        # rows are coupled: the VJP leaks into rows that have no cotangent
-        assert {"vjp", "block_diagonal", "batched_agreement", "row_sum_zero"} <= _failed(record)
-        assert "forward" not in _failed(record)
-        block = _checks(record)[("softmax", "block_diagonal")]
-        assert "rows without cotangent must give exactly 0" in block["message"]
-        assert "[" in block["message"] and "N=100000]" in block["message"]
-    record = _by_spec(document, ":VjpWithoutInnerProduct")
-    # s * g stays within its rows, but misses - s <g, s>: wrong values, not wrong structure
-    assert {"vjp", "block_diagonal", "row_sum_zero", "jvp_vjp_identity"} <= _failed(record)
-    assert "forward" not in _failed(record)
-    block = _checks(record)[("softmax", "block_diagonal")]
-    assert "exactly 0" not in block["message"] and "but the oracle gives" in block["message"]
-    vjp = _checks(record)[("softmax", "vjp")]
-    assert "ulp > bound" in vjp["message"] and "vjp-without-inner-product softmax axis=-1 float32" in vjp["message"]
+    by_spec = {record["spec"].rsplit(":", 1)[-1]: record for record in document["results"]}
+    assert by_spec["numpy"]["status"] == "passed"
+    leaking = by_spec["VjpReducesWholeTensor"]
+    assert leaking["status"] == "failed" and "[vjp-reduces-whole-tensor softmax axis=-1 float32]" in leaking["message"]
+    assert "the worst is element" in leaking["message"] and "of 1000 rows of 100" in leaking["message"]
+    assert "seeded.array((1000, 100), 'float32'" in leaking["reproducer"]
+    gate = run_cli("gate", str(tmp_path / "bench.json"))
+    assert gate.returncode == 1 and "large_input" in gate.stdout
     assert "FAILS" in result.stdout
 
 
-def test_a_crashing_and_a_hanging_adapter_become_failed_records(tmp_path):
+def test_a_crashing_and_a_hanging_adapter_become_error_records(tmp_path):
     result = run_cli(
         "bench",
         "--adapter",
@@ -133,8 +100,8 @@ def test_a_crashing_and_a_hanging_adapter_become_failed_records(tmp_path):
         f"{MISBEHAVING}:HangsInC",
         "--adapter",
         "numpy",
-        "--timeout",
-        "10",
+        "--call-timeout",
+        "5",
         *SMALL,
         json_path=tmp_path / "bench.json",
         timeout=300,
@@ -142,13 +109,13 @@ def test_a_crashing_and_a_hanging_adapter_become_failed_records(tmp_path):
     assert result.returncode == 1
     document = result.document
     assert document is not None
-    crashed = _by_spec(document, ":Segfaults")
-    assert crashed["passed"] is False and "the worker died of SIGSEGV during softmax forward" in crashed["message"]
-    assert crashed["peak_rss_bytes"] and crashed["peak_rss_bytes"] > 0
-    assert _checks(crashed)[("softmax", "forward")]["passed"] is False
-    hung = _by_spec(document, ":HangsInC")
-    assert hung["passed"] is False and "killed after 10 s (--timeout) during softmax forward" in hung["message"]
-    assert _by_spec(document, "numpy")["passed"] is True
+    by_spec = {record["spec"].rsplit(":", 1)[-1]: record for record in document["results"]}
+    assert by_spec["Segfaults"]["status"] == "error" and "SIGSEGV" in by_spec["Segfaults"]["message"]
+    hung = by_spec["HangsInC"]
+    assert hung["status"] == "error" and ("timed out after 5 s" in hung["message"] or "no answer" in hung["message"])
+    assert by_spec["numpy"]["status"] == "passed"
+    workers = {worker["spec"].rsplit(":", 1)[-1]: worker for worker in document["metadata"]["workers"]}
+    assert workers["Segfaults"]["peak_rss_bytes"] > 0
 
 
 @pytest.mark.parametrize(
@@ -160,6 +127,7 @@ def test_a_crashing_and_a_hanging_adapter_become_failed_records(tmp_path):
         (("--elements", "1e5", "--row-length", "0"), "must be positive"),
         (("--elements", "1e5", "--dtype", "float8"), "known dtypes are"),
         (("--elements", "1e5", "--ops", "softmin"), "the ops are: softmax, log_softmax"),
+        (("--elements", "1e5", "--axis", "2"), "the axes are -2, -1, 0, 1"),
         (("--elements", "1e5", "--frameworks", "caffe"), "the known frameworks are"),
         (("--elements", "1e5", "--adapter", "nowhere.py:Thing"), "no file"),
         ((), "--elements"),
@@ -172,86 +140,74 @@ def test_bad_arguments_give_one_line_and_exit_2(arguments, expected):
     assert len(lines) == 1 and expected in lines[0], result.stderr
 
 
-# -- the checks in-process, at small sizes ----------------------------------------------------
+# -- the checks in-process ---------------------------------------------------------------------
 
 
-def test_the_checks_pass_the_reference_along_either_axis_and_for_both_ops():
-    x = random_input(40, 50, np.float32, seed=3, axis=0)
-    assert x.shape == (50, 40)
-    results = run_checks(NumpyReference(), x, 0, 3, ops=("softmax", "log_softmax"))
-    assert [r for r in results if not r.passed] == []
-    assert len(results) == 2 * len(CHECK_NAMES) - 1
+@pytest.mark.parametrize("axis", [-1, 0])
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_the_large_checks_pass_the_reference_along_either_axis_and_for_both_ops(axis, op):
+    shape = (300, 70) if axis == -1 else (70, 300)
+    at_scale.check_large_input(_subject(NumpyReference()), op, _large(shape, axis, op=op), row_axis=0, cotangents=2)
 
 
-def test_inputs_and_vectors_are_reproducible_chunk_by_chunk():
-    layout = Layout.of((300, 7), -1, chunk_elements=64)
-    vector = Vector(layout, np.dtype(np.float32), 5, "g")
-    whole = vector.full()
-    assert whole.ctypes.data % ALIGNMENT == 0
-    assert np.array_equal(whole[9:18], vector.chunk(1))
-    assert np.array_equal(whole[100], vector.row(100))
-    again = random_input(300, 7, np.float32, 5)
-    assert np.array_equal(random_input(300, 7, np.float32, 5), again)
+def test_a_seeded_input_is_the_same_whole_chunk_by_chunk_and_row_by_row():
+    recipe = Seeded((40000, 7), "float16", 5, "softmax/x", -1, "logits")
+    whole = recipe.build()
+    assert whole.ctypes.data % ALIGNMENT == 0 and whole.dtype == np.float16
+    layout = recipe.layout
+    assert layout.chunks > 1
+    assert np.array_equal(whole[layout.rows(1)], recipe.chunk(1))
+    assert np.array_equal(whole[20000], SeededRow(recipe, 20000).build())
+    assert np.array_equal(recipe.build(), whole) and recipe.changed(whole) == 0
+    whole[3, 4] += 1
+    assert recipe.changed(whole) == 1
+    sparse = Seeded((200, 7), "float32", 5, "g", -1, "normal", fraction=0.05)
+    filled = np.flatnonzero(np.any(sparse.layout.view(sparse.build()) != 0, axis=-1))
+    assert sparse.rows is not None and list(filled) == list(sparse.rows) and len(filled) == 10
 
 
-def test_the_shifted_tangent_is_the_next_row_of_the_same_buffer():
-    for axis in (-1, 0):
-        x = random_input(30, 20, np.float32, seed=1, axis=axis)
-        u = shifted_rows(x, axis)
-        assert u is not None and np.shares_memory(x, u)
-        layout = Layout.of(x.shape, axis)
-        assert np.array_equal(layout.view(u)[:-1], layout.view(x)[1:])
-        assert check_jvp_vjp_identity(NumpyReference(), x, axis, 0, shifted_tangent=True).passed
-        broken = check_jvp_vjp_identity(broken_adapters.VjpWithoutInnerProduct(), x, axis, 0, shifted_tangent=True)
-        assert not broken.passed and "u = x shifted by one row" in broken.message
-    assert shifted_rows(np.ones((3, 4), np.float32), -1) is None
+def test_a_large_failure_names_its_row_and_element_and_its_reproducer_rebuilds_the_input():
+    spec = f"{BROKEN}:GridWrapsPast65535Rows"
+    subject = Subject(broken_adapters.GridWrapsPast65535Rows(), spec, spec, call_timeout=60)
+    with pytest.raises(ConformanceFailure) as caught:
+        at_scale.check_forward(subject, "softmax", _large((70000, 3)), row_axis=0)
+    message = str(caught.value).split("\n\nReproduce with:")[0]
+    assert "of 70000 rows of 3" in message and "the worst is element" in message
+    assert int(message.split("of row ")[1].split(" ")[0]) >= 65535
+    assert "seeded.array((70000, 3), 'float32', seed=3" in caught.value.reproducer
+    shown: list[tuple[object, ...]] = []
+    exec(caught.value.reproducer, {"print": lambda *args: shown.append(args)})
+    (_, got), (_, exact) = shown
+    assert abs(float(got) - float(exact)) > 1e-3  # the wrapped row, reproduced from the seed
 
 
-def test_an_adapter_that_returns_the_wrong_dtype_fails_with_the_suites_words():
+def test_the_block_structure_check_catches_a_vjp_that_leaks_into_other_rows():
+    with pytest.raises(ConformanceFailure, match="a row whose cotangent is 0 must give exactly 0"):
+        at_scale.check_block_structure(_subject(broken_adapters.VjpReducesWholeTensor()), "softmax", _large())
+
+
+def test_a_large_input_modified_in_place_is_caught_by_its_digest():
+    with pytest.raises(ConformanceFailure, match="modified its argument `x` in place"):
+        at_scale.check_forward(_subject(broken_adapters.ShiftsItsInputInPlace()), "softmax", _large(), row_axis=0)
+
+
+def test_a_large_call_that_raises_or_returns_the_wrong_dtype_fails_in_the_suites_words():
     class Float64Out(NumpyReference):
         def vjp(self, x, cotangent, axis):
             return super().vjp(x, cotangent, axis).astype(np.float64)
 
-    x = random_input(20, 30, np.float32, seed=0)
-    result = check_vjp(Float64Out(), x, -1, 0)
-    assert not result.passed and "returned dtype float64 for float32 input" in result.message
+    with pytest.raises(ConformanceFailure, match="returned dtype float64 for float32 input"):
+        at_scale.check_vjp(_subject(Float64Out()), "softmax", _large(), cotangents=1, row_axis=0)
 
-
-def test_the_full_jacobian_approach_catches_the_flattened_jacobian():
-    x = random_input(4, 10, np.float32, seed=0)
-    assert check_full_jacobian(NumpyReference(), x, -1).passed
-    broken = check_full_jacobian(broken_adapters.FlattenedJacobian(), x, -1)
-    assert not broken.passed and "jacobian[" in broken.message
-
-
-def test_a_check_whose_method_is_missing_is_skipped_and_names_the_method():
-    class ForwardOnly:
-        name = "forward-only"
-
+    class Raises(NumpyReference):
         def softmax(self, x, axis):
-            return NumpyReference().softmax(x, axis)
+            raise MemoryError("out of memory")
 
-    x = random_input(10, 30, np.float32, seed=0)
-    results = {r.name: r for r in run_checks(ForwardOnly(), x, -1, 0)}
-    assert results["forward"].passed and not results["forward"].skipped
-    for name in ("vjp", "block_diagonal", "jvp_vjp_identity", "row_sum_zero"):
-        assert results[name].skipped and results[name].message == "skipped: the adapter provides no vjp", name
-    logs = {r.name: r for r in run_checks(ForwardOnly(), x, -1, 0, ops=("log_softmax",))}
-    assert logs["forward"].message == "skipped: the adapter provides no log_softmax"
-    assert logs["vjp"].message == "skipped: the adapter provides no log_softmax_vjp"
+    with pytest.raises(AdapterCallError, match="softmax raised MemoryError: out of memory"):
+        at_scale.check_forward(_subject(Raises()), "softmax", _large(), row_axis=0)
 
 
-def test_the_full_jacobian_approach_checks_the_shape_and_dtype_of_what_it_gets():
-    class FlatJacobian(NumpyReference):
-        def jacobian(self, x, axis):
-            return super().jacobian(x, axis).reshape(x.size, x.size)
+def test_a_call_on_a_large_input_may_take_longer_in_proportion():
+    from conformance.checks.calls import time_allowed
 
-    class Float64Jacobian(NumpyReference):
-        def jacobian(self, x, axis):
-            return super().jacobian(x, axis).astype(np.float64)
-
-    x = random_input(4, 10, np.float32, seed=0)
-    flat = check_full_jacobian(FlatJacobian(), x, -1)
-    assert not flat.passed and "jacobian returned shape (40, 40), but the oracle gives (4, 10, 4, 10)" in flat.message
-    wide = check_full_jacobian(Float64Jacobian(), x, -1)
-    assert not wide.passed and "jacobian returned dtype float64 for float32 input" in wide.message
+    assert time_allowed(60, 1000) == 60 and time_allowed(60, 2**25) == 120 and time_allowed(None, 2**31) is None

@@ -7,6 +7,7 @@ The vectorised comparison runs first; the worst element is searched for only on 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import ml_dtypes
@@ -28,24 +29,150 @@ def _at(quantity: str, index: tuple[int, ...]) -> str:
     return f"{quantity}[{', '.join(map(str, index))}]" if index else quantity
 
 
-def absolute_error(actual: np.ndarray, exact: np.ndarray, bound: Bound, work: Any = np.longdouble) -> np.ndarray:
-    """|actual - exact|, in ``work`` (or, for an exact value in the portable oracle's
-    precision, taken there). Matching infinities count as 0, and so does an infinity that a
-    value within ``bound`` of ``exact`` rounds to; NaN or a stray inf counts as inf."""
-    a = np.asarray(actual).astype(work)
-    if np.asarray(exact).dtype == oracle.PORTABLE:
-        e = np.asarray(exact).astype(np.float64).astype(work)
+def absolute_error(actual: np.ndarray, exact: np.ndarray, bound: Bound) -> np.ndarray:
+    """|actual - exact|, in the precision of ``exact`` (float64 or long double; for an exact
+    value in the portable oracle's precision, taken there). Matching infinities count as 0,
+    and so does an infinity that a value within ``bound`` of ``exact`` rounds to; NaN or a
+    stray inf counts as inf."""
+    exact = np.asarray(exact)
+    if exact.dtype == oracle.PORTABLE:
+        work: Any = np.float64
+        e = exact.astype(np.float64)
         with np.errstate(invalid="ignore", over="ignore"):
-            error = oracle.distance(actual, exact).astype(work)
+            error = oracle.distance(actual, exact)
     else:
-        e = np.asarray(exact).astype(work, copy=False)
+        work = np.longdouble if exact.dtype == np.longdouble else np.float64
+        e = exact.astype(work, copy=False)
         with np.errstate(invalid="ignore", over="ignore"):
-            error = np.abs(a - e)
+            error = np.abs(np.asarray(actual).astype(work) - e)
+        if np.isfinite(error).all():  # no infinity or NaN on either side: nothing to adjust
+            return error
+    a = np.asarray(actual)
     same_infinity = np.isinf(e) & (a == e)
     error = np.where(same_infinity, 0, np.where(np.isnan(error), np.inf, error))
     if np.isinf(a).any():
         error = np.where(_rounds_to_infinity(actual, exact, np.asarray(bound.absolute), bound.dtype), 0, error)
     return error
+
+
+@dataclass
+class Worst:
+    """The element worst against its bound: where it is, what it is, and by how much."""
+
+    ratio: float
+    index: tuple[int, ...]
+    value: Any
+    expected: Any
+    error_ulp: float
+    bound_ulp: float
+
+
+@dataclass
+class Comparison:
+    """Elements compared with their bounds, in one piece or chunk after chunk (a large input),
+    summed up by the element worst against its bound (the largest error/bound ratio).
+
+    :meth:`add` takes each piece, :meth:`merge` joins comparisons made on other threads, and
+    :meth:`conclude` records the figures and raises a :class:`ConformanceFailure` naming the
+    worst element when any element exceeds its bound.
+    """
+
+    quantity: str
+    reference: str = "the oracle"
+    compared: int = 0
+    over: int = 0
+    worst: Worst | None = None
+    samples: list[float] = field(default_factory=list)
+
+    def add(
+        self,
+        actual: np.ndarray,
+        exact: np.ndarray,
+        bound: Bound,
+        locate: Callable[[int], tuple[int, ...]] | None = None,
+    ) -> None:
+        """Compare one piece; ``locate`` turns a flat index into the piece into the index into
+        the whole result (by default the piece is the whole result)."""
+        limit = np.asarray(bound.absolute, dtype=np.float64)
+        error = absolute_error(actual, exact, bound)
+        if not np.size(error):
+            return
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if limit.size and limit.min() > 0:
+                ratio = np.asarray(error / limit, dtype=np.float64)
+            else:
+                ratio = np.asarray(np.where(limit > 0, error / limit, np.where(error > 0, np.inf, 0.0)), np.float64)
+        ratio = np.broadcast_to(ratio, np.shape(actual))
+        self.compared += ratio.size
+        self.over += int(np.count_nonzero(np.broadcast_to(error, ratio.shape) > np.broadcast_to(limit, ratio.shape)))
+        flat = int(np.argmax(ratio))
+        worst_ratio = float(ratio.flat[flat])
+        if len(self.samples) < _SAMPLES_KEPT:
+            self.samples.extend(_largest(ratio, _SAMPLES_PER_PIECE))
+        if self.worst is not None and not worst_ratio > self.worst.ratio:
+            return
+        at = bound.at(flat, ratio.shape)
+        error_ulp = float(at.ulps(np.asarray([np.broadcast_to(error, ratio.shape).flat[flat]]))[0])
+        index = locate(flat) if locate is not None else _index(flat, ratio.shape)
+        self.worst = Worst(
+            worst_ratio,
+            index,
+            np.asarray(actual).flat[flat],
+            np.broadcast_to(np.asarray(exact), ratio.shape).flat[flat],
+            error_ulp,
+            float(at.bound_ulps[0]),
+        )
+
+    def merge(self, other: Comparison) -> None:
+        self.compared += other.compared
+        self.over += other.over
+        self.samples.extend(other.samples[: max(0, _SAMPLES_KEPT - len(self.samples))])
+        if other.worst is not None and (self.worst is None or other.worst.ratio > self.worst.ratio):
+            self.worst = other.worst
+
+    def conclude(self, where: str, reproduce: Callable[[], str], dtype: Any, note: str = "") -> None:
+        """Record the figures; raise, naming the worst element, when an element is over its bound.
+        ``note`` follows the counts (which cotangent, which row)."""
+        __tracebackhide__ = True
+        worst = self.worst
+        if worst is None:
+            return
+        recorder = measure.current()
+        if recorder is not None:
+            recorder.observe(worst.error_ulp, worst.bound_ulp, worst.ratio, self.samples)
+        if not self.over:
+            return
+        value, expected = worst.value, worst.expected
+        message = (
+            f"{_at(self.quantity, worst.index)} = {format_value(value, expected)}, "
+            f"but {self.reference} gives {format_value(expected, value)}{_flushed(value, expected, dtype)} "
+            f"(err {worst.error_ulp:.3g} ulp > bound {worst.bound_ulp:.3g} ulp) {where}; "
+            f"{self.over} of {self.compared} elements exceed their bound{note}"
+        )
+        raise ConformanceFailure(
+            message,
+            reproduce(),
+            worst={
+                "quantity": self.quantity,
+                "index": list(worst.index),
+                "value": _number(value),
+                "expected": _number(expected),
+                "error_ulp": _number(worst.error_ulp),
+                "bound_ulp": _number(worst.bound_ulp),
+            },
+        )
+
+
+_SAMPLES_PER_PIECE = 16
+_SAMPLES_KEPT = 256
+
+
+def _largest(ratio: np.ndarray, count: int) -> list[float]:
+    """The ``count`` largest finite ratios (a sample for the report's plots)."""
+    finite = ratio[np.isfinite(ratio)]
+    if finite.size > count:
+        finite = np.partition(finite, finite.size - count)[-count:]
+    return [float(value) for value in finite]
 
 
 def assert_within_bound(
@@ -61,42 +188,9 @@ def assert_within_bound(
     """Every element of ``actual`` is within ``bound`` of ``exact``, which ``reference`` gives
     (the message says so); ``reproduce()`` makes the reproducer, on failure only."""
     __tracebackhide__ = True
-    limit = np.asarray(bound.absolute, dtype=np.longdouble)
-    error = absolute_error(actual, exact, bound)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.asarray(np.where(limit > 0, error / limit, np.where(error > 0, np.inf, 0.0)), dtype=np.float64)
-    if not ratio.size:
-        return
-    worst = int(np.argmax(ratio))
-    at_worst = bound.at(worst, ratio.shape)
-    error_ulp = float(at_worst.ulps(np.asarray([np.broadcast_to(error, ratio.shape).flat[worst]]))[0])
-    bound_ulp = float(at_worst.bound_ulps[0])
-    recorder = measure.current()
-    if recorder is not None:
-        recorder.observe(error_ulp, bound_ulp, ratio)
-    if not np.any(error > limit):
-        return
-    index = _index(worst, np.shape(actual))
-    over = int(np.count_nonzero(error > limit))
-    value, expected = np.asarray(actual).flat[worst], np.asarray(exact).flat[worst]
-    message = (
-        f"{_at(quantity, index)} = {format_value(value, expected)}, "
-        f"but {reference} gives {format_value(expected, value)}{_flushed(value, expected, bound.dtype)} "
-        f"(err {error_ulp:.3g} ulp > bound {bound_ulp:.3g} ulp) {where}; "
-        f"{over} of {np.size(actual)} elements exceed their bound"
-    )
-    raise ConformanceFailure(
-        message,
-        reproduce(),
-        worst={
-            "quantity": quantity,
-            "index": list(index),
-            "value": _number(value),
-            "expected": _number(expected),
-            "error_ulp": _number(error_ulp),
-            "bound_ulp": _number(bound_ulp),
-        },
-    )
+    comparison = Comparison(quantity, reference)
+    comparison.add(actual, exact, bound)
+    comparison.conclude(where, reproduce, bound.dtype)
 
 
 FLUSH_ZONE = 64  # multiples of the smallest normal that a flushed intermediate, times a factor, can reach

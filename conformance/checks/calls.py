@@ -18,11 +18,13 @@ from conformance.truth.oracle import Op
 
 
 class AdapterCallError(Exception):
-    """The adapter raised, hung, or is unusable; the suite reports an ``error``."""
+    """The adapter raised, hung, or is unusable; the suite reports an ``error``. ``raised`` is
+    the exception the adapter raised at the call, when that is what happened."""
 
-    def __init__(self, message: str, reproducer: str) -> None:
+    def __init__(self, message: str, reproducer: str, raised: Exception | None = None) -> None:
         super().__init__(f"{message}\n\nReproduce with:\n{reproducer}")
         self.reproducer = reproducer
+        self.raised = raised
 
 
 class ConformanceFailure(AssertionError):
@@ -84,13 +86,23 @@ def deadline(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _no_heartbeat() -> None:
+def _no_heartbeat(timeout: float | None) -> None:
     pass
 
 
-# Called before every adapter call; the plugin points it at the runner's stream, so the
-# runner can tell a worker that is busy from one that hangs.
-heartbeat: Callable[[], None] = _no_heartbeat
+# Called before every adapter call with the seconds it may take; the plugin points it at the
+# runner's stream, so the runner can tell a worker that is busy from one that hangs.
+heartbeat: Callable[[float | None], None] = _no_heartbeat
+
+TIMEOUT_ELEMENTS = 2**24  # a call on more elements than this may take proportionally longer
+
+
+def time_allowed(call_timeout: float | None, elements: int) -> float | None:
+    """The seconds a call on ``elements`` elements may take: ``call_timeout``, and in proportion
+    beyond 2**24 elements (a 2**31-element softmax is not a hang at 60 s)."""
+    if not call_timeout:
+        return call_timeout
+    return call_timeout * max(1.0, elements / TIMEOUT_ELEMENTS)
 
 
 def label(subject: Subject, op: Op, dtype: Any, axis: int | None = None) -> str:
@@ -110,15 +122,18 @@ def invoke(subject: Subject, op: Op, quantity: Quantity, call: Call, expected_sh
         raise AdapterCallError(f"{name} is not provided {where}", call.source())
     if subject.hung:
         raise AdapterCallError(f"{name} not called: {subject.hung} {where}", call.source())
-    heartbeat()
+    allowed = time_allowed(subject.call_timeout, int(x.size))
+    heartbeat(allowed)
     try:
-        with deadline(subject.call_timeout):
+        with deadline(allowed):
             result = method(*call.arrays.values(), call.axis)
     except _Deadline:
-        subject.hung = f"an earlier call of {name} hung (no answer within {subject.call_timeout:g} s)"
-        raise AdapterCallError(f"{name} timed out after {subject.call_timeout:g} s {where}", call.source()) from None
+        subject.hung = f"an earlier call of {name} hung (no answer within {allowed:g} s)"
+        raise AdapterCallError(f"{name} timed out after {allowed:g} s {where}", call.source()) from None
     except Exception as error:
-        raise AdapterCallError(f"{name} raised {type(error).__name__}: {error} {where}", call.source()) from error
+        raise AdapterCallError(
+            f"{name} raised {type(error).__name__}: {error} {where}", call.source(), error
+        ) from error
     modified = call.modified()
     if modified:
         raise ConformanceFailure(

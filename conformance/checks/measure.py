@@ -12,11 +12,9 @@ figure only when it is the worst against its bound, never because its ulp is tin
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
-_SAMPLES_PER_CALL = 16
 _SAMPLES_KEPT = 256
 
 
@@ -24,21 +22,18 @@ _SAMPLES_KEPT = 256
 class Measurement:
     max_error_ulp: float | None = None  # error of the element worst against its bound, in ulps of its scale
     bound_ulp: float | None = None  # that element's bound, in the same ulps
-    worst_ratio: float = -np.inf  # its error / bound
+    worst_ratio: float = -math.inf  # its error / bound
     ratios: list[float] = field(default_factory=list)
     examples: int = 0  # examples Hypothesis ran, shrinking included
 
-    def observe(self, error_ulp: float, bound_ulp: float, ratio: np.ndarray) -> None:
-        """Record one comparison: its worst element's error and bound (ulps) and every element's
-        error/bound ratio (``error_ulp`` and ``bound_ulp`` are at the largest ratio)."""
-        if ratio.size:
-            worst = float(np.nanmax(np.where(np.isnan(ratio), np.inf, ratio)))
-            if worst > self.worst_ratio:
-                self.worst_ratio, self.max_error_ulp, self.bound_ulp = worst, float(error_ulp), float(bound_ulp)
-        kept = ratio[np.isfinite(ratio)]
-        if kept.size and len(self.ratios) < _SAMPLES_KEPT:
-            top = np.sort(kept)[-_SAMPLES_PER_CALL:]
-            self.ratios.extend(float(value) for value in top)
+    def observe(self, error_ulp: float, bound_ulp: float, ratio: float, samples: list[float]) -> None:
+        """Record one comparison: its worst element's error and bound (ulps), its error/bound
+        ``ratio``, and a sample of the largest ratios of its elements."""
+        worst = math.inf if math.isnan(ratio) else ratio
+        if worst > self.worst_ratio:
+            self.worst_ratio, self.max_error_ulp, self.bound_ulp = worst, float(error_ulp), float(bound_ulp)
+        if len(self.ratios) < _SAMPLES_KEPT:
+            self.ratios.extend(samples[: _SAMPLES_KEPT - len(self.ratios)])
 
 
 _current: Measurement | None = None
@@ -58,3 +53,9 @@ def stop() -> Measurement | None:
     global _current
     done, _current = _current, None
     return done
+
+
+def count_example() -> None:
+    """Count one example in the current measurement (an enumerated case, a large input)."""
+    if _current is not None:
+        _current.examples += 1

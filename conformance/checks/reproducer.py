@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from conformance.inputs.seeded import Recipe
 from conformance.inputs.strategies import View
 from conformance.truth.dtypes import dtype_name
 
@@ -37,7 +39,9 @@ class Call:
     ``arrays`` are the arguments as the adapter receives them. A copy of each (and of a
     view's base) is taken when the call is made, before the adapter runs: the reproducer
     rebuilds those, so it shows the inputs the adapter was given even if the adapter
-    overwrote them, and :meth:`modified` tells whether it did.
+    overwrote them, and :meth:`modified` tells whether it did. An argument with a seeded
+    ``recipe`` (a large input) is not copied: the reproducer makes it again from its seed, and
+    a digest of its bytes tells whether the adapter changed it.
     """
 
     spec: str
@@ -45,14 +49,19 @@ class Call:
     axis: int
     arrays: dict[str, np.ndarray]
     views: dict[str, View] = field(default_factory=dict)
+    recipes: dict[str, Recipe] = field(default_factory=dict)
     pristine: dict[str, np.ndarray] = field(init=False, repr=False)
     pristine_views: dict[str, View] = field(init=False, repr=False)
+    digests: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.pristine = {name: np.array(array, copy=True) for name, array in self.arrays.items()}
+        self.pristine = {
+            name: np.array(array, copy=True) for name, array in self.arrays.items() if name not in self.recipes
+        }
         self.pristine_views = {
             name: View(np.array(view.base, copy=True), view.expression) for name, view in self.views.items()
         }
+        self.digests = {name: digest(self.arrays[name]) for name in self.recipes}
 
     def argument_list(self, prefix: str = "") -> str:
         """``x, cotangent, axis=0``, the arrays named ``prefix + name``."""
@@ -63,7 +72,10 @@ class Call:
         (3 of 20 elements changed)", or the memory a view skips."""
         found = []
         for name, array in self.arrays.items():
-            changed = int(np.count_nonzero(bit_patterns(array) != bit_patterns(self.pristine[name])))
+            if name in self.recipes:
+                changed = 0 if digest(array) == self.digests[name] else self.recipes[name].changed(array)
+            else:
+                changed = int(np.count_nonzero(bit_patterns(array) != bit_patterns(self.pristine[name])))
             if changed:
                 found.append(f"its argument `{name}` in place ({changed} of {array.size} elements changed)")
             elif name in self.views and not np.array_equal(
@@ -74,10 +86,13 @@ class Call:
 
     def assignments(self, prefix: str = "") -> list[str]:
         """Lines that rebuild the arguments as they were before the call, named ``prefix + name``."""
-        return [
-            f"{prefix}{name} = {array_source(self.pristine[name], self.pristine_views.get(name))}"
-            for name in self.arrays
-        ]
+        return [f"{prefix}{name} = {self.argument_source(name)}" for name in self.arrays]
+
+    def argument_source(self, name: str) -> str:
+        """Source that makes argument ``name`` as it was given: from its seed, or its bits."""
+        if name in self.recipes:
+            return self.recipes[name].source()
+        return array_source(self.pristine[name], self.pristine_views.get(name))
 
     def expression(self, prefix: str = "") -> str:
         """``adapter.vjp(x, cotangent, axis=0)``, over arguments named ``prefix + name``."""
@@ -96,6 +111,12 @@ class Call:
         return reproducer(self.spec, [*self.assignments(), *kept, f"result = {self.expression()}"], unchanged)
 
 
+def digest(array: np.ndarray) -> int:
+    """A fingerprint of ``array``'s bytes (CRC-32, about 3 GB/s), to tell cheaply whether an
+    adapter changed a large argument in place."""
+    return zlib.crc32(np.ascontiguousarray(array).reshape(-1).view(np.uint8).data)
+
+
 def bit_patterns(array: np.ndarray) -> np.ndarray:
     """The bit patterns of ``array``'s elements (so -0 differs from 0, and NaN equals itself)."""
     return np.ascontiguousarray(array).view(f"u{array.dtype.itemsize}") if array.size else np.zeros(0, np.uint8)
@@ -107,6 +128,7 @@ def reproducer(spec: str, lines: Sequence[str], shown: Sequence[str | None]) -> 
         "import base64",
         "import numpy as np",
         "from conformance import DTYPES, load_adapter, oracle",
+        *(["from conformance.inputs import seeded"] if any("seeded." in line for line in lines) else []),
         "inf, nan = float('inf'), float('nan')",
         f"adapter = load_adapter({spec!r})",
     ]

@@ -27,6 +27,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from conformance.inputs.seeded import Recipe
 from conformance.inputs.shape_pool import Site
 
 REGIMES: tuple[str, ...] = ("moderate", "overflow", "spread", "ties", "tiny", "late_max", "mixed_scales")
@@ -43,10 +44,12 @@ class View:
 
 @dataclass(frozen=True)
 class Argument:
-    """An array as the adapter receives it; ``view`` says how to rebuild a non-contiguous one."""
+    """An array as the adapter receives it; ``view`` says how to rebuild a non-contiguous one,
+    ``recipe`` how to make a large one again from its seed."""
 
     value: np.ndarray
     view: View | None = None
+    recipe: Recipe | None = None
 
 
 def _regime_range(regime: str, dtype: np.dtype[Any]) -> tuple[float, float]:

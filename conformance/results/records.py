@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import tempfile
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -167,14 +168,18 @@ def validate(doc: dict[str, Any]) -> None:
 
 
 class Stream:
-    """Append-only JSON lines, flushed per event, so a killed run keeps what it finished."""
+    """Append-only JSON lines, flushed per event, so a killed run keeps what it finished; one
+    line at a time, whichever thread emits."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._lock = threading.Lock()
 
     def emit(self, event: str, **fields: Any) -> None:
-        self._file.write(json.dumps({"event": event, **fields}, allow_nan=False) + "\n")
-        self._file.flush()
+        line = json.dumps({"event": event, **fields}, allow_nan=False) + "\n"
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
 
     def close(self) -> None:
         self._file.close()

@@ -62,6 +62,21 @@ class RunOptions:
     dtypes: str | None = None
     properties: str | None = None
     divergences: str | None = None
+    ops: str | None = None  # comma-separated; None: both
+    large_input: str | None = None  # ROWSxLENGTH@AXIS, the large_input property's input (bench)
+    cotangents: int = 1  # random cotangents of the large checks' VJP
+
+
+@dataclass
+class WorkerStats:
+    """What an adapter's workers cost: wall seconds (summed over its shards and restarts) and
+    the largest peak resident set of any of them."""
+
+    seconds: float = 0.0
+    peak_rss_bytes: int = 0
+
+    def as_record(self, spec: str) -> dict[str, Any]:
+        return {"spec": spec, "seconds": round(self.seconds, 3), "peak_rss_bytes": self.peak_rss_bytes}
 
 
 @dataclass
@@ -75,8 +90,10 @@ class _Worker:
     collected: list[str] = field(default_factory=list)
     done: set[str] = field(default_factory=set)
     current: dict[str, Any] | None = None
+    call_limit: float | None = None  # seconds the call under way may take, as its last beat said
     last_activity: float = 0.0
     started: float | None = None
+    launched: float = 0.0  # when the current process started
     finished_metadata: dict[str, Any] | None = None
 
     @property
@@ -104,12 +121,6 @@ def share_cores(environment: dict[str, str], jobs: int, cores: int) -> dict[str,
     """
     share = str(max(1, cores // max(1, jobs)))
     return {**{name: share for name in THREAD_VARIABLES}, **environment}
-
-
-def shard_count(specs: int, jobs: int, pairs: int) -> int:
-    """Into how many workers to split each adapter: enough that ``jobs`` workers start at
-    once (one adapter on two cores runs as two halves), at most one per (op, dtype) pair."""
-    return max(1, min(jobs // max(1, specs), pairs))
 
 
 def worker_command(
@@ -144,6 +155,12 @@ def worker_command(
         command += ["--hypothesis-seed", str(options.seed)]
     if options.dtypes:
         command += ["--dtypes", options.dtypes]
+    if options.ops:
+        command += ["--conformance-ops", options.ops]
+    if options.large_input:
+        command += ["--conformance-large-input", options.large_input]
+    if options.cotangents != 1:
+        command += ["--conformance-cotangents", str(options.cotangents)]
     if options.properties:
         command += ["--properties", options.properties]
     if options.divergences:
@@ -173,20 +190,24 @@ class Runner:
         self._scratch = Path(tempfile.mkdtemp(prefix="conformance-run-"))
         self._environment = share_cores(worker_environment(), options.jobs, available_cores())
         self._cache_folder = cache_root(self._environment)
-        self.worker_seconds: dict[str, float] = {}
+        self.worker_seconds: dict[str, float] = {}  # a worker's time when it ran without a restart (history)
+        self.worker_stats: dict[str, WorkerStats] = {}
         self._collected: dict[str, int] = {}
         self._adapter_errors: set[tuple[Any, Any]] = set()
 
     def run(self, specs: list[str]) -> None:
-        """Run every spec, the longest (as timed in earlier runs) first, each split into
-        shards when there are more cores than adapters."""
+        """Run every spec, each split into shards where that shortens the run, the longest
+        worker (as timed in earlier runs) first (:func:`history.plan`)."""
         dtypes = len(self.options.dtypes.split(",")) if self.options.dtypes else len(DTYPE_NAMES)
-        shards = shard_count(len(specs), self.options.jobs, len(OPS) * dtypes)
-        ordered = history.longest_first(specs, history.load(self._cache_folder))
+        ops = len(self.options.ops.split(",")) if self.options.ops else len(OPS)
+        pieces = history.plan(specs, history.load(self._cache_folder), self.options.jobs, ops * dtypes)
         waiting = [
-            _Worker(spec, self._scratch / f"{index:02d}-{shard}", None if shards == 1 else (shard, shards))
-            for index, spec in enumerate(ordered)
-            for shard in range(shards)
+            _Worker(
+                piece.spec,
+                self._scratch / f"{specs.index(piece.spec):02d}-{piece.shard}",
+                None if piece.shards == 1 else (piece.shard, piece.shards),
+            )
+            for piece in pieces
         ]
         active: list[_Worker] = []
         try:
@@ -221,7 +242,7 @@ class Runner:
                 env=self._environment,
             )
         worker.current = None
-        worker.last_activity = time.monotonic()
+        worker.last_activity = worker.launched = time.monotonic()
         if worker.started is None:
             worker.started = worker.last_activity
 
@@ -229,9 +250,9 @@ class Runner:
         """Read new events and watch the process; True once the worker is done for good."""
         self._read_events(worker)
         assert worker.process is not None
-        returncode = worker.process.poll()
+        returncode = self._reap(worker, block=False)
         if returncode is None:
-            limit = self.options.call_timeout + GRACE_S if worker.current else STARTUP_S
+            limit = (worker.call_limit or self.options.call_timeout) + GRACE_S if worker.current else STARTUP_S
             if time.monotonic() - worker.last_activity > limit:
                 self._kill(worker)
                 self._read_events(worker)
@@ -269,7 +290,26 @@ class Runner:
         assert worker.process is not None
         with contextlib.suppress(ProcessLookupError):
             os.killpg(worker.process.pid, signal.SIGKILL)
-        worker.process.wait()
+        self._reap(worker, block=True)
+
+    def _reap(self, worker: _Worker, *, block: bool) -> int | None:
+        """The worker's exit status once it has ended (None while it runs), taking its wall time
+        and peak resident set (``wait4``'s ``ru_maxrss``) into :attr:`worker_stats`."""
+        process = worker.process
+        assert process is not None
+        if process.returncode is not None:
+            return process.returncode
+        try:
+            pid, status, usage = os.wait4(process.pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:  # reaped already
+            return process.returncode if process.returncode is not None else -signal.SIGKILL
+        if not pid:
+            return None
+        process.returncode = os.waitstatus_to_exitcode(status)
+        stats = self.worker_stats.setdefault(worker.spec, WorkerStats())
+        stats.seconds += time.monotonic() - worker.launched
+        stats.peak_rss_bytes = max(stats.peak_rss_bytes, int(usage.ru_maxrss) * 1024)
+        return process.returncode
 
     def _read_events(self, worker: _Worker) -> None:
         try:
@@ -294,6 +334,9 @@ class Runner:
             self.on_collected(worker.spec, self._collected[worker.spec])
         elif kind == "start":
             worker.current = event
+            worker.call_limit = None
+        elif kind == "beat":
+            worker.call_limit = event.get("timeout")
         elif kind == "record":
             record = event["record"]
             if "nodeid" in record:

@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 DEFAULT_ROW_LENGTH = 1000
-COTANGENTS = 3  # seeded random cotangents for the vjp check
-DEFAULT_SCALING_SIZES: tuple[int, ...] = (100, 1000, 10_000, 30_000)
-DEFAULT_TIMEOUT_S = 3600.0
+COTANGENTS = 3  # seeded random cotangents for the VJP check
+DEFAULT_CALL_TIMEOUT_S = 60.0  # on 2**24 elements; a call on more may take proportionally longer
 
 
 class BenchArgumentError(ValueError):
@@ -53,13 +52,22 @@ class BenchOptions:
     elements: int
     dtype: str = "float32"
     row_length: int = DEFAULT_ROW_LENGTH
+    axis: int = -1
     seed: int = 0
     ops: list[str] = field(default_factory=lambda: ["softmax"])
     cotangents: int = COTANGENTS
-    scaling_sizes: list[int] = field(default_factory=lambda: list(DEFAULT_SCALING_SIZES))
-    timeout: float = DEFAULT_TIMEOUT_S
+    call_timeout: float = DEFAULT_CALL_TIMEOUT_S
     json_path: str | None = None
-    axis: int = -1
+    divergences: str | None = None
+
+    @property
+    def rows(self) -> int:
+        return self.elements // self.row_length
+
+    @property
+    def large_input(self) -> str:
+        """The input as the workers take it: ``ROWSxLENGTH@AXIS``."""
+        return f"{self.rows}x{self.row_length}@{self.axis}"
 
 
 def bench_specs(frameworks: list[str] | None, adapters: Sequence[str]) -> list[str]:
@@ -89,26 +97,13 @@ def validate(options: BenchOptions) -> None:
             f"--elements={options.elements} does not divide into rows of --row-length={options.row_length}; "
             f"give a multiple of {options.row_length} (e.g. {nearest})"
         )
+    if options.axis not in (-2, -1, 0, 1):
+        raise BenchArgumentError(f"--axis={options.axis}, but the input is 2-d: the axes are -2, -1, 0, 1")
     unknown = [op for op in options.ops if op not in OPS]
     if unknown or not options.ops:
         raise BenchArgumentError(f"--ops={','.join(options.ops)}, but the ops are: {', '.join(OPS)}")
     if options.cotangents < 1:
         raise BenchArgumentError(f"--cotangents={options.cotangents}, but at least one cotangent is needed")
-
-
-def scaling_sizes(values: list[str] | None) -> list[int]:
-    """``--scaling-sizes``: element counts, or ``none`` for no scaling comparison."""
-    if values is None:
-        return list(DEFAULT_SCALING_SIZES)
-    if [value.lower() for value in values] in ([], ["none"]):
-        return []
-    sizes = []
-    for value in values:
-        try:
-            sizes.append(element_count(value))
-        except argparse.ArgumentTypeError as error:
-            raise BenchArgumentError(f"--scaling-sizes: {error}") from None
-    return sorted(set(sizes))
 
 
 def options_from_args(args: argparse.Namespace) -> BenchOptions:
@@ -118,12 +113,13 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         elements=args.elements,
         dtype=args.dtype,
         row_length=args.row_length,
+        axis=args.axis,
         seed=args.seed,
         ops=list(args.ops),
         cotangents=args.cotangents,
-        scaling_sizes=scaling_sizes(args.scaling_sizes),
-        timeout=args.timeout,
+        call_timeout=args.call_timeout,
         json_path=args.json_path,
+        divergences=args.divergences,
     )
     validate(options)
     options.specs = bench_specs(args.frameworks, args.adapter)

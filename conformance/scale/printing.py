@@ -1,4 +1,4 @@
-"""What the bench prints: a line on stderr as it goes, and the tables on stdout at the end."""
+"""What the bench prints: a line on stderr as it goes, and the table on stdout at the end."""
 
 from __future__ import annotations
 
@@ -12,67 +12,34 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _table(title: str, columns: tuple[str, ...], *, right: tuple[str, ...]) -> Any:
-    """A rich table with these columns, the ``right`` ones right-aligned, long cells folded."""
+def print_table(document: dict[str, Any], verdict: Any, console: Any = None) -> None:
+    """One row per adapter: the input, the worker's seconds and peak resident set, and its
+    verdict; then each unexplained failure's message, and the verdict sentence."""
+    from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column, justify="right" if column in right else "left", overflow="fold")
-    return table
-
-
-def print_tables(document: dict[str, Any], console: Any = None) -> None:
-    from rich.console import Console
-
     console = console or Console()
-    table = _table(
-        "softmax bench: O(N) checks of one large input",
-        ("adapter", "elements", "dtype", "seconds", "peak RSS", "verdict"),
-        right=("elements", "seconds", "peak RSS"),
-    )
-    for record in document["results"]:
-        failing = [f"{c['op']} {c['name']}" for c in record["checks"] if not c["passed"]]
-        verdict = "conforms" if record["passed"] else "FAILS " + (", ".join(failing) or record["message"][:80])
+    bench = document["metadata"]["bench"]
+    workers = {worker["spec"]: worker for worker in document["metadata"].get("workers") or []}
+    table = Table(title="softmax bench: the large tier on one input")
+    for column in ("adapter", "elements", "dtype", "seconds", "peak RSS", "verdict"):
+        table.add_column(column, justify="right" if column in ("elements", "seconds", "peak RSS") else "left")
+    for spec in document["metadata"]["requested"]:
+        own = [record for record in verdict.records if record.get("spec") == spec]
+        failing = [record for record in own if record.get("status") in ("failed", "error")]
+        worker = workers.get(spec, {})
+        seconds = worker.get("seconds")
         table.add_row(
-            record["spec"],
-            f"{record['elements']:,}",
-            record["dtype"],
-            _seconds(record["seconds"]),
-            gib(record["peak_rss_bytes"]),
-            verdict,
-            style=None if record["passed"] else "bold red",
+            escape(spec),
+            f"{bench['elements']:,}",
+            bench["dtype"],
+            "?" if seconds is None else f"{seconds:.1f}",
+            gib(worker.get("peak_rss_bytes")),
+            "FAILS" if failing else ("conforms" if own else "no result"),
+            style="bold red" if failing else None,
         )
     console.print(table)
-    for record in document["results"]:
-        if not record["passed"]:
-            console.print(
-                f"FAILED {record['spec']}: {record['message']}", markup=False, highlight=False, soft_wrap=True
-            )
-    if not document["scaling"]:
-        return
-    scaling = _table(
-        "scaling: the full Jacobian against the O(N) checks",
-        ("adapter", "elements", "approach", "seconds", "peak RSS", "note"),
-        right=("elements", "seconds", "peak RSS"),
-    )
-    for entry in document["scaling"]:
-        if entry.get("skipped"):
-            note = f"skipped: would need ~{gib(entry.get('estimated_bytes'))}"
-        elif entry["passed"]:
-            note = "passed"
-        else:
-            note = "FAILED: " + (entry["message"] or "")[:200]
-        scaling.add_row(
-            entry["spec"],
-            f"{entry['elements']:,}",
-            entry["approach"],
-            _seconds(entry["seconds"]),
-            gib(entry["peak_rss_bytes"]),
-            note,
-        )
-    console.print(scaling)
-
-
-def _seconds(value: float | None) -> str:
-    return "?" if value is None else f"{value:.2f}"
+    for line in verdict.lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(verdict.sentence, markup=False, highlight=False)

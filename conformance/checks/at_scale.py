@@ -1,0 +1,340 @@
+"""Checks of a large input in O(N) memory: the same calls, bounds, messages and reproducers as
+every other check, with the comparison made a chunk of rows at a time.
+
+A full Jacobian of N elements has N**2 entries (4e16 bytes at N = 1e8 float32). These
+checks see the bugs it would show through products with vectors instead:
+
+* ``forward``: the op itself against the oracle, every element;
+* ``vjp``: ``J^T g`` against the oracle, every element, for seeded random cotangents;
+* ``block structure``: a cotangent on a random hundredth of the rows and exactly 0 elsewhere
+  gives a VJP that is exactly 0 on every other row (an output never depends on another row,
+  for softmax and log_softmax alike) and within its bound on the chosen ones;
+* ``rows alone``: a few sampled rows of the forward pass and of the first VJP against the
+  same rows computed alone (:mod:`conformance.checks.rows`).
+
+Every call goes through :func:`conformance.checks.calls.invoke` (purity, deadline, shape,
+dtype), every comparison through :class:`conformance.checks.assertions.Comparison` (the element
+worst against its bound, in ulps), and a failure is the same :class:`ConformanceFailure` as
+anywhere, naming the row and the element. Its reproducer makes the input again from its seed
+(:mod:`conformance.inputs.seeded`) instead of printing megabytes.
+
+Memory: the adapter necessarily sees the whole tensor (that is what is being checked), but
+the suite holds at most x, one vector and one adapter output of N elements at a time. The
+oracle and the bounds (the one tolerance model) are computed in float64 (long double for
+float64 inputs) on chunks of rows, a few at once on threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from conformance.adapter import Quantity, method_name, provided_method
+from conformance.checks import calls
+from conformance.checks.assertions import Comparison, format_value
+from conformance.checks.calls import ConformanceFailure, Subject
+from conformance.checks.quantities import Outcome, run
+from conformance.checks.reproducer import reproducer
+from conformance.checks.rows import assert_row_alone_agrees
+from conformance.inputs.seeded import Layout, Seeded, SeededRow, local_rows
+from conformance.inputs.shape_pool import Site
+from conformance.inputs.strategies import Argument
+from conformance.truth import oracle, tolerance
+from conformance.truth.dtypes import dtype_name
+from conformance.truth.oracle import Op
+from conformance.truth.tolerance import Bound
+
+SAMPLED_ROWS = 8  # rows computed alone
+BLOCK_FRACTION = 0.01  # share of rows that carry a cotangent in the block-structure check
+EXCLUSIVE_BYTES = 2**30  # an input this large takes the machine's memory lock (one such check at a time)
+LOCK_FILE = os.path.join(tempfile.gettempdir(), "softmax-conformance-memory.lock")
+
+
+def large_input(site: Site, dtype: Any, seed: int, op: Op) -> Argument:
+    """The seeded logits of ``site`` (2-d), the same in every worker of a run."""
+    recipe = Seeded(site.shape, dtype_name(dtype), seed, f"{op}/x", site.axis, "logits")  # type: ignore[arg-type]
+    return Argument(recipe.build(), recipe=recipe)
+
+
+def reference_available(dtype: Any) -> str | None:
+    """Why the large checks cannot compare ``dtype`` with the oracle here, or None: float64 needs
+    long double, and the portable oracle's ~20 us an element would take hours at this size."""
+    if np.dtype(oracle.reference_work(dtype)) == oracle.PORTABLE:
+        return "no reference wider than float64 on this platform (long double is float64)"
+    return None
+
+
+def _threads() -> int:
+    """Threads for the chunked oracle: this worker's share of the cores (NumPy releases the GIL)."""
+    share = os.environ.get("OMP_NUM_THREADS", "")
+    cores = int(share) if share.isdigit() else len(os.sched_getaffinity(0))
+    return max(1, min(4, cores))
+
+
+@contextlib.contextmanager
+def exclusive_memory(nbytes: int) -> Iterator[None]:
+    """Hold the machine-wide memory lock while checking an input of ``nbytes`` past
+    EXCLUSIVE_BYTES, so that two workers (or two runs) never hold two such inputs at once;
+    the wait keeps the runner's heartbeat going."""
+    if nbytes < EXCLUSIVE_BYTES:
+        yield
+        return
+    with open(LOCK_FILE, "a+") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                calls.heartbeat(None)
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _recipe(x: Argument) -> Seeded:
+    """The recipe of a large input (every large argument has one)."""
+    assert isinstance(x.recipe, Seeded)
+    return x.recipe
+
+
+def _layout(x: Argument) -> Layout:
+    return _recipe(x).layout
+
+
+def _row_expression(name: str, layout: Layout, row: int) -> str:
+    """Source for row ``row`` of array ``name``, 1-d."""
+    return f"np.moveaxis({name}, {layout.axis}, -1)[{row}]"
+
+
+def _compare_chunks(
+    comparison: Comparison,
+    out: np.ndarray,
+    layout: Layout,
+    reference: Callable[[int, np.ndarray], tuple[np.ndarray, Bound, np.ndarray | None]],
+) -> None:
+    """Compare ``out`` (shaped like x) chunk by chunk: ``reference(k, rows)`` gives the exact
+    values and bound of chunk ``k``, and optionally the chunk's rows to compare (local row
+    numbers); the pieces are merged into ``comparison``."""
+    view = layout.view(out)
+    length = layout.length
+
+    def piece(k: int) -> Comparison:
+        rows = layout.rows(k)
+        exact, bound, chosen = reference(k, np.arange(rows.start, rows.stop))
+        part = Comparison(comparison.quantity, comparison.reference)
+        actual = view[rows] if chosen is None else view[rows][chosen]
+        numbers = np.arange(rows.start, rows.stop) if chosen is None else rows.start + chosen
+
+        def locate(flat: int) -> tuple[int, ...]:
+            return layout.index(int(numbers[flat // length]), flat % length)
+
+        part.add(actual, exact, bound, locate)
+        return part
+
+    chunks = range(layout.chunks)
+    threads = _threads()
+    if threads == 1 or layout.chunks < 2:
+        parts = [piece(k) for k in chunks]
+    else:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="oracle") as pool:
+            parts = list(pool.map(piece, chunks))
+    for part in parts:
+        comparison.merge(part)
+
+
+def _in_row(comparison: Comparison, layout: Layout) -> str:
+    """``; the worst is element 7 of row 65540 (of 65600 rows of 3)``."""
+    if comparison.worst is None:
+        return ""
+    index = comparison.worst.index
+    row, place = index[1 - layout.axis], index[layout.axis]
+    return f"; the worst is element {place} of row {row} (of {layout.batch} rows of {layout.length})"
+
+
+def _worst_element_source(outcome: Outcome, comparison: Comparison, layout: Layout, exact: Callable[[int], str]) -> str:
+    """The call, then the worst element and what the oracle gives for it (``exact(row)``: the
+    oracle on that row alone)."""
+    shown: list[str | None] = []
+    if comparison.worst is not None:
+        index = comparison.worst.index
+        row, place = index[1 - layout.axis], index[layout.axis]
+        shown = [f"'result{list(index)}:', result[{', '.join(map(str, index))}]", f"'oracle:', {exact(row)}[{place}]"]
+    return reproducer(outcome.call.spec, [*outcome.call.assignments(), f"result = {outcome.call.expression()}"], shown)
+
+
+def check_forward(subject: Subject, op: Op, x: Argument, row_axis: int) -> None:
+    """The op on the whole input against the oracle, every element; then sampled rows of it
+    against the same rows computed alone (``row_axis``)."""
+    __tracebackhide__ = True
+    layout, dtype = _layout(x), x.value.dtype
+    work = oracle.reference_work(dtype)
+    outcome = run(subject, op, "forward", x, _recipe(x).axis)
+
+    def reference(k: int, numbers: np.ndarray) -> tuple[np.ndarray, Bound, None]:
+        xc = layout.view(x.value)[layout.rows(k)]
+        terms = tolerance.row_terms(xc, -1, dtype)
+        if np.dtype(work) == np.float64:
+            exact = terms.softmax if op == "softmax" else terms.log_softmax
+        else:
+            exact = oracle.forward(op, xc, -1, work=work)
+        return exact, tolerance.forward_bound(op, xc, -1, dtype, terms), None
+
+    comparison = Comparison(method_name(op, "forward"))
+    _compare_chunks(comparison, outcome.actual, layout, reference)
+    comparison.conclude(
+        outcome.where,
+        lambda: _worst_element_source(
+            outcome, comparison, layout, lambda row: f"oracle.forward({op!r}, {_row_expression('x', layout, row)}, -1)"
+        ),
+        dtype,
+        _in_row(comparison, layout),
+    )
+    _rows_alone(subject, op, "forward", x, outcome, row_axis)
+
+
+def _cotangent(x: Argument, op: Op, stream: str, fraction: float | None = None) -> Argument:
+    base = _recipe(x)
+    recipe = Seeded(base.shape, base.dtype, base.seed, f"{op}/{stream}", base.axis, "normal", fraction)
+    return Argument(recipe.build(), recipe=recipe)
+
+
+def _vjp_reference(
+    op: Op, x: Argument, cotangent: Seeded, chosen_rows: np.ndarray | None = None
+) -> Callable[[int, np.ndarray], tuple[np.ndarray, Bound, np.ndarray | None]]:
+    layout, dtype = _layout(x), x.value.dtype
+    work = oracle.reference_work(dtype)
+
+    def reference(k: int, numbers: np.ndarray) -> tuple[np.ndarray, Bound, np.ndarray | None]:
+        rows = layout.rows(k)
+        xc, gc = layout.view(x.value)[rows], cotangent.chunk(k)
+        chosen = None if chosen_rows is None else local_rows(chosen_rows, rows)
+        if chosen is not None:
+            xc, gc = xc[chosen], gc[chosen]
+        terms = tolerance.row_terms(xc, -1, dtype)
+        probabilities = terms.softmax if np.dtype(work) == np.float64 else None
+        exact = oracle.vjp(op, xc, gc, -1, work=work, probabilities=probabilities)
+        return exact, tolerance.vjp_bound(op, xc, gc, -1, dtype, terms), chosen
+
+    return reference
+
+
+def _vjp_oracle_source(op: Op, layout: Layout) -> Callable[[int], str]:
+    def source(row: int) -> str:
+        return (
+            f"oracle.vjp({op!r}, {_row_expression('x', layout, row)}, {_row_expression('cotangent', layout, row)}, -1)"
+        )
+
+    return source
+
+
+def check_vjp(subject: Subject, op: Op, x: Argument, cotangents: int, row_axis: int) -> None:
+    """``J^T g`` against the oracle, every element, for ``cotangents`` seeded N(0, 1) cotangents;
+    with the first, sampled rows against the same rows computed alone (``row_axis``)."""
+    __tracebackhide__ = True
+    layout, dtype = _layout(x), x.value.dtype
+    for number in range(cotangents):
+        cotangent = _cotangent(x, op, f"cotangent-{number}")
+        outcome = run(subject, op, "vjp", x, _recipe(x).axis, [cotangent])
+        del cotangent
+        assert isinstance(outcome.call.recipes["cotangent"], Seeded)
+        comparison = Comparison(method_name(op, "vjp"))
+        _compare_chunks(comparison, outcome.actual, layout, _vjp_reference(op, x, outcome.call.recipes["cotangent"]))
+        note = _in_row(comparison, layout) + (
+            f", with cotangent {number + 1} of {cotangents}" if cotangents > 1 else ""
+        )
+        comparison.conclude(
+            outcome.where,
+            functools.partial(_worst_element_source, outcome, comparison, layout, _vjp_oracle_source(op, layout)),
+            dtype,
+            note,
+        )
+        if number == 0:
+            _rows_alone(subject, op, "vjp", x, outcome, row_axis)
+
+
+def check_block_structure(subject: Subject, op: Op, x: Argument, fraction: float = BLOCK_FRACTION) -> None:
+    """A cotangent on ``fraction`` of the rows and exactly 0 elsewhere: the VJP is exactly 0 on
+    every other row, and within its bound on the chosen ones."""
+    __tracebackhide__ = True
+    layout, dtype = _layout(x), x.value.dtype
+    cotangent = _cotangent(x, op, "block-cotangent", fraction)
+    recipe = cotangent.recipe
+    assert isinstance(recipe, Seeded)
+    chosen = recipe.rows
+    assert chosen is not None
+    outcome = run(subject, op, "vjp", x, _recipe(x).axis, [cotangent])
+    del cotangent
+    view = layout.view(outcome.actual)
+    others = np.ones(layout.batch, dtype=bool)
+    others[chosen] = False
+    nonzero = view[others] != 0
+    if nonzero.any():
+        rows = np.flatnonzero(others)[np.flatnonzero(nonzero.any(axis=1))]
+        row = int(rows[0])
+        place = int(np.flatnonzero(view[row] != 0)[0])
+        index = layout.index(row, place)
+        value = view[row, place]
+        quantity = method_name(op, "vjp")
+        raise ConformanceFailure(
+            f"{quantity}[{', '.join(map(str, index))}] = {format_value(value)}, but a row whose cotangent is 0 "
+            f"must give exactly 0 (an output never depends on another row) {outcome.where}; "
+            f"{int(np.count_nonzero(nonzero))} elements in {rows.size} such rows are not 0 "
+            f"(the cotangent is on {chosen.size} of {layout.batch} rows)",
+            reproducer(
+                outcome.call.spec,
+                [*outcome.call.assignments(), f"result = {outcome.call.expression()}"],
+                [
+                    f"'cotangent row {row} is all 0:', not {_row_expression('cotangent', layout, row)}.any()",
+                    f"'result{list(index)}:', result[{', '.join(map(str, index))}]",
+                ],
+            ),
+            worst={"quantity": quantity, "index": list(index), "value": float(value), "expected": 0.0},
+        )
+    comparison = Comparison(method_name(op, "vjp"))
+    _compare_chunks(comparison, outcome.actual, layout, _vjp_reference(op, x, recipe, chosen))
+    comparison.conclude(
+        outcome.where,
+        lambda: _worst_element_source(outcome, comparison, layout, _vjp_oracle_source(op, layout)),
+        dtype,
+        _in_row(comparison, layout) + f", with the cotangent on {chosen.size} of {layout.batch} rows",
+    )
+
+
+def _rows_alone(subject: Subject, op: Op, quantity: Quantity, x: Argument, batch: Outcome, row_axis: int) -> None:
+    """SAMPLED_ROWS seeded rows of ``batch`` (the whole input's answer) against the same rows
+    computed alone (1-d, ``row_axis``), with the same rows of the batch's vectors."""
+    __tracebackhide__ = True
+    base = _recipe(x)
+    layout = base.layout
+    rng = np.random.default_rng([base.seed, layout.batch, 7])
+    picked = np.sort(rng.choice(layout.batch, size=min(SAMPLED_ROWS, layout.batch), replace=False))
+    names = [name for name in batch.call.arrays if name != "x"]
+    for row in (int(number) for number in picked):
+        x_row = Argument(base.row(row), recipe=SeededRow(base, row))
+        row_vectors = []
+        for name in names:
+            recipe = batch.call.recipes[name]
+            assert isinstance(recipe, Seeded)
+            row_vectors.append(Argument(recipe.row(row), recipe=SeededRow(recipe, row)))
+        assert_row_alone_agrees(subject, op, quantity, batch, layout.axis, (row,), x_row, row_vectors, row_axis)
+
+
+def check_large_input(subject: Subject, op: Op, x: Argument, row_axis: int, cotangents: int = 1) -> None:
+    """Every check of the large tier on ``x``, under the machine's memory lock when it is huge."""
+    __tracebackhide__ = True
+    with exclusive_memory(x.value.nbytes * 4):
+        check_forward(subject, op, x, row_axis)
+        if provided_method(subject.adapter, op, "vjp") is not None:
+            check_vjp(subject, op, x, cotangents, row_axis)
+            check_block_structure(subject, op, x)

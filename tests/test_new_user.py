@@ -80,16 +80,15 @@ def test_a_zero_dimensional_input_reaches_the_adapter_and_stays_zero_dimensional
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from conformance.inputs.shape_pool import shape_pool
+    from conformance.inputs.catalogue import ZERO_DIMENSIONAL
     from conformance.inputs.strategies import problems
 
-    pool = shape_pool(0, "softmax", "float32")
     seen: list[int] = []
 
     @settings(max_examples=5, database=None)
     @given(st.data())
     def draw(data: Any) -> None:
-        seen.append(data.draw(problems(np.dtype(np.float32), pool.scalar)).x.value.ndim)
+        seen.append(data.draw(problems(np.dtype(np.float32), [case.site for case in ZERO_DIMENSIONAL])).x.value.ndim)
 
     draw()
     assert seen and set(seen) == {0}

@@ -19,8 +19,18 @@ Each pool is stratified, so that every (op, dtype) reaches the places where bugs
   of a power of two (63 to 2049) or of a block, or a prime;
 * ``long``: one row of 4095 to 8193 elements (a power of two, or one more or less), where
   the order of accumulation matters;
-* ``unit``: one site whose axis has length 1; ``scalar``: a 0-d input, axis 0 or -1;
-  ``empty``: two sites with a zero-size side, one on the axis and one elsewhere.
+* ``high_rank``: one site of rank 5 to 8 (every side 2 or 3), called on each of its axes in
+  turn. The ranks are dealt out so that each op sees all four in every run;
+* the large tier, where real kernels change algorithm: ``many_rows``, more than 65535 rows
+  (a launch grid's largest side; the half types' rows are long enough that the input also
+  passes 2**24 elements, where float32 stops counting exactly), and ``vocabulary``, two or
+  three rows longer than 65536 (a 16-bit counter), each of a real LLM vocabulary's size.
+  ``huge``, past 2**31 elements (int32 indices), only in float16 and only when asked for
+  (the ``thorough`` profile and ``bench``).
+
+The edges that are few enough to enumerate (empty inputs, 0-d, length-1 axes, a single row or
+column) are not drawn here: :mod:`conformance.inputs.catalogue` lists them, and every run
+takes every one.
 
 The pools differ between (op, dtype) pairs and between seeds, so a run still covers dozens
 of shapes, and every dev run a different set of them. They depend only on the seed, so the
@@ -56,7 +66,18 @@ AWKWARD_ROW_LENGTHS: tuple[tuple[int, ...], ...] = (
 # Long rows, where a sum's rounding grows with the length: the errors of a float16 running
 # sum only stand out from a pairwise one beyond a few thousand terms.
 LONG_ROW_LENGTHS: tuple[int, ...] = tuple(2**k + d for k in (12, 13) for d in (-1, 0, 1))
-EMPTY_SHAPES: tuple[tuple[int, ...], ...] = ((0,), (3, 0), (0, 4), (2, 0, 3), (1, 2, 0), (0, 1, 1, 2))
+HIGH_RANKS: tuple[int, ...] = (5, 6, 7, 8)
+HIGH_RANK_ELEMENTS = 512
+# Sizes where kernels change algorithm.
+GRID_ROWS = 65535  # the largest side of a CUDA launch grid: rows past it need another loop
+COUNTER_LIMIT = 65536  # what a 16-bit counter can count
+FLOAT32_INTEGERS = 2**24  # float32 counts exactly up to here, and no further
+INT32_INDICES = 2**31  # int32 indices stop here
+HALF_ROW_LENGTH = 257  # many_rows in a half type: (GRID_ROWS + 2) * 257 > FLOAT32_INTEGERS
+# Vocabularies of real language models, all past a 16-bit counter: GPT-4's cl100k, Llama 3,
+# DeepSeek-V3, Mistral NeMo (2**17), Qwen2, GPT-4o's o200k, Gemma, Gemma 3 (2**18).
+VOCABULARY_SIZES: tuple[int, ...] = (100277, 128256, 129280, 131072, 151936, 200019, 256000, 262144)
+HUGE_ROW_LENGTH = 128256
 
 
 @dataclass(frozen=True)
@@ -85,13 +106,15 @@ class ShapePool:
     """The sites of one (op, dtype) in one run, each group smallest first (Hypothesis
     shrinks a choice towards the first)."""
 
+    seed: int  # the large inputs' values come from it, the same in every worker of the run
     small: tuple[Site, ...]
     row_axis: int  # a row checked alone is given this axis, the rank 1 site's, and reuses its programs
     wide: tuple[Site, ...]
     long: tuple[Site, ...]
-    unit: tuple[Site, ...]
-    scalar: tuple[Site, ...]
-    empty: tuple[Site, ...]
+    high_rank: Site  # called on every axis; ``axis`` is unused
+    many_rows: Site
+    vocabulary: Site
+    huge: Site | None  # float16 in the thorough profile and bench only
 
     def sites(self, *, min_rank: int = 0, wide: bool = False, min_row_length: int = 0) -> tuple[Site, ...]:
         """The small sites (and the wide ones, with ``wide``) of at least ``min_rank`` whose
@@ -154,39 +177,63 @@ def _long_site(rng: np.random.Generator) -> Site:
     return Site((2, n), _axis(rng, 1, 2)) if kind == 1 else Site((n, 2), _axis(rng, 0, 2))
 
 
-def _unit_site(rng: np.random.Generator) -> Site:
-    rank = int(rng.integers(1, 5))
-    position = int(rng.integers(0, rank))
-    sides = [int(side) for side in rng.integers(1, 5, size=rank)]
-    sides[position] = 1
-    return Site(tuple(sides), _axis(rng, position, rank))
+def _high_rank_site(rng: np.random.Generator, seed: int, op: str, dtype_name: str) -> Site:
+    """Rank 5 to 8, every side 2 or 3 (none of length 1: merging two sides must change the
+    rows), at most HIGH_RANK_ELEMENTS elements. The four ranks are dealt to the four dtypes of
+    an op by a permutation of the seed, so each op sees every rank in every run."""
+    dtypes = ("float16", "bfloat16", "float32", "float64")
+    order = np.random.default_rng([seed, 1 if op == "softmax" else 2]).permutation(len(HIGH_RANKS))
+    rank = HIGH_RANKS[int(order[dtypes.index(dtype_name)])] if dtype_name in dtypes else HIGH_RANKS[0]
+    while True:
+        sides = tuple(int(side) for side in rng.integers(2, 4, size=rank))
+        if int(np.prod(sides)) <= HIGH_RANK_ELEMENTS:
+            return Site(sides, -1)
 
 
-def _empty_sites(rng: np.random.Generator) -> tuple[Site, Site]:
-    """Two sites with a zero-size side: on the axis (an empty row), and elsewhere (rows of
-    length 1 to 3, but none of them)."""
-    on_axis, elsewhere = (EMPTY_SHAPES[int(i)] for i in rng.choice(len(EMPTY_SHAPES), size=2, replace=False))
-    zeros = [dim for dim, side in enumerate(on_axis) if side == 0]
-    first = Site(on_axis, _axis(rng, int(rng.choice(zeros)), len(on_axis)))
-    if len(elsewhere) == 1:
-        elsewhere = (0, int(rng.integers(1, 4)))
-    others = [dim for dim, side in enumerate(elsewhere) if side != 0]
-    second = Site(elsewhere, _axis(rng, int(rng.choice(others)), len(elsewhere)))
-    return first, second
+def _many_rows_site(rng: np.random.Generator, dtype_name: str, row_length: int, thorough: bool) -> Site:
+    """More than GRID_ROWS rows of the rank 1 site's length (the rows checked alone reuse its
+    programs); in the half types rows of HALF_ROW_LENGTH, so that the input also passes 2**24
+    elements. Rows run along the last axis or the first."""
+    extra = int(rng.integers(2, 2**16 if thorough else 2**11))
+    rows = GRID_ROWS + extra
+    length = HALF_ROW_LENGTH if dtype_name in ("float16", "bfloat16") else row_length
+    return _rows_site(rng, rows, length)
+
+
+def _vocabulary_site(rng: np.random.Generator, thorough: bool) -> Site:
+    """Two or three rows (more when thorough) of a real vocabulary's size, past COUNTER_LIMIT."""
+    length = int(rng.choice(VOCABULARY_SIZES))
+    rows = int(rng.integers(2, 9 if thorough else 4))
+    return _rows_site(rng, rows, length)
+
+
+def _huge_site(rng: np.random.Generator) -> Site:
+    """Past INT32_INDICES elements, in rows of a vocabulary's size."""
+    rows = INT32_INDICES // HUGE_ROW_LENGTH + 1 + int(rng.integers(0, 4))
+    return _rows_site(rng, rows, HUGE_ROW_LENGTH)
+
+
+def _rows_site(rng: np.random.Generator, rows: int, length: int) -> Site:
+    """``rows`` rows of ``length``, along the last axis or the first, written as drawn."""
+    if rng.random() < 0.5:
+        return Site((rows, length), _axis(rng, 1, 2))
+    return Site((length, rows), _axis(rng, 0, 2))
 
 
 def _by_size(sites: Sequence[Site]) -> tuple[Site, ...]:
     return tuple(sorted(dict.fromkeys(sites), key=lambda site: (site.size, site.rank)))
 
 
-def shape_pool(seed: int, op: str, dtype_name: str) -> ShapePool:
+def shape_pool(seed: int, op: str, dtype_name: str, *, thorough: bool = False) -> ShapePool:
     """The pool of (``op``, ``dtype_name``) for a run with ``seed``: the same for every
-    worker and adapter of that run."""
+    worker and adapter of that run. ``thorough`` makes the large tier larger and adds ``huge``."""
     rng = _rng(seed, op, dtype_name)
     small = _small_sites(rng)
+    row_axis = small[0].axis
     return ShapePool(
+        seed=seed,
         small=_by_size(small),
-        row_axis=small[0].axis,
+        row_axis=row_axis,
         wide=_by_size(
             [
                 _wide_site(rng, TAIL_ROW_LENGTHS),
@@ -194,7 +241,8 @@ def shape_pool(seed: int, op: str, dtype_name: str) -> ShapePool:
             ]
         ),
         long=(_long_site(rng),),
-        unit=(_unit_site(rng),),
-        scalar=(Site((), int(rng.choice([0, -1]))),),
-        empty=_empty_sites(rng),
+        high_rank=_high_rank_site(rng, seed, op, dtype_name),
+        many_rows=_many_rows_site(rng, dtype_name, small[0].row_length, thorough),
+        vocabulary=_vocabulary_site(rng, thorough),
+        huge=_huge_site(rng) if thorough and dtype_name == "float16" else None,
     )

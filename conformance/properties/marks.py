@@ -30,8 +30,15 @@ PROPERTY_NAMES: tuple[str, ...] = (
     "batch_equals_rows",
     "length_one_axis_is_exact",
     "zero_dimensional_input",
+    "single_row_and_column",
+    "every_axis_in_turn",
     "masked_places_are_exact",
     "results_are_not_reused",
+    "concurrent_calls_agree",
+    "many_rows",
+    "vocabulary_rows",
+    "past_2_31_elements",
+    "large_input",
 )
 
 
@@ -48,9 +55,20 @@ def check_properties(names: list[str]) -> list[str]:
     return names
 
 
-def conformance_property(name: str, *, needs: tuple[Quantity, ...], ops: tuple[Op, ...] = OPS) -> Callable[[F], F]:
-    """Declare property ``name``: the quantities it calls (a missing one is "not provided")
-    and the ops it is meaningful for."""
+def conformance_property(
+    name: str,
+    *,
+    needs: tuple[Quantity, ...],
+    ops: tuple[Op, ...] = OPS,
+    dtypes: tuple[str, ...] | None = None,
+    profiles: tuple[str, ...] | None = None,
+    on_request: bool = False,
+) -> Callable[[F], F]:
+    """Declare property ``name``: the quantities it calls (a missing one is "not provided"),
+    the ops and dtypes it is meaningful for (None: all), the profiles it runs in unless asked
+    for by name (None: all), and whether it runs only when asked for by name (``on_request``)."""
     if name not in PROPERTY_NAMES:
         raise UnknownProperty(f"property {name!r} is missing from PROPERTY_NAMES")
-    return pytest.mark.conformance(name=name, needs=needs, ops=ops)
+    return pytest.mark.conformance(
+        name=name, needs=needs, ops=ops, dtypes=dtypes, profiles=profiles, on_request=on_request
+    )

@@ -27,13 +27,3 @@ def _every_quantity(subject, op, dtype, problem: Problem, data) -> None:
 def test_results_have_the_documented_shape_and_dtype(subject, op, dtype, pool, data):
     """Ranks 0 to 4: softmax, VJP and JVP have x.shape, the Jacobian x.shape + x.shape."""
     _every_quantity(subject, op, dtype, draw_problem(data, dtype, pool.sites()), data)
-
-
-@conformance_property("empty_inputs", needs=("forward", "vjp", "jacobian"))
-@budget(0.25)
-@given(data=st.data())
-def test_empty_inputs_give_empty_results(subject, op, dtype, pool, data):
-    """A zero-size dimension, the softmax axis and another: empty results of the right shape."""
-    for index, site in enumerate(pool.empty):
-        problem = draw_problem(data, dtype, [site], label="problem" if index == 0 else f"problem {index + 1}")
-        _every_quantity(subject, op, dtype, problem, data)

@@ -5,7 +5,7 @@ They live in a TOML file (``known_divergences.toml`` at the repository root), on
 
     [[divergence]]
     adapter = "jax*"                # fnmatch glob (or list of globs) on the adapter name (required)
-    property = "forward_accuracy"   # the property; a glob is allowed (required)
+    property = "forward_accuracy"   # the property; a glob (or list of globs) is allowed (required)
     op = "log_softmax"              # softmax | log_softmax; omitted or "any": every op
     dtype = "float16"               # glob on the dtype name; omitted: every dtype
     framework = "jax"               # only records of this framework; omitted: any
@@ -50,7 +50,7 @@ from conformance.results.records import read_text
 OPS = ("softmax", "log_softmax", "any")
 _FIELDS: dict[str, type | tuple[type, ...]] = {
     "adapter": (str, list),
-    "property": str,
+    "property": (str, list),
     "op": str,
     "dtype": str,
     "framework": str,
@@ -231,7 +231,7 @@ class SpecifierSet:
 @dataclass(frozen=True)
 class Divergence:
     adapter: tuple[str, ...]
-    property: str
+    property: tuple[str, ...]
     reason: str
     op: str | None = None
     dtype: str | None = None
@@ -247,7 +247,8 @@ class Divergence:
 
     def label(self) -> str:
         adapters = repr(self.adapter[0]) if len(self.adapter) == 1 else repr(list(self.adapter))
-        parts = [f"adapter {adapters}", f"property {self.property!r}"]
+        properties = repr(self.property[0]) if len(self.property) == 1 else repr(list(self.property))
+        parts = [f"adapter {adapters}", f"property {properties}"]
         if self.op is not None:
             parts.append(f"op {self.op}")
         if self.dtype is not None:
@@ -286,7 +287,7 @@ class Divergence:
             return False
         if not self.about_adapter(str(record.get("adapter", ""))):
             return False
-        if not fnmatchcase(str(record.get("property", "")), self.property):
+        if not any(fnmatchcase(str(record.get("property", "")), pattern) for pattern in self.property):
             return False
         if self.op is not None and self.op != "any" and record.get("op") != self.op:
             return False
@@ -321,6 +322,7 @@ def _entry(raw: Any, number: int, source: str) -> Divergence:
                 "max_error_ulp": "a number",
                 "message": "a string or a list of strings",
                 "adapter": "a string or a list of strings",
+                "property": "a string or a list of strings",
                 "intermittent": "true or false",
             }.get(name, "a string")
             raise DivergenceFileError(f"{where}: {name} must be {kind}, got {value!r}")
@@ -343,7 +345,7 @@ def _entry(raw: Any, number: int, source: str) -> Divergence:
     max_error = raw.get("max_error_ulp")
     return Divergence(
         adapter=_patterns(raw["adapter"], where, "adapter"),
-        property=raw["property"],
+        property=_patterns(raw["property"], where, "property"),
         reason=" ".join(raw["reason"].split()),
         op=raw.get("op"),
         dtype=raw.get("dtype"),

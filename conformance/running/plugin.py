@@ -25,7 +25,7 @@ from conformance.adapters import framework_of
 from conformance.checks import calls, measure
 from conformance.checks.calls import AdapterCallError, ConformanceFailure, Subject
 from conformance.inputs.profiles import UnknownProfile, check_profile, default_profile, register_profiles
-from conformance.inputs.shape_pool import ShapePool, shape_pool
+from conformance.inputs.shape_pool import ShapePool, Site, shape_pool
 from conformance.properties.marks import UnknownProperty, check_properties
 from conformance.results import divergences, records
 from conformance.running import probes
@@ -74,6 +74,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="K/N: only the K-th of N shares of the (op, dtype) pairs, K from 0 (used by the runner)",
     )
+    group.addoption(
+        "--conformance-ops", default=None, help=f"comma-separated subset of {', '.join(OPS)} (used by bench)"
+    )
+    group.addoption(
+        "--conformance-large-input",
+        default=None,
+        help="ROWSxLENGTH[@AXIS]: the input of the large_input property (used by bench)",
+    )
+    group.addoption(
+        "--conformance-cotangents",
+        type=int,
+        default=1,
+        help="random cotangents for the large checks' VJP (used by bench)",
+    )
 
 
 def _split(value: str | None) -> list[str]:
@@ -93,7 +107,7 @@ def pytest_configure(config: pytest.Config) -> None:
     stream_path = config.getoption("conformance_stream")
     stream = records.Stream(stream_path) if stream_path else None
     if stream is not None:
-        calls.heartbeat = _rate_limited(lambda: stream.emit("beat"), seconds=0.5)
+        calls.heartbeat = _beats(stream, seconds=0.5)
     config.stash[_STATE] = {
         "profile": profile,
         "shape_seed": _shape_seed(config.getoption("hypothesis_seed", None), profile),
@@ -127,21 +141,47 @@ def shape_pool_for(config: pytest.Config, op: str, dtype: str) -> ShapePool:
     state = config.stash[_STATE]
     key = (op, dtype)
     if key not in state["pools"]:
-        state["pools"][key] = shape_pool(state["shape_seed"], op, dtype)
+        state["pools"][key] = shape_pool(state["shape_seed"], op, dtype, thorough=state["profile"] == "thorough")
     found: ShapePool = state["pools"][key]
     return found
 
 
-def _rate_limited(action: Callable[[], None], seconds: float) -> Callable[[], None]:
-    last = [0.0]
+@pytest.fixture
+def large_site(request: pytest.FixtureRequest) -> Site | None:
+    """The input ``--conformance-large-input ROWSxLENGTH[@AXIS]`` asks for (bench), else None."""
+    return large_input_site(request.config.getoption("conformance_large_input"))
 
-    def limited() -> None:
+
+@pytest.fixture
+def large_cotangents(request: pytest.FixtureRequest) -> int:
+    """How many random cotangents the large checks' VJP takes."""
+    return max(1, int(request.config.getoption("conformance_cotangents")))
+
+
+def large_input_site(text: str | None) -> Site | None:
+    """``100000x1000@-1`` as rows of 1000 along axis -1: ``Site((100000, 1000), -1)``; an axis of
+    0 or -2 puts the rows along the first dimension (``(1000, 100000)``)."""
+    if not text:
+        return None
+    size, _, axis_text = text.partition("@")
+    rows, _, length = size.partition("x")
+    axis = int(axis_text or -1)
+    shape = (int(rows), int(length)) if axis in (1, -1) else (int(length), int(rows))
+    return Site(shape, axis)
+
+
+def _beats(stream: records.Stream, seconds: float) -> Callable[[float | None], None]:
+    """A heartbeat for the runner: at most one every ``seconds``, except that a call allowed
+    another time than the last beat said is announced at once (the runner waits that long)."""
+    last: list[Any] = [0.0, None]
+
+    def beat(timeout: float | None) -> None:
         now = time.monotonic()
-        if now - last[0] >= seconds:
-            last[0] = now
-            action()
+        if now - last[0] >= seconds or timeout != last[1]:
+            last[:] = [now, timeout]
+            stream.emit("beat", timeout=timeout)
 
-    return limited
+    return beat
 
 
 def _specs(config: pytest.Config) -> list[str]:
@@ -189,9 +229,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     pairs = set(_pairs(metafunc.config))
     subjects = _subjects(metafunc.config)
+    dtypes = [dtype for dtype in _dtypes(metafunc.config) if dtype in (marker.kwargs.get("dtypes") or DTYPE_NAMES)]
     cases = [
         (subject, op, dtype_named(dtype))
-        for subject, op, dtype in itertools.product(subjects, marker.kwargs["ops"], _dtypes(metafunc.config))
+        for subject, op, dtype in itertools.product(subjects, marker.kwargs["ops"], dtypes)
         if (op, dtype) in pairs
     ]
     metafunc.parametrize(
@@ -226,7 +267,8 @@ def shard_pairs(pairs: list[tuple[Op, str]], shard: tuple[int, int] | None) -> l
 
 def _pairs(config: pytest.Config) -> list[tuple[Op, str]]:
     """The (op, dtype) pairs this session tests, in order."""
-    every = [(op, dtype) for op in OPS for dtype in _dtypes(config)]
+    ops = _split(config.getoption("conformance_ops")) or list(OPS)
+    every = [(op, dtype) for op in OPS if op in ops for dtype in _dtypes(config)]
     return shard_pairs(every, _shard(config))
 
 
@@ -249,6 +291,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     done = set(Path(skip_file).read_text().split()) if skip_file else set()
     wanted = config.stash[_STATE]["properties"]
 
+    profile = config.stash[_STATE]["profile"]
+
     def unwanted(item: pytest.Item) -> bool:
         marker = item.get_closest_marker("conformance")
         if marker is None:
@@ -257,7 +301,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         # is an empty parameter set: nothing to run
         callspec = getattr(item, "callspec", None)
         empty = callspec is not None and not isinstance(callspec.params.get("subject"), Subject)
-        return item.nodeid in done or empty or (wanted is not None and marker.kwargs["name"] not in wanted)
+        name = marker.kwargs["name"]
+        asked = wanted is not None and name in wanted
+        elsewhere = marker.kwargs.get("profiles") is not None and profile not in marker.kwargs["profiles"]
+        not_asked = (marker.kwargs.get("on_request") or elsewhere) and not asked
+        return item.nodeid in done or empty or (wanted is not None and not asked) or bool(not_asked)
 
     dropped = [item for item in items if unwanted(item)]
     if dropped:

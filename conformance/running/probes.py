@@ -53,11 +53,13 @@ def _describe(value: Any) -> str:
         )
 
 
-def _attempt(subject: Subject, call: Callable[[], Any]) -> str:
+def _attempt(subject: Subject, call: Callable[[], Any], x: Any) -> str:
     try:
         with deadline(subject.call_timeout):
             return _describe(call())
     except Exception as error:
+        if np.ndim(x) == 0:
+            return f"rejects 0-d ({type(error).__name__})"  # a valid choice, as NumPy's moveaxis makes it
         return f"error: {type(error).__name__}"
 
 
@@ -69,7 +71,7 @@ def behaviour(subject: Subject) -> list[dict[str, str]]:
         if method is None:
             continue
         arguments = (x,) if quantity == "forward" else (x, np.ones_like(x))
-        outcome = _attempt(subject, functools.partial(method, *arguments, axis))
+        outcome = _attempt(subject, functools.partial(method, *arguments, axis), x)
         found.append(
             {"adapter": subject.spec, "input": name, "quantity": method_name("softmax", quantity), "outcome": outcome}
         )

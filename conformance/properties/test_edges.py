@@ -1,0 +1,127 @@
+"""The finite edges, enumerated: every case of :mod:`conformance.inputs.catalogue` runs in every
+example of its property, whatever the profile; only the values are drawn.
+
+* ``empty_inputs``: a zero-size side, on the axis and elsewhere, at ranks 1 to 4: every
+  quantity has the documented (empty) shape and the input's dtype;
+* ``zero_dimensional_input``: a 0-d input, axis 0 and -1. Taking it as one row of length 1
+  (torch's convention, and the oracle's) and rejecting it (NumPy's ``moveaxis``, jax and
+  TensorFlow raise) are both valid; what an adapter returns for it must be right;
+* ``length_one_axis_is_exact``: a length-1 axis at the start, middle and end of 16 rows gives
+  exactly 1 (log: 0), and exactly zero derivatives;
+* ``single_row_and_column``: the whole input is one row, along the last axis or the first;
+* ``every_axis_in_turn``: the (op, dtype)'s rank 5 to 8 site, on each of its axes in turn, in
+  one worker (a plan cached by shape and dtype alone keeps the first axis).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conformance.adapter import Quantity, provided_method
+from conformance.checks.assertions import assert_exactly
+from conformance.checks.calls import AdapterCallError
+from conformance.checks.quantities import VECTORS, compare, draw_problem, run
+from conformance.inputs import catalogue
+from conformance.inputs.profiles import budget
+from conformance.inputs.shape_pool import Site
+from conformance.inputs.strategies import Problem, vectors
+from conformance.properties.marks import conformance_property
+
+FIRST_ORDER: tuple[Quantity, ...] = ("forward", "vjp", "jvp", "jacobian")
+
+
+def _draw(data, dtype, case: catalogue.Case, index: int, **options) -> Problem:
+    """The values of one case; the first case of an example counts the example."""
+    return draw_problem(data, dtype, [case.site], label="problem" if index == 0 else case.what, **options)
+
+
+def _provided(subject, op, quantities: tuple[Quantity, ...]) -> list[Quantity]:
+    return [quantity for quantity in quantities if provided_method(subject.adapter, op, quantity) is not None]
+
+
+@conformance_property("empty_inputs", needs=("forward", "vjp", "jacobian"))
+@budget(0.2)
+@given(data=st.data())
+def test_empty_inputs_give_empty_results(subject, op, dtype, pool, data):
+    """Every quantity of every empty case has the documented shape (empty) and dtype."""
+    for index, case in enumerate(catalogue.EMPTY):
+        problem = _draw(data, dtype, case, index)
+        for quantity in _provided(subject, op, FIRST_ORDER):
+            names = VECTORS[quantity]
+            drawn = [data.draw(vectors(problem.shape, dtype), label=f"{case.what}: {name}") for name in names]
+            run(subject, op, quantity, problem.x, problem.axis, drawn)
+
+
+def _rows_of_length_one_are_exact(subject, op, dtype, problem: Problem, data, what: str) -> None:
+    """softmax is exactly 1 (log_softmax 0), and the VJP, JVP and Jacobian exactly 0, on inputs
+    whose every row has one element (``what`` says which). A 0-d input may also be rejected:
+    a call that raises on it is a valid choice, not a failure."""
+    one = 1.0 if op == "softmax" else 0.0
+    rules = {
+        "forward": (one, f"{what} gives exactly {one:g}"),
+        "vjp": (0.0, f"{what} has a zero gradient"),
+        "jvp": (0.0, f"{what} has a zero JVP"),
+        "jacobian": (0.0, f"{what} has a zero Jacobian"),
+    }
+    for quantity in _provided(subject, op, FIRST_ORDER):
+        drawn = [data.draw(vectors(problem.shape, dtype), label=f"{what}: {name}") for name in VECTORS[quantity]]
+        try:
+            outcome = run(subject, op, quantity, problem.x, problem.axis, drawn)
+        except AdapterCallError as error:
+            if problem.x.value.ndim == 0 and error.raised is not None:
+                continue
+            raise
+        expected, rule = rules[quantity]
+        name = op if quantity == "forward" else quantity
+        everywhere = np.ones(outcome.actual.shape, dtype=bool)
+        assert_exactly(name, outcome.actual, expected, everywhere, rule, outcome.where, outcome.call)
+
+
+@conformance_property("length_one_axis_is_exact", needs=("forward", "vjp", "jacobian"))
+@budget(0.3)
+@given(data=st.data())
+def test_length_one_axis_gives_exactly_one_and_zero_gradient(subject, op, dtype, pool, data):
+    for index, case in enumerate(catalogue.LENGTH_ONE):
+        problem = _draw(data, dtype, case, index, masks=False)
+        _rows_of_length_one_are_exact(subject, op, dtype, problem, data, f"a row of length 1 ({case.what})")
+
+
+@conformance_property("zero_dimensional_input", needs=("forward", "vjp", "jacobian"))
+@budget(0.2)
+@given(data=st.data())
+def test_a_zero_dimensional_input_is_one_row_of_length_one_or_rejected(subject, op, dtype, pool, data):
+    """A 0-d x (axis 0 or -1) is a single row of one element, every result 0-d too; or the
+    adapter rejects it, raising at the call. Anything it does return must be right."""
+    for index, case in enumerate(catalogue.ZERO_DIMENSIONAL):
+        problem = _draw(data, dtype, case, index, masks=False)
+        _rows_of_length_one_are_exact(subject, op, dtype, problem, data, case.what)
+
+
+@conformance_property("single_row_and_column", needs=("forward", "vjp"))
+@budget(0.3)
+@given(data=st.data())
+def test_a_single_row_or_column_is_within_its_bound(subject, op, dtype, pool, data):
+    for index, case in enumerate(catalogue.SINGLE_ROW):
+        problem = _draw(data, dtype, case, index)
+        cotangent = data.draw(vectors(problem.shape, dtype), label=f"{case.what}: cotangent")
+        compare(subject, op, "forward", problem.x, problem.axis)
+        compare(subject, op, "vjp", problem.x, problem.axis, [cotangent])
+
+
+@conformance_property("every_axis_in_turn", needs=("forward", "vjp"))
+@budget(0.2)
+@given(data=st.data())
+def test_one_shape_on_each_of_its_axes_in_turn(subject, op, dtype, pool, data):
+    """The rank 5 to 8 site on axis 0, 1, ... in turn (each written as drawn: counted from the
+    start or from the end), forward and VJP against the oracle."""
+    shape = pool.high_rank.shape
+    rank = len(shape)
+    written = data.draw(st.lists(st.booleans(), min_size=rank, max_size=rank), label="axes from the end")
+    for position in range(rank):
+        axis = position - rank if written[position] else position
+        problem = draw_problem(data, dtype, [Site(shape, axis)], label="problem" if position == 0 else f"axis {axis}")
+        cotangent = data.draw(vectors(shape, dtype), label=f"axis {axis}: cotangent")
+        compare(subject, op, "forward", problem.x, problem.axis)
+        compare(subject, op, "vjp", problem.x, problem.axis, [cotangent])

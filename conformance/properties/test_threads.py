@@ -1,0 +1,164 @@
+"""Concurrent callers: an adapter called from several threads at once gives each caller what the
+same call gives alone.
+
+A server calls its model from several threads. A kernel that keeps one scratch buffer per
+shape, a cache filled without a lock, or a global random state, is right from one thread and
+mixes its callers' inputs from several. So each example draws a few inputs of one shape, calls
+the forward pass and the VJP on each alone, then calls them again from that many threads at
+once (a barrier lines them up, and the interpreter switches threads every few microseconds),
+and every answer must agree with the same call made alone, within twice its bound, in every round.
+
+An adapter that is not meant to be called concurrently says so with ``thread_safe = False``;
+this property then reports "not thread-safe (declared)", which is not a failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conformance.adapter import Quantity, method_name
+from conformance.checks.assertions import assert_within_bound
+from conformance.checks.calls import AdapterCallError, time_allowed
+from conformance.checks.quantities import Outcome, bound_for, draw_problem, make_call, run
+from conformance.checks.reproducer import reproducer
+from conformance.inputs.profiles import budget
+from conformance.inputs.shape_pool import Site
+from conformance.inputs.strategies import Argument, vectors
+from conformance.properties.marks import conformance_property
+from conformance.truth.tolerance import Bound
+
+CALLERS = 4
+ROUNDS = 4
+SWITCH_INTERVAL_S = 1e-6  # how often the interpreter hands the GIL to another thread, while they run
+QUANTITIES: tuple[Quantity, ...] = ("forward", "vjp")
+
+
+@contextmanager
+def _frequent_switches() -> Iterator[None]:
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+
+
+def _concurrently(subject, op, problems: list[tuple[Argument, Argument]], axis: int) -> list[list[dict[str, Outcome]]]:
+    """Each caller's answers in each round, every caller in its own thread, all started at once,
+    ``ROUNDS`` times. A caller's exception is raised here."""
+    barrier = threading.Barrier(len(problems))
+    answers: list[list[dict[str, Outcome]]] = [[] for _ in problems]
+    errors: list[BaseException] = []
+
+    def caller(index: int) -> None:
+        x, cotangent = problems[index]
+        try:
+            for _ in range(ROUNDS):
+                barrier.wait()
+                answers[index].append(
+                    {
+                        quantity: run(subject, op, quantity, x, axis, [cotangent] if quantity == "vjp" else [])
+                        for quantity in QUANTITIES
+                    }
+                )
+        except BaseException as error:
+            errors.append(error)
+            barrier.abort()
+
+    threads = [threading.Thread(target=caller, args=(index,), daemon=True) for index in range(len(problems))]
+    allowed = time_allowed(subject.call_timeout, int(problems[0][0].value.size))
+    with _frequent_switches():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(None if allowed is None else allowed * ROUNDS * len(QUANTITIES) * len(problems))
+    if any(thread.is_alive() for thread in threads):
+        subject.hung = f"a call from {len(problems)} threads at once did not return"
+        raise AdapterCallError(
+            f"{subject.hung} {_label(subject, op, problems, axis)}", _source(subject, op, problems, axis)
+        )
+    real = [error for error in errors if not isinstance(error, threading.BrokenBarrierError)]
+    if real:
+        raise real[0]
+    return answers
+
+
+def _label(subject, op, problems, axis) -> str:
+    return f"[{subject.name} {op} axis={axis} {problems[0][0].value.dtype}]"
+
+
+def _source(subject, op, problems: list[tuple[Argument, Argument]], axis: int, caller: int = 0) -> str:
+    """A script that makes the same calls from as many threads, and compares caller
+    ``caller``'s answers with the same calls made alone."""
+    assignments = []
+    for x, cotangent in problems:
+        call = make_call(subject, op, "vjp", x, axis, [cotangent])
+        assignments += [f"inputs.append(({call.argument_source('x')}, {call.argument_source('cotangent')}))"]
+    forward, backward = (f"adapter.{method_name(op, quantity)}" for quantity in QUANTITIES)
+    return reproducer(
+        subject.location,
+        [
+            "import sys, threading",
+            "inputs = []",
+            *assignments,
+            f"alone = [({forward}(x, axis={axis}), {backward}(x, g, axis={axis})) for x, g in inputs]",
+            "together = [None] * len(inputs)",
+            "barrier = threading.Barrier(len(inputs))",
+            "def caller(i):",
+            "    x, g = inputs[i]",
+            f"    for _ in range({ROUNDS}):",
+            "        barrier.wait()",
+            f"        together[i] = ({forward}(x, axis={axis}), {backward}(x, g, axis={axis}))",
+            f"sys.setswitchinterval({SWITCH_INTERVAL_S})",
+            "threads = [threading.Thread(target=caller, args=(i,)) for i in range(len(inputs))]",
+            "[thread.start() for thread in threads]",
+            "[thread.join() for thread in threads]",
+        ],
+        [
+            f"'caller {caller}, forward alone vs together:', alone[{caller}][0], together[{caller}][0]",
+            f"'caller {caller}, vjp alone vs together:', alone[{caller}][1], together[{caller}][1]",
+        ],
+    )
+
+
+@conformance_property("concurrent_calls_agree", needs=("forward", "vjp"))
+@budget(0.3)
+@given(data=st.data())
+def test_concurrent_calls_give_what_the_same_calls_give_alone(subject, op, dtype, pool, data):
+    if getattr(subject.adapter, "thread_safe", True) is False:
+        pytest.skip("not thread-safe (declared)")
+    site: Site = pool.long[0]  # thousands of elements (NumPy lets go of the GIL), its programs built already
+    problems = []
+    for index in range(CALLERS):
+        problem = draw_problem(data, dtype, [site], label="problem" if index == 0 else f"caller {index}")
+        problems.append((problem.x, data.draw(vectors(site.shape, dtype), label=f"caller {index}: cotangent")))
+    alone = [
+        {
+            quantity: run(subject, op, quantity, x, site.axis, [cotangent] if quantity == "vjp" else [])
+            for quantity in QUANTITIES
+        }
+        for x, cotangent in problems
+    ]
+    together = _concurrently(subject, op, problems, site.axis)
+    for index, ((x, cotangent), own, rounds) in enumerate(zip(problems, alone, together)):
+        for answers, quantity in itertools.product(rounds, QUANTITIES):
+            vectors_ = [cotangent.value] if quantity == "vjp" else []
+            bound = bound_for(op, quantity, x.value, site.axis, vectors_)
+            assert_within_bound(
+                f"caller {index} of {CALLERS} at once: {answers[quantity].call.method}",
+                answers[quantity].actual,
+                own[quantity].actual,
+                Bound(2 * bound.absolute, bound.scale, bound.dtype),
+                answers[quantity].where,
+                functools.partial(_source, subject, op, problems, site.axis, index),
+                reference="the same call made alone",
+            )

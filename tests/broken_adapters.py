@@ -286,15 +286,197 @@ class ShiftsByTheBatchMaximum(NumpyReference):
             return (e / np.sum(e, axis=axis, keepdims=True)).astype(x.dtype)
 
 
-class RejectsZeroDimensionalInput(NumpyReference):
-    """Its Jacobian assumes at least one axis: a 0-d input raises."""
+def _rows(x: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """x as (rows, length), rows in C order of the other axes, and the shape to put it back."""
+    moved = np.moveaxis(x, axis, -1)
+    return moved.reshape(-1, moved.shape[-1]), moved.shape
 
-    name = "rejects-zero-dimensional-input"
 
-    def jacobian(self, x: np.ndarray, axis: int) -> np.ndarray:
+def _from_rows(rows: np.ndarray, moved_shape: tuple[int, ...], axis: int, dtype: np.dtype) -> np.ndarray:
+    return np.moveaxis(rows.reshape(moved_shape), -1, axis).astype(dtype)
+
+
+class GridWrapsPast65535Rows(NumpyReference):
+    """A kernel that launches one block per row on a grid of at most 65535 blocks and lets the
+    row index wrap: row 65535 gets row 0's result, row 65536 row 1's, and so on."""
+
+    name = "grid-wraps-past-65535-rows"
+    GRID = 65535
+
+    def _wrapped(self, result: np.ndarray, axis: int) -> np.ndarray:
+        if result.ndim == 0 or result.size == 0:
+            return result
+        rows, shape = _rows(result, axis)
+        wrapped = rows[np.arange(rows.shape[0]) % self.GRID]
+        return _from_rows(wrapped, shape, axis, result.dtype)
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        return self._wrapped(super().softmax(x, axis), axis)
+
+    def vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        return self._wrapped(super().vjp(x, cotangent, axis), axis)
+
+    def log_softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        return self._wrapped(super().log_softmax(x, axis), axis)
+
+    def log_softmax_vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        return self._wrapped(super().log_softmax_vjp(x, cotangent, axis), axis)
+
+
+class SixteenBitRowCounter(NumpyReference):
+    """Counts a row's elements in a 16-bit counter: the sums over a row (the normaliser, and
+    the VJP's inner product) stop after its first 65536 elements."""
+
+    name = "sixteen-bit-row-counter"
+    COUNTER = 65536
+
+    def _sums(self, x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+        rows, shape = _rows(x.astype(np.float64), axis)
+        with np.errstate(invalid="ignore"):
+            e = np.exp(rows - np.max(rows, axis=-1, keepdims=True, initial=-np.inf))
+        total = np.sum(e[:, : self.COUNTER], axis=-1, keepdims=True)
+        return e / total, rows, shape
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
         if x.ndim == 0:
-            raise ValueError("softmax needs at least one axis")
-        return super().jacobian(x, axis)
+            return super().softmax(x, axis)
+        s, _, shape = self._sums(x, axis)
+        return _from_rows(s, shape, axis, x.dtype)
+
+    def vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        if x.ndim == 0:
+            return super().vjp(x, cotangent, axis)
+        s, _, shape = self._sums(x, axis)
+        g, _ = _rows(cotangent.astype(np.float64), axis)
+        inner = np.sum((g * s)[:, : self.COUNTER], axis=-1, keepdims=True)
+        return _from_rows(s * (g - inner), shape, axis, x.dtype)
+
+
+class MergesTheLastTwoSidesOfRank5(NumpyReference):
+    """Supports up to rank 4: a rank-5 input has its last two sides merged into one, so a
+    softmax over either of them runs over both."""
+
+    name = "merges-the-last-two-sides-of-rank-5"
+
+    def _merged(self, x: np.ndarray, axis: int) -> tuple[np.ndarray, int]:
+        if x.ndim != 5:
+            return x, axis
+        axis %= 5
+        return x.reshape(x.shape[:3] + (x.shape[3] * x.shape[4],)), min(axis, 3)
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        merged, merged_axis = self._merged(x, axis)
+        return super().softmax(merged, merged_axis).reshape(x.shape)
+
+    def vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        merged, merged_axis = self._merged(x, axis)
+        return super().vjp(merged, cotangent.reshape(merged.shape), merged_axis).reshape(x.shape)
+
+    def log_softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        merged, merged_axis = self._merged(x, axis)
+        return super().log_softmax(merged, merged_axis).reshape(x.shape)
+
+    def log_softmax_vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        merged, merged_axis = self._merged(x, axis)
+        return super().log_softmax_vjp(merged, cotangent.reshape(merged.shape), merged_axis).reshape(x.shape)
+
+
+class SharesAScratchBufferAcrossCalls(NumpyReference):
+    """Keeps one float64 workspace per shape and dtype, reused by every call: right from one
+    thread, and from several at once one caller's logits get into another's result."""
+
+    name = "shares-a-scratch-buffer-across-calls"
+
+    def __init__(self) -> None:
+        self._scratch: dict[tuple[tuple[int, ...], str], np.ndarray] = {}
+
+    def _workspace(self, x: np.ndarray) -> np.ndarray:
+        return self._scratch.setdefault((x.shape, x.dtype.str), np.empty(x.shape, np.float64))
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        if x.ndim == 0 or x.size == 0:
+            return super().softmax(x, axis)
+        work = self._workspace(x)
+        work[...] = x
+        work -= np.max(work, axis=axis, keepdims=True)
+        np.exp(work, out=work)
+        work /= np.sum(work, axis=axis, keepdims=True)
+        return work.astype(x.dtype)
+
+    def vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        if x.ndim == 0 or x.size == 0:
+            return super().vjp(x, cotangent, axis)
+        work = self._workspace(x)
+        work[...] = self.softmax(x, axis)
+        inner = np.sum(cotangent * work, axis=axis, keepdims=True)
+        work *= cotangent - inner
+        return work.astype(x.dtype)
+
+
+class PlanCacheKeyedWithoutAxis(NumpyReference):
+    """Caches a plan per (method, shape, dtype), and the plan holds the axis of the first call:
+    a later call of the same shape over another axis runs over the first one."""
+
+    name = "plan-cache-keyed-without-axis"
+
+    def __init__(self) -> None:
+        self._plans: dict[tuple[str, tuple[int, ...], str], int] = {}
+
+    def _axis(self, method: str, x: np.ndarray, axis: int) -> int:
+        return self._plans.setdefault((method, x.shape, x.dtype.str), axis)
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        return super().softmax(x, self._axis("softmax", x, axis))
+
+    def vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        return super().vjp(x, cotangent, self._axis("vjp", x, axis))
+
+    def log_softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        return super().log_softmax(x, self._axis("log_softmax", x, axis))
+
+    def log_softmax_vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        return super().log_softmax_vjp(x, cotangent, self._axis("log_softmax_vjp", x, axis))
+
+
+class LengthOneAxisWrongOnWholeVectors(NumpyReference):
+    """Over an axis of length 1, rows are done 8 at a time in a vector path that divides by a
+    sum rounded up by one ulp (the last rows, fewer than 8, take a scalar path that is exact):
+    one ulp below 1 instead of exactly 1 in whole vectors of 8 rows, and a gradient that is
+    not exactly 0 there."""
+
+    name = "length-one-axis-wrong-on-whole-vectors"
+    LANES = 8
+
+    def _vector_rows(self, x: np.ndarray, axis: int) -> np.ndarray | None:
+        """The rows (in x's moved layout) the vector path takes, or None off a length-1 axis."""
+        if x.ndim == 0 or x.size == 0 or x.shape[axis] != 1:
+            return None
+        rows = x.size
+        whole = rows - rows % self.LANES
+        mask = np.zeros(rows, dtype=bool)
+        mask[:whole] = True
+        return mask
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        result = super().softmax(x, axis)
+        vector = self._vector_rows(x, axis)
+        if vector is None:
+            return result
+        below_one = np.nextafter(np.ones((), x.dtype), np.zeros((), x.dtype))
+        rows, shape = _rows(result, axis)
+        rows[vector] = below_one
+        return _from_rows(rows, shape, axis, x.dtype)
+
+    def vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        result = super().vjp(x, cotangent, axis)
+        vector = self._vector_rows(x, axis)
+        if vector is None:
+            return result
+        s, shape = _rows(self.softmax(x, axis).astype(np.float64), axis)
+        g, _ = _rows(cotangent.astype(np.float64), axis)
+        rows, _ = _rows(result, axis)
+        rows[vector] = (s * (g - g * s))[vector]  # the vector path's s(1 - s) g, with s one ulp below 1
+        return _from_rows(rows, shape, axis, x.dtype)
 
 
 # broken adapter -> (dtypes to run it on, properties any of which must flag it)
@@ -318,5 +500,12 @@ CAUGHT_BY: dict[type, tuple[str, tuple[str, ...]]] = {
     ShiftsItsInputInPlace: ("float32", ("forward_accuracy",)),
     ReusesItsOutputBuffer: ("float32", ("results_are_not_reused",)),
     ShiftsByTheBatchMaximum: ("float32", ("forward_accuracy", "batch_equals_rows")),
-    RejectsZeroDimensionalInput: ("float64", ("zero_dimensional_input",)),
+    GridWrapsPast65535Rows: ("float32", ("many_rows",)),
+    SixteenBitRowCounter: ("float32", ("vocabulary_rows",)),
+    MergesTheLastTwoSidesOfRank5: ("float16,bfloat16,float32,float64", ("every_axis_in_turn",)),
+    SharesAScratchBufferAcrossCalls: ("float32", ("concurrent_calls_agree",)),
+    PlanCacheKeyedWithoutAxis: ("float32", ("every_axis_in_turn", "single_row_and_column")),
+    LengthOneAxisWrongOnWholeVectors: ("float32", ("length_one_axis_is_exact",)),
 }
+# the broken adapters whose bug is an exception (an ``error`` record), not a wrong answer
+RAISE: frozenset[type] = frozenset({CrashesOnEmptyAxis})

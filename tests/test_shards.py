@@ -3,8 +3,9 @@ the (op, dtype) pairs; the run's results are the same as from one worker."""
 
 from __future__ import annotations
 
+from conformance.running.history import plan
 from conformance.running.plugin import shard_pairs
-from conformance.running.runner import shard_count, share_cores
+from conformance.running.runner import share_cores
 from tests.conftest import TESTS
 
 PAIRS = [(op, dtype) for op in ("softmax", "log_softmax") for dtype in ("float16", "bfloat16", "float32", "float64")]
@@ -17,10 +18,18 @@ def test_shards_split_the_pairs_between_them_and_miss_none():
     assert shard_pairs(PAIRS, None) == PAIRS
 
 
-def test_an_adapter_is_split_only_when_there_are_more_cores_than_adapters():
-    assert shard_count(specs=1, jobs=2, pairs=8) == 2
-    assert shard_count(specs=3, jobs=2, pairs=8) == 1
-    assert shard_count(specs=1, jobs=16, pairs=2) == 2  # never more shards than (op, dtype) pairs
+def _shards(pieces) -> dict[str, int]:
+    return {piece.spec: piece.shards for piece in pieces}
+
+
+def test_an_adapter_is_split_where_that_shortens_the_run():
+    assert _shards(plan(["mine.py:Mine"], {}, jobs=2, pairs=8)) == {"mine.py:Mine": 2}  # one adapter, two cores
+    assert _shards(plan(["a", "b"], {"a": 50, "b": 50}, jobs=2, pairs=8)) == {"a": 1, "b": 1}
+    # one adapter that takes most of the time runs as several workers beside the others
+    long_one = plan(["slow", "fast"], {"slow": 100, "fast": 10}, jobs=2, pairs=8)
+    assert _shards(long_one)["slow"] > 1
+    assert long_one[0].spec == "slow" and long_one[0].seconds >= long_one[-1].seconds  # longest first
+    assert _shards(plan(["mine.py:Mine"], {}, jobs=16, pairs=2)) == {"mine.py:Mine": 2}  # at most one per pair
 
 
 def test_workers_share_the_cores_and_keep_what_the_user_set():

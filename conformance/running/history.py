@@ -1,4 +1,5 @@
-"""How long each adapter's worker took before, so that a run starts the longest first.
+"""How long each adapter's worker took before, so that a run splits the long ones and starts
+the longest first.
 
 With two workers at a time and adapters that take from seconds (numpy, torch) to many
 minutes (jax eager), the order decides the wall time: the longest started last finishes
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.results.records import write_atomic
@@ -60,6 +62,60 @@ def save(folder: Path | None, seconds: Mapping[str, float]) -> None:
     kept = {**load(folder), **{spec: round(value, 3) for spec, value in seconds.items()}}
     with contextlib.suppress(OSError):
         write_atomic(folder / FILE_NAME, json.dumps(kept, indent=1, sort_keys=True) + "\n")
+
+
+STARTUP_S = 3.0  # what one more worker costs: starting Python, importing a framework, collecting
+UNKNOWN_S = 10.0  # the time assumed for an adapter never timed (a user's)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One worker of a plan: ``shard`` (from 0) of ``shards`` of ``spec``'s (op, dtype) pairs."""
+
+    spec: str
+    shard: int
+    shards: int
+    seconds: float  # expected, startup included
+
+
+def _makespan(pieces: list[float], jobs: int) -> float:
+    """The wall time of running ``pieces`` longest first on ``jobs`` workers at once."""
+    loads = [0.0] * max(1, jobs)
+    for piece in sorted(pieces, reverse=True):
+        loads[loads.index(min(loads))] += piece
+    return max(loads)
+
+
+def plan(specs: list[str], seconds: Mapping[str, float], jobs: int, pairs: int) -> list[Piece]:
+    """The workers of a run, longest first: each adapter split into as many shards (at most one
+    per (op, dtype) pair) as shortens the run. An adapter that takes most of the time runs as
+    several workers beside the others (each worker costs STARTUP_S more), so that no core
+    waits for one long worker at the end. ``seconds`` falls back on :data:`TYPICAL_SECONDS`,
+    then :data:`UNKNOWN_S`."""
+    known = {**TYPICAL_SECONDS, **seconds}
+    cost = {spec: known.get(spec, UNKNOWN_S) for spec in specs}
+    shards = dict.fromkeys(specs, 1)
+
+    def pieces(counts: Mapping[str, int]) -> list[float]:
+        return [cost[spec] / counts[spec] + STARTUP_S for spec in specs for _ in range(counts[spec])]
+
+    best = _makespan(pieces(shards), jobs)
+    improved = True
+    while improved:
+        improved = False
+        for spec in sorted(specs, key=lambda name: -cost[name] / shards[name]):
+            for count in range(1, max(1, pairs) + 1):
+                trial = {**shards, spec: count}
+                span = _makespan(pieces(trial), jobs)
+                if span < best - 1e-9:
+                    best, shards, improved = span, trial, True
+    planned = [
+        Piece(spec, shard, shards[spec], cost[spec] / shards[spec] + STARTUP_S)
+        for spec in specs
+        for shard in range(shards[spec])
+    ]
+    order = longest_first(specs, seconds)
+    return sorted(planned, key=lambda piece: (-piece.seconds, order.index(piece.spec), piece.shard))
 
 
 def longest_first(specs: list[str], seconds: Mapping[str, float]) -> list[str]:

@@ -65,3 +65,14 @@ def test_the_targets_script_rejects_an_unknown_target_in_one_line() -> None:
     completed = _script("targets.py", "--only", "fast", "--out", "/dev/null")
     assert completed.returncode == 2
     assert "but the targets are: default, user, paths, all-paths, ci" in completed.stderr.strip().splitlines()[-1]
+
+
+def test_the_draws_benchmark_times_drawing_the_inputs_alone(tmp_path: Path) -> None:
+    out = tmp_path / "draws.json"
+    completed = _script("draws.py", "--examples", "2", "--repeat", "1", "--out", str(out))
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(out.read_text())
+    [only] = report["passes"]
+    assert only["examples"] > 0 and only["cpu_s"] > 0
+    assert report["median_ms_per_example"] == only["ms_per_example"]
+    assert "ms per example" in completed.stdout

@@ -14,11 +14,19 @@ Bugs live at the edges, so the logits come from regimes, each aimed at a class o
 
 Small arrays draw every element through Hypothesis (so it can pick and shrink edge values);
 large ones (long rows) are filled from a seeded NumPy generator, which costs nothing to draw.
+
+Every strategy object is built once and reused (cached per shape, dtype and regime, or at
+module level): Hypothesis validates a strategy, and works out its label and properties, the
+first time it is drawn from, so a new object on every draw paid that again, thousands of
+times a run. A problem draws at most one seed: its NumPy fill, peaks, scales and mask all
+come from one generator.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +34,7 @@ import ml_dtypes
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from hypothesis.strategies import SearchStrategy
 
 from conformance.inputs.seeded import Recipe
 from conformance.inputs.shape_pool import Site
@@ -52,6 +61,33 @@ class Argument:
     recipe: Recipe | None = None
 
 
+_SEEDS = st.integers(0, 2**32 - 1)
+_REGIMES = st.sampled_from(REGIMES)
+_MASK_OR_NOT = st.booleans()
+_MASKED_SHARES = st.sampled_from((0.25, 0.5, 0.9))
+_TIE_VALUES = st.lists(st.floats(-4, 4, width=16), min_size=1, max_size=3, unique=True)
+_VECTOR_ELEMENTS = st.floats(-4, 4, width=16)
+_LAYOUTS = {
+    kinds: st.sampled_from(kinds)
+    for kinds in [("contiguous",), ("contiguous", "strided"), ("contiguous", "transposed", "strided")]
+}
+
+
+class _Generator:
+    """The NumPy generator of one example, seeded by one draw, made the first time it is asked
+    for (an example that needs none draws no seed)."""
+
+    def __init__(self, draw: st.DrawFn) -> None:
+        self._draw = draw
+        self._rng: np.random.Generator | None = None
+
+    def __call__(self) -> np.random.Generator:
+        if self._rng is None:
+            self._rng = np.random.default_rng(self._draw(_SEEDS))
+        return self._rng
+
+
+@functools.cache
 def _regime_range(regime: str, dtype: np.dtype[Any]) -> tuple[float, float]:
     info = ml_dtypes.finfo(dtype)
     overflow = float(np.log(float(info.max)))
@@ -65,63 +101,93 @@ def _regime_range(regime: str, dtype: np.dtype[Any]) -> tuple[float, float]:
     return -8.0, 8.0
 
 
-@st.composite
-def _values(draw: st.DrawFn, shape: tuple[int, ...], dtype: np.dtype[Any], regime: str, axis: int = -1) -> np.ndarray:
+@functools.cache
+def _elementwise(shape: tuple[int, ...], low: float, high: float) -> SearchStrategy[np.ndarray]:
+    """Float64 arrays of ``shape`` in [low, high], drawn element by element."""
+    return hnp.arrays(np.float64, shape, elements=st.floats(low, high))
+
+
+@functools.cache
+def _picks(shape: tuple[int, ...], count: int) -> SearchStrategy[np.ndarray]:
+    """Arrays of ``shape`` of indices below ``count``, drawn element by element (the choices
+    ``sampled_from`` of ``count`` values makes, shrinking towards the first)."""
+    return hnp.arrays(np.intp, shape, elements=st.integers(0, count - 1))
+
+
+@functools.cache
+def _vector_elements(shape: tuple[int, ...]) -> SearchStrategy[np.ndarray]:
+    return hnp.arrays(np.float64, shape, elements=_VECTOR_ELEMENTS)
+
+
+@functools.cache
+def _dims(ndim: int) -> SearchStrategy[int]:
+    return st.integers(0, ndim - 1)
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    return math.prod(shape)  # np.prod would make an array of the tuple first, at ten times the cost
+
+
+def _values(
+    draw: st.DrawFn,
+    rng: Callable[[], np.random.Generator],
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+    regime: str,
+    axis: int = -1,
+) -> np.ndarray:
     """Float64 values in ``regime``, exactly representable in ``dtype``; rows run along ``axis``."""
     low, high = _regime_range(regime, dtype)
-    size = int(np.prod(shape, dtype=np.int64))
+    size = _size(shape)
     if regime == "ties":
-        choices = draw(st.lists(st.floats(-4, 4, width=16), min_size=1, max_size=3, unique=True))
+        choices = np.asarray(draw(_TIE_VALUES), dtype=np.float64)
         if size <= _ELEMENTWISE_LIMIT:
-            values = draw(hnp.arrays(np.float64, shape, elements=st.sampled_from(choices)))
+            values = choices[draw(_picks(shape, len(choices)))]
         else:
-            rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-            values = rng.choice(np.asarray(choices, dtype=np.float64), size=shape)
+            values = rng().choice(choices, size=shape)
     elif size <= _ELEMENTWISE_LIMIT:
-        values = draw(hnp.arrays(np.float64, shape, elements=st.floats(low, high)))
+        values = draw(_elementwise(shape, low, high))
     else:
-        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-        values = rng.uniform(low, high, size=shape)
+        values = rng().uniform(low, high, size=shape)
     values = np.asarray(values, dtype=np.float64)
     if regime in ("late_max", "mixed_scales") and values.ndim and values.size:
-        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        generator = rng()
         rows = np.moveaxis(values, axis, -1)  # a view: writing it writes ``values``
         if regime == "late_max":
             n = rows.shape[-1]
-            late = n - 1 - rng.integers(0, max(1, n // 8), size=rows.shape[:-1])
-            peak = rows.max(axis=-1) + rng.uniform(1.0, 8.0, size=rows.shape[:-1])
+            late = n - 1 - generator.integers(0, max(1, n // 8), size=rows.shape[:-1])
+            peak = rows.max(axis=-1) + generator.uniform(1.0, 8.0, size=rows.shape[:-1])
             np.put_along_axis(rows, late[..., None], peak[..., None], axis=-1)
         else:
-            rows *= np.exp2(rng.integers(-12, 13, size=rows.shape[:-1]))[..., None]
+            rows *= np.exp2(generator.integers(-12, 13, size=rows.shape[:-1]))[..., None]
     return values.astype(dtype).astype(np.float64)
 
 
-def _mask_rows(draw: st.DrawFn, values: np.ndarray, axis: int) -> np.ndarray:
+def _mask_rows(draw: st.DrawFn, rng: Callable[[], np.random.Generator], values: np.ndarray, axis: int) -> np.ndarray:
     """Set a drawn subset of places to -inf, keeping the first place of every row finite."""
     if values.ndim == 0 or values.size == 0 or values.shape[axis] < 2:
         return values
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    masked = rng.random(values.shape) < draw(st.sampled_from([0.25, 0.5, 0.9]))
+    generator = rng()
+    masked = generator.random(values.shape) < draw(_MASKED_SHARES)
     keep = [slice(None)] * values.ndim
     keep[axis] = slice(0, 1)
     masked[tuple(keep)] = False
     return np.where(masked, -np.inf, values)
 
 
-@st.composite
-def laid_out(draw: st.DrawFn, array: np.ndarray, allow_views: bool = True) -> Argument:
+def _lay_out(draw: st.DrawFn, array: np.ndarray, allow_views: bool = True) -> Argument:
     """``array`` as is, or as an equal non-contiguous view (transposed or strided)."""
-    kinds = ["contiguous"]
+    kinds: tuple[str, ...] = ("contiguous",)
     if allow_views and array.ndim >= 2:
-        kinds.append("transposed")
-    if allow_views and array.ndim >= 1 and array.size > 1:
-        kinds.append("strided")
-    kind = draw(st.sampled_from(kinds))
+        kinds = ("contiguous", "transposed", "strided")
+    elif allow_views and array.ndim >= 1 and array.size > 1:
+        kinds = ("contiguous", "strided")
+    kind = draw(_LAYOUTS[kinds])
     if kind == "transposed":
         base = np.ascontiguousarray(array.T)
         return Argument(base.T, View(base, "base.T"))
     if kind == "strided":
-        dim = draw(st.integers(0, array.ndim - 1))
+        dim = draw(_dims(array.ndim))
         shape = list(array.shape)
         shape[dim] *= 2
         base = np.zeros(shape, dtype=array.dtype)
@@ -131,6 +197,12 @@ def laid_out(draw: st.DrawFn, array: np.ndarray, allow_views: bool = True) -> Ar
         expression = "base[" + ", ".join("::2" if d == dim else ":" for d in range(array.ndim)) + "]"
         return Argument(base[tuple(picker)], View(base, expression))
     return Argument(array.copy(order="C"))  # a copy keeps a 0-d array 0-d (ascontiguousarray makes it 1-d)
+
+
+@st.composite
+def laid_out(draw: st.DrawFn, array: np.ndarray, allow_views: bool = True) -> Argument:
+    """``array`` as is, or as an equal non-contiguous view (transposed or strided)."""
+    return _lay_out(draw, array, allow_views)
 
 
 @dataclass(frozen=True)
@@ -146,34 +218,61 @@ class Problem:
 
 
 @st.composite
-def problems(
+def _problem(
     draw: st.DrawFn,
+    dtype: np.dtype[Any],
+    sites: SearchStrategy[Site],
+    masks: bool,
+    force_mask: bool,
+    views: bool,
+) -> Problem:
+    site = draw(sites)
+    regime = draw(_REGIMES)
+    rng = _Generator(draw)
+    values = _values(draw, rng, site.shape, dtype, regime, site.axis if site.rank else -1)
+    if force_mask or (masks and draw(_MASK_OR_NOT)):
+        values = _mask_rows(draw, rng, values, site.axis % max(site.rank, 1))
+    x = _lay_out(draw, values.astype(dtype), views)
+    return Problem(x, site.axis)
+
+
+@functools.lru_cache(maxsize=4096)
+def _problems(
+    dtype: np.dtype[Any], sites: tuple[Site, ...], masks: bool, force_mask: bool, views: bool
+) -> SearchStrategy[Problem]:
+    return _problem(dtype, st.sampled_from(sites), masks, force_mask, views)
+
+
+def problems(
     dtype: np.dtype[Any],
     sites: Sequence[Site],
     *,
     masks: bool = True,
     force_mask: bool = False,
     views: bool = True,
-) -> Problem:
+) -> SearchStrategy[Problem]:
     """Logits on one of ``sites`` (a shape and an axis from the run's pool, see
-    :mod:`conformance.inputs.shape_pool`), in a drawn regime, maybe masked, in a drawn layout."""
-    site = draw(st.sampled_from(sites))
-    regime = draw(st.sampled_from(REGIMES))
-    values = draw(_values(site.shape, dtype, regime, site.axis if site.rank else -1))
-    if force_mask or (masks and draw(st.booleans())):
-        values = _mask_rows(draw, values, site.axis % max(site.rank, 1))
-    x = draw(laid_out(values.astype(dtype), views))
-    return Problem(x, site.axis)
+    :mod:`conformance.inputs.shape_pool`), in a drawn regime, maybe masked, in a drawn layout.
+
+    The same arguments give the same strategy object, built once."""
+    return _problems(np.dtype(dtype), tuple(sites), masks, force_mask, views)
 
 
 @st.composite
-def vectors(draw: st.DrawFn, shape: tuple[int, ...], dtype: np.dtype[Any], views: bool = True) -> Argument:
-    """A cotangent, tangent or direction: random, never a constant (a sum cotangent is
-    blind to most backward bugs)."""
-    size = int(np.prod(shape, dtype=np.int64))
-    if size <= _ELEMENTWISE_LIMIT:
-        values = draw(hnp.arrays(np.float64, shape, elements=st.floats(-4, 4, width=16)))
+def _vector(draw: st.DrawFn, shape: tuple[int, ...], dtype: np.dtype[Any], views: bool) -> Argument:
+    if _size(shape) <= _ELEMENTWISE_LIMIT:
+        values = draw(_vector_elements(shape))
     else:
-        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-        values = rng.standard_normal(shape)
-    return draw(laid_out(np.asarray(values).astype(dtype), views))
+        values = np.random.default_rng(draw(_SEEDS)).standard_normal(shape)
+    return _lay_out(draw, np.asarray(values).astype(dtype), views)
+
+
+@functools.lru_cache(maxsize=4096)
+def _vectors(shape: tuple[int, ...], dtype: np.dtype[Any], views: bool) -> SearchStrategy[Argument]:
+    return _vector(shape, dtype, views)
+
+
+def vectors(shape: tuple[int, ...], dtype: np.dtype[Any], views: bool = True) -> SearchStrategy[Argument]:
+    """A cotangent, tangent or direction: random, never a constant (a sum cotangent is
+    blind to most backward bugs). The same arguments give the same strategy object."""
+    return _vectors(tuple(shape), np.dtype(dtype), views)

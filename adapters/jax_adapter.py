@@ -102,9 +102,12 @@ class JaxEager(AdapterBase):
         return jax.device_put(array, self._jax_device)
 
     def _to_numpy(self, value: Any) -> np.ndarray:
+        """The result as a read-only NumPy view of the array's buffer on the CPU (the view
+        keeps the array alive), a copy from other devices. ``np.array`` would copy on the
+        CPU too: 0.37 GiB more at 1e8 float32, held with the output while it is checked."""
         if value is None:
             raise no_result(self)
-        return np.array(value)
+        return np.asarray(value)
 
 
 class JaxJit(JaxEager):

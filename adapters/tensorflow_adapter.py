@@ -42,7 +42,7 @@ from conformance.adapters._common import (
     requested_device,
     unavailable_device,
 )
-from conformance.scale.memory import aligned_empty
+from conformance.truth.arrays import aligned_empty
 
 _DEVICE_KINDS = {"cpu": "CPU", "gpu": "GPU", "cuda": "GPU"}
 _BFLOAT16 = np.dtype(ml_dtypes.bfloat16)

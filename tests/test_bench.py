@@ -10,9 +10,10 @@ import pytest
 from conformance.adapters.numpy_adapter import NumpyReference
 from conformance.checks import at_scale
 from conformance.checks.calls import AdapterCallError, ConformanceFailure, Subject
-from conformance.inputs.seeded import ALIGNMENT, Seeded, SeededRow
+from conformance.inputs.seeded import Seeded, SeededRow
 from conformance.inputs.shape_pool import Site
 from conformance.results import records
+from conformance.truth.arrays import ALIGNMENT
 from tests import broken_adapters
 from tests.conftest import TESTS, run_cli
 

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from conformance.truth import oracle
+from conformance.truth.arrays import aligned_empty
 from conformance.truth.dtypes import DTYPES
 
 CHUNK_ELEMENTS = 1 << 17  # elements per chunk: float64 temporaries of 1 MiB, near the L2 cache
-ALIGNMENT = 64  # bytes; JAX's CPU device_put wraps a 64-byte aligned buffer instead of copying it
 KINDS: tuple[str, ...] = ("logits", "normal", "ones")
 LOGIT_SCALE = 3.0  # logits are N(0, 1) * 3: spread enough that a row's largest terms dominate its sum
 
@@ -240,17 +240,3 @@ def local_rows(support: np.ndarray, rows: slice) -> np.ndarray:
     """The rows of ``support`` that fall in ``rows``, relative to its start."""
     lo, hi = np.searchsorted(support, [rows.start, rows.stop])
     return np.asarray(support[lo:hi] - rows.start, dtype=np.intp)
-
-
-def aligned_empty(shape: tuple[int, ...], dtype: Any, alignment: int = ALIGNMENT) -> np.ndarray:
-    """An uninitialised C-contiguous array whose data starts on an ``alignment`` boundary.
-
-    NumPy's large buffers start 16 bytes into a page; JAX's CPU ``device_put`` wraps a
-    64-byte aligned buffer without copying it, and copies anything else (measured: 0 vs
-    400 MB for 1e8 float32).
-    """
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    raw = np.empty(nbytes + alignment, dtype=np.uint8)
-    offset = (-raw.ctypes.data) % alignment
-    return raw[offset : offset + nbytes].view(dtype).reshape(shape)

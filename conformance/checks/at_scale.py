@@ -27,11 +27,9 @@ float64 inputs) on chunks of rows, a few at once on threads.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import os
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -39,13 +37,13 @@ from typing import Any
 import numpy as np
 
 from conformance.adapter import Quantity, method_name, provided_method
-from conformance.checks import calls
 from conformance.checks.assertions import Comparison, format_value
 from conformance.checks.calls import ConformanceFailure, Subject
 from conformance.checks.quantities import Outcome, run
 from conformance.checks.reproducer import reproducer
 from conformance.checks.rows import assert_row_alone_agrees
-from conformance.inputs.seeded import Layout, Seeded, SeededRow, local_rows
+from conformance.checks.shared import Reference, locked, shared
+from conformance.inputs.seeded import Layout, Seeded, SeededRow
 from conformance.inputs.shape_pool import Site
 from conformance.inputs.strategies import Argument
 from conformance.truth import oracle, tolerance
@@ -83,23 +81,12 @@ def _threads() -> int:
 @contextlib.contextmanager
 def exclusive_memory(nbytes: int) -> Iterator[None]:
     """Hold the machine-wide memory lock while checking an input of ``nbytes`` past
-    EXCLUSIVE_BYTES, so that two workers (or two runs) never hold two such inputs at once;
-    the wait keeps the runner's heartbeat going."""
+    EXCLUSIVE_BYTES, so that two workers (or two runs) never hold two such inputs at once."""
     if nbytes < EXCLUSIVE_BYTES:
         yield
         return
-    with open(LOCK_FILE, "a+") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                calls.heartbeat(None)
-                time.sleep(0.5)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with locked(LOCK_FILE):
+        yield
 
 
 def _recipe(x: Argument) -> Seeded:
@@ -117,40 +104,42 @@ def _row_expression(name: str, layout: Layout, row: int) -> str:
     return f"np.moveaxis({name}, {layout.axis}, -1)[{row}]"
 
 
-def _compare_chunks(
-    comparison: Comparison,
-    out: np.ndarray,
-    layout: Layout,
-    reference: Callable[[int, np.ndarray], tuple[np.ndarray, Bound, np.ndarray | None]],
-) -> None:
-    """Compare ``out`` (shaped like x) chunk by chunk: ``reference(k, rows)`` gives the exact
-    values and bound of chunk ``k``, and optionally the chunk's rows to compare (local row
-    numbers); the pieces are merged into ``comparison``."""
+def _each_chunk(layout: Layout, work: Callable[[int], Any]) -> list[Any]:
+    """``[work(k) for k in chunks]``, a few chunks at once on threads (NumPy lets go of the GIL)."""
+    chunks = range(layout.chunks)
+    threads = _threads()
+    if threads == 1 or layout.chunks < 2:
+        return [work(k) for k in chunks]
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="oracle") as pool:
+        return list(pool.map(work, chunks))
+
+
+def _compare_chunks(comparison: Comparison, out: np.ndarray, layout: Layout, reference: Reference) -> None:
+    """Compare ``out`` (shaped like x) chunk by chunk with ``reference`` (chunk k -> its exact
+    values and bound); the pieces are merged into ``comparison``."""
     view = layout.view(out)
     length = layout.length
 
     def piece(k: int) -> Comparison:
         rows = layout.rows(k)
-        exact, bound, chosen = reference(k, np.arange(rows.start, rows.stop))
+        exact, bound = reference(k)
         part = Comparison(comparison.quantity, comparison.reference)
-        actual = view[rows] if chosen is None else view[rows][chosen]
-        numbers = np.arange(rows.start, rows.stop) if chosen is None else rows.start + chosen
-
-        def locate(flat: int) -> tuple[int, ...]:
-            return layout.index(int(numbers[flat // length]), flat % length)
-
-        part.add(actual, exact, bound, locate)
+        part.add(view[rows], exact, bound, lambda flat: layout.index(rows.start + flat // length, flat % length))
         return part
 
-    chunks = range(layout.chunks)
-    threads = _threads()
-    if threads == 1 or layout.chunks < 2:
-        parts = [piece(k) for k in chunks]
-    else:
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="oracle") as pool:
-            parts = list(pool.map(piece, chunks))
-    for part in parts:
+    for part in _each_chunk(layout, piece):
         comparison.merge(part)
+
+
+def _shared(key: str, x: Argument, reference: Reference) -> Reference:
+    """``reference``, computed once per run and shared by its workers (:mod:`shared`)."""
+    layout = _layout(x)
+    return shared(key, layout, x.value.dtype, reference, lambda work: _each_chunk(layout, work))
+
+
+def _located(layout: Layout, rows: np.ndarray, flat: int) -> tuple[int, ...]:
+    """The index into x of element ``flat`` of the (len(rows), length) block of ``rows``."""
+    return layout.index(int(rows[flat // layout.length]), flat % layout.length)
 
 
 def _in_row(comparison: Comparison, layout: Layout) -> str:
@@ -181,17 +170,17 @@ def check_forward(subject: Subject, op: Op, x: Argument, row_axis: int) -> None:
     work = oracle.reference_work(dtype)
     outcome = run(subject, op, "forward", x, _recipe(x).axis)
 
-    def reference(k: int, numbers: np.ndarray) -> tuple[np.ndarray, Bound, None]:
+    def reference(k: int) -> tuple[np.ndarray, Bound]:
         xc = layout.view(x.value)[layout.rows(k)]
         terms = tolerance.row_terms(xc, -1, dtype)
         if np.dtype(work) == np.float64:
             exact = terms.softmax if op == "softmax" else terms.log_softmax
         else:
             exact = oracle.forward(op, xc, -1, work=work)
-        return exact, tolerance.forward_bound(op, xc, -1, dtype, terms), None
+        return exact, tolerance.forward_bound(op, xc, -1, dtype, terms)
 
     comparison = Comparison(method_name(op, "forward"))
-    _compare_chunks(comparison, outcome.actual, layout, reference)
+    _compare_chunks(comparison, outcome.actual, layout, _shared(f"{op}|forward|{_recipe(x).source()}", x, reference))
     comparison.conclude(
         outcome.where,
         lambda: _worst_element_source(
@@ -209,24 +198,25 @@ def _cotangent(x: Argument, op: Op, stream: str, fraction: float | None = None) 
     return Argument(recipe.build(), recipe=recipe)
 
 
-def _vjp_reference(
-    op: Op, x: Argument, cotangent: Seeded, chosen_rows: np.ndarray | None = None
-) -> Callable[[int, np.ndarray], tuple[np.ndarray, Bound, np.ndarray | None]]:
-    layout, dtype = _layout(x), x.value.dtype
+def _vjp_exact(op: Op, xc: np.ndarray, gc: np.ndarray, dtype: Any) -> tuple[np.ndarray, Bound]:
+    """The oracle's VJP of the rows ``xc`` with cotangent rows ``gc``, and its bound."""
     work = oracle.reference_work(dtype)
+    terms = tolerance.row_terms(xc, -1, dtype)
+    probabilities = terms.softmax if np.dtype(work) == np.float64 else None
+    exact = oracle.vjp(op, xc, gc, -1, work=work, probabilities=probabilities)
+    return exact, tolerance.vjp_bound(op, xc, gc, -1, dtype, terms)
 
-    def reference(k: int, numbers: np.ndarray) -> tuple[np.ndarray, Bound, np.ndarray | None]:
+
+def _vjp_reference(op: Op, x: Argument, cotangent: Argument) -> Reference:
+    """Chunk k -> the oracle's VJP with ``cotangent`` and its bound, computed once per run."""
+    layout, dtype = _layout(x), x.value.dtype
+    rows_of_g = layout.view(cotangent.value)
+
+    def reference(k: int) -> tuple[np.ndarray, Bound]:
         rows = layout.rows(k)
-        xc, gc = layout.view(x.value)[rows], cotangent.chunk(k)
-        chosen = None if chosen_rows is None else local_rows(chosen_rows, rows)
-        if chosen is not None:
-            xc, gc = xc[chosen], gc[chosen]
-        terms = tolerance.row_terms(xc, -1, dtype)
-        probabilities = terms.softmax if np.dtype(work) == np.float64 else None
-        exact = oracle.vjp(op, xc, gc, -1, work=work, probabilities=probabilities)
-        return exact, tolerance.vjp_bound(op, xc, gc, -1, dtype, terms), chosen
+        return _vjp_exact(op, layout.view(x.value)[rows], rows_of_g[rows], dtype)
 
-    return reference
+    return _shared(f"{op}|vjp|{_recipe(x).source()}|{_recipe(cotangent).source()}", x, reference)
 
 
 def _vjp_oracle_source(op: Op, layout: Layout) -> Callable[[int], str]:
@@ -246,10 +236,8 @@ def check_vjp(subject: Subject, op: Op, x: Argument, cotangents: int, row_axis: 
     for number in range(cotangents):
         cotangent = _cotangent(x, op, f"cotangent-{number}")
         outcome = run(subject, op, "vjp", x, _recipe(x).axis, [cotangent])
-        del cotangent
-        assert isinstance(outcome.call.recipes["cotangent"], Seeded)
         comparison = Comparison(method_name(op, "vjp"))
-        _compare_chunks(comparison, outcome.actual, layout, _vjp_reference(op, x, outcome.call.recipes["cotangent"]))
+        _compare_chunks(comparison, outcome.actual, layout, _vjp_reference(op, x, cotangent))
         note = _in_row(comparison, layout) + (
             f", with cotangent {number + 1} of {cotangents}" if cotangents > 1 else ""
         )
@@ -302,7 +290,11 @@ def check_block_structure(subject: Subject, op: Op, x: Argument, fraction: float
             worst={"quantity": quantity, "index": list(index), "value": float(value), "expected": 0.0},
         )
     comparison = Comparison(method_name(op, "vjp"))
-    _compare_chunks(comparison, outcome.actual, layout, _vjp_reference(op, x, recipe, chosen))
+    rows_view, x_view = layout.view(outcome.actual), layout.view(x.value)
+    for start in range(0, chosen.size, layout.rows_per_chunk):
+        picked = chosen[start : start + layout.rows_per_chunk]
+        exact, bound = _vjp_exact(op, x_view[picked], np.stack([recipe.row(int(row)) for row in picked]), dtype)
+        comparison.add(rows_view[picked], exact, bound, functools.partial(_located, layout, picked))
     comparison.conclude(
         outcome.where,
         lambda: _worst_element_source(outcome, comparison, layout, _vjp_oracle_source(op, layout)),

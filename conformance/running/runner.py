@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from conformance.adapters import framework_of
+from conformance.checks.shared import SHARED_ENVIRONMENT_VARIABLE
 from conformance.results import records
 from conformance.running import history, probes
 from conformance.running.compilation_cache import cache_root, worker_environment
@@ -69,14 +71,20 @@ class RunOptions:
 
 @dataclass
 class WorkerStats:
-    """What an adapter's workers cost: wall seconds (summed over its shards and restarts) and
-    the largest peak resident set of any of them."""
+    """What an adapter's workers cost: wall and CPU seconds (summed over its shards and
+    restarts) and the largest peak resident set of any of them."""
 
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # user and system time, its threads' included
     peak_rss_bytes: int = 0
 
     def as_record(self, spec: str) -> dict[str, Any]:
-        return {"spec": spec, "seconds": round(self.seconds, 3), "peak_rss_bytes": self.peak_rss_bytes}
+        return {
+            "spec": spec,
+            "seconds": round(self.seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 3),
+            "peak_rss_bytes": self.peak_rss_bytes,
+        }
 
 
 @dataclass
@@ -201,6 +209,8 @@ class Runner:
         dtypes = len(self.options.dtypes.split(",")) if self.options.dtypes else len(DTYPE_NAMES)
         ops = len(self.options.ops.split(",")) if self.options.ops else len(OPS)
         pieces = history.plan(specs, history.load(self._cache_folder), self.options.jobs, ops * dtypes)
+        if len(specs) > 1:  # adapters check the same large inputs: their reference values are computed once
+            self._environment[SHARED_ENVIRONMENT_VARIABLE] = str(self._scratch / "references")
         waiting = [
             _Worker(
                 piece.spec,
@@ -224,6 +234,7 @@ class Runner:
         finally:
             for worker in active:  # interrupted: leave no worker behind
                 self._kill(worker)
+            shutil.rmtree(self._scratch, ignore_errors=True)
         history.save(self._cache_folder, self.worker_seconds)
 
     def _start(self, worker: _Worker) -> None:
@@ -308,6 +319,7 @@ class Runner:
         process.returncode = os.waitstatus_to_exitcode(status)
         stats = self.worker_stats.setdefault(worker.spec, WorkerStats())
         stats.seconds += time.monotonic() - worker.launched
+        stats.cpu_seconds += usage.ru_utime + usage.ru_stime
         stats.peak_rss_bytes = max(stats.peak_rss_bytes, int(usage.ru_maxrss) * 1024)
         return process.returncode
 

@@ -90,7 +90,7 @@ def test_an_adapter_that_fails_to_load_is_an_error_record(cli):
     [
         (
             ("run", "--frameworks", "toch"),
-            "--frameworks=toch, but the known frameworks are: jax, numpy, tensorflow, torch",
+            "--frameworks=toch, but the known frameworks are: jax, mlx, numpy, paddle, tensorflow, torch",
         ),
         (("run", "--adapter", "no/such/file.py:X"), "--adapter=no/such/file.py:X: no file"),
         (("run", "--adapter", "nonsense"), "--adapter=nonsense: unknown adapter; the built-in adapters are:"),

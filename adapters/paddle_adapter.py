@@ -24,17 +24,22 @@ to give them. For the same reason ``paddle.autograd.jacobian``, which
 always asks for ``create_graph=True``, fails in the dynamic graph, so the ``paddle`` path
 builds the Jacobian from ``paddle.grad`` itself; in a static program it works.
 
-Inputs keep their memory and strides: ``paddle.from_dlpack`` wraps the NumPy buffer, so a
-transposed or strided view reaches the kernel as a strided tensor, and the suite sees any
-write into it. bfloat16 crosses as its bit pattern (Paddle reads a ``uint16`` array as
-bfloat16). Paddle's CPU build has no float16 or bfloat16 softmax kernel, so ``dtypes`` is
-what the device's kernels take, asked of Paddle when the adapter is made.
+In the dynamic graph inputs keep their memory and strides: ``paddle.from_dlpack`` wraps the
+NumPy buffer, so a transposed or strided view reaches the kernel as a strided tensor, and the
+suite sees any write into it. The static programs get copies (``paddle.to_tensor``): with
+Paddle 3.3, a ``from_dlpack`` tensor that a static program has run on can deadlock the
+process when it is freed (the executor frees it on a thread of its own while the main thread
+waits inside the next ``from_dlpack``; seen after about a hundred programs). bfloat16 crosses as
+its bit pattern (Paddle reads a ``uint16`` array as bfloat16). Paddle's CPU build has no
+float16 or bfloat16 softmax kernel, so ``dtypes`` is what the device's kernels take, asked of
+Paddle when the adapter is made.
 
-Seen with Paddle 3.3 (and avoided here, so that it does not hide everything else): a
-``to_static`` function that takes ``t.detach()`` of an input and differentiates through it
-writes into that input's memory. The static programs mark their inputs as requiring grad
-instead, and ``detach`` their outputs, so that ``to_static`` builds no backward program of
-its own for them.
+Seen with Paddle 3.3, and out of the suite's sight here: a ``to_static`` function that takes
+``t.detach()`` of an input and differentiates through it writes into that input's memory;
+``paddle.incubate.autograd.jvp`` does that detach itself, so a static JVP overwrites its
+argument (the result is right). The static programs mark their own inputs as requiring grad
+instead, ``detach`` their outputs, so that ``to_static`` builds no backward program of its own
+for them, and run on copies.
 """
 
 from __future__ import annotations
@@ -306,6 +311,12 @@ class PaddleStatic(PaddleDynamic):
     def __init__(self, device: str | None = None) -> None:
         super().__init__(device)
         self._programs = ProgramCache()
+
+    def _to_framework(self, array: np.ndarray) -> paddle.Tensor:
+        # a copy, not from_dlpack: see the module docstring (a deadlock when it is freed)
+        if array.dtype == _BFLOAT16:
+            return paddle.to_tensor(array.view(np.uint16), place=self.device)
+        return paddle.to_tensor(array, place=self.device)
 
     def _program(self, op: Op, quantity: Quantity, axis: Any, arrays: tuple[np.ndarray, ...]) -> Program:
         strategy = self._strategies[quantity]

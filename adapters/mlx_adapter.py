@@ -95,7 +95,7 @@ def _mx_device(requested: str) -> mx.Device:
     kind = {"cpu": "cpu", "gpu": "gpu", "metal": "gpu"}.get(requested.lower())
     if kind is None or kind not in available:
         raise unavailable_device("mlx", requested, available)
-    return mx.cpu if kind == "cpu" else mx.gpu
+    return mx.Device(mx.cpu if kind == "cpu" else mx.gpu)
 
 
 def _memory_order(array: np.ndarray) -> tuple[int, ...]:
@@ -119,7 +119,7 @@ class MlxEager(AdapterBase):
 
     def __init__(self, device: str | None = None) -> None:
         self._mx_device = _mx_device(requested_device(device))
-        self.device = "cpu" if self._mx_device == mx.cpu else "gpu"
+        self.device = "cpu" if self._mx_device.type == mx.cpu else "gpu"
         # MLX's GPU (Metal) has no float64
         self.dtypes = DTYPE_NAMES if self.device == "cpu" else tuple(n for n in DTYPE_NAMES if n != "float64")
 

@@ -57,7 +57,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
     import paddle
     import paddle.nn.functional
-from paddle.framework import core
+from paddle.framework import core as _core
 
 from conformance.adapters._common import (
     AdapterBase,
@@ -75,6 +75,7 @@ from conformance.adapters._common import (
 from conformance.truth.dtypes import DTYPE_NAMES
 
 _BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+core: Any = _core  # Paddle's type stubs lack the prim switches used below
 _DEVICE_ALIASES = {"cuda": "gpu"}
 _ALWAYS = ("float32", "float64")  # the dtypes every Paddle build computes softmax in
 
@@ -212,7 +213,7 @@ def _paddle_place(requested: str) -> str:
 def _has_kernels(dtype: str, place: str) -> bool:
     """Whether Paddle computes softmax and log_softmax of the half type ``dtype`` on ``place``
     (its CPU build has no float16 or bfloat16 kernels for them)."""
-    x = paddle.to_tensor(np.zeros(2, dtype=np.float32), place=place).astype(dtype)
+    x = paddle.to_tensor(np.zeros(2, dtype=np.float32), place=place).astype(getattr(paddle, dtype))
     try:
         paddle.nn.functional.softmax(x, axis=0)
         paddle.nn.functional.log_softmax(x, axis=0)

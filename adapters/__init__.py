@@ -19,15 +19,22 @@ BUILTIN_ADAPTERS: dict[str, tuple[str, str]] = {
     "tensorflow": ("conformance.adapters.tensorflow_adapter", "TensorflowEager"),
     "tensorflow-function": ("conformance.adapters.tensorflow_adapter", "TensorflowFunction"),
     "tensorflow-xla": ("conformance.adapters.tensorflow_adapter", "TensorflowXla"),
+    "mlx": ("conformance.adapters.mlx_adapter", "MlxEager"),
+    "mlx-compile": ("conformance.adapters.mlx_adapter", "MlxCompile"),
+    "paddle": ("conformance.adapters.paddle_adapter", "PaddleDynamic"),
+    "paddle-static": ("conformance.adapters.paddle_adapter", "PaddleStatic"),
 }
 
 # framework -> (the package it needs, its AD paths). The first path is the framework's
 # primary path, the one most of its users run, and the only one a run checks unless asked
 # for all: torch's eager autograd; jax.jit (a training step is jitted); tf.function (what
-# Keras' fit and most training loops trace their steps into).
+# Keras' fit and most training loops trace their steps into); MLX's eager transforms (mx.compile
+# is opt-in); Paddle's dynamic graph (its default mode; to_static is opt-in).
 FRAMEWORKS: dict[str, tuple[str, tuple[str, ...]]] = {
     "jax": ("jax", ("jax-jit", "jax", "jax-jacfwd")),
+    "mlx": ("mlx", ("mlx", "mlx-compile")),
     "numpy": ("numpy", ("numpy",)),
+    "paddle": ("paddle", ("paddle", "paddle-static")),
     "tensorflow": ("tensorflow", ("tensorflow-function", "tensorflow", "tensorflow-xla")),
     "torch": ("torch", ("torch", "torch-func", "torch-jacfwd", "torch-compile")),
 }

@@ -163,7 +163,13 @@ def command_run(args: argparse.Namespace) -> int:
         meta["workers"] = [stats.as_record(spec) for spec, stats in runner.worker_stats.items()]
         return results.document(records, meta)
 
+    versions = results.framework_versions()
+
     def on_record(record: dict[str, Any]) -> None:
+        # A worker matches its own records against the known divergences; what the runner
+        # reports for a worker that died (a crash, a hang) is matched here, so that the run's
+        # verdict is the gate's.
+        [record] = divergences.apply([record], entries, versions)
         records.append(record)
         live.record(record)
         if args.json_path and time.monotonic() - last_write[0] > 2.0:

@@ -2,6 +2,10 @@
 # Set up a fresh machine: a virtual environment in .venv with the suite, the three
 # frameworks (torch pinned to the CPU build that lies on disk here), the test tools, and
 # Debian's headless Chromium for the report's browser tests.
+#
+# The optional frameworks come on request: SETUP_EXTRA_FRAMEWORKS=mlx,paddle (or "all")
+# installs them too, each from its extra in pyproject.toml. One that pip cannot install
+# here, or that installs but does not import, is skipped with one line, and removed again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,3 +27,31 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch==2.13.0 exactly: any other specifier pulls a multi-GB CUDA build.
 .venv/bin/python -m pip install -q -e ".[torch,jax,tensorflow,test]"
+
+# The optional frameworks: name -> the module that must import.
+declare -A EXTRA_IMPORTS=([mlx]="mlx.core" [paddle]="paddle")
+requested="${SETUP_EXTRA_FRAMEWORKS:-}"
+if [ "$requested" = "all" ]; then requested="mlx,paddle"; fi
+IFS=',' read -r -a extras <<< "$requested"
+for name in "${extras[@]}"; do
+    name="${name// /}"
+    [ -n "$name" ] || continue
+    module="${EXTRA_IMPORTS[$name]:-}"
+    if [ -z "$module" ]; then
+        echo "setup: skipping $name: not an optional framework (those are: ${!EXTRA_IMPORTS[*]})" >&2
+        continue
+    fi
+    if ! log=$(.venv/bin/python -m pip install -q -e ".[$name]" 2>&1); then
+        echo "setup: skipping $name: pip cannot install it here: $(printf '%s\n' "$log" | grep -v '^\s*$' | tail -n 1)" >&2
+        continue
+    fi
+    if ! log=$(.venv/bin/python -c "import $module" 2>&1); then
+        echo "setup: skipping $name: it installed but does not import: $(printf '%s\n' "$log" | tail -n 1)" >&2
+        case "$name" in
+            mlx) .venv/bin/python -m pip uninstall -q -y mlx mlx-cpu mlx-metal >/dev/null 2>&1 || true ;;
+            paddle) .venv/bin/python -m pip uninstall -q -y paddlepaddle >/dev/null 2>&1 || true ;;
+        esac
+        continue
+    fi
+    echo "setup: installed $name"
+done

@@ -34,7 +34,11 @@ def test_the_compile_floor_times_every_first_call_of_each_adapter(tmp_path: Path
 def test_the_compile_floor_rejects_an_unknown_framework_in_one_line() -> None:
     completed = _script("compile_floor.py", "--frameworks", "toch")
     assert completed.returncode == 2
-    assert completed.stderr.strip().splitlines()[-1].endswith("known frameworks are: jax, numpy, tensorflow, torch")
+    assert (
+        completed.stderr.strip()
+        .splitlines()[-1]
+        .endswith("known frameworks are: jax, mlx, numpy, paddle, tensorflow, torch")
+    )
 
 
 def test_the_default_run_benchmark_breaks_the_run_down_by_adapter_and_property(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """The built-in framework adapters: wired to their framework, right on small inputs, dtype-faithful.
 
-Every test runs for every AD path of every installed framework (torch, jax, tensorflow);
-a framework that is not installed is skipped. Shapes are small and adapters are shared per
-module, so compiled paths (jit, tf.function, XLA, torch.compile) compile few graphs.
+Every test runs for every AD path of every installed framework (torch, jax, tensorflow,
+mlx, paddle); a framework that is not installed is skipped, naming it. Shapes are small and
+adapters are shared per module, so compiled paths (jit, tf.function, XLA, torch.compile,
+mx.compile, to_static) compile few graphs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from conformance import load_adapter, oracle
-from conformance.adapter import QUANTITIES, capabilities, method_name
+from conformance.adapter import QUANTITIES, capabilities, method_name, provided_method
 from conformance.adapters import BUILTIN_ADAPTERS, FRAMEWORKS
 from conformance.adapters._common import DEVICE_ENVIRONMENT_VARIABLE
 from conformance.truth import tolerance
@@ -31,11 +32,27 @@ SHAPE = (5, 4)  # one shape throughout (the batched Jacobian's), so compile cach
 
 # (framework, adapter name) for every built-in framework adapter
 ADAPTERS = [(framework, name) for framework, (_, names) in FRAMEWORKS.items() if framework != "numpy" for name in names]
-# where each framework's softmax / log_softmax live, as the adapters call them
-NAMESPACES = {"torch": ("torch", ""), "jax": ("jax", "nn"), "tensorflow": ("tensorflow", "nn")}
+# where each framework's softmax / log_softmax live, as the adapters call them: (package, attribute)
+NAMESPACES = {
+    "torch": {"softmax": ("torch", ""), "log_softmax": ("torch", "")},
+    "jax": {"softmax": ("jax", "nn"), "log_softmax": ("jax", "nn")},
+    "tensorflow": {"softmax": ("tensorflow", "nn"), "log_softmax": ("tensorflow", "nn")},
+    "mlx": {"softmax": ("mlx.core", ""), "log_softmax": ("mlx.nn", "")},
+    "paddle": {"softmax": ("paddle.nn.functional", ""), "log_softmax": ("paddle.nn.functional", "")},
+}
+# capabilities a path does not provide, because its framework cannot compute them
+NOT_PROVIDED = {
+    # Paddle 3.3: log_softmax_grad has no grad op, even with its composite backward rules
+    "paddle": {"log_softmax_jvp", "log_softmax_vjp_derivative"},
+    "paddle-static": {"log_softmax_jvp", "log_softmax_vjp_derivative"},
+}
 VECTORS = {"forward": 0, "jacobian": 0, "vjp": 1, "jvp": 1, "vjp_derivative": 2}
 WORK = np.longdouble  # the exact values: beyond float64 where the platform allows
 
+MLX_FLOAT64 = (
+    "mlx 0.32: mx.exp of float64 is only float32-accurate (6.4e-7 relative at -15), so every "
+    "float64 softmax and log_softmax quantity is (known_divergences.toml)"
+)
 TORCH_COMPILE_STRIDED_JVP = (
     "torch 2.13: torch.compile(dynamic=True) of torch.func.jvp on a non-contiguous input fails "
     "while tracing make_dual: 'Cannot call storage_offset() on tensor with symbolic sizes/strides'"
@@ -57,8 +74,17 @@ def _framework(name: str) -> str:
 
 
 def _load(name: str) -> Any:
-    pytest.importorskip(FRAMEWORKS[_framework(name)][0])
+    package = FRAMEWORKS[_framework(name)][0]
+    pytest.importorskip(package, reason=f"{package} is not installed ({name} needs it)")
     return load_adapter(name)
+
+
+def _require(adapter: Any, op: str, quantity: str, dtype: str = "float32") -> None:
+    """Skip, saying why, what ``adapter`` does not offer: a capability or a dtype."""
+    if provided_method(adapter, op, quantity) is None:
+        pytest.skip(f"{adapter.name} does not provide {method_name(op, quantity)}")
+    if dtype not in adapter.dtypes:
+        pytest.skip(f"{adapter.name} does not compute {dtype} (its dtypes: {', '.join(adapter.dtypes)})")
 
 
 @pytest.fixture(scope="module", params=[name for _, name in ADAPTERS])
@@ -117,7 +143,8 @@ def _assert_within_bound(
 
 
 def test_provides_every_capability(adapter: Any) -> None:
-    assert all(capabilities(adapter).values())
+    missing = {name for name, provided in capabilities(adapter).items() if not provided}
+    assert missing == NOT_PROVIDED.get(adapter.name, set())
     assert type(adapter).__name__ == BUILTIN_ADAPTERS[adapter.name][1]
     assert isinstance(adapter.device, str) and adapter.device  # "cpu" unless $CONFORMANCE_DEVICE says otherwise
     assert set(adapter.dtypes) <= set(DTYPE_NAMES)
@@ -136,6 +163,7 @@ def test_batched_jacobian_is_exactly_block_diagonal(adapter: Any) -> None:
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_vjp_of_ones_vanishes(adapter: Any, dtype: str) -> None:
+    _require(adapter, "softmax", "vjp", dtype)
     (x,) = _inputs((5, 4), dtype, 1)
     ones = np.ones_like(x)
     result = adapter.vjp(x, ones, -1)
@@ -152,9 +180,12 @@ HALF_SLOW = [
 
 @pytest.mark.parametrize("dtype", HALF_SLOW)
 def test_every_method_keeps_the_dtype(adapter: Any, dtype: str) -> None:
+    _require(adapter, "softmax", "forward", dtype)
     x, g, u = _inputs(SHAPE, dtype, 3)
     for op in OPS:
         for quantity in QUANTITIES:
+            if provided_method(adapter, op, quantity) is None:
+                continue
             result = _call(adapter, op, quantity, x, [g, u][: VECTORS[quantity]], -1)
             assert type(result) is np.ndarray, method_name(op, quantity)
             assert result.dtype == x.dtype, f"{method_name(op, quantity)}: {result.dtype} from {x.dtype}"
@@ -166,7 +197,12 @@ def test_every_method_keeps_the_dtype(adapter: Any, dtype: str) -> None:
 # the last axis in float32 (the graphs test_every_method_keeps_the_dtype compiled), the
 # first in float64: both dtypes and both kinds of axis, at half the compilations
 @pytest.mark.parametrize(("dtype", "axis"), [("float32", -1), ("float64", 0)])
-def test_agrees_with_the_oracle(adapter: Any, dtype: str, axis: int, op: str, quantity: str) -> None:
+def test_agrees_with_the_oracle(
+    request: pytest.FixtureRequest, adapter: Any, dtype: str, axis: int, op: str, quantity: str
+) -> None:
+    _require(adapter, op, quantity, dtype)
+    if adapter.name.startswith("mlx") and dtype == "float64":
+        request.applymarker(pytest.mark.xfail(reason=MLX_FLOAT64, strict=True))
     x, g, u = _inputs(SHAPE, dtype, 3, seed=1)
     _assert_within_bound(adapter, op, quantity, x, [g, u][: VECTORS[quantity]], axis)
 
@@ -179,6 +215,7 @@ def test_non_contiguous_input_gives_the_contiguous_result(
 ) -> None:
     """The strided view and its contiguous copy both give the right answer; they may differ
     in round-off (torch.compile's dynamic-shape kernels do, by an ulp), not beyond."""
+    _require(adapter, op, quantity)
     if adapter.name == "torch-compile" and quantity in ("jvp", "vjp_derivative"):
         request.applymarker(pytest.mark.xfail(reason=TORCH_COMPILE_STRIDED_JVP, strict=True))
     rows, columns = SHAPE
@@ -194,6 +231,7 @@ def test_non_contiguous_input_gives_the_contiguous_result(
 
 @pytest.mark.parametrize("view", ["transposed", "strided"])
 def test_non_contiguous_bfloat16_crosses_intact(adapter: Any, view: str) -> None:
+    _require(adapter, "softmax", "forward", "bfloat16")
     rows, columns = SHAPE
     if view == "transposed":
         x = _inputs((columns, rows), "bfloat16", 1, seed=4)[0].T
@@ -216,7 +254,7 @@ def _chain(error: BaseException | None) -> Iterator[BaseException]:
 @pytest.mark.parametrize("name", [name for _, name in ADAPTERS])
 def test_results_come_from_the_framework(monkeypatch: pytest.MonkeyPatch, name: str, op: str) -> None:
     fresh = _load(name)  # nothing compiled or cached yet
-    package, attribute = NAMESPACES[_framework(name)]
+    package, attribute = NAMESPACES[_framework(name)][op]
     namespace = importlib.import_module(package)
     if attribute:
         namespace = getattr(namespace, attribute)
@@ -227,6 +265,8 @@ def test_results_come_from_the_framework(monkeypatch: pytest.MonkeyPatch, name: 
     monkeypatch.setattr(namespace, op, patched)
     x, g, u = _inputs(SHAPE, "float32", 3)
     for quantity in QUANTITIES:
+        if provided_method(fresh, op, quantity) is None:
+            continue
         with pytest.raises(Exception) as raised:
             _call(fresh, op, quantity, x, [g, u][: VECTORS[quantity]], -1)
         assert any(isinstance(error, _Sentinel) or "was called" in str(error) for error in _chain(raised.value)), (

@@ -90,7 +90,7 @@ def test_an_adapter_that_fails_to_load_is_an_error_record(cli):
     [
         (
             ("run", "--frameworks", "toch"),
-            "--frameworks=toch, but the known frameworks are: jax, numpy, tensorflow, torch",
+            "--frameworks=toch, but the known frameworks are: jax, mlx, numpy, paddle, tensorflow, torch",
         ),
         (("run", "--adapter", "no/such/file.py:X"), "--adapter=no/such/file.py:X: no file"),
         (("run", "--adapter", "nonsense"), "--adapter=nonsense: unknown adapter; the built-in adapters are:"),
@@ -109,3 +109,30 @@ def test_bad_command_lines_get_one_line_and_exit_2(cli, arguments, expected):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_crash_a_known_divergence_explains_is_xfailed_by_the_run_as_by_the_gate(cli, tmp_path):
+    known = tmp_path / "known.toml"
+    known.write_text(
+        '[[divergence]]\nadapter = "segfaults"\nproperty = "forward_accuracy"\nop = "softmax"\n'
+        'message = "the worker died of SIGSEGV while running this property*"\nreason = "r"\n',
+        encoding="utf-8",
+    )
+    result = cli(
+        "run",
+        "--adapter",
+        f"{MISBEHAVING}:Segfaults",
+        "--divergences",
+        str(known),
+        "--profile",
+        "ci",
+        "--dtypes",
+        "float32",
+        "--plain",
+        "--properties",
+        "forward_accuracy",
+    )
+    crashed = {r["op"]: r for r in _by_spec(result, "Segfaults")}
+    assert crashed["softmax"]["status"] == "xfailed" and "SIGSEGV" in crashed["softmax"]["message"]
+    assert crashed["log_softmax"]["status"] == "passed"
+    assert result.returncode == 0, result.stderr[-2000:]

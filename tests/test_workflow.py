@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-FRAMEWORKS = ["torch", "jax", "tensorflow"]
+FRAMEWORKS = ["torch", "jax", "tensorflow", "mlx", "paddle"]
+OPTIONAL = ["mlx", "paddle"]  # not installed by default, not expected by the gate
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,8 @@ def test_the_matrix_runs_every_ad_path_in_a_job_of_its_own_on_two_pythons(workfl
     expected = {path: framework for framework in FRAMEWORKS for path in PATHS[framework][1]}
     assert sorted(matrix["path"]) == sorted(expected)
     assert {entry["path"]: entry["framework"] for entry in matrix["include"]} == expected
+    optional = {entry["path"] for entry in matrix["include"] if entry.get("optional")}
+    assert optional == {path for framework in OPTIONAL for path in PATHS[framework][1]}
     assert matrix["python"] == ["3.11", "3.12"]
     assert job["strategy"]["fail-fast"] is False
     assert "tox -e ${{ matrix.framework }} -- --adapter ${{ matrix.path }}" in steps_text(job)
@@ -107,6 +110,24 @@ def test_the_torch_extra_is_pinned() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert project["optional-dependencies"]["torch"] == ["torch==2.13.0"]
     assert project["optional-dependencies"]["tensorflow"][0].startswith("tensorflow-cpu")
+    # MLX's Linux wheels are its CPU build; Paddle's plain wheel is the CPU one
+    assert any(r.startswith("mlx[cpu]") and "linux" in r for r in project["optional-dependencies"]["mlx"])
+    assert project["optional-dependencies"]["paddle"][0].startswith("paddlepaddle")
+
+
+def test_an_optional_framework_s_job_skips_in_one_line_where_it_cannot_be_installed(workflow: dict[str, Any]) -> None:
+    job = workflow["jobs"]["conformance"]
+    [check] = [step for step in job["steps"] if step.get("id") == "installable"]
+    assert "pip install --dry-run" in check["run"] and "::notice::skipping" in check["run"]
+    [run] = [step for step in job["steps"] if "tox -e" in str(step.get("run", ""))]
+    assert run["if"] == "steps.installable.outputs.ok == 'true'"
+
+
+def test_setup_installs_the_three_frameworks_and_the_others_on_request() -> None:
+    text = (ROOT / "scripts" / "setup.sh").read_text(encoding="utf-8")
+    assert '-e ".[torch,jax,tensorflow,test]"' in text
+    assert "SETUP_EXTRA_FRAMEWORKS" in text and '".[$name]"' in text
+    assert "setup: skipping $name" in text
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tox") is None, reason="tox is not installed")

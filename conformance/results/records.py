@@ -24,6 +24,8 @@ _VERSIONED: dict[str, tuple[str, ...]] = {
     "jax": ("jax",),
     "jaxlib": ("jaxlib",),
     "tensorflow": ("tensorflow", "tensorflow-cpu"),
+    "mlx": ("mlx",),
+    "paddle": ("paddlepaddle", "paddlepaddle-gpu"),
     "numpy": ("numpy",),
     "hypothesis": ("hypothesis",),
     "ml_dtypes": ("ml_dtypes",),

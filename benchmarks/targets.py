@@ -7,7 +7,7 @@
 Targets (2 cores):
 
 * ``default``: ``run --frameworks torch,jax,tensorflow --json --html``, cold: <= 60 s;
-* ``user``: ``run --adapter adapters/numpy_adapter.py:NumpyReference``: <= 5 s;
+* ``user``: ``run --adapter adapters/numpy_adapter.py:NumpyReference``: <= 6 s;
 * ``paths``: each AD path alone, ``run --adapter NAME``, cold: <= 180 s each;
 * ``all-paths``: ``run --frameworks torch,jax,tensorflow --all-paths``, cold <= 600 s, then
   again with the caches the first run left (warm) <= 300 s;
@@ -19,6 +19,13 @@ uses the default profile (``dev``, random; ``ci`` under ``CI=true``) unless ``--
 says otherwise. Wall seconds are read around the whole process; the peak memory is the
 largest single process the run waited for (``wait4``'s ``ru_maxrss``). Nothing is asserted:
 the script reports.
+
+Machines of the same kind differ in speed by a factor of two or more, and one machine by 20 %
+from minute to minute. So the script also measures, in the same run, three reference figures
+and prints each target as a multiple of the first: a fixed pure-Python loop (the interpreter's
+speed, what Hypothesis and the suite's own code run at), the import of the suite's worker (the
+file cache and unmarshalling), and XLA's compilation of one small softmax VJP (what a compiled
+path's time is made of), when jax is installed.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from conformance.running.processes import available_cores  # noqa: E402
 
 THREE = "torch,jax,tensorflow"
 TARGETS = ("default", "user", "paths", "all-paths", "ci")
-LIMITS_S = {"default": 60, "user": 5, "path": 180, "all-paths cold": 600, "all-paths warm": 300, "ci": 600}
+LIMITS_S = {"default": 60, "user": 6, "path": 180, "all-paths cold": 600, "all-paths warm": 300, "ci": 600}
 
 
 def timed(command: list[str], cwd: Path, environment: dict[str, str], log: Path) -> dict[str, Any]:
@@ -63,6 +70,46 @@ def timed(command: list[str], cwd: Path, environment: dict[str, str], log: Path)
 
 def _run(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "conformance", "run", *arguments]
+
+
+REFERENCE_LOOP = "s = 0\nfor i in range(10_000_000):\n    s += i"
+REFERENCE_COMPILE = """
+import time, jax, numpy as np
+jax.config.update("jax_enable_x64", True)
+f = jax.jit(lambda x, g: jax.vjp(lambda y: jax.nn.softmax(y, -1), x)[1](g)[0])
+f(np.ones((3, 1), np.float32), np.ones((3, 1), np.float32)).block_until_ready()
+started = time.perf_counter()
+for n in range(2, 22):
+    f(np.ones((3, n), np.float32), np.ones((3, n), np.float32)).block_until_ready()
+print((time.perf_counter() - started) / 20 * 1000)
+"""
+
+
+def _median_seconds(code: str, repeats: int = 3) -> float:
+    """The median wall seconds of ``python -c code`` in a fresh interpreter."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return sorted(times)[len(times) // 2]
+
+
+def reference_figures() -> dict[str, float | None]:
+    """Figures of this machine, now, to read the targets' times against."""
+    figures: dict[str, float | None] = {
+        "python_loop_s": round(_median_seconds(REFERENCE_LOOP), 3),
+        "worker_import_s": round(_median_seconds("import conformance.running.plugin, hypothesis"), 3),
+        "xla_compile_ms": None,
+    }
+    try:
+        compiled = subprocess.run(
+            [sys.executable, "-c", REFERENCE_COMPILE], check=True, cwd=REPO, capture_output=True, text=True
+        )
+        figures["xla_compile_ms"] = round(float(compiled.stdout.strip().splitlines()[-1]), 1)
+    except (subprocess.CalledProcessError, ValueError, IndexError):
+        pass  # no jax here
+    return figures
 
 
 def measure(targets: list[str], folder: Path, profile: str | None) -> list[dict[str, Any]]:
@@ -118,21 +165,37 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="targets-") as temporary:
         folder = Path(args.keep or temporary)
         folder.mkdir(parents=True, exist_ok=True)
+        before = reference_figures()
         measured = measure(targets, folder, args.profile)
+        after = reference_figures()
+    reference = {name: _mean(before[name], after[name]) for name in before}
+    loop = reference["python_loop_s"] or 1.0
+    for row in measured:
+        row["in_python_loops"] = round(row["wall_s"] / loop, 1)
     report = {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cores": available_cores(),
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "reference": {"before": before, "after": after, "mean": reference},
         "results": measured,
     }
-    print(f"\n{'target':<28} {'wall s':>8} {'target s':>9} {'peak MiB':>9}  exit")
+    print(
+        f"\nreference (mean of before and after the targets): python loop {reference['python_loop_s']} s, "
+        f"worker import {reference['worker_import_s']} s, XLA compile {reference['xla_compile_ms']} ms a program"
+    )
+    print(f"\n{'target':<28} {'wall s':>8} {'target s':>9} {'loops':>7} {'peak MiB':>9}  exit")
     for row in measured:
-        figures = f"{row['wall_s']:>8.1f} {row['limit_s']:>9} {row['peak_rss_mib']:>9.0f}"
+        figures = f"{row['wall_s']:>8.1f} {row['limit_s']:>9} {row['in_python_loops']:>7} {row['peak_rss_mib']:>9.0f}"
         print(f"{row['target']:<28} {figures}  {row['returncode']}")
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     print(f"\nwrote {args.out}")
     return 0
+
+
+def _mean(first: float | None, second: float | None) -> float | None:
+    found = [value for value in (first, second) if value is not None]
+    return round(sum(found) / len(found), 3) if found else None
 
 
 if __name__ == "__main__":

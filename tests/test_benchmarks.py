@@ -60,9 +60,12 @@ def test_the_targets_script_times_a_user_adapter_run_against_its_target(tmp_path
     completed = _script("targets.py", "--only", "user", "--profile", "ci", "--out", str(out))
     assert completed.returncode == 0, completed.stderr
     [row] = json.loads(out.read_text())["results"]
-    assert row["target"] == "user" and row["limit_s"] == 5 and row["returncode"] == 0
+    assert row["target"] == "user" and row["limit_s"] == 6 and row["returncode"] == 0
+    assert row["in_python_loops"] > 0
     assert row["wall_s"] > 0 and row["peak_rss_mib"] > 0
     assert "NumpyReference" in row["command"]
+    reference = json.loads(out.read_text())["reference"]["mean"]
+    assert reference["python_loop_s"] > 0 and reference["worker_import_s"] > 0
 
 
 def test_the_targets_script_rejects_an_unknown_target_in_one_line() -> None:

@@ -11,7 +11,6 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, NoReturn
 
 from conformance.inputs.profiles import PROFILE_NAMES, default_profile
@@ -21,7 +20,6 @@ from conformance.running.loading import ENTRY_POINT_GROUP, AdapterSpecError, che
 from conformance.truth.dtypes import DTYPE_NAMES, UnknownDtype, dtype_named
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEFAULT_DIVERGENCES = Path(__file__).resolve().parent.parent / "known_divergences.toml"
 
 
 class UsageError(Exception):
@@ -47,6 +45,26 @@ def _comma_list(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+def _divergence_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--divergences",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a known-divergences file of your own, merged with the suite's (repeatable)",
+    )
+    parser.add_argument(
+        "--no-default-divergences", action="store_true", help="leave out the suite's own known divergences"
+    )
+
+
+def _known(args: argparse.Namespace) -> tuple[list[Any], list[str]]:
+    """The known-divergence entries the command applies, and the files they came from."""
+    from conformance.results import divergences
+
+    return divergences.load_all(args.divergences, defaults=not args.no_default_divergences)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m conformance", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -70,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", dest="json_path", default=None, help="write the results document here")
     run.add_argument("--html", dest="html_path", default=None, help="write the HTML report here")
     run.add_argument("--junit", dest="junit_path", default=None, help="write JUnit XML here")
-    run.add_argument("--divergences", default=str(DEFAULT_DIVERGENCES), help="known-divergences file")
+    _divergence_options(run)
     run.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
 
     report = commands.add_parser("report", help="merge results JSON files into one HTML report")
@@ -78,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", required=True, help="the HTML file to write")
     report.add_argument("--markdown", default=None, help="also write a short Markdown summary here (for CI)")
     report.add_argument("--baseline", default=None, help="baseline for the gate verdict shown in the report")
-    report.add_argument("--divergences", default=str(DEFAULT_DIVERGENCES), help="known-divergences file")
+    _divergence_options(report)
 
     commands.add_parser("list", help="every adapter --adapter knows: built-in AD paths and installed plugins")
 
@@ -87,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--baseline", default=None, help="baseline file (see --write-baseline)")
     gate.add_argument("--expect", type=_comma_list, default=None, help="frameworks that must have results")
     gate.add_argument("--write-baseline", default=None, help="write a baseline from these results and exit")
-    gate.add_argument("--divergences", default=str(DEFAULT_DIVERGENCES), help="known-divergences file")
+    _divergence_options(gate)
 
     from conformance.scale import options as _bench
 
@@ -115,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds one adapter call on 2**24 elements may take (more in proportion)",
     )
     bench.add_argument("--json", dest="json_path", default=None, help="write the results document here")
-    bench.add_argument("--divergences", default=str(DEFAULT_DIVERGENCES), help="known-divergences file")
+    _divergence_options(bench)
     return parser
 
 
@@ -139,33 +157,38 @@ def command_run(args: argparse.Namespace) -> int:
     from conformance.presentation.progress import display
     from conformance.presentation.summary import print_summary
     from conformance.results import divergences
+    from conformance.results.documents import write_document
     from conformance.results.gate import evaluate
+    from conformance.results.records import Document, Record
     from conformance.running.processes import available_cores
     from conformance.running.runner import Runner, RunOptions
 
     specs = _adapter_specs(args)
     dtypes = _check_dtypes(args.dtypes)
     properties = ",".join(check_properties(args.properties)) if args.properties else None
-    divergence_file = args.divergences if Path(args.divergences).is_file() else None
-    entries = divergences.load(divergence_file) if divergence_file else []
+    entries, sources = _known(args)
     profile = args.profile or default_profile()
     seed = args.seed if args.seed is not None or profile == "ci" else random.randrange(2**31)
     started, clock = results.now(), time.monotonic()
-    records: list[dict[str, Any]] = []
+    records: list[Record] = []
     live = display(plain=args.plain)
     last_write = [0.0]
 
-    def current_document(runner: Runner) -> dict[str, Any]:
+    def current_document(runner: Runner, **extra: Any) -> Document:
         meta = results.metadata(profile, seed, runner.adapters, started, time.monotonic() - clock)
-        meta["command"] = ["python", "-m", "conformance", *sys.argv[1:]]
-        meta["requested"] = specs
-        meta["behaviour"] = runner.behaviour
-        meta["workers"] = [stats.as_record(spec) for spec, stats in runner.worker_stats.items()]
-        return results.document(records, meta)
+        meta.update(
+            command=["python", "-m", "conformance", *sys.argv[1:]],
+            requested=specs,
+            behaviour=runner.behaviour,
+            workers=[stats.as_record(spec) for spec, stats in runner.worker_stats.items()],
+            divergence_files=sources,
+            **extra,
+        )
+        return Document(meta, tuple(records))
 
     versions = results.framework_versions()
 
-    def on_record(record: dict[str, Any]) -> None:
+    def on_record(record: Record) -> None:
         # A worker matches its own records against the known divergences; what the runner
         # reports for a worker that died (a crash, a hang) is matched here, so that the run's
         # verdict is the gate's.
@@ -173,11 +196,18 @@ def command_run(args: argparse.Namespace) -> int:
         records.append(record)
         live.record(record)
         if args.json_path and time.monotonic() - last_write[0] > 2.0:
-            results.write_document(args.json_path, current_document(runner))
+            write_document(args.json_path, current_document(runner))
             last_write[0] = time.monotonic()
 
     options = RunOptions(
-        profile, seed, args.call_timeout, args.jobs or available_cores(), dtypes, properties, divergence_file
+        profile,
+        seed,
+        args.call_timeout,
+        args.jobs or available_cores(),
+        dtypes,
+        properties,
+        tuple(args.divergences),
+        not args.no_default_divergences,
     )
     runner = Runner(options, on_record, live.collected)
     try:
@@ -186,12 +216,13 @@ def command_run(args: argparse.Namespace) -> int:
         live.close()
     for record in results.nothing_checked(specs, records):
         on_record(record)
-    document = current_document(runner)
-    document["metadata"]["agreement"] = runner.agreement()
-    problems = divergences.audit(records, entries, document["metadata"]["frameworks"])
-    document["metadata"]["divergence_problems"] = problems
+    document = current_document(
+        runner,
+        agreement=runner.agreement(),
+        divergence_problems=divergences.audit(records, entries, versions),
+    )
     if args.json_path:
-        results.write_document(args.json_path, document)
+        write_document(args.json_path, document)
     if args.junit_path:
         from conformance.results.junit import write_junit
 
@@ -205,8 +236,8 @@ def command_run(args: argparse.Namespace) -> int:
     return EXIT_OK if verdict.passed else EXIT_FAILED
 
 
-def _load_results(paths: list[str]) -> list[dict[str, Any]]:
-    from conformance.results.gate import ResultsFileError, load_documents
+def _load_results(paths: list[str]) -> list[Any]:
+    from conformance.results.documents import ResultsFileError, load_documents
 
     try:
         return load_documents(paths)
@@ -214,20 +245,14 @@ def _load_results(paths: list[str]) -> list[dict[str, Any]]:
         raise UsageError(str(error)) from None
 
 
-def _load_divergences(path: str) -> list[Any]:
-    from conformance.results import divergences
-
-    return divergences.load(path) if Path(path).is_file() else []
-
-
 def command_report(args: argparse.Namespace) -> int:
     from conformance.presentation.report import build_context, html_from, markdown_from
+    from conformance.results.documents import write_atomic
     from conformance.results.gate import load_baseline
-    from conformance.results.records import write_atomic
 
     documents = _load_results(args.results)
     baseline = load_baseline(args.baseline) if args.baseline else None
-    context = build_context(documents, baseline=baseline, divergences=_load_divergences(args.divergences))
+    context = build_context(documents, baseline=baseline, divergences=_known(args)[0])
     write_atomic(args.output, html_from(context))
     print(f"wrote {args.output}")
     if args.markdown:
@@ -245,7 +270,7 @@ def command_gate(args: argparse.Namespace) -> int:
         print(f"wrote baseline {args.write_baseline}")
         return EXIT_OK
     baseline = load_baseline(args.baseline) if args.baseline else None
-    verdict = evaluate(documents, baseline, args.expect, _load_divergences(args.divergences))
+    verdict = evaluate(documents, baseline, args.expect, _known(args)[0])
     for line in verdict.lines:
         print(line)
     print(verdict.sentence)
@@ -257,8 +282,6 @@ def command_bench(args: argparse.Namespace) -> int:
     from conformance.scale import bench
     from conformance.scale.options import BenchArgumentError, options_from_args
 
-    if not Path(args.divergences).is_file():
-        args.divergences = None
     try:
         options = options_from_args(args)
     except BenchArgumentError as error:
@@ -297,7 +320,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from conformance.results.divergences import DivergenceFileError
-    from conformance.results.gate import ResultsFileError
+    from conformance.results.documents import ResultsFileError
 
     signal.signal(signal.SIGTERM, _terminate)  # a killed run still stops its workers
     try:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conformance.checks.assertions import assert_within_bound
-from conformance.checks.calls import ConformanceFailure
+from conformance.checks.failures import ConformanceFailure
 from conformance.checks.reproducer import Call
 from conformance.truth import tolerance
 

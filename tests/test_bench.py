@@ -9,7 +9,8 @@ import pytest
 
 from conformance.adapters.numpy_adapter import NumpyReference
 from conformance.checks import at_scale
-from conformance.checks.calls import AdapterCallError, ConformanceFailure, Subject
+from conformance.checks.calls import Subject
+from conformance.checks.failures import AdapterCallError, ConformanceFailure
 from conformance.inputs.seeded import Seeded, SeededRow
 from conformance.inputs.shape_pool import Site
 from conformance.results import records

@@ -10,11 +10,11 @@ from typing import Any
 import jsonschema
 import pytest
 
-from conformance.results import divergences, gate
-from conformance.results.gate import ResultsFileError
+from conformance.results import divergences, documents, gate
+from conformance.results.documents import ResultsFileError
 
 FIXTURES = Path(__file__).with_name("fixtures")
-SCHEMA = json.loads(Path(gate.SCHEMA_PATH).read_text(encoding="utf-8"))
+SCHEMA = documents.schema()
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -49,9 +49,9 @@ def test_fixtures_are_valid_results(name: str) -> None:
 
 
 def test_load_documents_reads_in_order_and_expands_patterns() -> None:
-    documents = gate.load_documents([FIXTURES / "torch_run.json", str(FIXTURES / "jax_run.json")])
-    assert [d["metadata"]["frameworks"].get("torch") for d in documents] == ["2.13.0", None]
-    expanded = gate.load_documents([str(FIXTURES / "*_run.json")])  # tox passes globs unexpanded
+    loaded = documents.load_documents([FIXTURES / "torch_run.json", str(FIXTURES / "jax_run.json")])
+    assert [d.metadata["frameworks"].get("torch") for d in loaded] == ["2.13.0", None]
+    expanded = documents.load_documents([str(FIXTURES / "*_run.json")])  # tox passes globs unexpanded
     assert len(expanded) == 3
 
 
@@ -70,7 +70,7 @@ def test_corrupt_files_raise_one_line(tmp_path: Path, content: bytes, needle: st
     path = tmp_path / "broken.json"
     path.write_bytes(content)
     with pytest.raises(ResultsFileError) as caught:
-        gate.load_documents([FIXTURES / "torch_run.json", path])
+        documents.load_documents([FIXTURES / "torch_run.json", path])
     message = str(caught.value)
     assert message.startswith(str(path)) and needle in message and "\n" not in message
 
@@ -81,18 +81,18 @@ def test_schema_errors_name_the_place(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     with pytest.raises(ResultsFileError, match=r"\$\.results\[5\]\.status"):
-        gate.load_documents([path])
+        documents.load_documents([path])
 
 
 def test_missing_files_and_patterns(tmp_path: Path) -> None:
     with pytest.raises(ResultsFileError, match="no such file"):
-        gate.load_documents([tmp_path / "absent.json"])
+        documents.load_documents([tmp_path / "absent.json"])
     with pytest.raises(ResultsFileError, match="no file matches"):
-        gate.load_documents([str(tmp_path / "*.json")])
+        documents.load_documents([str(tmp_path / "*.json")])
     with pytest.raises(ResultsFileError, match="is a directory"):
-        gate.load_documents([tmp_path])
+        documents.load_documents([tmp_path])
     with pytest.raises(ResultsFileError, match="no results files"):
-        gate.load_documents([])
+        documents.load_documents([])
 
 
 # --- baselines --------------------------------------------------------------------------------
@@ -238,8 +238,8 @@ def test_divergences_explain_failures() -> None:
     )
     verdict = gate.evaluate([fixture("torch_run")], None, ["torch"], found)
     assert verdict.passed, verdict.lines
-    explained = [r for r in verdict.records if r.get("xfail_reason") == "inductor lowers softmax differently"]
-    assert {r["property"] for r in explained} == {"forward_accuracy", "vjp_derivative_accuracy"}
+    explained = [r for r in verdict.records if r.xfail_reason == "inductor lowers softmax differently"]
+    assert {r.property for r in explained} == {"forward_accuracy", "vjp_derivative_accuracy"}
     # outside the version range the entry does not apply, and nothing is explained
     other = fixture("torch_run")
     other["metadata"]["frameworks"]["torch"] = "2.12.1"

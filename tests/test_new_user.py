@@ -65,13 +65,9 @@ def test_an_adapter_file_imports_the_modules_beside_it(cli, tmp_path: Path) -> N
 
 def test_the_gate_fails_an_adapter_that_was_asked_for_and_has_no_results(tmp_path: Path) -> None:
     from conformance.results.gate import evaluate
+    from conformance.results.records import Document
 
-    document = {
-        "schema_version": 1,
-        "metadata": {"requested": ["mine.py:Mine"], "frameworks": {}},
-        "results": [],
-    }
-    verdict = evaluate([document])
+    verdict = evaluate([Document({"requested": ["mine.py:Mine"], "frameworks": {}})])
     assert not verdict.passed
     assert any("adapter mine.py:Mine: asked for, but no property ran on it" in line for line in verdict.lines)
 

@@ -73,6 +73,7 @@ def test_the_adapters_and_the_data_files_are_in_it(wheel: Path):
         "conformance/adapters/torch_adapter.py",
         "conformance/adapters/numpy_adapter.py",
         "conformance/results/results.schema.json",
+        "conformance/results/known_divergences.toml",
         "conformance/presentation/templates/report.html",
         "conformance/properties/test_accuracy.py",
     ):

@@ -20,6 +20,7 @@ import pytest
 
 from conformance.presentation import plots, report
 from conformance.results import divergences
+from conformance.results.records import Record
 
 FIXTURES = Path(__file__).with_name("fixtures")
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
@@ -161,18 +162,18 @@ def test_failures_are_grouped_by_cause_with_the_smallest_reproducer(text: str) -
 
 def test_the_same_cause_across_dtypes_and_adapters_is_one_group() -> None:
     records = [
-        {
-            "adapter": adapter,
-            "property": "p",
-            "op": "softmax",
-            "dtype": dtype,
-            "status": "failed",
-            "message": f"vjp[{i}, 1] = 0.{i}, but the oracle gives 0.2 (err {i}.5 ulp > bound 2 ulp) "
+        Record(
+            adapter=adapter,
+            property="p",
+            op="softmax",
+            dtype=dtype,
+            status="failed",
+            message=f"vjp[{i}, 1] = 0.{i}, but the oracle gives 0.2 (err {i}.5 ulp > bound 2 ulp) "
             f"[{adapter} softmax axis=1 {dtype}]",
-            "reproducer": "x" * (10 + i),
-        }
+            reproducer="x" * (10 + i),
+        )
         for i, (adapter, dtype) in enumerate([("a", "float16"), ("a", "float32"), ("b", "float32")])
-    ] + [{"adapter": "a", "property": "q", "op": "softmax", "dtype": "float16", "status": "error", "message": "boom"}]
+    ] + [Record(adapter="a", property="q", op="softmax", dtype="float16", status="error", message="boom")]
     groups = report._groups(records, ("failed", "error"), "g")
     assert [group["count"] for group in groups] == [3, 1]
     assert groups[0]["reproducer"] == "x" * 10  # the smallest
@@ -187,7 +188,8 @@ def test_the_plot_is_inline_svg(text: str) -> None:
     ids = re.findall(r'\bid="([^"]+)"', svg)
     assert ids and all(i.startswith("ratios-") for i in ids)
     assert all(ref.startswith("ratios-") for ref in re.findall(r'href="#([^"]+)"', svg))
-    assert plots.error_ratio_svg([{"adapter": "a", "dtype": "float32", "error_ratios": []}]) is None
+    no_ratios = Record(adapter="a", property="p", op="softmax", dtype="float32", status="passed")
+    assert plots.error_ratio_svg([no_ratios]) is None
 
 
 def test_a_clean_run_passes_and_divergences_show_as_xfailed(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ the (op, dtype) pairs; the run's results are the same as from one worker."""
 from __future__ import annotations
 
 from conformance.running.history import plan
-from conformance.running.plugin import shard_pairs
+from conformance.running.plugin.session import shard_pairs
 from conformance.running.runner import share_cores
 from tests.conftest import TESTS
 
@@ -65,5 +65,5 @@ def test_a_load_error_from_every_shard_is_reported_once_but_each_shard_that_gave
     for shard in (1, 2):
         message = f"{10 * shard} properties of shard {shard} of 2 not run: the worker died 4 times"
         runner._report(records.adapter_error("mine.py:Mine", None, "worker", message))
-    assert [record["property"] for record in seen] == ["load_adapter", "worker", "worker"]
-    assert [record["message"][:2] for record in seen[1:]] == ["10", "20"]
+    assert [record.property for record in seen] == ["load_adapter", "worker", "worker"]
+    assert [record.message[:2] for record in seen[1:]] == ["10", "20"]

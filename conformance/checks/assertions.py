@@ -14,7 +14,7 @@ import ml_dtypes
 import numpy as np
 
 from conformance.checks import measure
-from conformance.checks.calls import ConformanceFailure
+from conformance.checks.failures import ConformanceFailure, WorstElement
 from conformance.checks.reproducer import Call, format_value
 from conformance.truth import oracle
 from conformance.truth.dtypes import dtype_name, ulp
@@ -152,14 +152,14 @@ class Comparison:
         raise ConformanceFailure(
             message,
             reproduce(),
-            worst={
-                "quantity": self.quantity,
-                "index": list(worst.index),
-                "value": _number(value),
-                "expected": _number(expected),
-                "error_ulp": _number(worst.error_ulp),
-                "bound_ulp": _number(worst.bound_ulp),
-            },
+            worst=WorstElement(
+                self.quantity,
+                worst.index,
+                _number(value),
+                _number(expected),
+                _number(worst.error_ulp),
+                _number(worst.bound_ulp),
+            ),
         )
 
 
@@ -245,7 +245,7 @@ def assert_exactly(
         f"(expected exactly {format_value(target, value)}) "
         f"{where}; {int(np.count_nonzero(wrong))} such elements",
         call.source(),
-        worst={"quantity": quantity, "index": list(index), "value": _number(value), "expected": _number(target)},
+        worst=WorstElement(quantity, index, _number(value), _number(target)),
     )
 
 

@@ -38,7 +38,8 @@ import numpy as np
 
 from conformance.adapter import Quantity, method_name, provided_method
 from conformance.checks.assertions import Comparison, format_value
-from conformance.checks.calls import ConformanceFailure, Subject
+from conformance.checks.calls import Subject
+from conformance.checks.failures import ConformanceFailure, WorstElement
 from conformance.checks.quantities import Outcome, run
 from conformance.checks.reproducer import reproducer
 from conformance.checks.rows import assert_row_alone_agrees
@@ -287,7 +288,7 @@ def check_block_structure(subject: Subject, op: Op, x: Argument, fraction: float
                     f"'result{list(index)}:', result[{', '.join(map(str, index))}]",
                 ],
             ),
-            worst={"quantity": quantity, "index": list(index), "value": float(value), "expected": 0.0},
+            worst=WorstElement(quantity, tuple(index), float(value), 0.0),
         )
     comparison = Comparison(method_name(op, "vjp"))
     rows_view, x_view = layout.view(outcome.actual), layout.view(x.value)

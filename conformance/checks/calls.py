@@ -11,29 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapter import Quantity, adapter_name, method_name, provided_method
+from conformance.adapter import Quantity, adapter_name, capabilities, method_name, provided_method
+from conformance.adapters import framework_of
+from conformance.checks.failures import AdapterCallError, ConformanceFailure
 from conformance.checks.reproducer import Call
 from conformance.truth.dtypes import dtype_name
 from conformance.truth.oracle import Op
-
-
-class AdapterCallError(Exception):
-    """The adapter raised, hung, or is unusable; the suite reports an ``error``. ``raised`` is
-    the exception the adapter raised at the call, when that is what happened."""
-
-    def __init__(self, message: str, reproducer: str, raised: Exception | None = None) -> None:
-        super().__init__(f"{message}\n\nReproduce with:\n{reproducer}")
-        self.reproducer = reproducer
-        self.raised = raised
-
-
-class ConformanceFailure(AssertionError):
-    """The adapter answered, and the answer is wrong; the suite reports ``failed``."""
-
-    def __init__(self, message: str, reproducer: str, worst: dict[str, Any] | None = None) -> None:
-        super().__init__(f"{message}\n\nReproduce with:\n{reproducer}")
-        self.reproducer = reproducer
-        self.worst = worst
 
 
 class _Deadline(BaseException):
@@ -57,6 +40,16 @@ class Subject:
     @property
     def name(self) -> str:
         return adapter_name(self.adapter)
+
+    def metadata(self) -> dict[str, Any]:
+        """What a run's document says of the adapter: name, spec, framework, device, capabilities."""
+        return {
+            "adapter": self.name,
+            "spec": self.spec,
+            "framework": framework_of(self.spec),
+            "device": str(getattr(self.adapter, "device", "")) or None,
+            "capabilities": capabilities(self.adapter),
+        }
 
     def __repr__(self) -> str:
         return f"Subject({self.spec!r})"

@@ -17,11 +17,19 @@ _BASE_EXAMPLES = {"ci": 10, "dev": 10, "thorough": 100}
 _SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
 
 
+def hypothesis_name(profile: str) -> str:
+    """The name the suite's ``profile`` has among Hypothesis' profiles: one of its own, so that
+    registering it never replaces a user's profile or Hypothesis' built-in ``ci``."""
+    return f"softmax-conformance-{profile}"
+
+
 def register_profiles() -> None:
     common = settings(deadline=None, print_blob=True, suppress_health_check=_SUPPRESSED)
-    settings.register_profile("ci", common, max_examples=_BASE_EXAMPLES["ci"], derandomize=True, database=None)
-    settings.register_profile("dev", common, max_examples=_BASE_EXAMPLES["dev"])
-    settings.register_profile("thorough", common, max_examples=_BASE_EXAMPLES["thorough"])
+    for profile in PROFILE_NAMES:
+        derandomized = {"derandomize": True, "database": None} if profile == "ci" else {}
+        settings.register_profile(
+            hypothesis_name(profile), common, max_examples=_BASE_EXAMPLES[profile], **derandomized
+        )
 
 
 def default_profile() -> str:

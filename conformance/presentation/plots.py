@@ -11,12 +11,13 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 import numpy as np
 
-DTYPE_ORDER = ("float16", "bfloat16", "float32", "float64")
+from conformance.results.records import Record
+from conformance.truth.dtypes import DTYPE_NAMES
+
 FLOOR = 1e-4  # ratios below this (including exact results, ratio 0) are drawn at the floor
 CEILING = 1e6
 WITHIN = "#2b6cb0"
@@ -31,15 +32,15 @@ def _label(name: str, limit: int = 28) -> str:
 
 
 def _dtype_order(dtype: str) -> tuple[int, str]:
-    return (DTYPE_ORDER.index(dtype), "") if dtype in DTYPE_ORDER else (len(DTYPE_ORDER), dtype)
+    return (DTYPE_NAMES.index(dtype), "") if dtype in DTYPE_NAMES else (len(DTYPE_NAMES), dtype)
 
 
-def collect_ratios(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, list[float]]]:
+def collect_ratios(records: Iterable[Record]) -> dict[str, dict[str, list[float]]]:
     """dtype -> adapter -> every finite, non-negative error/bound ratio the records carry."""
     found: dict[str, dict[str, list[float]]] = {}
     for record in records:
-        ratios = record.get("error_ratios")
-        if not isinstance(ratios, list) or not ratios:
+        ratios = record.error_ratios
+        if not ratios:
             continue
         values = []
         for value in ratios:
@@ -50,8 +51,8 @@ def collect_ratios(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, 
                 continue
             values.append(min(value, CEILING))
         if values:
-            by_adapter = found.setdefault(str(record.get("dtype", "?")), {})
-            by_adapter.setdefault(str(record.get("adapter", "?")), []).extend(values)
+            by_adapter = found.setdefault(record.dtype, {})
+            by_adapter.setdefault(record.adapter, []).extend(values)
     return found
 
 
@@ -67,7 +68,7 @@ def _sanitize_svg(svg: str, prefix: str) -> str:
 
 
 def error_ratio_svg(
-    records: Iterable[Mapping[str, Any]],
+    records: Iterable[Record],
     adapters: list[str] | None = None,
     *,
     max_points: int = 200,

@@ -7,19 +7,22 @@ import sys
 from typing import Any, Protocol
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from conformance.results.records import Record
 
 
 class Display(Protocol):
     def collected(self, spec: str, count: int) -> None: ...
 
-    def record(self, record: dict[str, Any]) -> None: ...
+    def record(self, record: Record) -> None: ...
 
     def close(self) -> None: ...
 
 
-def _line(record: dict[str, Any]) -> str:
-    return f"{record['property']} {record['op']} {record['dtype']}: {record['status']}"
+def _line(record: Record) -> str:
+    return f"{record.property} {record.op} {record.dtype}: {record.status}"
 
 
 class PlainLines:
@@ -34,8 +37,8 @@ class PlainLines:
         self.totals[spec] = count
         print(f"[{spec}] {count} properties to run", file=self.stream, flush=True)
 
-    def record(self, record: dict[str, Any]) -> None:
-        spec = record.get("spec", record["adapter"])
+    def record(self, record: Record) -> None:
+        spec = record.spec or record.adapter
         self.seen[spec] = self.seen.get(spec, 0) + 1
         total = self.totals.get(spec, "?")
         print(f"[{spec}] {self.seen[spec]}/{total} {_line(record)}", file=self.stream, flush=True)
@@ -45,7 +48,8 @@ class PlainLines:
 
 
 class LiveBars:
-    """A bar per adapter, with the property that finished last."""
+    """A bar per adapter, with the property that finished last (adapters' strings escaped:
+    rich would read ``[/]`` in a name as markup)."""
 
     def __init__(self) -> None:
         self.progress = Progress(
@@ -61,14 +65,14 @@ class LiveBars:
 
     def _task(self, spec: str) -> TaskID:
         if spec not in self.tasks:
-            self.tasks[spec] = self.progress.add_task("", total=None, spec=spec, last="")
+            self.tasks[spec] = self.progress.add_task("", total=None, spec=escape(spec), last="")
         return self.tasks[spec]
 
     def collected(self, spec: str, count: int) -> None:
         self.progress.update(self._task(spec), total=count)
 
-    def record(self, record: dict[str, Any]) -> None:
-        self.progress.update(self._task(record.get("spec", record["adapter"])), advance=1, last=_line(record))
+    def record(self, record: Record) -> None:
+        self.progress.update(self._task(record.spec or record.adapter), advance=1, last=escape(_line(record)))
 
     def close(self) -> None:
         self.progress.stop()

@@ -23,11 +23,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import importlib.resources
 import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -36,11 +36,11 @@ from markupsafe import Markup
 from conformance.presentation import plots
 from conformance.results import gate as gate_module
 from conformance.results.divergences import Divergence
-from conformance.results.merge import BADNESS, framework_versions, merge, record_key, worst_per_key
-from conformance.results.records import write_atomic
+from conformance.results.documents import documents_from, first_line, write_atomic
+from conformance.results.merge import framework_versions, merge
+from conformance.results.records import BADNESS, Document, Record, worst_per_key
+from conformance.truth.dtypes import DTYPE_NAMES
 
-TEMPLATES = Path(__file__).with_name("templates")
-DTYPE_ORDER = ("float16", "bfloat16", "float32", "float64")
 OP_ORDER = ("softmax", "log_softmax", "any")
 # display status -> the word in the cell; the colour comes from the CSS class st-<status>
 LABELS = {
@@ -54,11 +54,10 @@ LABELS = {
 DISPLAY_BADNESS = {"not-provided": 0, "skipped": 0.5, **{k: v for k, v in BADNESS.items() if k != "skipped"}}
 
 
-def display_status(record: Mapping[str, Any]) -> str:
-    status = str(record.get("status", ""))
-    if status == "skipped" and record.get("not_provided"):
+def display_status(record: Record) -> str:
+    if record.status == "skipped" and record.not_provided:
         return "not-provided"
-    return status if status in LABELS else "error"
+    return record.status
 
 
 def fmt_number(value: Any, digits: int = 3) -> str:
@@ -96,11 +95,6 @@ def _ordered(values: Iterable[str], order: Sequence[str]) -> list[str]:
     return sorted(dict.fromkeys(values), key=lambda v: _rank(v, order))
 
 
-def _first_line(text: Any) -> str:
-    lines = str(text or "").strip().splitlines()
-    return lines[0] if lines else ""
-
-
 def _ratio(error: Any, bound: Any) -> float | None:
     if isinstance(error, (int, float)) and isinstance(bound, (int, float)) and bound:
         return float(error) / float(bound)
@@ -116,14 +110,14 @@ def _slug(*parts: Any) -> str:
     return "-".join(re.sub(r"[^A-Za-z0-9_.-]+", "_", str(part)) for part in parts)
 
 
-def _matrix(records: list[dict[str, Any]], adapters: list[str], verdict: gate_module.GateVerdict) -> dict[str, Any]:
+def _matrix(records: list[Record], adapters: list[str], verdict: gate_module.GateVerdict) -> dict[str, Any]:
     """Adapters x properties; each cell a glyph of ops x dtypes, worst status first in words."""
-    ops = _ordered((str(r.get("op")) for r in records if r.get("op") != "any"), OP_ORDER)
-    dtypes = _ordered((str(r.get("dtype")) for r in records if r.get("dtype") != "any"), DTYPE_ORDER)
-    properties = list(dict.fromkeys(str(r.get("property")) for r in records if r.get("op") != "any"))
+    ops = _ordered((r.op for r in records if r.op != "any"), OP_ORDER)
+    dtypes = _ordered((r.dtype for r in records if r.dtype != "any"), DTYPE_NAMES)
+    properties = list(dict.fromkeys(r.property for r in records if r.op != "any"))
     found: dict[tuple[str, str, str, str], str] = {}
     for record in records:
-        key = (str(record.get("adapter")), str(record.get("property")), str(record.get("op")), str(record.get("dtype")))
+        key = record.key
         status = display_status(record)
         if DISPLAY_BADNESS.get(status, 0) >= DISPLAY_BADNESS.get(found.get(key, ""), -1):
             found[key] = status
@@ -170,67 +164,62 @@ _INDEX = re.compile(r"\[[-\d, ]*\]")  # "vjp[2, 1]"
 _NUMBER = re.compile(r"(?<![A-Za-z_])[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?")
 
 
-def cause(record: Mapping[str, Any]) -> str:
+def cause(record: Record) -> str:
     """What a failure says, without where it happened (adapter, op, axis, dtype, element)
     or its numbers: records with the same cause are one group."""
-    text = _LOCATION.sub(r"\1", _first_line(record.get("message")))
+    text = _LOCATION.sub(r"\1", first_line(record.message, limit=10_000))
     return _NUMBER.sub("#", _INDEX.sub("[…]", text)).strip()
 
 
-def _groups(records: list[dict[str, Any]], statuses: tuple[str, ...], prefix: str) -> list[dict[str, Any]]:
+def _groups(records: list[Record], statuses: tuple[str, ...], prefix: str) -> list[dict[str, Any]]:
     """Records of ``statuses`` grouped by :func:`cause`, the largest group first."""
-    grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    grouped: dict[tuple[str, str], list[Record]] = {}
     for record in worst_per_key(records):  # a result that several merged runs have is one member
-        if record.get("status") in statuses:
-            grouped.setdefault((str(record.get("status")), cause(record)), []).append(record)
+        if record.status in statuses:
+            grouped.setdefault((record.status, cause(record)), []).append(record)
     ordered = sorted(grouped.items(), key=lambda item: (-len(item[1]), item[0]))
     out = []
     for number, (_, members) in enumerate(ordered, start=1):
-        with_reproducer = [r for r in members if r.get("reproducer")]
-        smallest = min(with_reproducer, key=lambda r: len(str(r["reproducer"])), default=members[0])
+        with_reproducer = [r for r in members if r.reproducer]
+        smallest = min(with_reproducer, key=lambda r: len(str(r.reproducer)), default=members[0])
         out.append(
             {
                 "id": f"{prefix}-{number}",
                 "status": display_status(smallest),
                 "label": LABELS[display_status(smallest)],
-                "headline": _first_line(smallest.get("message")),
+                "headline": first_line(smallest.message, limit=10_000),
                 "count": len(members),
                 "members": [_describe(r) for r in members],
-                "reproducer": smallest.get("reproducer"),
+                "reproducer": smallest.reproducer,
                 "reproducer_of": _describe(smallest),
-                "blob": smallest.get("hypothesis_blob"),
-                "reason": smallest.get("xfail_reason"),
+                "blob": smallest.hypothesis_blob,
+                "reason": smallest.xfail_reason,
             }
         )
     return out
 
 
-def _describe(record: Mapping[str, Any]) -> str:
-    return " · ".join(record_key(record))
+def _describe(record: Record) -> str:
+    return " · ".join(record.key)
 
 
-def _records_by_adapter(records: list[dict[str, Any]], adapters: list[str]) -> list[dict[str, Any]]:
+def _records_by_adapter(records: list[Record], adapters: list[str]) -> list[dict[str, Any]]:
     """Every record, one table per adapter, sorted by property, op and dtype."""
     out = []
     for adapter in adapters:
-        own = [r for r in records if str(r.get("adapter")) == adapter]
-        own.sort(
-            key=lambda r: (
-                str(r.get("property")),
-                _rank(str(r.get("op")), OP_ORDER),
-                _rank(str(r.get("dtype")), DTYPE_ORDER),
-            )
-        )
+        own = [r for r in records if r.adapter == adapter]
+        own.sort(key=lambda r: (r.property, _rank(r.op, OP_ORDER), _rank(r.dtype, DTYPE_NAMES)))
         rows, seen = [], set()
         for record in own:
-            anchor = f"r-{_slug(adapter, record.get('property'))}"
+            anchor = f"r-{_slug(adapter, record.property)}"
             rows.append(
                 {
                     "id": anchor if anchor not in seen else None,
                     "record": record,
                     "status": display_status(record),
                     "label": LABELS[display_status(record)],
-                    "headline": _first_line(record.get("message")) or _first_line(record.get("xfail_reason")),
+                    "headline": first_line(record.message, limit=10_000)
+                    or first_line(record.xfail_reason, limit=10_000),
                 }
             )
             seen.add(anchor)
@@ -238,23 +227,23 @@ def _records_by_adapter(records: list[dict[str, Any]], adapters: list[str]) -> l
     return out
 
 
-def _accuracy(records: list[dict[str, Any]], adapters: list[str]) -> dict[str, Any]:
-    measured = [r for r in records if isinstance(r.get("max_error_ulp"), (int, float))]
-    properties = list(dict.fromkeys(str(r.get("property")) for r in measured))
+def _accuracy(records: list[Record], adapters: list[str]) -> dict[str, Any]:
+    measured = [r for r in records if r.max_error_ulp is not None]
+    properties = list(dict.fromkeys(r.property for r in measured))
     table: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
     for record in measured:
-        row_key = (str(record.get("adapter")), str(record.get("op")), str(record.get("dtype")))
-        cell = table.setdefault(row_key, {}).get(str(record.get("property")))
-        error = float(record["max_error_ulp"])
+        row_key = (record.adapter, record.op, record.dtype)
+        cell = table.setdefault(row_key, {}).get(record.property)
+        error = float(record.max_error_ulp or 0.0)
         if cell is None or error > cell["error"]:
-            table[row_key][str(record.get("property"))] = {
+            table[row_key][record.property] = {
                 "error": error,
-                "bound": record.get("bound_ulp"),
-                "ratio": _ratio(error, record.get("bound_ulp")),
+                "bound": record.bound_ulp,
+                "ratio": _ratio(error, record.bound_ulp),
                 "status": display_status(record),
             }
     rows = []
-    dtypes = _ordered((k[2] for k in table), DTYPE_ORDER)
+    dtypes = _ordered((k[2] for k in table), DTYPE_NAMES)
     ops = _ordered((k[1] for k in table), OP_ORDER)
     for adapter in adapters:
         first = True
@@ -302,7 +291,7 @@ def _agreement(entries: list[Any]) -> list[dict[str, Any]]:
             if old is None or (isinstance(value, (int, float)) and isinstance(old, (int, float)) and value > old):
                 pairs[pair] = value
     tables = []
-    for key in sorted(groups, key=lambda k: (_rank(k[0], OP_ORDER), _rank(k[1], DTYPE_ORDER), k[2])):
+    for key in sorted(groups, key=lambda k: (_rank(k[0], OP_ORDER), _rank(k[1], DTYPE_NAMES), k[2])):
         order = names[key]
         rows = []
         for a in order:
@@ -346,10 +335,10 @@ def _behaviour(entries: list[Any]) -> dict[str, Any] | None:
     return {"adapters": adapters, "rows": rows}
 
 
-def _environment(documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _environment(documents: Sequence[Document]) -> dict[str, Any]:
     runs = []
     for number, document in enumerate(documents, start=1):
-        meta = document.get("metadata") or {}
+        meta = document.metadata
         runs.append(
             {
                 "number": number,
@@ -360,12 +349,12 @@ def _environment(documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 "timestamp": meta.get("timestamp", "—"),
                 "duration": fmt_duration(meta.get("duration_s")),
                 "frameworks": ", ".join(f"{k} {v}" for k, v in (meta.get("frameworks") or {}).items()) or "—",
-                "results": len(document.get("results") or []),
+                "results": len(document.results),
             }
         )
     adapters: dict[str, dict[str, Any]] = {}
     for document in documents:
-        for entry in (document.get("metadata") or {}).get("adapters") or []:
+        for entry in document.metadata.get("adapters") or []:
             if not isinstance(entry, dict):
                 continue
             name = str(entry.get("adapter"))
@@ -381,11 +370,13 @@ def _environment(documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 "provided": [k for k, v in capabilities.items() if v],
             }
     versions = {name: " | ".join(found) for name, found in framework_versions(documents).items()}
-    return {"runs": runs, "adapters": list(adapters.values()), "frameworks": versions}
+    used = (name for document in documents for name in document.metadata.get("divergence_files") or [])
+    files = list(dict.fromkeys(used))
+    return {"runs": runs, "adapters": list(adapters.values()), "frameworks": versions, "divergence_files": files}
 
 
 def summary_context(
-    documents: Sequence[Mapping[str, Any]],
+    documents: Sequence[Document | Mapping[str, Any]],
     *,
     baseline: Mapping[str, Any] | None = None,
     expect: Iterable[str] | None = None,
@@ -393,6 +384,7 @@ def summary_context(
 ) -> dict[str, Any]:
     """What the Markdown summary shows, and the top of the page: the verdict, the matrix and
     the unexplained failures."""
+    documents = documents_from(documents)
     verdict = gate_module.evaluate(documents, baseline, list(expect) if expect is not None else None, divergences)
     records = verdict.records
     return {
@@ -404,7 +396,7 @@ def summary_context(
 
 
 def build_context(
-    documents: Sequence[Mapping[str, Any]],
+    documents: Sequence[Document | Mapping[str, Any]],
     *,
     baseline: Mapping[str, Any] | None = None,
     expect: Iterable[str] | None = None,
@@ -412,11 +404,12 @@ def build_context(
     title: str | None = None,
 ) -> dict[str, Any]:
     """Everything the page shows (the summary's context and the rest), computed once."""
+    documents = documents_from(documents)
     context = summary_context(documents, baseline=baseline, expect=expect, divergences=divergences)
     verdict = context["verdict"]
     records = verdict.records
     adapters = verdict.adapters
-    metadata = merge(documents)["metadata"]
+    metadata = merge(documents).metadata
     agreement = metadata.get("agreement") or []
     behaviour = metadata.get("behaviour") or []
     return {
@@ -437,7 +430,7 @@ def build_context(
 
 def _environment_jinja() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
+        loader=jinja2.PackageLoader("conformance.presentation", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -450,7 +443,7 @@ def _environment_jinja() -> jinja2.Environment:
     return env
 
 
-SCRIPT = (TEMPLATES / "report.js").read_text(encoding="utf-8")
+SCRIPT = importlib.resources.files("conformance.presentation").joinpath("templates/report.js").read_text("utf-8")
 
 
 def _script_hash(script: str) -> str:
@@ -459,7 +452,7 @@ def _script_hash(script: str) -> str:
 
 
 def render_html(
-    documents: Sequence[Mapping[str, Any]],
+    documents: Sequence[Document | Mapping[str, Any]],
     *,
     baseline: Mapping[str, Any] | None = None,
     expect: Iterable[str] | None = None,
@@ -484,7 +477,7 @@ def html_from(context: Mapping[str, Any]) -> str:
 
 
 def write_html(
-    documents: Sequence[Mapping[str, Any]],
+    documents: Sequence[Document | Mapping[str, Any]],
     path: str | os.PathLike[str],
     *,
     baseline: Mapping[str, Any] | None = None,
@@ -509,7 +502,7 @@ SYMBOLS = {"passed": "✅", "failed": "❌", "error": "💥", "xfailed": "⚠️
 
 
 def render_markdown(
-    documents: Sequence[Mapping[str, Any]],
+    documents: Sequence[Document | Mapping[str, Any]],
     *,
     baseline: Mapping[str, Any] | None = None,
     expect: Iterable[str] | None = None,

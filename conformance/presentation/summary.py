@@ -4,25 +4,27 @@ verdict, in the same sentence the report and the CI summary give."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from conformance.results.documents import first_line
 from conformance.results.gate import GateVerdict
-from conformance.results.records import STATUSES
+from conformance.results.records import STATUSES, Record
 
 _STYLE = {"passed": "green", "failed": "bold red", "error": "bold magenta", "xfailed": "yellow", "skipped": "dim"}
 
 
-def print_summary(records: list[dict[str, Any]], verdict: GateVerdict, console: Console | None = None) -> None:
+def print_summary(records: list[Record], verdict: GateVerdict, console: Console | None = None) -> None:
+    """Every string from an adapter is printed as text, never read as rich markup."""
     console = console or Console()
     counts: dict[str, Counter[str]] = {}
     adapter_of: dict[str, str] = {}
     for record in records:
-        spec = record.get("spec") or record["adapter"]
-        counts.setdefault(spec, Counter())[record["status"]] += 1
-        adapter_of[spec] = str(record["adapter"])
+        spec = record.spec or record.adapter
+        counts.setdefault(spec, Counter())[record.status] += 1
+        adapter_of[spec] = record.adapter
     table = Table(title="softmax conformance")
     table.add_column("adapter", overflow="fold")
     for status in STATUSES:
@@ -30,14 +32,13 @@ def print_summary(records: list[dict[str, Any]], verdict: GateVerdict, console: 
     table.add_column("verdict")
     for spec, counter in sorted(counts.items()):  # by name: a framework's paths sit together
         verdict_word = "conforms" if verdict.conforms(adapter_of[spec]) else "FAILS"
-        table.add_row(spec, *(str(counter[status]) for status in STATUSES), verdict_word)
+        table.add_row(escape(spec), *(str(counter[status]) for status in STATUSES), verdict_word)
     console.print(table)
-    bad_records = [record for record in records if record["status"] in ("failed", "error")]
+    bad_records = [record for record in records if record.failing]
     for record in bad_records[:40]:
-        first = (record.get("message") or "").split("\n", 1)[0]
         console.print(
-            f"{record['status'].upper()} {record.get('spec') or record['adapter']} {record['property']} "
-            f"{record['op']} {record['dtype']}: {first}",
+            f"{record.status.upper()} {record.spec or record.adapter} {record.property} "
+            f"{record.op} {record.dtype}: {first_line(record.message, limit=10_000)}",
             markup=False,
             highlight=False,
             soft_wrap=True,

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from conformance.adapter import Quantity, provided_method
 from conformance.checks.assertions import assert_exactly
-from conformance.checks.calls import AdapterCallError
+from conformance.checks.failures import AdapterCallError
 from conformance.checks.quantities import VECTORS, compare, draw_problem, run
 from conformance.inputs import catalogue
 from conformance.inputs.profiles import budget

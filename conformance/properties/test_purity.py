@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.adapter import QUANTITIES, provided_method
-from conformance.checks.calls import ConformanceFailure, shares_memory
+from conformance.checks.calls import shares_memory
+from conformance.checks.failures import ConformanceFailure
 from conformance.checks.quantities import VECTORS, draw_problem, run
 from conformance.checks.reproducer import bit_patterns, reproducer
 from conformance.inputs.profiles import budget

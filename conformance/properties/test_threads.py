@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 
 from conformance.adapter import Quantity, method_name
 from conformance.checks.assertions import assert_within_bound
-from conformance.checks.calls import AdapterCallError, time_allowed
+from conformance.checks.calls import time_allowed
+from conformance.checks.failures import AdapterCallError
 from conformance.checks.quantities import Outcome, bound_for, draw_problem, make_call, run
 from conformance.checks.reproducer import reproducer
 from conformance.inputs.profiles import budget

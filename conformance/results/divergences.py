@@ -1,7 +1,8 @@
 """Known divergences: results that are expected to fail, each with its reason.
 
-They live in a TOML file (``known_divergences.toml`` at the repository root), one
-``[[divergence]]`` table per entry::
+The suite's own entries ship in the package (``conformance/results/known_divergences.toml``,
+read with ``importlib.resources``); a user adds files of their own, merged with those. A file
+holds one ``[[divergence]]`` table per entry::
 
     [[divergence]]
     adapter = "jax*"                # fnmatch glob (or list of globs) on the adapter name (required)
@@ -35,17 +36,23 @@ match nothing although their framework has results in the run.
 
 from __future__ import annotations
 
-import re
+import importlib.resources
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
 from conformance.adapters import FRAMEWORKS
-from conformance.results.merge import describe, record_framework
-from conformance.results.records import read_text
+from conformance.results.documents import read_text
+from conformance.results.records import FAILING, Record
+
+DEFAULT_NAME = "known_divergences.toml"
+DEFAULT_SOURCE = f"conformance/results/{DEFAULT_NAME}"  # how messages name the packaged file
 
 OPS = ("softmax", "log_softmax", "any")
 _FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -69,165 +76,6 @@ class DivergenceFileError(ValueError):
     """A known-divergences file that cannot be used; the message is one line naming the file."""
 
 
-# ---------------------------------------------------------------------------------------------
-# A small PEP 440 version and specifier implementation (no dependency on `packaging`).
-# Ordering follows PEP 440; local labels (+cpu) are ignored, and pre-releases are compared
-# by ordering only (the version checked is the installed one, which PEP 440 lets match).
-
-_VERSION_RE = re.compile(
-    r"""^\s*v?
-    (?:(?P<epoch>\d+)!)?
-    (?P<release>\d+(?:\.\d+)*)
-    (?:[-_.]?(?P<pre_l>alpha|beta|preview|pre|rc|a|b|c)[-_.]?(?P<pre_n>\d+)?)?
-    (?:-(?P<post_n1>\d+)|[-_.]?(?P<post_l>post|rev|r)[-_.]?(?P<post_n2>\d+)?)?
-    (?:[-_.]?(?P<dev_l>dev)[-_.]?(?P<dev_n>\d+)?)?
-    (?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?
-    \s*$""",
-    re.VERBOSE | re.IGNORECASE,
-)
-_PRE_RANK = {"a": 0, "alpha": 0, "b": 1, "beta": 1, "c": 2, "rc": 2, "pre": 2, "preview": 2}
-
-
-@dataclass(frozen=True)
-class Version:
-    epoch: int
-    release: tuple[int, ...]
-    pre: tuple[int, int] | None  # (rank, number)
-    post: int | None
-    dev: int | None
-    local: str | None
-
-    @classmethod
-    def parse(cls, text: str) -> Version:
-        match = _VERSION_RE.match(text)
-        if match is None:
-            raise ValueError(f"not a PEP 440 version: {text!r}")
-        pre = None
-        if match["pre_l"]:
-            pre = (_PRE_RANK[match["pre_l"].lower()], int(match["pre_n"] or 0))
-        post = None
-        if match["post_n1"] is not None:
-            post = int(match["post_n1"])
-        elif match["post_l"]:
-            post = int(match["post_n2"] or 0)
-        dev = int(match["dev_n"] or 0) if match["dev_l"] else None
-        return cls(
-            epoch=int(match["epoch"] or 0),
-            release=tuple(int(part) for part in match["release"].split(".")),
-            pre=pre,
-            post=post,
-            dev=dev,
-            local=match["local"],
-        )
-
-    @property
-    def base(self) -> tuple[int, tuple[int, ...]]:
-        """Epoch and release with trailing zeros dropped (1.0 == 1.0.0)."""
-        release = list(self.release)
-        while len(release) > 1 and release[-1] == 0:
-            release.pop()
-        return self.epoch, tuple(release)
-
-    @property
-    def key(self) -> tuple[Any, ...]:
-        if self.pre is None and self.post is None and self.dev is not None:
-            pre: tuple[int, int] = (-1, 0)  # 1.0.dev1 sorts before 1.0a1
-        elif self.pre is None:
-            pre = (3, 0)  # a final release sorts after its pre-releases
-        else:
-            pre = self.pre
-        post = -1 if self.post is None else self.post
-        dev: tuple[int, int] = (1, 0) if self.dev is None else (0, self.dev)
-        return (*self.base, pre, post, dev)
-
-
-_SPEC_RE = re.compile(r"^\s*(~=|==|!=|<=|>=|<|>)\s*(\S+?)\s*$")
-
-
-@dataclass(frozen=True)
-class _Clause:
-    operator: str
-    version: Version
-    wildcard: tuple[int, ...] | None  # the release prefix of "==1.2.*"
-
-    def contains(self, candidate: Version) -> bool:
-        if self.wildcard is not None:
-            padded = candidate.release + (0,) * max(0, len(self.wildcard) - len(candidate.release))
-            same = candidate.epoch == self.version.epoch and padded[: len(self.wildcard)] == self.wildcard
-            return same if self.operator == "==" else not same
-        mine, theirs = candidate.key, self.version.key
-        if self.operator == "==":
-            return mine == theirs
-        if self.operator == "!=":
-            return mine != theirs
-        if self.operator == "<=":
-            return mine <= theirs
-        if self.operator == ">=":
-            return mine >= theirs
-        if self.operator == "<":
-            # <V excludes pre-releases of V itself unless V is one
-            if self.version.pre is None and self.version.dev is None and candidate.base == self.version.base:
-                return False
-            return mine < theirs
-        if self.operator == ">":
-            # >V excludes post-releases of V itself unless V is one
-            if self.version.post is None and candidate.post is not None and candidate.base == self.version.base:
-                return False
-            return mine > theirs
-        raise AssertionError(self.operator)  # pragma: no cover
-
-
-@dataclass(frozen=True)
-class SpecifierSet:
-    """Comma-separated PEP 440 specifiers (``>=0.4,<0.11``, ``==2.13.*``, ``~=2.16``); all must hold."""
-
-    text: str
-    clauses: tuple[_Clause, ...]
-
-    @classmethod
-    def parse(cls, text: str) -> SpecifierSet:
-        parts = [part for part in text.split(",")]
-        if not text.strip() or any(not part.strip() for part in parts):
-            raise ValueError(f"empty version specifier in {text!r}")
-        clauses: list[_Clause] = []
-        for part in parts:
-            match = _SPEC_RE.match(part)
-            if match is None:
-                raise ValueError(f"{part.strip()!r} is not a version specifier such as '>=0.4' or '==2.13.*'")
-            operator, version_text = match.groups()
-            if version_text.endswith(".*"):
-                if operator not in ("==", "!="):
-                    raise ValueError(f"{part.strip()!r}: a '.*' wildcard needs == or !=")
-                version = Version.parse(version_text[:-2])
-                if version.pre or version.post is not None or version.dev is not None or version.local:
-                    raise ValueError(f"{part.strip()!r}: a wildcard goes after a plain release like 2.13.*")
-                clauses.append(_Clause(operator, version, version.release))
-                continue
-            version = Version.parse(version_text)
-            if version.local:
-                raise ValueError(f"{part.strip()!r}: local version labels (+...) are not supported")
-            if operator == "~=":
-                if len(version.release) < 2:
-                    raise ValueError(f"{part.strip()!r}: ~= needs at least two release numbers, e.g. ~=2.16")
-                clauses.append(_Clause(">=", version, None))
-                clauses.append(_Clause("==", version, version.release[:-1]))
-            else:
-                clauses.append(_Clause(operator, version, None))
-        return cls(text.strip(), tuple(clauses))
-
-    def contains(self, version: str | Version) -> bool:
-        """Whether ``version`` satisfies every clause; an unparseable version satisfies none."""
-        if isinstance(version, str):
-            try:
-                version = Version.parse(version)
-            except ValueError:
-                return False
-        return all(clause.contains(version) for clause in self.clauses)
-
-
-# ---------------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Divergence:
     adapter: tuple[str, ...]
@@ -236,7 +84,7 @@ class Divergence:
     op: str | None = None
     dtype: str | None = None
     framework: str | None = None
-    versions: SpecifierSet | None = None
+    versions: SpecifierSet | None = None  # packaging's: PEP 440, the same as pip's
     message: tuple[str, ...] | None = None
     intermittent: bool = False
     shows_on: str | None = None  # the machines where it shows, when the processor decides
@@ -256,42 +104,46 @@ class Divergence:
         if self.framework is not None:
             parts.append(f"framework {self.framework}")
         if self.versions is not None:
-            parts.append(f"versions {self.versions.text!r}")
+            parts.append(f"versions {str(self.versions)!r}")
         return f"{self.source} divergence #{self.number} ({', '.join(parts)})"
 
     def about_adapter(self, name: str) -> bool:
         return any(fnmatchcase(name, pattern) for pattern in self.adapter)
 
-    def version_framework(self, record: Mapping[str, Any]) -> str | None:
-        return self.framework if self.framework is not None else record_framework(record)
+    def version_framework(self, record: Record) -> str | None:
+        return self.framework if self.framework is not None else record.framework
 
     def version_applies(self, framework: str | None, frameworks_versions: Mapping[str, str]) -> bool:
-        """False when ``versions`` is given and the framework's version is outside it or unknown."""
+        """False when ``versions`` is given and the framework's version is outside it or unknown.
+        Pre-releases and local builds (``2.13.0+cpu``) count as the release they are of."""
         if self.versions is None:
             return True
         if framework is None or framework not in frameworks_versions:
             return False
-        return self.versions.contains(str(frameworks_versions[framework]))
+        try:
+            version = Version(str(frameworks_versions[framework]))
+        except InvalidVersion:
+            return False
+        return self.versions.contains(version, prereleases=True)
 
-    def matches(
-        self, record: Mapping[str, Any], frameworks_versions: Mapping[str, str], *, check_message: bool = True
-    ) -> bool:
+    def matches(self, record: Record, frameworks_versions: Mapping[str, str], *, check_message: bool = True) -> bool:
         """Whether this entry is about ``record``; with ``check_message``, also whether the
         record's failure is the documented one (the audit looks past the message)."""
-        if check_message and self.message is not None:
-            text = str(record.get("message", ""))
-            if not any(fnmatchcase(text, pattern) for pattern in self.message):
-                return False
-        framework = record_framework(record)
-        if self.framework is not None and framework != self.framework:
+        if (
+            check_message
+            and self.message is not None
+            and not any(fnmatchcase(record.message, pattern) for pattern in self.message)
+        ):
             return False
-        if not self.about_adapter(str(record.get("adapter", ""))):
+        if self.framework is not None and record.framework != self.framework:
             return False
-        if not any(fnmatchcase(str(record.get("property", "")), pattern) for pattern in self.property):
+        if not self.about_adapter(record.adapter):
             return False
-        if self.op is not None and self.op != "any" and record.get("op") != self.op:
+        if not any(fnmatchcase(record.property, pattern) for pattern in self.property):
             return False
-        if self.dtype is not None and not fnmatchcase(str(record.get("dtype", "")), self.dtype):
+        if self.op is not None and self.op != "any" and record.op != self.op:
+            return False
+        if self.dtype is not None and not fnmatchcase(record.dtype, self.dtype):
             return False
         return self.version_applies(self.version_framework(record), frameworks_versions)
 
@@ -338,9 +190,11 @@ def _entry(raw: Any, number: int, source: str) -> Divergence:
     if "versions" in raw:
         if "framework" not in raw:
             raise DivergenceFileError(f"{where}: versions needs framework (whose version it constrains)")
+        if any(not part.strip() for part in raw["versions"].split(",")):
+            raise DivergenceFileError(f"{where}: versions: empty version specifier in {raw['versions']!r}")
         try:
-            versions = SpecifierSet.parse(raw["versions"])
-        except ValueError as exc:
+            versions = SpecifierSet(raw["versions"])
+        except InvalidSpecifier as exc:
             raise DivergenceFileError(f"{where}: versions: {exc}") from None
     max_error = raw.get("max_error_ulp")
     return Divergence(
@@ -389,25 +243,37 @@ def load(path: str | Path) -> list[Divergence]:
     return parse(text, source=str(path))
 
 
+def load_default() -> list[Divergence]:
+    """The suite's own entries, from the package's data."""
+    text = importlib.resources.files("conformance.results").joinpath(DEFAULT_NAME).read_text(encoding="utf-8")
+    return parse(text, source=DEFAULT_SOURCE)
+
+
+def load_all(paths: Sequence[str | Path] = (), *, defaults: bool = True) -> tuple[list[Divergence], list[str]]:
+    """The entries of the suite's own file (unless ``defaults`` is off) and of each of
+    ``paths``, merged in that order, and the names of the files they came from."""
+    entries = load_default() if defaults else []
+    sources = [DEFAULT_SOURCE] if defaults else []
+    for path in paths:
+        entries.extend(load(path))
+        sources.append(str(path))
+    return entries, sources
+
+
 def apply(
-    records: Iterable[Mapping[str, Any]],
-    entries: Iterable[Divergence],
-    frameworks_versions: Mapping[str, str],
-) -> list[dict[str, Any]]:
-    """Copies of ``records`` where each failed or error record that an entry matches has
-    become ``"xfailed"`` with ``"xfail_reason"`` (the first matching entry's reason).
-    The message and everything else are kept; other records are unchanged copies."""
+    records: Iterable[Record], entries: Iterable[Divergence], frameworks_versions: Mapping[str, str]
+) -> list[Record]:
+    """``records`` where each failed or error record that an entry matches has become
+    ``xfailed`` with ``xfail_reason`` (the first matching entry's reason); its message and
+    everything else are kept."""
     entries = list(entries)
-    out: list[dict[str, Any]] = []
+    out: list[Record] = []
     for record in records:
-        copied = dict(record)
-        if copied.get("status") in ("failed", "error"):
-            for entry in entries:
-                if entry.matches(copied, frameworks_versions):
-                    copied["status"] = "xfailed"
-                    copied["xfail_reason"] = entry.reason
-                    break
-        out.append(copied)
+        if record.failing:
+            entry = next((entry for entry in entries if entry.matches(record, frameworks_versions)), None)
+            if entry is not None:
+                record = record.replace(status="xfailed", xfail_reason=entry.reason)
+        out.append(record)
     return out
 
 
@@ -416,9 +282,7 @@ def _builtin_frameworks_matching(entry: Divergence) -> set[str]:
 
 
 def audit(
-    records: Iterable[Mapping[str, Any]],
-    entries: Iterable[Divergence],
-    frameworks_versions: Mapping[str, str],
+    records: Iterable[Record], entries: Iterable[Divergence], frameworks_versions: Mapping[str, str]
 ) -> list[str]:
     """Problems with ``entries`` given one run's records (before or after :func:`apply`).
 
@@ -432,18 +296,18 @@ def audit(
     about this run and are ignored.
     """
     records = list(records)
-    run_frameworks = {record_framework(record) for record in records}
-    run_adapters = {str(record.get("adapter", "")) for record in records}
+    run_frameworks = {record.framework for record in records}
+    run_adapters = {record.adapter for record in records}
     problems: list[str] = []
     for entry in entries:
         if entry.intermittent:
-            continue  # whether it shows depends on process state: absence proves nothing
+            continue  # whether it shows depends on process state or the processor: absence proves nothing
         ran = any(entry.about_adapter(adapter) for adapter in run_adapters)
         if entry.framework is not None:
             relevant = ran and entry.framework in run_frameworks
             scope = {entry.framework}
         else:
-            scope = _builtin_frameworks_matching(entry) & run_frameworks
+            scope = _builtin_frameworks_matching(entry) & {f for f in run_frameworks if f is not None}
             relevant = ran
         if not relevant:
             continue
@@ -464,14 +328,14 @@ def audit(
         if entry.message is not None:
             # Pinned to one failure: stale when that failure no longer occurs anywhere it applies.
             if not any(
-                record.get("status") in ("failed", "error", "xfailed") and entry.matches(record, frameworks_versions)
+                record.status in (*FAILING, "xfailed") and entry.matches(record, frameworks_versions)
                 for record in matched
             ):
                 problems.append(f"{entry.label()}: stale: no result fails with its message any more; remove it")
             continue
-        passing = [record for record in matched if record.get("status") == "passed"]
+        passing = [record for record in matched if record.status == "passed"]
         if passing:
-            named = "; ".join(describe(record) for record in passing[:3])
+            named = "; ".join(record.describe() for record in passing[:3])
             more = f" and {len(passing) - 3} more" if len(passing) > 3 else ""
             problems.append(f"{entry.label()}: stale: now passes: {named}{more}; remove or narrow it")
     return problems

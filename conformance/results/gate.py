@@ -31,8 +31,6 @@ same identity several times (one run per Python version), the worst status is ke
 
 from __future__ import annotations
 
-import functools
-import glob
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,19 +42,18 @@ import jsonschema
 
 from conformance.results import divergences as divergences_module
 from conformance.results.divergences import Divergence
-from conformance.results.merge import (
-    BADNESS,
-    RecordKey,
-    describe,
-    merge,
-    record_framework,
-    record_key,
-    worst_per_key,
-    worst_status,
+from conformance.results.documents import (
+    ResultsFileError,
+    document_from,
+    documents_from,
+    first_line,
+    read_json,
+    schema_problem,
+    write_atomic,
 )
-from conformance.results.records import RAN_STATUSES, nothing_checked, read_text, write_atomic
+from conformance.results.merge import merge
+from conformance.results.records import RAN, Document, Record, RecordKey, nothing_checked, worst_per_key, worst_status
 
-SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 MAX_LINES_PER_KIND = 25
 
 BASELINE_SCHEMA: dict[str, Any] = {
@@ -84,10 +81,6 @@ BASELINE_SCHEMA: dict[str, Any] = {
 }
 
 
-class ResultsFileError(ValueError):
-    """A results or baseline file that cannot be used; the message is one line naming the file."""
-
-
 @dataclass
 class GateVerdict:
     passed: bool
@@ -99,7 +92,7 @@ class GateVerdict:
     missing_results: list[str] = field(default_factory=list)  # records that ran in the baseline, not now
     divergence_problems: list[str] = field(default_factory=list)
     baseline_used: bool = False
-    records: list[dict[str, Any]] = field(default_factory=list, repr=False)  # merged, divergences applied
+    records: list[Record] = field(default_factory=list, repr=False)  # merged, divergences applied
 
     @property
     def reasons(self) -> list[str]:
@@ -111,13 +104,12 @@ class GateVerdict:
     def adapters(self) -> list[str]:
         """Every adapter with a result, by name: a framework's paths sit together, and the
         order does not depend on which worker finished first."""
-        return sorted({str(record.get("adapter")) for record in self.records})
+        return sorted({record.adapter for record in self.records})
 
     def conforms(self, adapter: str) -> bool:
         """Whether ``adapter`` ran something and nothing of it failed unexplained."""
-        own = [record for record in self.records if str(record.get("adapter")) == adapter]
-        ran = any(record.get("status") in RAN_STATUSES for record in own)
-        return ran and not any(record.get("status") in ("failed", "error") for record in own)
+        own = [record for record in self.records if record.adapter == adapter]
+        return any(record.ran for record in own) and not any(record.failing for record in own)
 
     @property
     def sentence(self) -> str:
@@ -128,12 +120,12 @@ class GateVerdict:
         conforming = sum(self.conforms(adapter) for adapter in adapters)
         parts = [f"{conforming} of {_count(len(adapters), 'adapter')} conform" + ("s" if len(adapters) == 1 else "")]
         results = worst_per_key(self.records)
-        failing = [record for record in results if record.get("status") in ("failed", "error")]
+        failing = [record for record in results if record.failing]
         if failing:
-            named = ", ".join(" ".join(record_key(record)) for record in failing[:3])
+            named = ", ".join(" ".join(record.key) for record in failing[:3])
             named += ", …" if len(failing) > 3 else ""
             parts.append(f"{_count(len(failing), 'unexplained failure')} ({named})")
-        parts.append(_count(sum(record.get("status") == "xfailed" for record in results), "known divergence"))
+        parts.append(_count(sum(record.status == "xfailed" for record in results), "known divergence"))
         if self.missing_frameworks:
             parts.append("; ".join(self.missing_frameworks))
         if self.missing_results:
@@ -148,88 +140,13 @@ def _count(number: int, noun: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# reading files
-
-
-@functools.cache
-def _results_validator() -> Any:
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return jsonschema.Draft202012Validator(schema)
-
-
-def _one_line(text: str, limit: int = 160) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _schema_problem(validator: Any, document: Any) -> str | None:
-    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
-    if error is None:
-        return None
-    where = error.json_path if error.json_path != "$" else "top level"
-    return f"{_one_line(error.message)} (at {where})"
-
-
-def _read_json(path: Path) -> Any:
-    text = read_text(path, ResultsFileError, "results file")
-    if not text.strip():
-        raise ResultsFileError(f"{path}: empty file")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ResultsFileError(f"{path}: not JSON (corrupt or truncated?): {exc.msg} at line {exc.lineno}") from None
-    except RecursionError:
-        raise ResultsFileError(f"{path}: not usable JSON: nested too deeply") from None
-
-
-def _expand(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Paths as given; a path that does not exist and contains a glob character is expanded
-    (sorted), since tox and other shell-less callers pass ``reports/*.json`` literally."""
-    expanded: list[Path] = []
-    for raw in paths:
-        text = os.fspath(raw)
-        if not os.path.exists(text) and glob.has_magic(text):
-            found = sorted(glob.glob(text))
-            if not found:
-                raise ResultsFileError(f"{text}: no file matches this pattern")
-            expanded.extend(Path(name) for name in found)
-        else:
-            expanded.append(Path(text))
-    return expanded
-
-
-def load_documents(paths: Iterable[str | os.PathLike[str]]) -> list[dict[str, Any]]:
-    """Read and validate results documents (results.schema.json), in order.
-
-    A path that does not exist but contains ``*``/``?``/``[`` is a glob pattern.
-    Raises ResultsFileError, one line naming the file and the problem, for a missing,
-    unreadable, empty, non-JSON or schema-invalid file, or when no paths are given.
-    """
-    files = _expand(paths)
-    if not files:
-        raise ResultsFileError("no results files given")
-    validator = _results_validator()
-    documents: list[dict[str, Any]] = []
-    for path in files:
-        document = _read_json(path)
-        if not isinstance(document, dict):
-            raise ResultsFileError(
-                f"{path}: not a results document: the top level is a JSON {type(document).__name__}, not an object"
-            )
-        problem = _schema_problem(validator, document)
-        if problem is not None:
-            raise ResultsFileError(f"{path}: not a valid results document: {problem}")
-        documents.append(document)
-    return documents
+# the baseline
 
 
 def _summary_from(value: Mapping[str, Any], source: str) -> dict[str, Any]:
     if "schema_version" in value:
-        problem = _schema_problem(_results_validator(), value)
-        if problem is not None:
-            raise ResultsFileError(f"{source}: not a valid results document: {problem}")
-        return make_baseline([value])
-    problem = _schema_problem(jsonschema.Draft202012Validator(BASELINE_SCHEMA), value)
+        return make_baseline([document_from(value, source)])
+    problem = schema_problem(value, jsonschema.Draft202012Validator(BASELINE_SCHEMA))
     if problem is not None:
         raise ResultsFileError(f"{source}: not a valid baseline: {problem}")
     return dict(value)
@@ -238,22 +155,20 @@ def _summary_from(value: Mapping[str, Any], source: str) -> dict[str, Any]:
 def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A baseline summary read from ``path`` (a summary or a full results document).
     Raises ResultsFileError, one line, when it is unusable."""
-    path = Path(path)
-    value = _read_json(path)
+    value = read_json(Path(path), "baseline")
     if not isinstance(value, dict):
         raise ResultsFileError(f"{path}: not a baseline: the top level is a JSON {type(value).__name__}")
     return _summary_from(value, str(path))
 
 
-def make_baseline(documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def make_baseline(documents: Sequence[Document | Mapping[str, Any]]) -> dict[str, Any]:
     """The baseline summary of ``documents`` (format in the module docstring), sorted."""
-    merged = merge(documents)
+    merged = merge(documents_from(documents))
     statuses: dict[RecordKey, list[str]] = {}
     frameworks: dict[RecordKey, str | None] = {}
-    for record in merged["results"]:
-        key = record_key(record)
-        statuses.setdefault(key, []).append(str(record.get("status")))
-        frameworks.setdefault(key, record_framework(record))
+    for record in merged.results:
+        statuses.setdefault(record.key, []).append(record.status)
+        frameworks.setdefault(record.key, record.framework)
     results = [
         {
             "framework": frameworks[key],
@@ -265,7 +180,7 @@ def make_baseline(documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         }
         for key, found in sorted(statuses.items())
     ]
-    return {"baseline_version": 1, "frameworks": merged["metadata"]["frameworks"], "results": results}
+    return {"baseline_version": 1, "frameworks": merged.metadata["frameworks"], "results": results}
 
 
 def save_baseline(baseline: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
@@ -277,27 +192,22 @@ def save_baseline(baseline: Mapping[str, Any], path: str | os.PathLike[str]) -> 
 # the verdict
 
 
-def explain(
-    documents: Sequence[Mapping[str, Any]], divergences: Sequence[Divergence] | None
-) -> tuple[list[dict[str, Any]], list[str]]:
+def explain(documents: Sequence[Document], divergences: Sequence[Divergence] | None) -> tuple[list[Record], list[str]]:
     """Merged records (tagged with ``run``) with known divergences applied, and the divergence
     problems. Each document is matched against its own framework versions. Without
     ``divergences`` the records are taken as they are and the problems are those the runs
     recorded in ``metadata.divergence_problems``."""
-    records: list[dict[str, Any]] = []
+    records: list[Record] = []
     problems: list[str] = []
     for run, document in enumerate(documents):
-        metadata = document.get("metadata") or {}
-        own = [dict(record) for record in document.get("results") or []]
+        own = [record.replace(run=run) for record in document.results]
         if divergences is not None:
-            versions = {str(k): str(v) for k, v in (metadata.get("frameworks") or {}).items()}
+            versions = {str(k): str(v) for k, v in (document.metadata.get("frameworks") or {}).items()}
             own = divergences_module.apply(own, divergences, versions)
             found = divergences_module.audit(own, divergences, versions)
         else:
-            found = [str(problem) for problem in metadata.get("divergence_problems") or []]
+            found = [str(problem) for problem in document.metadata.get("divergence_problems") or []]
         problems.extend(problem for problem in found if problem not in problems)
-        for record in own:
-            record["run"] = run
         records.extend(own)
     return records, problems
 
@@ -309,13 +219,8 @@ def _capped(kind: str, items: list[str]) -> list[str]:
     return lines
 
 
-def _first_line(text: Any, limit: int = 140) -> str:
-    lines = str(text or "").strip().splitlines()
-    return _one_line(lines[0], limit) if lines else ""
-
-
 def evaluate(
-    documents: Sequence[Mapping[str, Any]],
+    documents: Sequence[Document | Mapping[str, Any]],
     baseline: Mapping[str, Any] | None = None,
     expect: Iterable[str] | None = None,
     divergences: Sequence[Divergence] | None = None,
@@ -326,28 +231,30 @@ def evaluate(
     results document; ``expect``: framework names that must have results; ``divergences``:
     entries to apply and audit (None: use the statuses and divergence problems the runs recorded).
     """
+    documents = documents_from(documents)
     records, problems = explain(documents, divergences)
     summary = None if baseline is None else _summary_from(baseline, "baseline")
 
-    by_key: dict[RecordKey, list[dict[str, Any]]] = {}
+    by_key: dict[RecordKey, list[Record]] = {}
     for record in records:
-        by_key.setdefault(record_key(record), []).append(record)
-    current = {key: worst_status(str(r.get("status")) for r in found) for key, found in by_key.items()}
+        by_key.setdefault(record.key, []).append(record)
+    current = {key: worst_status(r.status for r in found) for key, found in by_key.items()}
 
     base: dict[RecordKey, tuple[str, str | None]] = {}
     if summary is not None:
         for entry in summary["results"]:
-            base[record_key(entry)] = (str(entry["status"]), record_framework(entry))
+            key = (str(entry["adapter"]), str(entry["property"]), str(entry["op"]), str(entry["dtype"]))
+            base[key] = (str(entry["status"]), entry.get("framework"))
 
     # frameworks with results now (at least one record that ran)
-    present = {record_framework(r) for r in records if r.get("status") in RAN_STATUSES}
+    present = {r.framework for r in records if r.ran}
     expected: dict[str, str] = {}
     for name in expect or []:
         name = name.strip()
         if name:
             expected.setdefault(name, "expected")
     for status, framework in base.values():
-        if framework is not None and status in RAN_STATUSES:
+        if framework is not None and status in RAN:
             expected.setdefault(framework, "in the baseline")
     missing_frameworks = [
         f"framework {name}: no results ({why})" for name, why in expected.items() if name not in present
@@ -357,12 +264,12 @@ def evaluate(
     unexplained: list[str] = []
     regressed: list[str] = []
     for key, found in by_key.items():
-        bad = [r for r in found if r.get("status") in ("failed", "error")]
+        bad = [r for r in found if r.failing]
         if not bad:
             continue
-        worst = max(bad, key=lambda r: BADNESS[str(r.get("status"))])
+        worst = next(r for r in found if r.status == worst_status(r.status for r in bad))
         was = base.get(key, (None, None))[0]
-        text = f"{describe(worst)}: {worst.get('status')}: {_first_line(worst.get('message'))}"
+        text = f"{worst.describe()}: {worst.status}: {first_line(worst.message)}"
         if was is not None:
             text += f" (baseline: {was})"
         unexplained.append(text)
@@ -379,10 +286,10 @@ def evaluate(
             newly_passing.append(f"{key[0]} {key[1]} ({key[2]}, {key[3]}) (baseline: {was})")
         if was == "passed" and now == "xfailed":
             now_xfailed.append(f"{key[0]} {key[1]} ({key[2]}, {key[3]})")
-        if was in RAN_STATUSES:
+        if was in RAN:
             group = (framework, key[1])
             baseline_counts[group] = baseline_counts.get(group, 0) + 1
-            if now not in RAN_STATUSES and framework not in absent:
+            if now not in RAN and framework not in absent:
                 missing_groups.setdefault(group, []).append(key)
     missing_results: list[str] = []
     missing_lines: list[str] = []
@@ -395,11 +302,9 @@ def evaluate(
         missing_lines.append(f"{label} {prop}: {total - len(keys)} of {total} baseline results; missing {shown}")
 
     missing_adapters = [
-        f"adapter {record['spec']}: asked for, but no property ran on it"
+        f"adapter {record.spec}: asked for, but no property ran on it"
         for document in documents
-        for record in nothing_checked(
-            (document.get("metadata") or {}).get("requested") or [], document.get("results") or []
-        )
+        for record in nothing_checked(document.metadata.get("requested") or [], document.results)
     ]
     missing_frameworks += missing_adapters
     passed = not (unexplained or missing_frameworks or missing_results or problems)

@@ -3,44 +3,53 @@
 from __future__ import annotations
 
 import os
+import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
-from typing import Any
 
-from conformance.results.records import write_atomic
+from conformance.results.documents import first_line, write_atomic
+from conformance.results.records import Record
+
+# characters XML 1.0 cannot hold at all (control characters but tab, newline, return; surrogates;
+# U+FFFE and U+FFFF): an adapter's message may carry them, and a parser rejects the file
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-def write_junit(records: list[dict[str, Any]], path: str | os.PathLike[str]) -> None:
+def xml_text(text: str) -> str:
+    """``text`` without the characters XML cannot hold."""
+    return _NOT_XML.sub("", text)
+
+
+def write_junit(records: list[Record], path: str | os.PathLike[str]) -> None:
     """One testsuite per adapter, one testcase per record."""
-    by_adapter: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_adapter: dict[str, list[Record]] = defaultdict(list)
     for record in records:
-        by_adapter[record.get("spec") or record["adapter"]].append(record)
+        by_adapter[record.spec or record.adapter].append(record)
     root = ET.Element("testsuites", name="softmax-conformance")
     for spec, group in by_adapter.items():
         suite = ET.SubElement(
             root,
             "testsuite",
-            name=spec,
+            name=xml_text(spec),
             tests=str(len(group)),
-            failures=str(sum(r["status"] == "failed" for r in group)),
-            errors=str(sum(r["status"] == "error" for r in group)),
-            skipped=str(sum(r["status"] in ("skipped", "xfailed") for r in group)),
+            failures=str(sum(r.status == "failed" for r in group)),
+            errors=str(sum(r.status == "error" for r in group)),
+            skipped=str(sum(r.status in ("skipped", "xfailed") for r in group)),
         )
         for record in group:
             case = ET.SubElement(
                 suite,
                 "testcase",
-                classname=spec,
-                name=f"{record['property']}[{record['op']}-{record['dtype']}]",
-                time=str(record.get("duration_s", 0)),
+                classname=xml_text(spec),
+                name=xml_text(f"{record.property}[{record.op}-{record.dtype}]"),
+                time=str(record.duration_s or 0),
             )
-            status = record["status"]
-            first_line = (record.get("message") or "").split("\n", 1)[0]
-            if status in ("failed", "error"):
-                element = ET.SubElement(case, "failure" if status == "failed" else "error", message=first_line)
-                element.text = "\n\n".join(filter(None, [record.get("message"), record.get("reproducer")]))
-            elif status == "skipped":
-                ET.SubElement(case, "skipped", message=first_line)
-            elif status == "xfailed":
-                ET.SubElement(case, "skipped", message=f"known divergence: {record.get('xfail_reason', '')}")
+            headline = xml_text(first_line(record.message, limit=1000))
+            if record.failing:
+                element = ET.SubElement(case, "failure" if record.status == "failed" else "error", message=headline)
+                element.text = xml_text("\n\n".join(filter(None, [record.message, record.reproducer])))
+            elif record.status == "skipped":
+                ET.SubElement(case, "skipped", message=headline)
+            elif record.status == "xfailed":
+                ET.SubElement(case, "skipped", message=xml_text(f"known divergence: {record.xfail_reason or ''}"))
     write_atomic(path, ET.tostring(root, encoding="unicode", xml_declaration=True))

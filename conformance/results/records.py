@@ -1,22 +1,32 @@
-"""Result records, run metadata, and the JSON document (see ``results.schema.json``)."""
+"""What a run produces, typed: one :class:`Record` per adapter x property x op x dtype, inside
+a :class:`Document` with the run's metadata.
+
+Every stage that makes or reads results uses these types; only the JSON file (see
+``results.schema.json`` and :mod:`conformance.results.documents`) spells them as dicts, with
+the same field names.
+"""
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import dataclasses
 import datetime as _dt
 import importlib.metadata
-import json
-import os
 import platform
-import tempfile
-import threading
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
+from conformance.adapters import framework_of
+from conformance.checks.failures import WorstElement
+
 STATUSES: tuple[str, ...] = ("passed", "failed", "error", "skipped", "xfailed")
-BAD_STATUSES: tuple[str, ...] = ("failed", "error")
+FAILING: tuple[str, ...] = ("failed", "error")  # a result that fails the run unless explained
+RAN: tuple[str, ...] = ("passed", "failed", "error", "xfailed")  # a result; "skipped" is not
+BADNESS = {"skipped": 0, "passed": 1, "xfailed": 2, "failed": 3, "error": 4}  # the worst of several runs wins
+
+RecordKey = tuple[str, str, str, str]  # adapter, property, op, dtype
 
 # name in the metadata -> the distributions that provide it (the first one installed wins)
 _VERSIONED: dict[str, tuple[str, ...]] = {
@@ -30,6 +40,152 @@ _VERSIONED: dict[str, tuple[str, ...]] = {
     "hypothesis": ("hypothesis",),
     "ml_dtypes": ("ml_dtypes",),
 }
+
+
+@dataclass(frozen=True)
+class Record:
+    """One result: an adapter's property, for one op and dtype."""
+
+    adapter: str
+    property: str
+    op: str
+    dtype: str
+    status: str
+    message: str = ""
+    spec: str | None = None  # what load_adapter was given (a user adapter's file, a built-in name)
+    framework: str | None = None  # None for a user adapter
+    nodeid: str | None = None
+    duration_s: float | None = None
+    examples: int | None = None  # Hypothesis examples, shrinking included
+    max_error_ulp: float | None = None  # the element worst against its bound: its error ...
+    bound_ulp: float | None = None  # ... and its bound, in ulps of its scale
+    error_ratios: tuple[float, ...] = ()
+    not_provided: bool = False  # skipped: the adapter lacks the capability or dtype
+    reproducer: str | None = None
+    worst: WorstElement | None = None
+    hypothesis_blob: str | None = None
+    xfail_reason: str | None = None  # a known divergence explains the failure
+    run: int | None = None  # which document of a merge it came from
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status={self.status!r}, but the statuses are: {', '.join(STATUSES)}")
+
+    @builtins.property  # the field ``property`` hides the builtin in this class
+    def key(self) -> RecordKey:
+        """Its identity: several runs of one matrix may each hold it."""
+        return (self.adapter, self.property, self.op, self.dtype)
+
+    @builtins.property
+    def failing(self) -> bool:
+        return self.status in FAILING
+
+    @builtins.property
+    def ran(self) -> bool:
+        return self.status in RAN
+
+    def describe(self) -> str:
+        """``adapter property (op, dtype)``."""
+        return f"{self.adapter} {self.property} ({self.op}, {self.dtype})"
+
+    def replace(self, **changes: Any) -> Record:
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as the JSON document spells it (empty optional fields left out)."""
+        found: dict[str, Any] = {
+            "adapter": self.adapter,
+            "spec": self.spec if self.spec is not None else self.adapter,
+            "framework": self.framework,
+            "property": self.property,
+            "op": self.op,
+            "dtype": self.dtype,
+            "status": self.status,
+            "message": self.message,
+        }
+        optional = {
+            "nodeid": self.nodeid,
+            "duration_s": self.duration_s,
+            "examples": self.examples,
+            "max_error_ulp": self.max_error_ulp,
+            "bound_ulp": self.bound_ulp,
+            "error_ratios": list(self.error_ratios) if self.error_ratios else None,
+            "not_provided": True if self.not_provided else None,
+            "reproducer": self.reproducer,
+            "worst": self.worst.as_dict() if self.worst is not None else None,
+            "hypothesis_blob": self.hypothesis_blob,
+            "xfail_reason": self.xfail_reason,
+            "run": self.run,
+        }
+        found.update({key: value for key, value in optional.items() if value is not None})
+        return found
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Record:
+        """A record from its JSON form. A record without ``framework`` (written before the field
+        existed) takes the built-in framework its adapter name belongs to."""
+        worst = raw.get("worst")
+        return cls(
+            adapter=str(raw["adapter"]),
+            property=str(raw["property"]),
+            op=str(raw["op"]),
+            dtype=str(raw["dtype"]),
+            status=str(raw["status"]),
+            message=str(raw.get("message") or ""),
+            spec=raw.get("spec"),
+            framework=raw["framework"] if "framework" in raw else framework_of(str(raw["adapter"])),
+            nodeid=raw.get("nodeid"),
+            duration_s=raw.get("duration_s"),
+            examples=raw.get("examples"),
+            max_error_ulp=raw.get("max_error_ulp"),
+            bound_ulp=raw.get("bound_ulp"),
+            error_ratios=tuple(raw.get("error_ratios") or ()),
+            not_provided=bool(raw.get("not_provided", False)),
+            reproducer=raw.get("reproducer"),
+            worst=WorstElement.from_dict(worst) if isinstance(worst, Mapping) else None,
+            hypothesis_blob=raw.get("hypothesis_blob"),
+            xfail_reason=raw.get("xfail_reason"),
+            run=raw.get("run"),
+        )
+
+
+@dataclass(frozen=True)
+class Document:
+    """One run's results, or several runs' merged: its metadata (see the schema) and its records."""
+
+    metadata: Mapping[str, Any]
+    results: tuple[Record, ...] = field(default=())
+    schema_version: int = 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "metadata": dict(self.metadata),
+            "results": [record.as_dict() for record in self.results],
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Document:
+        return cls(
+            metadata=dict(raw.get("metadata") or {}),
+            results=tuple(Record.from_dict(record) for record in raw.get("results") or ()),
+            schema_version=int(raw.get("schema_version", 1)),
+        )
+
+
+def worst_status(statuses: Iterable[str]) -> str:
+    return max(statuses, key=lambda status: BADNESS.get(status, 0), default="skipped")
+
+
+def worst_per_key(records: Iterable[Record]) -> list[Record]:
+    """One record per identity, the worst of those that share it, in the order the identities
+    first occur: a result that several merged runs have counts once."""
+    worst: dict[RecordKey, Record] = {}
+    for record in records:
+        kept = worst.get(record.key)
+        if kept is None or BADNESS[record.status] > BADNESS[kept.status]:
+            worst[record.key] = record
+    return list(worst.values())
 
 
 def framework_versions() -> dict[str, str]:
@@ -62,49 +218,24 @@ def metadata(
     }
 
 
-def record(
-    *,
-    adapter: str,
-    spec: str,
-    framework: str | None,
-    prop: str,
-    op: str,
-    dtype: str,
-    status: str,
-    message: str = "",
-    **extra: Any,
-) -> dict[str, Any]:
-    """One result; ``extra`` holds the optional fields of the schema."""
-    if status not in STATUSES:
-        raise ValueError(f"status={status!r}, but the statuses are: {', '.join(STATUSES)}")
-    entry: dict[str, Any] = {
-        "adapter": adapter,
-        "spec": spec,
-        "framework": framework,
-        "property": prop,
-        "op": op,
-        "dtype": dtype,
-        "status": status,
-        "message": message,
-    }
-    entry.update({key: value for key, value in extra.items() if value is not None})
-    return entry
-
-
-def adapter_error(spec: str, framework: str | None, prop: str, message: str) -> dict[str, Any]:
+def adapter_error(spec: str, framework: str | None, prop: str, message: str) -> Record:
     """An ``error`` about the adapter as a whole (it would not load, its worker kept dying)."""
-    return record(
-        adapter=spec, spec=spec, framework=framework, prop=prop, op="any", dtype="any", status="error", message=message
+    return Record(
+        adapter=spec,
+        spec=spec,
+        framework=framework,
+        property=prop,
+        op="any",
+        dtype="any",
+        status="error",
+        message=message,
     )
 
 
-RAN_STATUSES: tuple[str, ...] = ("passed", "failed", "error", "xfailed")  # a result; "skipped" is not
-
-
-def nothing_checked(specs: Iterable[str], records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def nothing_checked(specs: Iterable[str], records: Iterable[Record]) -> list[Record]:
     """An ``error`` for each adapter asked for that has no result: a run that checks nothing
     must not say "conforms"."""
-    ran = {record.get("spec") for record in records if record.get("status") in RAN_STATUSES}
+    ran = {record.spec for record in records if record.ran}
     return [
         adapter_error(
             spec,
@@ -115,82 +246,3 @@ def nothing_checked(specs: Iterable[str], records: Iterable[dict[str, Any]]) -> 
         for spec in specs
         if spec not in ran
     ]
-
-
-def document(records: Iterable[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
-    return {"schema_version": 1, "metadata": meta, "results": list(records)}
-
-
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` so that a reader, or a killed run, never sees half a file: a temporary
-    file in the same folder, flushed to disk, then renamed over ``path``."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def read_text(path: Path, error: type[Exception], kind: str) -> str:
-    """The UTF-8 text at ``path``; anything unreadable raises ``error`` with one line naming it."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise error(f"{path}: is a directory, not a {kind}") from None
-    except UnicodeDecodeError:
-        raise error(f"{path}: not UTF-8 text (corrupt?)") from None
-    except OSError as exc:
-        raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
-
-
-def write_document(path: str | os.PathLike[str], doc: dict[str, Any]) -> None:
-    write_atomic(path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
-
-
-def schema() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return loaded
-
-
-def validate(doc: dict[str, Any]) -> None:
-    """Raise ``jsonschema.ValidationError`` when ``doc`` breaks the schema."""
-    import jsonschema
-
-    jsonschema.validate(doc, schema())
-
-
-class Stream:
-    """Append-only JSON lines, flushed per event, so a killed run keeps what it finished; one
-    line at a time, whichever thread emits."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        self._lock = threading.Lock()
-
-    def emit(self, event: str, **fields: Any) -> None:
-        line = json.dumps({"event": event, **fields}, allow_nan=False) + "\n"
-        with self._lock:
-            self._file.write(line)
-            self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def parse_event(line: str) -> dict[str, Any] | None:
-    """One event of a stream; None for a torn line (a worker killed mid-write)."""
-    try:
-        event = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    return event if isinstance(event, dict) else None

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance.results.records import write_atomic
+from conformance.results.documents import write_atomic
 
 FILE_NAME = "worker-seconds.json"
 

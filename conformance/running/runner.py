@@ -35,7 +35,8 @@ import numpy as np
 
 from conformance.adapters import framework_of
 from conformance.checks.shared import SHARED_ENVIRONMENT_VARIABLE
-from conformance.results import records
+from conformance.results.documents import parse_event
+from conformance.results.records import Record, adapter_error
 from conformance.running import history, probes
 from conformance.running.compilation_cache import cache_root, worker_environment
 from conformance.running.processes import available_cores, signal_name
@@ -63,7 +64,8 @@ class RunOptions:
     jobs: int = field(default_factory=available_cores)
     dtypes: str | None = None
     properties: str | None = None
-    divergences: str | None = None
+    divergences: tuple[str, ...] = ()  # known-divergence files of the user's
+    default_divergences: bool = True  # the suite's own entries too
     ops: str | None = None  # comma-separated; None: both
     large_input: str | None = None  # ROWSxLENGTH@AXIS, the large_input property's input (bench)
     cotangents: int = 1  # random cotangents of the large checks' VJP
@@ -150,7 +152,7 @@ def worker_command(
         "no:randomly",
         "--adapter",
         spec,
-        "--profile",
+        "--conformance-profile",
         options.profile,
         "--conformance-stream",
         str(stream),
@@ -171,8 +173,10 @@ def worker_command(
         command += ["--conformance-cotangents", str(options.cotangents)]
     if options.properties:
         command += ["--properties", options.properties]
-    if options.divergences:
-        command += ["--divergences", options.divergences]
+    for path in options.divergences:
+        command += ["--divergences", path]
+    if not options.default_divergences:
+        command.append("--no-default-divergences")
     if skip is not None:
         command += ["--conformance-skip", str(skip)]
     if shard is not None:
@@ -186,7 +190,7 @@ class Runner:
     def __init__(
         self,
         options: RunOptions,
-        on_record: Callable[[dict[str, Any]], None],
+        on_record: Callable[[Record], None],
         on_collected: Callable[[str, int], None] = lambda spec, count: None,
     ) -> None:
         self.options = options
@@ -333,7 +337,7 @@ class Runner:
         complete = chunk[: chunk.rfind(b"\n") + 1]
         worker.offset += len(complete)
         for line in complete.decode("utf-8", "replace").splitlines():
-            event = records.parse_event(line)
+            event = parse_event(line)
             if event is not None:
                 self._handle(worker, event)
 
@@ -350,19 +354,19 @@ class Runner:
         elif kind == "beat":
             worker.call_limit = event.get("timeout")
         elif kind == "record":
-            record = event["record"]
-            if "nodeid" in record:
-                worker.done.add(record["nodeid"])
+            record = Record.from_dict(event["record"])
+            if record.nodeid is not None:
+                worker.done.add(record.nodeid)
             worker.current = None
             self._report(record)
         elif kind == "finished":
             worker.finished_metadata = event.get("metadata", {})
 
-    def _report(self, record: dict[str, Any]) -> None:
+    def _report(self, record: Record) -> None:
         """Hand ``record`` on; an adapter that would not load says so from each of its shards,
         and is reported once (a shard that gave up reports its own share of what did not run)."""
-        if record.get("property") == "load_adapter":
-            key = (record.get("spec"), record.get("property"))
+        if record.property == "load_adapter":
+            key = (record.spec, record.property)
             if key in self._adapter_errors:
                 return
             self._adapter_errors.add(key)
@@ -380,19 +384,12 @@ class Runner:
         tail = self._tail(worker)
         detail = f"{cause}\n\nlast lines of the worker's output:\n{tail}" if tail else cause
         if worker.current is not None:
-            identity = worker.current["record"]
+            identity = Record.from_dict(worker.current["record"])
             worker.done.add(worker.current["nodeid"])
-            self._report(
-                records.record(
-                    **identity,
-                    status="error",
-                    message=f"{cause} while running this property\n\n{detail}",
-                    nodeid=worker.current["nodeid"],
-                )
-            )
+            self._report(identity.replace(status="error", message=f"{cause} while running this property\n\n{detail}"))
         elif not worker.collected:
             self._report(
-                records.adapter_error(
+                adapter_error(
                     worker.spec,
                     framework_of(worker.spec),
                     "load_adapter",
@@ -405,7 +402,7 @@ class Runner:
             return True
         if worker.restarts >= MAX_RESTARTS:
             self._report(
-                records.adapter_error(
+                adapter_error(
                     worker.spec,
                     framework_of(worker.spec),
                     "worker",

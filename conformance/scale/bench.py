@@ -33,16 +33,17 @@ PROPERTY = "large_input"
 def run(options: BenchOptions, console: Any = None) -> int:
     """The bench: every adapter in turn, the table, the JSON. Returns the exit status."""
     from conformance.results import divergences, records
+    from conformance.results.documents import write_document
     from conformance.results.gate import evaluate
     from conformance.running.runner import Runner, RunOptions
 
     started, clock = records.now(), time.monotonic()
-    entries = divergences.load(options.divergences) if options.divergences else []
-    found: list[dict[str, Any]] = []
+    entries, sources = divergences.load_all(options.divergences, defaults=options.default_divergences)
+    found: list[records.Record] = []
 
-    def on_record(record: dict[str, Any]) -> None:
+    def on_record(record: records.Record) -> None:
         found.append(record)
-        say(f"bench {record.get('spec')}: {record.get('op')} {record.get('dtype')}: {record.get('status')}")
+        say(f"bench {record.spec}: {record.op} {record.dtype}: {record.status}")
 
     run_options = RunOptions(
         profile="ci",
@@ -51,7 +52,8 @@ def run(options: BenchOptions, console: Any = None) -> int:
         jobs=1,
         dtypes=options.dtype,
         properties=PROPERTY,
-        divergences=options.divergences,
+        divergences=tuple(options.divergences),
+        default_divergences=options.default_divergences,
         ops=",".join(options.ops),
         large_input=options.large_input,
         cotangents=options.cotangents,
@@ -63,6 +65,8 @@ def run(options: BenchOptions, console: Any = None) -> int:
     runner = Runner(run_options, on_record)
     runner.run(options.specs)
     found.extend(records.nothing_checked(options.specs, found))
+    versions = records.framework_versions()
+    found = divergences.apply(found, entries, versions)
     meta = records.metadata("ci", options.seed, runner.adapters, started, time.monotonic() - clock)
     meta.update(
         command=["python", "-m", "conformance", *sys.argv[1:]],
@@ -78,11 +82,12 @@ def run(options: BenchOptions, console: Any = None) -> int:
         },
         platform_machine=platform.machine(),
         memory_available_bytes=memory_available_bytes(),
-        divergence_problems=divergences.audit(found, entries, records.framework_versions()),
+        divergence_files=sources,
+        divergence_problems=divergences.audit(found, entries, versions),
     )
-    document = records.document(found, meta)
+    document = records.Document(meta, tuple(found))
     if options.json_path:
-        records.write_document(options.json_path, document)
+        write_document(options.json_path, document)
         say(f"bench: wrote {options.json_path}")
     verdict = evaluate([document])
     print_table(document, verdict, console)

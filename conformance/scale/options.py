@@ -58,7 +58,8 @@ class BenchOptions:
     cotangents: int = COTANGENTS
     call_timeout: float = DEFAULT_CALL_TIMEOUT_S
     json_path: str | None = None
-    divergences: str | None = None
+    divergences: list[str] = field(default_factory=list)  # the user's known-divergence files
+    default_divergences: bool = True
 
     @property
     def rows(self) -> int:
@@ -119,7 +120,8 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         cotangents=args.cotangents,
         call_timeout=args.call_timeout,
         json_path=args.json_path,
-        divergences=args.divergences,
+        divergences=list(args.divergences),
+        default_divergences=not args.no_default_divergences,
     )
     validate(options)
     options.specs = bench_specs(args.frameworks, args.adapter)

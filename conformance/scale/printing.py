@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from conformance.results.gate import GateVerdict
+from conformance.results.records import Document
 from conformance.scale.memory import gib
 
 
@@ -12,7 +14,7 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def print_table(document: dict[str, Any], verdict: Any, console: Any = None) -> None:
+def print_table(document: Document, verdict: GateVerdict, console: Any = None) -> None:
     """One row per adapter: the input, the worker's seconds and peak resident set, and its
     verdict; then each unexplained failure's message, and the verdict sentence."""
     from rich.console import Console
@@ -20,14 +22,14 @@ def print_table(document: dict[str, Any], verdict: Any, console: Any = None) -> 
     from rich.table import Table
 
     console = console or Console()
-    bench = document["metadata"]["bench"]
-    workers = {worker["spec"]: worker for worker in document["metadata"].get("workers") or []}
+    bench = document.metadata["bench"]
+    workers = {worker["spec"]: worker for worker in document.metadata.get("workers") or []}
     table = Table(title="softmax bench: the large tier on one input")
     for column in ("adapter", "elements", "dtype", "seconds", "peak RSS", "verdict"):
         table.add_column(column, justify="right" if column in ("elements", "seconds", "peak RSS") else "left")
-    for spec in document["metadata"]["requested"]:
-        own = [record for record in verdict.records if record.get("spec") == spec]
-        failing = [record for record in own if record.get("status") in ("failed", "error")]
+    for spec in document.metadata["requested"]:
+        own = [record for record in verdict.records if record.spec == spec]
+        failing = [record for record in own if record.failing]
         worker = workers.get(spec, {})
         seconds = worker.get("seconds")
         table.add_row(

@@ -1,0 +1,90 @@
+"""The pytest plugin, registered through the ``pytest11`` entry point: idle unless asked.
+
+Installing the suite puts this plugin in every pytest run of the environment, so it does
+nothing there unless a conformance option is given, the command line names the properties
+(``pytest --pyargs conformance.properties``), or a conformance property is collected: until
+then it loads no profile, prints no header, imports no framework and changes no setting. Its
+options live in a group of their own; the suite's Hypothesis profile is
+``--conformance-profile`` (registered under names of its own, so a user's ``ci`` stays
+theirs), and a ``--hypothesis-profile`` the user gives wins over it.
+
+Once asked, it registers its features, one module each, listed in :data:`FEATURES` the way
+pytest lists its own; :mod:`options` and :mod:`session` hold what they share, :mod:`known` the
+known divergences and shrinking, :mod:`probing` the behaviour and agreement probes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import settings
+
+from conformance.checks import calls
+from conformance.inputs.profiles import hypothesis_name, register_profiles
+from conformance.results.documents import Stream
+from conformance.results.records import framework_versions
+from conformance.running.plugin.options import Settings, asked, pytest_addoption
+from conformance.running.plugin.session import KEY, Session, beats, shape_seed
+
+FEATURES: tuple[str, ...] = (
+    "conformance.running.plugin.collection",  # parametrizing, fixtures, deselecting, "not provided"
+    "conformance.running.plugin.recording",  # records, the stream to the runner, the document
+)
+PROPERTIES = Path(__file__).resolve().parents[2] / "properties"
+
+__all__ = ["pytest_addoption"]
+
+
+def _names_the_properties(config: pytest.Config) -> bool:
+    return any("conformance.properties" in str(arg) or "conformance/properties" in str(arg) for arg in config.args)
+
+
+def active(config: pytest.Config) -> bool:
+    return KEY in config.stash
+
+
+def activate(config: pytest.Config) -> None:
+    """Turn the plugin on for this session: its marker, the suite's profile (unless the user
+    chose one), the session's state, the stream to the runner, and its features."""
+    if active(config):
+        return
+    config.addinivalue_line("markers", "conformance(name, needs, ops): a conformance property")
+    chosen = Settings.read(config)
+    register_profiles()
+    if chosen.hypothesis_profile is None:
+        settings.load_profile(hypothesis_name(chosen.profile))
+    stream = Stream(chosen.stream_path) if chosen.stream_path else None
+    if stream is not None:
+        calls.heartbeat = beats(stream, seconds=0.5)
+    config.stash[KEY] = Session(chosen, shape_seed(chosen.hypothesis_seed, chosen.profile), stream)
+    for name in FEATURES:
+        config.pluginmanager.register(importlib.import_module(name), name)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if asked(config) or _names_the_properties(config):
+        activate(config)
+
+
+def pytest_collect_file(file_path: Path, parent: Any) -> None:
+    """A property module about to be collected turns the plugin on before it is imported (its
+    example budgets are read from the profile then)."""
+    if PROPERTIES in file_path.resolve().parents:
+        activate(parent.config)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if not active(config):
+        return []
+    session = config.stash[KEY]
+    versions = ", ".join(f"{name} {version}" for name, version in framework_versions().items())
+    seed = session.settings.hypothesis_seed
+    profile = session.settings.hypothesis_profile or session.settings.profile
+    return [
+        f"softmax-conformance: profile={profile} seed={seed if seed is not None else 'derandomized/random'} "
+        f"shape-pool seed={session.shape_seed}",
+        f"softmax-conformance versions: {versions}",
+    ]

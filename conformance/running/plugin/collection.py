@@ -1,0 +1,117 @@
+"""Which tests a session runs: each conformance property parametrized over adapter x op x
+dtype, the fixtures they take (the shape pool, bench's large input), what is deselected
+(another shard's pairs, properties not asked for, those that run only when asked) and what is
+skipped as "not provided"."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.adapter import provided_method, supported_dtypes
+from conformance.checks.calls import Subject
+from conformance.inputs.shape_pool import ShapePool, Site
+from conformance.running.plugin.session import session_of
+from conformance.truth.dtypes import dtype_name, dtype_named
+
+
+@pytest.fixture
+def pool(request: pytest.FixtureRequest, op: str, dtype: Any) -> ShapePool:
+    """The shape pool of this test's (op, dtype): every property of the run draws from it."""
+    return session_of(request.config).pool(op, dtype_name(dtype))
+
+
+@pytest.fixture
+def large_site(request: pytest.FixtureRequest) -> Site | None:
+    """The input ``--conformance-large-input ROWSxLENGTH[@AXIS]`` asks for (bench), else None."""
+    return large_input_site(session_of(request.config).settings.large_input)
+
+
+@pytest.fixture
+def large_cotangents(request: pytest.FixtureRequest) -> int:
+    """How many random cotangents the large checks' VJP takes."""
+    return session_of(request.config).settings.cotangents
+
+
+def large_input_site(text: str | None) -> Site | None:
+    """``100000x1000@-1`` as rows of 1000 along axis -1: ``Site((100000, 1000), -1)``; an axis of
+    0 or -2 puts the rows along the first dimension (``(1000, 100000)``)."""
+    if not text:
+        return None
+    size, _, axis_text = text.partition("@")
+    rows, _, length = size.partition("x")
+    axis = int(axis_text or -1)
+    shape = (int(rows), int(length)) if axis in (1, -1) else (int(length), int(rows))
+    return Site(shape, axis)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("conformance")
+    if marker is None or "subject" not in metafunc.fixturenames:
+        return
+    session = session_of(metafunc.config)
+    pairs = set(session.pairs())
+    allowed = marker.kwargs.get("dtypes") or session.settings.dtypes
+    dtypes = [dtype for dtype in session.settings.dtypes if dtype in allowed]
+    cases = [
+        (subject, op, dtype_named(dtype))
+        for subject, op, dtype in itertools.product(session.loaded(), marker.kwargs["ops"], dtypes)
+        if (op, dtype) in pairs
+    ]
+    metafunc.parametrize(
+        ("subject", "op", "dtype"),
+        cases,
+        ids=[f"{subject.spec}-{op}-{dtype_name(dtype)}" for subject, op, dtype in cases],
+    )
+
+
+def not_provided(item: pytest.Item) -> str | None:
+    """Why ``item`` cannot run on its adapter ("not provided: ..."), or None."""
+    callspec = getattr(item, "callspec", None)
+    marker = item.get_closest_marker("conformance")
+    if callspec is None or marker is None:
+        return None
+    subject, op, dtype = callspec.params["subject"], callspec.params["op"], callspec.params["dtype"]
+    if dtype_name(dtype) not in supported_dtypes(subject.adapter):
+        return f"not provided: {subject.name} does not support {dtype_name(dtype)}"
+    for quantity in marker.kwargs["needs"]:
+        if provided_method(subject.adapter, op, quantity) is None:
+            return f"not provided: {subject.name} has no {op} {quantity}"
+    return None
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = session_of(config)
+    settings = state.settings
+    done = set(Path(settings.skip_file).read_text().split()) if settings.skip_file else set()
+    wanted = settings.properties
+
+    def unwanted(item: pytest.Item) -> bool:
+        marker = item.get_closest_marker("conformance")
+        if marker is None:
+            return item.nodeid in done
+        # a property with no (op, dtype) in this shard (softmax only, in a log_softmax shard)
+        # is an empty parameter set: nothing to run
+        callspec = getattr(item, "callspec", None)
+        empty = callspec is not None and not isinstance(callspec.params.get("subject"), Subject)
+        name = marker.kwargs["name"]
+        asked = wanted is not None and name in wanted
+        elsewhere = marker.kwargs.get("profiles") is not None and settings.profile not in marker.kwargs["profiles"]
+        not_asked = (marker.kwargs.get("on_request") or elsewhere) and not asked
+        return item.nodeid in done or empty or (wanted is not None and not asked) or bool(not_asked)
+
+    dropped = [item for item in items if unwanted(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if not unwanted(item)]
+    for item in items:
+        reason = not_provided(item)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
+    if state.stream is not None:
+        state.stream.emit(
+            "collected", nodeids=[item.nodeid for item in items if item.get_closest_marker("conformance")]
+        )

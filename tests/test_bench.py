@@ -13,7 +13,7 @@ from conformance.checks.calls import Subject
 from conformance.checks.failures import AdapterCallError, ConformanceFailure
 from conformance.inputs.seeded import Seeded, SeededRow
 from conformance.inputs.shape_pool import Site
-from conformance.results import records
+from conformance.results import documents
 from conformance.truth.arrays import ALIGNMENT
 from tests import broken_adapters
 from tests.conftest import TESTS, run_cli
@@ -45,7 +45,7 @@ def test_bench_writes_a_results_document_with_the_workers_time_and_memory(tmp_pa
     assert result.returncode == 0, result.stderr[-3000:]
     document = result.document
     assert document is not None
-    records.validate(document)
+    documents.validate(document)
     assert document["metadata"]["bench"] == {
         "elements": 100_000,
         "row_length": 100,

@@ -150,3 +150,10 @@ def test_a_framework_env_runs_every_path_and_one_path_on_request() -> None:
 
     assert "python -m conformance run --frameworks torch --all-paths --json reports" in commands()
     assert "python -m conformance run --adapter torch-compile --json reports" in commands("--adapter", "torch-compile")
+
+
+def test_ci_checks_the_suite_as_installed_from_its_wheel(workflow: dict[str, Any]) -> None:
+    job = workflow["jobs"]["wheel"]
+    runs = " ".join(step.get("run", "") for step in job["steps"])
+    assert "tests/test_installed.py" in runs
+    assert "download.pytorch.org/whl/cpu" in job["env"]["PIP_EXTRA_INDEX_URL"]

@@ -21,10 +21,18 @@ HOSTILE_MESSAGE = "forward accuracy: err \x1b[31m3 ulp\x00 at (0,)\x0b\ufffe"
 
 def _records() -> list[Record]:
     return [
-        Record(adapter=HOSTILE_NAME, property="forward_accuracy", op="softmax", dtype="float32", status="failed",
-               message=HOSTILE_MESSAGE, spec=HOSTILE_NAME),
-        Record(adapter=HOSTILE_NAME, property="shape", op="softmax", dtype="float32", status="passed",
-               spec=HOSTILE_NAME),
+        Record(
+            adapter=HOSTILE_NAME,
+            property="forward_accuracy",
+            op="softmax",
+            dtype="float32",
+            status="failed",
+            message=HOSTILE_MESSAGE,
+            spec=HOSTILE_NAME,
+        ),
+        Record(
+            adapter=HOSTILE_NAME, property="shape", op="softmax", dtype="float32", status="passed", spec=HOSTILE_NAME
+        ),
     ]
 
 

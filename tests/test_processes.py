@@ -24,7 +24,9 @@ def _cgroup_v1(root: Path, quota_us: int, period_us: int) -> Path:
     return root
 
 
-@pytest.mark.parametrize(("text", "expected"), [("150000 100000\n", 1.5), ("100000 100000\n", 1.0), ("max 100000\n", None)])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("150000 100000\n", 1.5), ("100000 100000\n", 1.0), ("max 100000\n", None)]
+)
 def test_a_cgroup_v2_quota_is_read_in_cores(tmp_path: Path, text: str, expected: float | None) -> None:
     assert cpu_quota(_cgroup_v2(tmp_path, text)) == expected
 

@@ -18,6 +18,7 @@ import functools
 import itertools
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -38,7 +39,8 @@ from conformance.properties.marks import conformance_property
 from conformance.truth.tolerance import Bound
 
 CALLERS = 4
-ROUNDS = 4
+ROUNDS = 4  # rounds whose calls overlapped in time
+MAX_ROUNDS = 32
 SWITCH_INTERVAL_S = 1e-6  # how often the interpreter hands the GIL to another thread, while they run
 QUANTITIES: tuple[Quantity, ...] = ("forward", "vjp")
 
@@ -53,27 +55,52 @@ def _frequent_switches() -> Iterator[None]:
         sys.setswitchinterval(previous)
 
 
+def _overlapped(intervals: list[tuple[float, float]]) -> bool:
+    """Whether two of the callers' (start, end) intervals of one round overlap in time."""
+    latest_end = float("-inf")
+    for start, end in sorted(intervals):
+        if start < latest_end:
+            return True
+        latest_end = max(latest_end, end)
+    return False
+
+
 def _concurrently(subject, op, problems: list[tuple[Argument, Argument]], axis: int) -> list[list[dict[str, Outcome]]]:
-    """Each caller's answers in each round, every caller in its own thread, all started at once,
-    ``ROUNDS`` times. A caller's exception is raised here."""
-    barrier = threading.Barrier(len(problems))
+    """Each caller's answers in each round, every caller in its own thread, all started at once.
+    On a loaded machine the threads of a round may run one after another and test nothing, so
+    rounds go on until ``ROUNDS`` of them had calls overlapping in time, or ``MAX_ROUNDS`` ran.
+    A caller's exception is raised here."""
     answers: list[list[dict[str, Outcome]]] = [[] for _ in problems]
+    intervals: list[tuple[float, float]] = [(0.0, 0.0)] * len(problems)
     errors: list[BaseException] = []
+    progress = {"rounds": 0, "overlapped": 0, "done": False}
+
+    def end_of_round() -> None:  # run by one thread, once every caller has finished the round
+        progress["rounds"] += 1
+        progress["overlapped"] += _overlapped(intervals)
+        progress["done"] = progress["overlapped"] >= ROUNDS or progress["rounds"] >= MAX_ROUNDS
+
+    start = threading.Barrier(len(problems))
+    finish = threading.Barrier(len(problems), action=end_of_round)
 
     def caller(index: int) -> None:
         x, cotangent = problems[index]
         try:
-            for _ in range(ROUNDS):
-                barrier.wait()
+            while not progress["done"]:
+                start.wait()
+                began = time.perf_counter()
                 answers[index].append(
                     {
                         quantity: run(subject, op, quantity, x, axis, [cotangent] if quantity == "vjp" else [])
                         for quantity in QUANTITIES
                     }
                 )
+                intervals[index] = (began, time.perf_counter())
+                finish.wait()
         except BaseException as error:
             errors.append(error)
-            barrier.abort()
+            start.abort()
+            finish.abort()
 
     threads = [threading.Thread(target=caller, args=(index,), daemon=True) for index in range(len(problems))]
     allowed = time_allowed(subject.call_timeout, int(problems[0][0].value.size))
@@ -81,7 +108,7 @@ def _concurrently(subject, op, problems: list[tuple[Argument, Argument]], axis: 
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(None if allowed is None else allowed * ROUNDS * len(QUANTITIES) * len(problems))
+            thread.join(None if allowed is None else allowed * MAX_ROUNDS * len(QUANTITIES) * len(problems))
     if any(thread.is_alive() for thread in threads):
         subject.hung = f"a call from {len(problems)} threads at once did not return"
         raise AdapterCallError(

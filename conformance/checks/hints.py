@@ -107,7 +107,10 @@ def other_axis(c: Computation) -> str | None:
         exact, bound = c.reference(c.x, c.vectors, other)
         if _within(c.actual, exact, bound):
             what = c.op if c.quantity == "forward" else f"the {c.op} {c.quantity}"
-            return f"computed over axis {other}? the result is within the bound of {what} over axis {other}"
+            return (
+                f"computed over axis {other} instead of axis {c.axis}? "
+                f"the result is within the bound of {what} over axis {other}"
+            )
     return None
 
 
@@ -138,7 +141,10 @@ def naive_log_softmax(c: Computation) -> str | None:
         logsumexp = (c.x.astype(np.float64) - exact).astype(np.float64).astype(c.dtype)  # x - log_softmax
         cancelled = (c.x - logsumexp).astype(c.dtype)
     if _within(c.actual, log_of_rounded, c.bound):
-        return f"log of the rounded softmax? the result is within the bound of log(softmax(x)), rounded to {name}"
+        return (
+            "log of the rounded softmax? the result is within the bound of log(softmax(x)), "
+            f"softmax(x) rounded to {name}"
+        )
     if _within(c.actual, cancelled, c.bound):
         return (
             "cancellation at large logits? the result is within the bound of x - logsumexp(x), "

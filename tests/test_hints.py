@@ -278,9 +278,11 @@ def test_a_broken_adapter_failure_says_its_likely_cause(cli, broken, dtype, prop
     lines = record["message"].splitlines()
     if hint is None:
         assert "hint" not in record and len(lines) == 1, record["message"]
+        assert "likely cause:" not in result.stdout
         return
     assert record["hint"].startswith(f"likely cause: {hint}"), record["message"]
     assert len(lines) == 2 and lines[1] == record["hint"]
+    assert f"\n  {record['hint']}\n" in result.stdout  # the terminal summary, under the failure
 
 
 PROPERTIES_THAT_COMPARE_WITH_THE_ORACLE = (

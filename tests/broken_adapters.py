@@ -7,6 +7,7 @@ names the properties expected to flag each one.
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 
 from conformance import oracle
@@ -479,6 +480,45 @@ class LengthOneAxisWrongOnWholeVectors(NumpyReference):
         return _from_rows(rows, shape, axis, x.dtype)
 
 
+class FlushesSubnormalsToZero(NumpyReference):
+    """Runs with flush-to-zero on (a processor's FTZ mode, a GPU's default for float32): every
+    probability below the dtype's smallest normal comes back 0; the rest is right."""
+
+    name = "flushes-subnormals-to-zero"
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        result = super().softmax(x, axis)
+        subnormal = np.abs(result.astype(np.float64)) < float(ml_dtypes.finfo(x.dtype).smallest_normal)
+        return np.where(subnormal, 0, result).astype(x.dtype)
+
+
+class LogOfRoundedSoftmax(NumpyReference):
+    """log_softmax as log(softmax(x)), the softmax rounded to the dtype first: a probability
+    that underflows gives -inf instead of a finite log, a subnormal one loses its digits."""
+
+    name = "log-of-rounded-softmax"
+
+    def log_softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log(self.softmax(x, axis).astype(np.float64)).astype(x.dtype)
+
+
+class LogSoftmaxCancelsAtLargeLogits(NumpyReference):
+    """log_softmax as x - logsumexp(x) in the dtype: at large logits the two terms are large
+    and close, and what is left of their difference is logsumexp's rounding to the dtype."""
+
+    name = "log-softmax-cancels-at-large-logits"
+
+    def log_softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        if x.ndim == 0:
+            return super().log_softmax(x, axis)
+        wide = x.astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            top = np.max(wide, axis=axis, keepdims=True, initial=-np.inf)
+            logsumexp = (top + np.log(np.sum(np.exp(wide - top), axis=axis, keepdims=True))).astype(x.dtype)
+            return (x - logsumexp).astype(x.dtype)
+
+
 # broken adapter -> (dtypes to run it on, properties any of which must flag it)
 CAUGHT_BY: dict[type, tuple[str, tuple[str, ...]]] = {
     FlattenedJacobian: ("float64", ("jacobian_is_block_diagonal", "jacobian_accuracy", "vjp_accuracy")),
@@ -506,6 +546,9 @@ CAUGHT_BY: dict[type, tuple[str, tuple[str, ...]]] = {
     SharesAScratchBufferAcrossCalls: ("float32", ("concurrent_calls_agree",)),
     PlanCacheKeyedWithoutAxis: ("float32", ("every_axis_in_turn", "single_row_and_column")),
     LengthOneAxisWrongOnWholeVectors: ("float32", ("length_one_axis_is_exact",)),
+    FlushesSubnormalsToZero: ("float32", ("forward_accuracy",)),
+    LogOfRoundedSoftmax: ("float32", ("forward_accuracy",)),
+    LogSoftmaxCancelsAtLargeLogits: ("float32", ("forward_accuracy",)),
 }
 # the broken adapters whose bug is an exception (an ``error`` record), not a wrong answer
 RAISE: frozenset[type] = frozenset({CrashesOnEmptyAxis})

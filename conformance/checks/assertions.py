@@ -55,6 +55,16 @@ def absolute_error(actual: np.ndarray, exact: np.ndarray, bound: Bound) -> np.nd
     return error
 
 
+def exceeding(actual: np.ndarray, exact: np.ndarray, bound: Bound) -> np.ndarray:
+    """Where an element of ``actual`` is farther from ``exact`` than ``bound`` allows."""
+    return _beyond(absolute_error(actual, exact, bound), bound, np.shape(actual))
+
+
+def _beyond(error: np.ndarray, bound: Bound, shape: tuple[int, ...]) -> np.ndarray:
+    limit = np.asarray(bound.absolute, dtype=np.float64)
+    return np.asarray(np.broadcast_to(error, shape) > np.broadcast_to(limit, shape))
+
+
 @dataclass
 class Worst:
     """The element worst against its bound: where it is, what it is, and by how much."""
@@ -104,7 +114,7 @@ class Comparison:
                 ratio = np.asarray(np.where(limit > 0, error / limit, np.where(error > 0, np.inf, 0.0)), np.float64)
         ratio = np.broadcast_to(ratio, np.shape(actual))
         self.compared += ratio.size
-        self.over += int(np.count_nonzero(np.broadcast_to(error, ratio.shape) > np.broadcast_to(limit, ratio.shape)))
+        self.over += int(np.count_nonzero(_beyond(error, bound, ratio.shape)))
         flat = int(np.argmax(ratio))
         worst_ratio = float(ratio.flat[flat])
         if len(self.samples) < _SAMPLES_KEPT:
@@ -130,9 +140,17 @@ class Comparison:
         if other.worst is not None and (self.worst is None or other.worst.ratio > self.worst.ratio):
             self.worst = other.worst
 
-    def conclude(self, where: str, reproduce: Callable[[], str], dtype: Any, note: str = "") -> None:
+    def conclude(
+        self,
+        where: str,
+        reproduce: Callable[[], str],
+        dtype: Any,
+        note: str = "",
+        explain: Callable[[], str | None] | None = None,
+    ) -> None:
         """Record the figures; raise, naming the worst element, when an element is over its bound.
-        ``note`` follows the counts (which cotangent, which row)."""
+        ``note`` follows the counts (which cotangent, which row); ``explain()``, called only
+        then, gives the likely cause (:mod:`conformance.checks.hints`), the message's last line."""
         __tracebackhide__ = True
         worst = self.worst
         if worst is None:
@@ -149,6 +167,9 @@ class Comparison:
             f"(err {worst.error_ulp:.3g} ulp > bound {worst.bound_ulp:.3g} ulp) {where}; "
             f"{self.over} of {self.compared} elements exceed their bound{note}"
         )
+        hint = explain() if explain is not None else None
+        if hint:
+            message = f"{message}\n{hint}"
         raise ConformanceFailure(
             message,
             reproduce(),
@@ -160,6 +181,7 @@ class Comparison:
                 _number(worst.error_ulp),
                 _number(worst.bound_ulp),
             ),
+            hint=hint or None,
         )
 
 
@@ -184,13 +206,15 @@ def assert_within_bound(
     reproduce: Callable[[], str],
     *,
     reference: str = "the oracle",
+    explain: Callable[[], str | None] | None = None,
 ) -> None:
     """Every element of ``actual`` is within ``bound`` of ``exact``, which ``reference`` gives
-    (the message says so); ``reproduce()`` makes the reproducer, on failure only."""
+    (the message says so); ``reproduce()`` makes the reproducer and ``explain()`` the likely
+    cause, on failure only."""
     __tracebackhide__ = True
     comparison = Comparison(quantity, reference)
     comparison.add(actual, exact, bound)
-    comparison.conclude(where, reproduce, bound.dtype)
+    comparison.conclude(where, reproduce, bound.dtype, explain=explain)
 
 
 FLUSH_ZONE = 64  # multiples of the smallest normal that a flushed intermediate, times a factor, can reach

@@ -40,15 +40,20 @@ class WorstElement:
 
 class Failure(Exception):
     """A check's verdict against an adapter: ``message`` (its first line says what, where and
-    by how much), ``reproducer`` (a script), ``worst`` (the element it names, if any)."""
+    by how much), ``reproducer`` (a script), ``worst`` (the element it names, if any), and
+    ``hint``: the likely cause a second look found, if any, which is also the message's last
+    line (see :mod:`conformance.checks.hints`)."""
 
     status = "failed"
 
-    def __init__(self, message: str, reproducer: str, worst: WorstElement | None = None) -> None:
+    def __init__(
+        self, message: str, reproducer: str, worst: WorstElement | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(f"{message}\n\nReproduce with:\n{reproducer}")
         self.message = message
         self.reproducer = reproducer
         self.worst = worst
+        self.hint = hint
 
 
 class ConformanceFailure(Failure, AssertionError):

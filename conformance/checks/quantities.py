@@ -7,6 +7,7 @@ for any further structural check.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from conformance.adapter import Quantity, method_name
-from conformance.checks import measure
+from conformance.checks import hints, measure
 from conformance.checks.assertions import assert_within_bound
 from conformance.checks.calls import Subject, invoke, label
 from conformance.checks.reproducer import Call
@@ -89,6 +90,15 @@ def bound_for(
     return _BOUNDS[quantity](op, x, *vectors, axis, x.dtype, terms)
 
 
+def reference(
+    op: Op, quantity: Quantity, x: np.ndarray, vectors: Sequence[np.ndarray], axis: int
+) -> tuple[np.ndarray, Bound]:
+    """The oracle's ``quantity`` of ``op`` and its bound, for ``x`` in its own dtype: what a
+    hint compares a failed result with (the same computation in another dtype or axis)."""
+    exact = exact_value(op, quantity, x, axis, vectors, oracle.reference_work(x.dtype))
+    return exact, bound_for(op, quantity, x, axis, vectors)
+
+
 def expected_shape(quantity: Quantity, x: np.ndarray) -> tuple[int, ...]:
     return tuple(x.shape) * 2 if quantity == "jacobian" else tuple(x.shape)
 
@@ -151,6 +161,8 @@ def compare(
     terms = None if quantity == "jacobian" else tolerance.row_terms(x.value, axis, x.value.dtype)
     exact = exact_value(op, quantity, x.value, axis, plain, work, terms)
     bound = bound_for(op, quantity, x.value, axis, plain, terms)
+    again = functools.partial(reference, op, quantity)
+    failed = hints.Computation(op, quantity, x.value, axis, tuple(plain), outcome.actual, exact, bound, again)
     assert_within_bound(
         method_name(op, quantity),
         outcome.actual,
@@ -158,5 +170,6 @@ def compare(
         bound,
         outcome.where,
         lambda: outcome.call.source(oracle_source(op, quantity, outcome.call)),
+        explain=functools.partial(hints.likely_cause, failed),
     )
     return outcome

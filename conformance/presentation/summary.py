@@ -43,6 +43,8 @@ def print_summary(records: list[Record], verdict: GateVerdict, console: Console 
             highlight=False,
             soft_wrap=True,
         )
+        if record.hint:
+            console.print(f"  {record.hint}", markup=False, highlight=False, soft_wrap=True)
     if len(bad_records) > 40:
         console.print(f"... and {len(bad_records) - 40} more; see the JSON or HTML report")
     for line in verdict.reasons:

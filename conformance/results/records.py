@@ -63,6 +63,7 @@ class Record:
     not_provided: bool = False  # skipped: the adapter lacks the capability or dtype
     reproducer: str | None = None
     worst: WorstElement | None = None
+    hint: str | None = None  # the failure's likely cause, when a second look found one (its message's last line)
     hypothesis_blob: str | None = None
     xfail_reason: str | None = None  # a known divergence explains the failure
     run: int | None = None  # which document of a merge it came from
@@ -113,6 +114,7 @@ class Record:
             "not_provided": True if self.not_provided else None,
             "reproducer": self.reproducer,
             "worst": self.worst.as_dict() if self.worst is not None else None,
+            "hint": self.hint,
             "hypothesis_blob": self.hypothesis_blob,
             "xfail_reason": self.xfail_reason,
             "run": self.run,
@@ -143,6 +145,7 @@ class Record:
             not_provided=bool(raw.get("not_provided", False)),
             reproducer=raw.get("reproducer"),
             worst=WorstElement.from_dict(worst) if isinstance(worst, Mapping) else None,
+            hint=raw.get("hint"),
             hypothesis_blob=raw.get("hypothesis_blob"),
             xfail_reason=raw.get("xfail_reason"),
             run=raw.get("run"),

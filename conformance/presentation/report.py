@@ -52,7 +52,12 @@ LABELS = {
     "not-provided": "not provided",
     "not-supported": "not supported",
 }
-DISPLAY_BADNESS = {"not-provided": 0, "not-supported": 0.25, "skipped": 0.5, **{k: v for k, v in BADNESS.items() if k != "skipped"}}
+DISPLAY_BADNESS = {
+    "not-provided": 0,
+    "not-supported": 0.25,
+    "skipped": 0.5,
+    **{k: v for k, v in BADNESS.items() if k != "skipped"},
+}
 
 
 def display_status(record: Record) -> str:
@@ -501,7 +506,15 @@ def write_html(
 # ---------------------------------------------------------------------------------------------
 # the Markdown summary, for a CI job summary or a pull-request comment
 
-SYMBOLS = {"passed": "✅", "failed": "❌", "error": "💥", "xfailed": "⚠️", "skipped": "·", "not-provided": "·", "not-supported": "·"}
+SYMBOLS = {
+    "passed": "✅",
+    "failed": "❌",
+    "error": "💥",
+    "xfailed": "⚠️",
+    "skipped": "·",
+    "not-provided": "·",
+    "not-supported": "·",
+}
 
 
 def render_markdown(

@@ -18,6 +18,12 @@ compiled paths, a :meth:`AdapterBase._program` that wraps and caches the strateg
 The op function is looked up on the namespace when a program is built (or traced), never
 bound at import, so the results provably come from the framework: patch
 ``torch.softmax`` and the adapter breaks.
+
+The namespace is the only thing that makes a built-in adapter about the framework's softmax.
+:meth:`AdapterBase.of_functions` puts a user's ``softmax(x, axis)`` (and ``log_softmax``, if
+given) in its place on an instance of a path's class: the same strategies, compilation and
+conversions then differentiate the user's function, which is what ``from_torch``,
+``from_jax`` and ``from_tensorflow`` (:mod:`conformance.adapters`) return.
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import types
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 
+from conformance.adapter import QUANTITIES, NotSupported, method_name
 from conformance.truth.dtypes import DTYPE_NAMES
 
 Op = Literal["softmax", "log_softmax"]
@@ -101,10 +109,36 @@ class AdapterBase:
     conversions; compiled paths override :meth:`_program`.
     """
 
-    name: ClassVar[str]
+    name: str
     device: str
+    ad_path: str | None = None  # set on an adapter of a user's function (of_functions)
     dtypes: tuple[str, ...] = DTYPE_NAMES
     _strategies: ClassVar[Mapping[str, Strategy]]
+    # Pieces of the framework's error messages that mean "this function has no rule for this
+    # mode of autodiff" (a custom_vjp under jvp): such a call raises NotSupported instead.
+    _not_supported: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def of_functions(
+        cls,
+        softmax: Callable[[Any, Any], Any],
+        log_softmax: Callable[[Any, Any], Any] | None = None,
+        *,
+        name: str | None = None,
+        **options: Any,
+    ) -> Self:
+        """This path's adapter, differentiating ``softmax(x, axis)`` (and ``log_softmax``) on
+        the framework's own tensors instead of the framework's ops; ``options`` go to the
+        constructor (``device=``). Without ``log_softmax`` the log_softmax methods are absent
+        (None: "not provided"). The adapter's ``ad_path`` is this path's name."""
+        adapter = cls(**options)
+        adapter._namespace = types.SimpleNamespace(softmax=softmax, log_softmax=log_softmax)
+        adapter.name = name or f"{getattr(softmax, '__name__', 'softmax')}@{cls.name}"
+        adapter.ad_path = cls.name
+        if log_softmax is None:
+            for method in LOG_SOFTMAX_METHODS:
+                setattr(adapter, method, None)
+        return adapter
 
     # -- the public layer ------------------------------------------------------------
 
@@ -168,8 +202,23 @@ class AdapterBase:
         arrays = (x, *(np.asarray(vector, dtype=x.dtype) for vector in vectors))
         with self._placement():
             program = self._program(op, quantity, axis, arrays)
-            result = program(*(self._to_framework(array) for array in arrays))
+            try:
+                result = program(*(self._to_framework(array) for array in arrays))
+            except Exception as error:
+                reason = self._unsupported_reason(error)
+                if reason is None:
+                    raise
+                raise NotSupported(reason) from error
             return self._to_numpy(result)
+
+    def _unsupported_reason(self, error: Exception) -> str | None:
+        """The framework's own words, when ``error`` says the function has no rule for a mode
+        of autodiff this path uses; None for any other error."""
+        text = str(error)
+        if not any(piece in text for piece in self._not_supported):
+            return None
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        return f"{self.name}: {type(error).__name__}: {first}"
 
     def _program(self, op: Op, quantity: Quantity, axis: Any, arrays: tuple[np.ndarray, ...]) -> Program:
         """The callable ``(x, *vectors) -> result`` on framework arrays (eager: no caching)."""
@@ -184,6 +233,9 @@ class AdapterBase:
 
     def _to_numpy(self, value: Any) -> np.ndarray:
         raise NotImplementedError
+
+
+LOG_SOFTMAX_METHODS: tuple[str, ...] = tuple(method_name("log_softmax", quantity) for quantity in QUANTITIES)
 
 
 def no_result(adapter: AdapterBase) -> RuntimeError:

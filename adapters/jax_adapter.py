@@ -85,6 +85,11 @@ class JaxEager(AdapterBase):
 
     name = "jax"
     _namespace = jax.nn
+    _not_supported = (
+        "can't apply forward-mode autodiff (jvp) to a custom_vjp function",
+        "Differentiation rule for 'custom_lin' not implemented",  # vjp of jvp of a custom_vjp
+        "Reverse-mode differentiation does not work for lax.while_loop",
+    )
     _strategies: ClassVar[dict[str, Strategy]] = {
         "forward": _call,
         "jacobian": _jacrev,

@@ -132,6 +132,7 @@ class TensorflowEager(AdapterBase):
 
     name = "tensorflow"
     _namespace = tf.nn
+    _not_supported = ("No gradient defined for operation",)
     _strategies: ClassVar[dict[str, Strategy]] = {
         "forward": _call,
         "jacobian": _tape_jacobian,

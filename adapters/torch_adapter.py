@@ -128,6 +128,14 @@ class _TorchAdapter(AdapterBase):
     """Conversion and placement for torch; subclasses choose the AD strategies."""
 
     _namespace = torch
+    _not_supported = (
+        "You must implement the jvp function for custom autograd.Function",  # forward AD, no jvp
+        "must override the setup_context staticmethod",  # torch.func, an old-style Function
+        "does not have vmap support",  # jacfwd (vmap of jvp), a Function without a vmap rule
+        "marked with @once_differentiable",  # double backward
+        "does not support it because it has not been implemented yet",  # an op without forward AD
+        "Unsupported custom jvp",  # torch.compile cannot trace a Function that defines jvp
+    )
 
     def __init__(self, device: str | None = None) -> None:
         self._torch_device = _torch_device(requested_device(device))

@@ -20,7 +20,15 @@ Optional capabilities are discovered by name; a missing one is reported as
 * ``log_softmax``, ``log_softmax_jacobian``, ``log_softmax_vjp``, ``log_softmax_jvp``,
   ``log_softmax_vjp_derivative``: the same for log_softmax;
 * ``dtypes``: the dtype names the adapter supports (default: all four);
-* ``device``: where it computes (shown in the report).
+* ``device``: where it computes (shown in the report);
+* ``ad_path``: the built-in AD path (``"torch-func"``, ``"jax-jit"``, ...) whose autodiff
+  computes the derivatives of the adapter's own function: what :func:`~conformance.adapters.from_torch`,
+  ``from_jax`` and ``from_tensorflow`` set. Its results carry the path and its framework, and
+  the known divergences of that path's machinery (``machinery = true``) apply to them.
+
+A method may raise :class:`NotSupported` for a quantity its implementation cannot compute at
+all (a ``jax.custom_vjp`` function has no forward mode): the result is "not supported", with
+the reason, not a failure.
 """
 
 from __future__ import annotations
@@ -36,6 +44,16 @@ from conformance.truth.oracle import OPS, Op
 Quantity = Literal["forward", "jacobian", "vjp", "jvp", "vjp_derivative"]
 QUANTITIES: tuple[Quantity, ...] = ("forward", "jacobian", "vjp", "jvp", "vjp_derivative")
 REQUIRED_METHODS: tuple[str, ...] = ("softmax", "jacobian", "vjp")
+
+
+class NotSupported(Exception):
+    """What an adapter raises for a quantity its implementation cannot compute on its AD path
+    (no forward-mode rule, no vmap rule, ...): the property is reported "not supported" with
+    ``reason``, and is neither a failure nor an error."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @runtime_checkable

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pytest
 
-from conformance.adapter import Quantity, adapter_name, capabilities, method_name, provided_method
+from conformance.adapter import NotSupported, Quantity, adapter_name, capabilities, method_name, provided_method
 from conformance.adapters import framework_of
 from conformance.checks.failures import AdapterCallError, ConformanceFailure
 from conformance.checks.reproducer import Call
@@ -41,12 +42,29 @@ class Subject:
     def name(self) -> str:
         return adapter_name(self.adapter)
 
+    @property
+    def ad_path(self) -> str | None:
+        """The built-in AD path that differentiates a user's function: the adapter's
+        ``ad_path`` (set by from_torch, from_jax, from_tensorflow) when it names one. None
+        for a built-in adapter, whose name is its path, and for other user adapters."""
+        declared = getattr(self.adapter, "ad_path", None)
+        if framework_of(self.spec) is not None or not isinstance(declared, str) or framework_of(declared) is None:
+            return None
+        return declared
+
+    @property
+    def framework(self) -> str | None:
+        """The built-in framework whose code runs: a built-in adapter's, or its AD path's."""
+        return framework_of(self.spec) or (framework_of(self.ad_path) if self.ad_path else None)
+
     def metadata(self) -> dict[str, Any]:
-        """What a run's document says of the adapter: name, spec, framework, device, capabilities."""
+        """What a run's document says of the adapter: name, spec, framework, AD path, device,
+        capabilities."""
         return {
             "adapter": self.name,
             "spec": self.spec,
-            "framework": framework_of(self.spec),
+            "framework": self.framework,
+            "ad_path": self.ad_path,
             "device": str(getattr(self.adapter, "device", "")) or None,
             "capabilities": capabilities(self.adapter),
         }
@@ -120,6 +138,8 @@ def invoke(subject: Subject, op: Op, quantity: Quantity, call: Call, expected_sh
     try:
         with deadline(allowed):
             result = method(*call.arrays.values(), call.axis)
+    except NotSupported as error:
+        pytest.skip(f"not supported: {error.reason} {where}")
     except _Deadline:
         subject.hung = f"an earlier call of {name} hung (no answer within {allowed:g} s)"
         raise AdapterCallError(f"{name} timed out after {allowed:g} s {where}", call.source()) from None

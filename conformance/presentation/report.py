@@ -50,13 +50,21 @@ LABELS = {
     "xfailed": "xfailed",
     "skipped": "skipped",
     "not-provided": "not provided",
+    "not-supported": "not supported",
 }
-DISPLAY_BADNESS = {"not-provided": 0, "skipped": 0.5, **{k: v for k, v in BADNESS.items() if k != "skipped"}}
+DISPLAY_BADNESS = {
+    "not-provided": 0,
+    "not-supported": 0.25,
+    "skipped": 0.5,
+    **{k: v for k, v in BADNESS.items() if k != "skipped"},
+}
 
 
 def display_status(record: Record) -> str:
     if record.status == "skipped" and record.not_provided:
         return "not-provided"
+    if record.status == "skipped" and record.not_supported:
+        return "not-supported"
     return record.status
 
 
@@ -498,7 +506,15 @@ def write_html(
 # ---------------------------------------------------------------------------------------------
 # the Markdown summary, for a CI job summary or a pull-request comment
 
-SYMBOLS = {"passed": "✅", "failed": "❌", "error": "💥", "xfailed": "⚠️", "skipped": "·", "not-provided": "·"}
+SYMBOLS = {
+    "passed": "✅",
+    "failed": "❌",
+    "error": "💥",
+    "xfailed": "⚠️",
+    "skipped": "·",
+    "not-provided": "·",
+    "not-supported": "·",
+}
 
 
 def render_markdown(

@@ -23,8 +23,20 @@ holds one ``[[divergence]]`` table per entry::
     reproducer = "import ..."       # a minimal script for the framework's issue tracker: it
                                     # shows the divergence, and fails once it is gone
     max_error_ulp = 6.0             # optional, informational
+    machinery = true                # optional: about the AD path's machinery (autodiff, compiler,
+                                    # runtime), not the framework's softmax kernel (default false)
 
-An entry matches a record when every field given matches. ``versions`` is checked
+An entry matches a record when every field given matches.
+
+A user's function wrapped by ``from_torch``, ``from_jax`` or ``from_tensorflow`` runs on the
+machinery of a built-in AD path, and its records carry that ``ad_path`` (and its framework)
+beside the user's adapter name. The ``adapter`` globs of an entry with ``machinery = true``
+match such a record's path as well as its name: the zero-size Jacobian of
+torch.autograd.functional, or XLA's flush to zero, shows in whatever function that path
+differentiates. An entry without it, whose globs name a built-in adapter (``"torch*"``), is
+about that framework's own softmax and never applies to a user's function, whatever the
+function is called; an entry naming only the user's adapter (``"my-softmax@torch"``) applies
+to it as to any adapter. ``versions`` is checked
 against the version the run recorded in ``metadata.frameworks`` for ``framework``; an
 entry whose version range excludes the installed version does not apply to that run at
 all (and is not reported by the audit).
@@ -68,6 +80,7 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "reason": str,
     "reproducer": str,
     "max_error_ulp": (int, float),
+    "machinery": bool,
 }
 _REQUIRED = ("adapter", "property", "reason")
 
@@ -90,6 +103,7 @@ class Divergence:
     shows_on: str | None = None  # the machines where it shows, when the processor decides
     reproducer: str | None = None
     max_error_ulp: float | None = None
+    machinery: bool = False  # about the AD path's machinery, so it applies to a user's function on it
     source: str = field(default="known_divergences.toml", compare=False)
     number: int = field(default=0, compare=False)  # 1-based position in the file
 
@@ -109,6 +123,20 @@ class Divergence:
 
     def about_adapter(self, name: str) -> bool:
         return any(fnmatchcase(name, pattern) for pattern in self.adapter)
+
+    def about(self, adapter: str, ad_path: str | None) -> bool:
+        """Whether the entry is about the adapter named ``adapter``; ``ad_path``: the built-in
+        AD path that differentiates it, when it is a user's function (from_torch, ...)."""
+        if ad_path is None:
+            return self.about_adapter(adapter)
+        if self.machinery and self.about_adapter(ad_path):
+            return True
+        return self.about_adapter(adapter) and not self.about_builtin()
+
+    def about_builtin(self) -> bool:
+        """Whether the globs name a built-in adapter (then, without ``machinery``, the entry is
+        about that framework's own softmax)."""
+        return any(self.about_adapter(name) for _, names in FRAMEWORKS.values() for name in names)
 
     def version_framework(self, record: Record) -> str | None:
         return self.framework if self.framework is not None else record.framework
@@ -137,7 +165,7 @@ class Divergence:
             return False
         if self.framework is not None and record.framework != self.framework:
             return False
-        if not self.about_adapter(record.adapter):
+        if not self.about(record.adapter, record.ad_path):
             return False
         if not any(fnmatchcase(record.property, pattern) for pattern in self.property):
             return False
@@ -176,6 +204,7 @@ def _entry(raw: Any, number: int, source: str) -> Divergence:
                 "adapter": "a string or a list of strings",
                 "property": "a string or a list of strings",
                 "intermittent": "true or false",
+                "machinery": "true or false",
             }.get(name, "a string")
             raise DivergenceFileError(f"{where}: {name} must be {kind}, got {value!r}")
         if isinstance(value, str) and not value.strip():
@@ -210,6 +239,7 @@ def _entry(raw: Any, number: int, source: str) -> Divergence:
         shows_on=" ".join(raw["shows_on"].split()) if "shows_on" in raw else None,
         reproducer=raw["reproducer"].strip() + "\n" if "reproducer" in raw else None,
         max_error_ulp=None if max_error is None else float(max_error),
+        machinery=bool(raw.get("machinery", False)),
         source=source,
         number=number,
     )
@@ -297,12 +327,12 @@ def audit(
     """
     records = list(records)
     run_frameworks = {record.framework for record in records}
-    run_adapters = {record.adapter for record in records}
+    run_adapters = {(record.adapter, record.ad_path) for record in records}
     problems: list[str] = []
     for entry in entries:
         if entry.intermittent:
             continue  # whether it shows depends on process state or the processor: absence proves nothing
-        ran = any(entry.about_adapter(adapter) for adapter in run_adapters)
+        ran = any(entry.about(adapter, ad_path) for adapter, ad_path in run_adapters)
         if entry.framework is not None:
             relevant = ran and entry.framework in run_frameworks
             scope = {entry.framework}

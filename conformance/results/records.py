@@ -53,7 +53,8 @@ class Record:
     status: str
     message: str = ""
     spec: str | None = None  # what load_adapter was given (a user adapter's file, a built-in name)
-    framework: str | None = None  # None for a user adapter
+    framework: str | None = None  # None for a user adapter (unless it declares an ad_path)
+    ad_path: str | None = None  # the built-in AD path that differentiated a user's function
     nodeid: str | None = None
     duration_s: float | None = None
     examples: int | None = None  # Hypothesis examples, shrinking included
@@ -61,6 +62,7 @@ class Record:
     bound_ulp: float | None = None  # ... and its bound, in ulps of its scale
     error_ratios: tuple[float, ...] = ()
     not_provided: bool = False  # skipped: the adapter lacks the capability or dtype
+    not_supported: bool = False  # skipped: its function cannot compute a quantity on its AD path
     reproducer: str | None = None
     worst: WorstElement | None = None
     hint: str | None = None  # the failure's likely cause, when a second look found one (its message's last line)
@@ -105,6 +107,7 @@ class Record:
             "message": self.message,
         }
         optional = {
+            "ad_path": self.ad_path,
             "nodeid": self.nodeid,
             "duration_s": self.duration_s,
             "examples": self.examples,
@@ -112,6 +115,7 @@ class Record:
             "bound_ulp": self.bound_ulp,
             "error_ratios": list(self.error_ratios) if self.error_ratios else None,
             "not_provided": True if self.not_provided else None,
+            "not_supported": True if self.not_supported else None,
             "reproducer": self.reproducer,
             "worst": self.worst.as_dict() if self.worst is not None else None,
             "hint": self.hint,
@@ -136,6 +140,7 @@ class Record:
             message=str(raw.get("message") or ""),
             spec=raw.get("spec"),
             framework=raw["framework"] if "framework" in raw else framework_of(str(raw["adapter"])),
+            ad_path=raw.get("ad_path"),
             nodeid=raw.get("nodeid"),
             duration_s=raw.get("duration_s"),
             examples=raw.get("examples"),
@@ -143,6 +148,7 @@ class Record:
             bound_ulp=raw.get("bound_ulp"),
             error_ratios=tuple(raw.get("error_ratios") or ()),
             not_provided=bool(raw.get("not_provided", False)),
+            not_supported=bool(raw.get("not_supported", False)),
             reproducer=raw.get("reproducer"),
             worst=WorstElement.from_dict(worst) if isinstance(worst, Mapping) else None,
             hint=raw.get("hint"),
@@ -237,8 +243,10 @@ def adapter_error(spec: str, framework: str | None, prop: str, message: str) -> 
 
 def nothing_checked(specs: Iterable[str], records: Iterable[Record]) -> list[Record]:
     """An ``error`` for each adapter asked for that has no result: a run that checks nothing
-    must not say "conforms"."""
-    ran = {record.spec for record in records if record.ran}
+    must not say "conforms". An adapter whose framework said why it cannot compute what was
+    asked ("not supported": a torch.autograd.Function with a jvp under torch.compile) has
+    answered: it does not conform, and it has not failed."""
+    ran = {record.spec for record in records if record.ran or record.not_supported}
     return [
         adapter_error(
             spec,

@@ -1,5 +1,12 @@
 """Turn an adapter spec into an adapter: a built-in name, the name of an adapter an installed
-package registers, ``file.py:NAME`` or ``module:NAME``.
+package registers, ``file.py:NAME``, ``module:NAME``, or a framework function spec.
+
+A *function spec*, ``FRAMEWORK[@PATH]:file.py:SOFTMAX[,LOG_SOFTMAX]`` (or ``module`` in place
+of ``file.py``), names functions ``(x, axis) -> y`` on the framework's own tensors, wrapped by
+``from_torch``, ``from_jax`` or ``from_tensorflow``: ``torch:my_kernels.py:softmax``, or
+``jax@jax-jacfwd:my_kernels.py:softmax,log_softmax``. FRAMEWORK alone means its primary AD
+path; with ``all_paths`` such a spec stands for every path of its framework. log_softmax is
+checked only when the spec names it: a file's other functions are never picked up.
 
 A package registers adapters in the entry-point group ``softmax_conformance.adapters``, the
 way pytest plugins register with ``pytest11``; each entry's name is the adapter's name and
@@ -17,13 +24,15 @@ import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
+import re
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from conformance.adapter import missing_required
-from conformance.adapters import BUILTIN_ADAPTERS, FRAMEWORKS
+from conformance.adapters import BUILTIN_ADAPTERS, FRAMEWORKS, FUNCTION_FRAMEWORKS, from_framework
 
 
 class AdapterSpecError(ValueError):
@@ -48,7 +57,8 @@ def _valid_choices() -> str:
     plugins = f"; installed plugin adapters: {', '.join(plugin_adapters())}" if plugin_adapters() else ""
     return (
         f"the built-in adapters are: {', '.join(sorted(BUILTIN_ADAPTERS))}{plugins}; "
-        "or give path/to/file.py:NAME or package.module:NAME"
+        "or give path/to/file.py:NAME or package.module:NAME, "
+        f"or functions as {FUNCTION_SPEC_FORM} (FRAMEWORK: {', '.join(FUNCTION_FRAMEWORKS)})"
     )
 
 
@@ -75,6 +85,76 @@ def _import_file(path: Path, spec: str) -> Any:
     return module
 
 
+FUNCTION_SPEC_FORM = "FRAMEWORK[@PATH]:file.py:softmax[,log_softmax]"
+# FRAMEWORK or FRAMEWORK@PATH before the first colon; one letter is a Windows drive
+_FUNCTION_PREFIX = re.compile(r"[A-Za-z][\w-]+(@[\w-]+)?")
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A parsed function spec: the framework, the AD path (None: the primary), where the
+    functions are (a file or a module) and their names."""
+
+    framework: str
+    path: str | None
+    location: str
+    softmax: str
+    log_softmax: str | None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.softmax,) if self.log_softmax is None else (self.softmax, self.log_softmax)
+
+    def on_path(self, path: str | None) -> str:
+        """The spec for the same functions on ``path`` (None: the primary)."""
+        prefix = self.framework if path is None else f"{self.framework}@{path}"
+        return f"{prefix}:{self.location}:{','.join(self.names)}"
+
+
+def function_spec(spec: str) -> FunctionSpec | None:
+    """``spec`` parsed as a function spec, or None when it has not that form (two colons, a
+    name before the first); an AdapterSpecError, naming the valid choices, for an unknown
+    framework or path or a bad list of functions."""
+    prefix, _, rest = spec.partition(":")
+    location, sep, names = rest.rpartition(":")
+    if not sep or not _FUNCTION_PREFIX.fullmatch(prefix) or spec in BUILTIN_ADAPTERS or spec in plugin_adapters():
+        return None
+    framework, _, path = prefix.partition("@")
+    if framework not in FUNCTION_FRAMEWORKS:
+        raise AdapterSpecError(
+            f"--adapter={spec}: unknown framework {framework!r}; a function spec is {FUNCTION_SPEC_FORM}, "
+            f"FRAMEWORK one of {', '.join(FUNCTION_FRAMEWORKS)}"
+        )
+    paths = FRAMEWORKS[framework][1]
+    if path and path not in paths:
+        raise AdapterSpecError(f"--adapter={spec}: unknown AD path {path!r}; {framework}'s are: {', '.join(paths)}")
+    functions = names.split(",")
+    if not location or not 1 <= len(functions) <= 2 or not all(name.strip() for name in functions):
+        raise AdapterSpecError(f"--adapter={spec}: a function spec is {FUNCTION_SPEC_FORM}")
+    functions = [name.strip() for name in functions]
+    return FunctionSpec(framework, path or None, location, functions[0], functions[1] if len(functions) == 2 else None)
+
+
+def _load_functions(spec: str, parsed: FunctionSpec) -> Any:
+    """The adapter of a function spec: its functions, wrapped by from_<framework>."""
+    module = _module_at(spec, parsed.location)
+    functions = []
+    for name in parsed.names:
+        try:
+            functions.append(getattr(module, name))
+        except AttributeError:
+            raise AdapterSpecError(f"--adapter={spec}: {parsed.location} has no {name!r}") from None
+    path = parsed.path or FRAMEWORKS[parsed.framework][1][0]
+    where = Path(parsed.location).stem if _is_file(parsed.location) else parsed.location
+    return from_framework(
+        parsed.framework,
+        functions[0],
+        log_softmax=functions[1] if len(functions) == 2 else None,
+        name=f"{where}.{'+'.join(parsed.names)}@{path}",
+        path=path,
+    )
+
+
 def _split(spec: str) -> tuple[str, str]:
     location, sep, attribute = spec.rpartition(":")
     if not sep or not location or not attribute:
@@ -94,18 +174,15 @@ def load_adapter(spec: str) -> Any:
         raise AdapterSpecError(f"--adapter={spec!r}: empty adapter spec; {_valid_choices()}")
     if spec in plugin_adapters():
         return _instance(plugin_adapters()[spec].load())  # a broken entry point raises here: an error record
+    parsed = function_spec(spec)
+    if parsed is not None:
+        return _instance(_load_functions(spec, parsed))
     if spec in BUILTIN_ADAPTERS:
         module_name, attribute = BUILTIN_ADAPTERS[spec]
         module = importlib.import_module(module_name)
     else:
         location, attribute = _split(spec)
-        if _is_file(location):
-            module = _import_file(Path(location), spec)
-        else:
-            try:
-                module = importlib.import_module(location)
-            except ModuleNotFoundError as error:
-                raise AdapterSpecError(f"--adapter={spec}: no module {error.name!r}; {_valid_choices()}") from None
+        module = _module_at(spec, location)
     try:
         target = getattr(module, attribute)
     except AttributeError:
@@ -113,6 +190,16 @@ def load_adapter(spec: str) -> Any:
             f"--adapter={spec}: {module.__name__} has no {attribute!r}; {_valid_choices()}"
         ) from None
     return _instance(target)
+
+
+def _module_at(spec: str, location: str) -> Any:
+    """The module a spec's ``location`` names: a file's, or an importable module."""
+    if _is_file(location):
+        return _import_file(Path(location), spec)
+    try:
+        return importlib.import_module(location)
+    except ModuleNotFoundError as error:
+        raise AdapterSpecError(f"--adapter={spec}: no module {error.name!r}; {_valid_choices()}") from None
 
 
 def _instance(target: Any) -> Any:
@@ -131,6 +218,14 @@ def absolute_spec(spec: str) -> str:
     """``spec`` with a file's path made absolute, so that it loads from any folder."""
     if spec in BUILTIN_ADAPTERS or spec in plugin_adapters() or ":" not in spec:
         return spec
+    parsed = function_spec(spec)
+    if parsed is not None:
+        if not _is_file(parsed.location):
+            return spec
+        location = str(Path(parsed.location).resolve())
+        return FunctionSpec(parsed.framework, parsed.path, location, parsed.softmax, parsed.log_softmax).on_path(
+            parsed.path
+        )
     location, attribute = _split(spec)
     if _is_file(location):
         return f"{Path(location).resolve()}:{attribute}"
@@ -166,7 +261,7 @@ def selected_specs(
     """What a run covers: the primary path of each of ``frameworks`` (every path with
     ``all_paths``), then ``adapters``; with neither, the ``default`` frameworks (by default
     the installed ones)."""
-    specs = list(adapters)
+    specs = [expanded for spec in adapters for expanded in _on_paths(spec, all_paths)]
     if frameworks:
         specs = framework_adapter_specs(frameworks, all_paths=all_paths) + specs
     if not specs:
@@ -175,12 +270,31 @@ def selected_specs(
     return list(dict.fromkeys(specs))
 
 
+def _on_paths(spec: str, all_paths: bool) -> list[str]:
+    """``spec``; with ``all_paths``, a function spec without a path stands for one spec per AD
+    path of its framework, the primary's being ``spec`` itself."""
+    parsed = function_spec(spec) if all_paths else None
+    if parsed is None or parsed.path is not None:
+        return [spec]
+    return [spec, *(parsed.on_path(path) for path in FRAMEWORKS[parsed.framework][1][1:])]
+
+
 def check_spec(spec: str) -> None:
     """Reject, without importing anything, a spec that cannot name an adapter: no such file or
-    module, or a NAME its source does not define at the top level."""
+    module, or a NAME its source does not define at the top level (for a function spec, each
+    of its functions)."""
     if spec in BUILTIN_ADAPTERS or spec in plugin_adapters():
         return
+    parsed = function_spec(spec)
+    if parsed is not None:
+        for name in parsed.names:
+            _check_location(spec, parsed.location, name)
+        return
     location, attribute = _split(spec)
+    _check_location(spec, location, attribute)
+
+
+def _check_location(spec: str, location: str, attribute: str) -> None:
     source: Path | None
     if _is_file(location):
         if not Path(location).is_file():

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conformance.adapters import framework_of
 from conformance.checks import measure
 from conformance.checks.calls import Subject
 from conformance.checks.failures import Failure
@@ -42,7 +41,8 @@ def identity(item: pytest.Item, status: str = "skipped", message: str = "") -> R
     return Record(
         adapter=subject.name,
         spec=subject.spec,
-        framework=framework_of(subject.spec),
+        framework=subject.framework,
+        ad_path=subject.ad_path,
         property=marker.kwargs["name"],
         op=params["op"],
         dtype=dtype_name(params["dtype"]),
@@ -120,7 +120,12 @@ def _record_for(item: pytest.Item, report: pytest.TestReport, call: pytest.CallI
     if report.skipped:
         reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
         reason = reason.removeprefix("Skipped: ")
-        return record.replace(status="skipped", message=reason, not_provided=reason.startswith("not provided"))
+        return record.replace(
+            status="skipped",
+            message=reason,
+            not_provided=reason.startswith("not provided"),
+            not_supported=reason.startswith("not supported"),
+        )
     if report.passed:
         return record.replace(status="passed")
     blob = _BLOB.search(report.longreprtext)

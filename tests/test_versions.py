@@ -129,8 +129,12 @@ def test_the_table_orders_versions_and_marks_new_failures_fixes_and_moves() -> N
 
 def test_a_version_that_regressed_later_is_the_newest_and_small_errors_do_not_move() -> None:
     documents = [
-        run("2.19.0", record("forward_accuracy", "float32", "passed", 0.1), record("jvp_accuracy", "float32", "passed")),
-        run("2.20.0", record("forward_accuracy", "float32", "passed", 0.9), record("jvp_accuracy", "float32", "failed")),
+        run(
+            "2.19.0", record("forward_accuracy", "float32", "passed", 0.1), record("jvp_accuracy", "float32", "passed")
+        ),
+        run(
+            "2.20.0", record("forward_accuracy", "float32", "passed", 0.9), record("jvp_accuracy", "float32", "failed")
+        ),
         run("2.21.0", record("forward_accuracy", "float32", "failed", 50), record("jvp_accuracy", "float32", "passed")),
     ]
     [table] = versions.version_tables(documents)
@@ -152,7 +156,7 @@ def test_the_report_shows_the_version_view_and_names_the_newest_regressed_versio
     assert header.index("0.4.38") < header.index("0.6.2") < header.index("0.8.3") < header.index("0.10.2")
 
     def cells(label: str) -> list[str]:
-        return table[table.index(f"<th scope=\"row\">{label}</th>") :].split("</tr>")[0].split("<td")[1:]
+        return table[table.index(f'<th scope="row">{label}</th>') :].split("</tr>")[0].split("<td")[1:]
 
     row = cells("vjp_accuracy · softmax · float16")
     assert len(row) == 4
@@ -235,14 +239,19 @@ def test_an_entry_with_a_range_too_narrow_or_too_wide_fails_the_gate_naming_the_
         assert main(["gate", *paths, "--no-default-divergences", "--divergences", str(path)]) == 1
         out = capsys.readouterr().out
         [problem] = [line for line in out.splitlines() if line.startswith("DIVERGENCE")]
-        assert needle in problem and "the range that fits the runs (0.4.38, 0.6.2, 0.8.3, 0.10.2): versions = '>=0.8.3'" in problem
+        assert (
+            needle in problem
+            and "the range that fits the runs (0.4.38, 0.6.2, 0.8.3, 0.10.2): versions = '>=0.8.3'" in problem
+        )
         assert "matches nothing in this run" not in out  # one line about the range, not one per run
 
 
 # --- the range audit -------------------------------------------------------------------------
 
 
-def applied(documents: list[Document], found: list[divergences.Divergence]) -> list[tuple[dict[str, str], list[Record]]]:
+def applied(
+    documents: list[Document], found: list[divergences.Divergence]
+) -> list[tuple[dict[str, str], list[Record]]]:
     runs = []
     for document in documents:
         frameworks = {k: str(v) for k, v in document.metadata["frameworks"].items()}
@@ -293,3 +302,11 @@ def test_the_recorded_matrix() -> None:
     assert len(tables["jax"].versions) >= 4 and len(tables["tensorflow"].versions) >= 3
     for table in tables.values():
         assert all(len(row.cells) == len(table.versions) for row in table.rows)
+
+
+def test_the_report_lists_a_range_that_does_not_fit_in_the_version_view() -> None:
+    found = entries('versions = ">=0.10"')
+    page = report.render_html(clean_matrix(), divergences=found)
+    problems = page[page.index('id="version-problems"') :].split("</ul>")[0]
+    assert "mine.toml divergence #1" in problems and "too narrow: jax 0.8.3" in problems
+    assert "versions = &#39;&gt;=0.8.3&#39;" in problems

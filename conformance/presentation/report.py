@@ -36,7 +36,7 @@ from markupsafe import Markup
 
 from conformance.presentation import plots
 from conformance.results import gate as gate_module
-from conformance.results.divergences import Divergence
+from conformance.results.divergences import RANGE_PROBLEM, Divergence
 from conformance.results.documents import documents_from, first_line, write_atomic
 from conformance.results.merge import framework_versions, merge
 from conformance.results.records import BADNESS, Document, Record, worst_per_key
@@ -492,7 +492,7 @@ def build_context(
         "behaviour": _behaviour(behaviour if isinstance(behaviour, list) else []),
         "environment": _environment(documents),
         "versions": _versions(verdict),
-        "version_problems": [line for line in verdict.divergence_problems if ": version range " in line],
+        "version_problems": [line for line in verdict.divergence_problems if f": {RANGE_PROBLEM} " in line],
         "run_count": len(documents),
         "timestamp": metadata.get("timestamp", ""),
     }

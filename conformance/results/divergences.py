@@ -57,6 +57,7 @@ DEFAULT_NAME = "known_divergences.toml"
 DEFAULT_SOURCE = f"conformance/results/{DEFAULT_NAME}"  # how messages name the packaged file
 
 OPS = ("softmax", "log_softmax", "any")
+RANGE_PROBLEM = "version range"  # what a problem of audit_versions says after the entry's label
 _FIELDS: dict[str, type | tuple[type, ...]] = {
     "adapter": (str, list),
     "property": (str, list),
@@ -414,7 +415,7 @@ def audit_versions(
         fit = fitting_range(ran, failing)
         fits = f"versions = {fit!r}" if fit else "no versions (every version that ran)"
         problems.append(
-            f"{entry.label()}: version range {'; '.join(found)}; the range that fits the runs "
+            f"{entry.label()}: {RANGE_PROBLEM} {'; '.join(found)}; the range that fits the runs "
             f"({', '.join(ran)}): {fits}"
         )
     return problems

@@ -29,10 +29,12 @@ from packaging.version import InvalidVersion, Version
 
 from conformance.results.merge import tagged
 from conformance.results.records import FAILING, Document, Record, RecordKey, worst_per_key
+from conformance.truth.dtypes import DTYPE_NAMES
 
 MOVE_FACTOR = 2.0  # an error figure that moved by more than this, up or down, is a change
 ULP_FLOOR = 1.0  # errors below one ulp are rounding: they count as one ulp when compared
 
+OPS = ("softmax", "log_softmax")
 ChangeKind = Literal["new failure", "fix", "error moved"]
 
 
@@ -201,6 +203,16 @@ class VersionTable:
         return counts
 
 
+def _rank(value: str, order: Sequence[str]) -> tuple[int, str]:
+    return (order.index(value), "") if value in order else (len(order), value)
+
+
+def _row_order(key: RecordKey) -> tuple[Any, ...]:
+    """Rows by adapter and property, then op and dtype in their usual order."""
+    adapter, prop, op, dtype = key
+    return (adapter, prop, _rank(op, OPS), _rank(dtype, DTYPE_NAMES))
+
+
 def _row(framework: str, key: RecordKey, versions: Sequence[str], cells: Sequence[Cell | None]) -> Row:
     changes: list[Change | None] = []
     last: tuple[str, Cell] | None = None
@@ -236,7 +248,7 @@ def version_tables(documents: Sequence[Document], records: Sequence[Record] | No
             continue
         versions = sorted(found, key=version_key)
         worst = {version: {r.key: r for r in worst_per_key(found[version])} for version in versions}
-        keys = list(dict.fromkeys(key for version in versions for key in worst[version]))
+        keys = sorted({key for version in versions for key in worst[version]}, key=_row_order)
         rows = []
         for key in keys:
             cells = [Cell.of(worst[version][key]) if key in worst[version] else None for version in versions]

@@ -30,7 +30,7 @@ reason = "jax's float16 VJP lost its wide accumulator"
 """
 
 
-def record(prop: str, dtype: str, status: str, error: float | None = None, **extra: Any) -> Record:
+def record(prop: str, dtype: str, status: str, error: float | None = None, bound: float = 10.0, **extra: Any) -> Record:
     return Record(
         adapter="jax-jit",
         framework="jax",
@@ -39,7 +39,7 @@ def record(prop: str, dtype: str, status: str, error: float | None = None, **ext
         dtype=dtype,
         status=status,
         max_error_ulp=error,
-        bound_ulp=None if error is None else 10.0,
+        bound_ulp=None if error is None else bound,
         **extra,
     )
 
@@ -127,19 +127,37 @@ def test_the_table_orders_versions_and_marks_new_failures_fixes_and_moves() -> N
     assert versions.regression_summary([table]) == ["jax 0.8.3 regressed (1 new failure against 0.6.2)"]
 
 
-def test_a_version_that_regressed_later_is_the_newest_and_small_errors_do_not_move() -> None:
+def test_a_version_that_regressed_later_is_the_newest_and_errors_compare_against_their_bounds() -> None:
     documents = [
         run(
-            "2.19.0", record("forward_accuracy", "float32", "passed", 0.1), record("jvp_accuracy", "float32", "passed")
+            "2.19.0",
+            record("forward_accuracy", "float32", "passed", 0.1),
+            record("jvp_accuracy", "float32", "passed"),
+            record("jacobian_rows_sum_to_zero", "float32", "passed", 84.2, bound=1070.0),
         ),
         run(
-            "2.20.0", record("forward_accuracy", "float32", "passed", 0.9), record("jvp_accuracy", "float32", "failed")
+            "2.20.0",
+            record("forward_accuracy", "float32", "passed", 0.9),
+            record("jvp_accuracy", "float32", "failed"),
+            record("jacobian_rows_sum_to_zero", "float32", "passed", 4.32, bound=54.0),
         ),
-        run("2.21.0", record("forward_accuracy", "float32", "failed", 50), record("jvp_accuracy", "float32", "passed")),
+        run(
+            "2.21.0",
+            record("forward_accuracy", "float32", "failed", 50),
+            record("jvp_accuracy", "float32", "passed"),
+            record("jacobian_rows_sum_to_zero", "float32", "passed", 40.0, bound=54.0),
+        ),
     ]
     [table] = versions.version_tables(documents)
-    assert [change.mark for change in table.changes] == ["new failure", "new failure", "fix"]
-    assert table.newest_regression == "2.21.0"  # 0.1 -> 0.9 ulp: rounding, under the 1-ulp floor
+    # 0.1 -> 0.9 ulp is rounding, under the 1-ulp floor; 84.2/1070 -> 4.32/54 is another
+    # element as worst, the same error against its bound; 4.32/54 -> 40/54 moved 9x
+    assert [change.mark for change in table.changes] == ["new failure", "error 9.3×", "new failure", "fix"]
+    moved = table.changes[1]
+    assert moved.describe() == (
+        "jax-jit jacobian_rows_sum_to_zero (softmax, float32): worst error 4.32 / 54 ulp in jax 2.20.0, "
+        "40 / 54 ulp in 2.21.0 (9.3× against the bound)"
+    )
+    assert table.newest_regression == "2.21.0"
 
 
 def test_one_version_has_no_table_and_a_merged_document_s_versions_are_not_split() -> None:
@@ -243,7 +261,7 @@ def test_an_entry_with_a_range_too_narrow_or_too_wide_fails_the_gate_naming_the_
             needle in problem
             and "the range that fits the runs (0.4.38, 0.6.2, 0.8.3, 0.10.2): versions = '>=0.8.3'" in problem
         )
-        assert "matches nothing in this run" not in out  # one line about the range, not one per run
+        assert "matches nothing in this run" not in out and "stale" not in out  # one line, not one per run
 
 
 # --- the range audit -------------------------------------------------------------------------

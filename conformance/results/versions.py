@@ -11,10 +11,15 @@ cell the :class:`Change` from the nearest older version that ran it:
 * ``new failure``: passed there, fails here (``explained`` when a known divergence makes it
   ``xfailed``; an unexplained one is a *regression*, and the gate fails on it);
 * ``fix``: failed there (explained or not), passes here;
-* ``error moved``: passed in both, and the worst element's error moved by more than
-  :data:`MOVE_FACTOR` either way. Figures under :data:`ULP_FLOOR` ulp count as that floor, so
-  an error moving within the last ulp (rounding) is no change.
+* ``error moved``: passed in both, and the worst element's error against its bound
+  (error / bound, both in ulps) moved by more than :data:`MOVE_FACTOR` either way. Errors
+  under :data:`ULP_FLOOR` ulp count as that floor, so an error moving within the last ulp
+  (rounding) is no change.
 
+The worst element is the one worst against *its own* bound, so a release that rounds a few
+bits differently may make another element the worst: the same inputs then give, say, 84 ulp
+against a bound of 1070 in one version and 4.3 against 54 in the next. The error in ulps
+moved 20×, the error against the bound (0.079, 0.080) did not; the latter is compared.
 Error figures compare only between passing results: a failure's figure is that of its
 smallest failing example, not of the inputs the passing versions saw.
 """
@@ -102,9 +107,11 @@ class Change:
     before_status: str
     after_status: str
     explained: bool = False  # a new failure a known divergence explains (xfailed)
-    factor: float | None = None  # error moved: the newer figure over the older (floored)
-    before_error: float | None = None
+    factor: float | None = None  # error moved: the newer error/bound over the older (floored)
+    before_error: float | None = None  # error moved: each version's worst error and its bound, ulps
     after_error: float | None = None
+    before_bound: float | None = None
+    after_bound: float | None = None
 
     @property
     def regression(self) -> bool:
@@ -126,14 +133,24 @@ class Change:
         where = f"{adapter} {prop} ({op}, {dtype})"
         if self.kind == "error moved":
             return (
-                f"{where}: worst error {self.before_error:.3g} ulp in {self.framework} {self.before}, "
-                f"{self.after_error:.3g} ulp in {self.after} ({self.factor:.2g}×)"
+                f"{where}: worst error {_figure(self.before_error, self.before_bound)} in {self.framework} "
+                f"{self.before}, {_figure(self.after_error, self.after_bound)} in {self.after} "
+                f"({self.factor:.2g}× against the bound)"
             )
         return f"{where}: {self.before_status} in {self.framework} {self.before}, {self.after_status} in {self.after}"
 
 
-def _floored(error: float | None) -> float:
-    return max(float(error or 0.0), ULP_FLOOR)
+def _figure(error: float | None, bound: float | None) -> str:
+    return f"{error:.3g} ulp" if bound is None else f"{error:.3g} / {bound:.3g} ulp"
+
+
+def against_bound(cell: Cell) -> float | None:
+    """The worst element's error (floored at :data:`ULP_FLOOR`) over its bound; the floored
+    error alone when there is no bound; None when there is no error figure."""
+    if cell.max_error_ulp is None:
+        return None
+    error = max(float(cell.max_error_ulp), ULP_FLOOR)
+    return error / float(cell.bound_ulp) if cell.bound_ulp else error
 
 
 def change_between(framework: str, key: RecordKey, before: tuple[str, Cell], after: tuple[str, Cell]) -> Change | None:
@@ -144,8 +161,9 @@ def change_between(framework: str, key: RecordKey, before: tuple[str, Cell], aft
         return replace(change, kind="new failure", explained=new.status == "xfailed")
     if old.bad and new.status == "passed":
         return change
-    if old.status == new.status == "passed" and old.max_error_ulp is not None and new.max_error_ulp is not None:
-        factor = _floored(new.max_error_ulp) / _floored(old.max_error_ulp)
+    old_figure, new_figure = against_bound(old), against_bound(new)
+    if old.status == new.status == "passed" and old_figure is not None and new_figure is not None:
+        factor = new_figure / old_figure
         if factor > MOVE_FACTOR or factor < 1 / MOVE_FACTOR:
             return replace(
                 change,
@@ -153,6 +171,8 @@ def change_between(framework: str, key: RecordKey, before: tuple[str, Cell], aft
                 factor=factor,
                 before_error=old.max_error_ulp,
                 after_error=new.max_error_ulp,
+                before_bound=old.bound_ulp,
+                after_bound=new.bound_ulp,
             )
     return None
 

@@ -134,12 +134,14 @@ def test_a_version_that_regressed_later_is_the_newest_and_errors_compare_against
             record("forward_accuracy", "float32", "passed", 0.1),
             record("jvp_accuracy", "float32", "passed"),
             record("jacobian_rows_sum_to_zero", "float32", "passed", 84.2, bound=1070.0),
+            record("batch_equals_rows", "float32", "passed", 1.0, bound=7.5),
         ),
         run(
             "2.20.0",
             record("forward_accuracy", "float32", "passed", 0.9),
             record("jvp_accuracy", "float32", "failed"),
             record("jacobian_rows_sum_to_zero", "float32", "passed", 4.32, bound=54.0),
+            record("batch_equals_rows", "float32", "passed", 0.0, bound=32.0),
         ),
         run(
             "2.21.0",
@@ -150,7 +152,8 @@ def test_a_version_that_regressed_later_is_the_newest_and_errors_compare_against
     ]
     [table] = versions.version_tables(documents)
     # 0.1 -> 0.9 ulp is rounding, under the 1-ulp floor; 84.2/1070 -> 4.32/54 is another
-    # element as worst, the same error against its bound; 4.32/54 -> 40/54 moved 9x
+    # element as worst, the same error against its bound; 4.32/54 -> 40/54 moved 9x; 1 ulp
+    # against 7.5 -> 0 against 32 (an exact result's "worst" element is any) stays within an ulp
     assert [change.mark for change in table.changes] == ["new failure", "error 9.3×", "new failure", "fix"]
     moved = table.changes[1]
     assert moved.describe() == (

@@ -13,8 +13,8 @@ cell the :class:`Change` from the nearest older version that ran it:
 * ``fix``: failed there (explained or not), passes here;
 * ``error moved``: passed in both, and the worst element's error against its bound
   (error / bound, both in ulps) moved by more than :data:`MOVE_FACTOR` either way. Errors
-  under :data:`ULP_FLOOR` ulp count as that floor, so an error moving within the last ulp
-  (rounding) is no change.
+  under :data:`ULP_FLOOR` ulp count as that floor, and two errors both within it are no
+  change: an error moving within the last ulp is rounding.
 
 The worst element is the one worst against *its own* bound, so a release that rounds a few
 bits differently may make another element the worst: the same inputs then give, say, 84 ulp
@@ -162,7 +162,8 @@ def change_between(framework: str, key: RecordKey, before: tuple[str, Cell], aft
     if old.bad and new.status == "passed":
         return change
     old_figure, new_figure = against_bound(old), against_bound(new)
-    if old.status == new.status == "passed" and old_figure is not None and new_figure is not None:
+    within_an_ulp = max(float(old.max_error_ulp or 0.0), float(new.max_error_ulp or 0.0)) <= ULP_FLOOR
+    if old.status == new.status == "passed" and old_figure is not None and new_figure is not None and not within_an_ulp:
         factor = new_figure / old_figure
         if factor > MOVE_FACTOR or factor < 1 / MOVE_FACTOR:
             return replace(

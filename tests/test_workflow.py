@@ -157,3 +157,49 @@ def test_ci_checks_the_suite_as_installed_from_its_wheel(workflow: dict[str, Any
     runs = " ".join(step.get("run", "") for step in job["steps"])
     assert "tests/test_installed.py" in runs
     assert "download.pytorch.org/whl/cpu" in job["env"]["PIP_EXTRA_INDEX_URL"]
+
+
+def version_envs(tox_ini: configparser.ConfigParser) -> list[str]:
+    return [
+        name.removeprefix("testenv:")
+        for name in tox_ini.sections()
+        if name.startswith(("testenv:jax-", "testenv:tensorflow-v"))
+    ]
+
+
+def test_the_version_matrix_has_an_env_per_release_line_writing_its_own_document(
+    tox_ini: configparser.ConfigParser,
+) -> None:
+    envs = version_envs(tox_ini)
+    assert sum(env.startswith("jax-") for env in envs) >= 4 and sum(env.startswith("tensorflow-") for env in envs) >= 3
+    for env in envs:
+        section = tox_ini[f"testenv:{env}"]
+        release = env.rsplit("-", 1)[1].lstrip("v")
+        pins = section["deps"].split()
+        assert (f"jax=={release}.*" in pins and f"jaxlib=={release}.*" in pins) or pins == [
+            f"tensorflow-cpu=={release}.*"
+        ]
+        assert "extras" not in section  # the pin, not the extra's newest release
+    commands = tox_ini["versions"]
+    for framework in ("jax", "tensorflow"):
+        run = commands[f"{framework}_commands"]
+        assert f"--frameworks {framework} --profile ci" in run and "--json reports{/}versions{/}{envname}.json" in run
+        assert "--all-paths" not in run  # the primary path
+    gate_env = tox_ini["testenv:versions"]
+    assert [d.strip() for d in gate_env["depends"].split(",")] == envs
+    assert "-o reports{/}versions.html" in gate_env["commands"] and "python -m conformance gate" in gate_env["commands"]
+    assert "download.pytorch.org/whl/cpu" in (ROOT / "tox.ini").read_text(encoding="utf-8")  # how a torch env would
+
+
+def test_the_version_matrix_workflow_runs_on_schedule_and_on_request_only(tox_ini: configparser.ConfigParser) -> None:
+    data = yaml.safe_load((ROOT / ".github" / "workflows" / "versions.yml").read_text(encoding="utf-8"))
+    triggers = data.get("on", data.get(True))
+    assert set(triggers) == {"schedule", "workflow_dispatch"}
+    job = data["jobs"]["release"]
+    assert job["strategy"]["matrix"]["env"] == version_envs(tox_ini)
+    assert "tox -e ${{ matrix.env }}" in steps_text(job)
+    gate_job = data["jobs"]["gate"]
+    assert gate_job["needs"] == ["release"] and gate_job["if"] == "always()"
+    text = steps_text(gate_job)
+    assert "python -m conformance report results/*/*.json -o reports/versions.html" in text
+    assert "python -m conformance gate results/*/*.json" in text and 'exit "$status"' in text

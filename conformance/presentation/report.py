@@ -14,7 +14,8 @@ into. Every string from adapters, exceptions and metadata goes through Jinja2's 
 
 Stable ids, for tests and links: ``verdict``, ``summary`` (the matrix), ``failures``
 (groups ``g-<n>``), ``divergences`` (known, grouped the same way), ``changes`` (against a
-baseline), ``accuracy``, ``plots``, ``agreement``, ``behaviour``, ``environment``,
+baseline), ``versions`` (when a framework ran in several versions: one table per framework,
+``versions-<framework>``), ``accuracy``, ``plots``, ``agreement``, ``behaviour``, ``environment``,
 ``records`` (one table per adapter, rows ``r-<adapter>-<property>``).
 """
 
@@ -35,7 +36,7 @@ from markupsafe import Markup
 
 from conformance.presentation import plots
 from conformance.results import gate as gate_module
-from conformance.results.divergences import Divergence
+from conformance.results.divergences import RANGE_PROBLEM, Divergence
 from conformance.results.documents import documents_from, first_line, write_atomic
 from conformance.results.merge import framework_versions, merge
 from conformance.results.records import BADNESS, Document, Record, worst_per_key
@@ -343,6 +344,73 @@ def _behaviour(entries: list[Any]) -> dict[str, Any] | None:
     return {"adapters": adapters, "rows": rows}
 
 
+_CHANGE_CLASS = {"new failure": "ch-new", "fix": "ch-fix", "error moved": "ch-moved"}
+
+
+def _versions(verdict: gate_module.GateVerdict) -> list[dict[str, Any]]:
+    """The version view: for each framework that ran in several versions, its results (rows:
+    property x op x dtype) across them (columns, oldest first), each cell with its status, the
+    worst element's error against its bound, and the change from the version before. The
+    computation is :mod:`conformance.results.versions`'; this only formats it."""
+    out = []
+    for table in verdict.version_tables:
+        adapters = list(dict.fromkeys(row.key[0] for row in table.rows))
+        rows = []
+        for row in table.rows:
+            adapter, prop, op, dtype = row.key
+            cells: list[dict[str, Any] | None] = []
+            for cell, change in zip(row.cells, row.changes):
+                if cell is None:
+                    cells.append(None)
+                    continue
+                status = "not-provided" if cell.status == "skipped" else cell.status
+                ratio = _ratio(cell.max_error_ulp, cell.bound_ulp)
+                cells.append(
+                    {
+                        "status": status,
+                        "label": LABELS[status],
+                        "error": None if cell.max_error_ulp is None else fmt_number(cell.max_error_ulp),
+                        "bound": fmt_number(cell.bound_ulp),
+                        "ratio": "" if ratio is None else fmt_number(ratio, 2),
+                        "change": None if change is None else change.mark,
+                        "change_class": ""
+                        if change is None
+                        else _CHANGE_CLASS[change.kind] + (" ch-known" if change.explained else ""),
+                        "title": first_line(cell.message or cell.xfail_reason, limit=300),
+                    }
+                )
+            label = f"{prop} · {op} · {dtype}" if len(adapters) == 1 else f"{adapter} · {prop} · {op} · {dtype}"
+            rows.append({"label": label, "cells": cells, "changed": row.changed})
+        per_version = []
+        for version in table.versions[1:]:
+            counts = table.counts(version)
+            words = ", ".join(
+                f"{n} {kind}{'s' if n != 1 and kind != 'error moved' else ''}" for kind, n in counts.items()
+            )
+            per_version.append({"version": version, "words": words or "no change"})
+        out.append(
+            {
+                "framework": table.framework,
+                "id": f"versions-{_slug(table.framework)}",
+                "adapters": adapters,
+                "versions": list(table.versions),
+                "rows": rows,
+                "changes": [
+                    {
+                        "kind": change.kind,
+                        "mark": change.mark,
+                        "text": change.describe(),
+                        "regression": change.regression,
+                    }
+                    for change in table.changes
+                ],
+                "per_version": per_version,
+                "newest_regression": table.newest_regression,
+            }
+        )
+    return out
+
+
 def _environment(documents: Sequence[Document]) -> dict[str, Any]:
     runs = []
     for number, document in enumerate(documents, start=1):
@@ -431,6 +499,8 @@ def build_context(
         "agreement": _agreement(agreement if isinstance(agreement, list) else []),
         "behaviour": _behaviour(behaviour if isinstance(behaviour, list) else []),
         "environment": _environment(documents),
+        "versions": _versions(verdict),
+        "version_problems": [line for line in verdict.divergence_problems if f": {RANGE_PROBLEM} " in line],
         "run_count": len(documents),
         "timestamp": metadata.get("timestamp", ""),
     }

@@ -43,7 +43,9 @@ all (and is not reported by the audit).
 
 :func:`apply` turns matched failed/error records into ``xfailed`` with ``xfail_reason``;
 :func:`audit` finds entries that are stale (they match a record that now passes) or that
-match nothing although their framework has results in the run.
+match nothing although their framework has results in the run; :func:`audit_versions`,
+given runs of several versions of a framework, finds entries whose version range is too
+wide or too narrow for them, and the range that fits.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from __future__ import annotations
 import importlib.resources
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,7 @@ DEFAULT_NAME = "known_divergences.toml"
 DEFAULT_SOURCE = f"conformance/results/{DEFAULT_NAME}"  # how messages name the packaged file
 
 OPS = ("softmax", "log_softmax", "any")
+RANGE_PROBLEM = "version range"  # what a problem of audit_versions says after the entry's label
 _FIELDS: dict[str, type | tuple[type, ...]] = {
     "adapter": (str, list),
     "property": (str, list),
@@ -368,4 +371,81 @@ def audit(
             named = "; ".join(record.describe() for record in passing[:3])
             more = f" and {len(passing) - 3} more" if len(passing) > 3 else ""
             problems.append(f"{entry.label()}: stale: now passes: {named}{more}; remove or narrow it")
+    return problems
+
+
+def fitting_range(ran: Sequence[str], failing: Iterable[str]) -> str:
+    """The narrowest ``versions`` specifier that covers every version in ``failing`` and no
+    other version in ``ran`` (both oldest first, in ``ran``'s order); "" when that is every
+    version that ran."""
+    failing = set(failing)
+    inside = [n for n, version in enumerate(ran) if version in failing]
+    first, last = inside[0], inside[-1]
+    parts = [f">={ran[first]}"] if first > 0 else []
+    if last < len(ran) - 1:
+        parts.append(f"<{ran[last + 1]}")
+    parts += [f"!={version}" for version in ran[first : last + 1] if version not in failing]
+    return ",".join(parts)
+
+
+def audit_versions(
+    runs: Sequence[tuple[Mapping[str, str], Sequence[Record]]], entries: Iterable[Divergence]
+) -> list[str]:
+    """Problems with the version ranges of ``entries`` given runs of several versions of one
+    framework: ``runs`` holds each run's framework versions and its records (after
+    :func:`apply`).
+
+    For an entry with ``framework``, each version of it that ran (with an adapter the entry is
+    about) either fails the way the entry describes (a failed, error or xfailed record that the
+    entry matches, its ``versions`` aside) or not. The range is
+
+    * too wide when it covers a version that does not fail that way (not for an intermittent
+      entry: absence proves nothing);
+    * too narrow when a version outside it fails that way, unexplained.
+
+    Either is reported with the range that fits the runs (:func:`fitting_range`). An entry
+    that fits no version at all is left to :func:`audit` (it matches nothing).
+    """
+    from conformance.results.versions import version_key
+
+    runs = list(runs)
+    problems: list[str] = []
+    for entry in entries:
+        framework = entry.framework
+        if framework is None:
+            continue
+        by_version: dict[str, list[Record]] = {}
+        for versions, records in runs:
+            version = versions.get(framework)
+            own = [r for r in records if r.framework == framework and entry.about_adapter(r.adapter)]
+            if version is None or "|" in version or not any(r.ran for r in own):
+                continue
+            by_version.setdefault(version, []).extend(own)
+        if len(by_version) < 2:
+            continue
+        ran = sorted(by_version, key=version_key)
+        anywhere = replace(entry, versions=None)
+        same_way = {
+            version: [r for r in by_version[version] if r.status in (*FAILING, "xfailed") and anywhere.matches(r, {})]
+            for version in ran
+        }
+        failing = [version for version in ran if same_way[version]]
+        if not failing:
+            continue
+        covers = {version: entry.version_applies(framework, {framework: version}) for version in ran}
+        too_wide = [] if entry.intermittent else [v for v in ran if covers[v] and not same_way[v]]
+        too_narrow = [v for v in ran if not covers[v] and any(r.failing for r in same_way[v])]
+        if not (too_wide or too_narrow):
+            continue
+        found = []
+        if too_wide:
+            found.append(f"too wide: it covers {framework} {', '.join(too_wide)}, where nothing fails its way")
+        if too_narrow:
+            found.append(f"too narrow: {framework} {', '.join(too_narrow)}, outside it, fails its way unexplained")
+        fit = fitting_range(ran, failing)
+        fits = f"versions = {fit!r}" if fit else "no versions (every version that ran)"
+        problems.append(
+            f"{entry.label()}: {RANGE_PROBLEM} {'; '.join(found)}; the range that fits the runs "
+            f"({', '.join(ran)}): {fits}"
+        )
     return problems

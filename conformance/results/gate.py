@@ -9,7 +9,14 @@ The gate fails when
 * a framework x property has fewer results than in the baseline, i.e. a record that ran
   in the baseline (passed/failed/error/xfailed) is absent or skipped now: missing results
   never pass;
-* a known-divergence entry is stale or matches nothing (see :func:`divergences.audit`).
+* a known-divergence entry is stale or matches nothing (see :func:`divergences.audit`), or,
+  over runs of several versions of a framework, its version range is too wide or too narrow
+  (see :func:`divergences.audit_versions`).
+
+Over several versions of a framework (a version matrix), each version is also the baseline of
+the next: a result that passes in one version and fails, unexplained, in the next is a
+regression, listed as ``REGRESSED`` with the two versions, and the verdict's sentence names
+the newest version that regressed (see :mod:`conformance.results.versions`).
 
 Baseline format: a *summary* made by :func:`make_baseline` (a full results document is
 accepted as well and summarised on the fly)::
@@ -53,6 +60,7 @@ from conformance.results.documents import (
 )
 from conformance.results.merge import merge
 from conformance.results.records import RAN, Document, Record, RecordKey, nothing_checked, worst_per_key, worst_status
+from conformance.results.versions import Change, VersionTable, regression_summary, version_of_record, version_tables
 
 MAX_LINES_PER_KIND = 25
 
@@ -93,6 +101,10 @@ class GateVerdict:
     divergence_problems: list[str] = field(default_factory=list)
     baseline_used: bool = False
     records: list[Record] = field(default_factory=list, repr=False)  # merged, divergences applied
+    # frameworks that ran in several versions: each one's results across them, and the
+    # unexplained new failures from one version to the next (also in ``regressed``)
+    version_tables: list[VersionTable] = field(default_factory=list, repr=False)
+    version_regressions: list[Change] = field(default_factory=list, repr=False)
 
     @property
     def reasons(self) -> list[str]:
@@ -126,6 +138,7 @@ class GateVerdict:
             named += ", …" if len(failing) > 3 else ""
             parts.append(f"{_count(len(failing), 'unexplained failure')} ({named})")
         parts.append(_count(sum(record.status == "xfailed" for record in results), "known divergence"))
+        parts.extend(regression_summary(self.version_tables))
         if self.missing_frameworks:
             parts.append("; ".join(self.missing_frameworks))
         if self.missing_results:
@@ -199,16 +212,26 @@ def explain(documents: Sequence[Document], divergences: Sequence[Divergence] | N
     recorded in ``metadata.divergence_problems``."""
     records: list[Record] = []
     problems: list[str] = []
+    runs: list[tuple[dict[str, str], list[Record]]] = []
     for run, document in enumerate(documents):
         own = [record.replace(run=run) for record in document.results]
         if divergences is not None:
             versions = {str(k): str(v) for k, v in (document.metadata.get("frameworks") or {}).items()}
             own = divergences_module.apply(own, divergences, versions)
             found = divergences_module.audit(own, divergences, versions)
+            runs.append((versions, own))
         else:
             found = [str(problem) for problem in document.metadata.get("divergence_problems") or []]
         problems.extend(problem for problem in found if problem not in problems)
         records.extend(own)
+    if divergences is not None:
+        # Across the versions of a framework: an entry whose range is too wide or too narrow
+        # is one problem naming the range that fits, instead of one per run it does not fit.
+        ranges = divergences_module.audit_versions(runs, divergences)
+        about = [entry.label() + ": " for entry in divergences]
+        redone = {label for label in about if any(problem.startswith(label) for problem in ranges)}
+        problems = [problem for problem in problems if not problem.startswith(tuple(redone))] if redone else problems
+        problems.extend(ranges)
     return records, problems
 
 
@@ -261,12 +284,22 @@ def evaluate(
     ]
     absent = {name for name in expected if name not in present}
 
+    # A version matrix: each version is the baseline of the next. An unexplained new failure
+    # from one version to the next is a regression, listed under the versions it came between.
+    tables = version_tables(documents, records)
+    version_regressions = [change for table in tables for change in table.regressions]
+    by_version_key: dict[RecordKey, list[Change]] = {}
+    for change in version_regressions:
+        by_version_key.setdefault(change.key, []).append(change)
+
     unexplained: list[str] = []
+    failing_keys: list[RecordKey] = []  # the key of each line of ``unexplained``
     regressed: list[str] = []
     for key, found in by_key.items():
         bad = [r for r in found if r.failing]
         if not bad:
             continue
+        failing_keys.append(key)
         worst = next(r for r in found if r.status == worst_status(r.status for r in bad))
         was = base.get(key, (None, None))[0]
         text = f"{worst.describe()}: {worst.status}: {first_line(worst.message)}"
@@ -275,6 +308,10 @@ def evaluate(
         unexplained.append(text)
         if was == "passed":
             regressed.append(text)
+        for change in by_version_key.get(key, []):
+            after = [r for r in found if r.failing and version_of_record(documents, r) == change.after]
+            message = first_line(after[0].message) if after else ""
+            regressed.append(f"{change.describe()}: {message}" if message else change.describe())
 
     newly_passing: list[str] = []
     now_xfailed: list[str] = []
@@ -309,9 +346,11 @@ def evaluate(
     missing_frameworks += missing_adapters
     passed = not (unexplained or missing_frameworks or missing_results or problems)
     regressed_set = set(regressed)
+    # a result that regressed between versions is listed there, not again as a failure
+    listed = {text for key, text in zip(failing_keys, unexplained) if key in by_version_key}
     lines = [
         *_capped("REGRESSED", regressed),
-        *_capped("FAILED", [line for line in unexplained if line not in regressed_set]),
+        *_capped("FAILED", [line for line in unexplained if line not in regressed_set and line not in listed]),
         *_capped("MISSING", missing_frameworks),
         *_capped("MISSING", missing_lines),
         *_capped("DIVERGENCE", problems),
@@ -329,4 +368,6 @@ def evaluate(
         divergence_problems=problems,
         baseline_used=summary is not None,
         records=records,
+        version_tables=tables,
+        version_regressions=version_regressions,
     )

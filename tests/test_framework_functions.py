@@ -124,6 +124,13 @@ def test_forward_mode_of_a_custom_vjp_is_not_supported_with_jaxs_reason(correct_
         if r["property"] == "jvp_accuracy" and r["op"] == "softmax"
     ]
     assert tf_jvp and all(r["status"] in ("passed", "xfailed") for r in tf_jvp)
+    # a property that checks several quantities leaves the unsupported one out and checks the rest
+    several = [
+        r
+        for r in own
+        if r["op"] == "softmax" and r["property"] in ("empty_inputs", "shapes_and_dtypes", "results_are_not_reused")
+    ]
+    assert len(several) == 12 and all(r["status"] in ("passed", "xfailed") for r in several), several
 
 
 @pytest.mark.slow
@@ -166,7 +173,7 @@ def test_a_custom_vjp_on_the_forward_mode_path_is_not_supported_not_failed(tmp_p
         "run",
         f"--adapter=jax@jax-jacfwd:{JAX}:softmax",
         "--properties",
-        "jacobian_accuracy,vjp_accuracy",
+        "jacobian_accuracy,vjp_accuracy,shapes_and_dtypes,length_one_axis_is_exact",
         "--dtypes",
         "float32",
         "--plain",
@@ -180,6 +187,9 @@ def test_a_custom_vjp_on_the_forward_mode_path_is_not_supported_not_failed(tmp_p
     assert jacobian["status"] == "skipped" and jacobian["not_supported"], jacobian
     assert "custom_vjp" in jacobian["message"]
     assert by_property["vjp_accuracy"]["status"] in ("passed", "xfailed")
+    # the properties of several quantities check the forward pass and the VJP without the Jacobian
+    assert by_property["shapes_and_dtypes"]["status"] == "passed", by_property["shapes_and_dtypes"]
+    assert by_property["length_one_axis_is_exact"]["status"] == "passed"
     assert {r["ad_path"] for r in own} == {"jax-jacfwd"}
     assert not [r for r in own if r["status"] in ("failed", "error")]
 

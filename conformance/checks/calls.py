@@ -6,7 +6,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,17 @@ class _Deadline(BaseException):
     """Raised by the alarm inside a hung adapter call (BaseException, so adapters don't catch it)."""
 
 
+class QuantityNotSupported(pytest.skip.Exception):  # type: ignore[name-defined]
+    """A quantity the adapter's AD path cannot compute (it raised :class:`NotSupported`): the
+    property that checks that quantity alone is skipped as "not supported"; a property that
+    checks several leaves it out (:func:`skipping_unsupported`) and checks the rest."""
+
+
+def skipping_unsupported() -> contextlib.suppress:
+    """Inside a loop over quantities: a quantity that is not supported is left out, not the property."""
+    return contextlib.suppress(QuantityNotSupported)
+
+
 @dataclass
 class Subject:
     """An adapter under test, with the spec that loads it and what the run has learnt of it.
@@ -37,6 +48,11 @@ class Subject:
     location: str
     call_timeout: float | None = None
     hung: str | None = None
+    unsupported: set[tuple[str, str]] = field(default_factory=set)  # (op, quantity) its AD path cannot compute
+
+    def computes(self, op: Op, quantity: Quantity) -> bool:
+        """Whether the adapter offers ``quantity`` of ``op`` and has not said it cannot compute it."""
+        return provided_method(self.adapter, op, quantity) is not None and (op, quantity) not in self.unsupported
 
     @property
     def name(self) -> str:
@@ -139,7 +155,8 @@ def invoke(subject: Subject, op: Op, quantity: Quantity, call: Call, expected_sh
         with deadline(allowed):
             result = method(*call.arrays.values(), call.axis)
     except NotSupported as error:
-        pytest.skip(f"not supported: {error.reason} {where}")
+        subject.unsupported.add((op, quantity))
+        raise QuantityNotSupported(f"not supported: {error.reason} {where}") from None
     except _Deadline:
         subject.hung = f"an earlier call of {name} hung (no answer within {allowed:g} s)"
         raise AdapterCallError(f"{name} timed out after {allowed:g} s {where}", call.source()) from None

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.adapter import provided_method
+from conformance.adapter import Quantity
+from conformance.checks.calls import skipping_unsupported
 from conformance.checks.quantities import draw_problem, run
 from conformance.inputs.profiles import budget
 from conformance.inputs.strategies import Problem, vectors
@@ -13,12 +14,17 @@ from conformance.properties.marks import conformance_property
 
 
 def _every_quantity(subject, op, dtype, problem: Problem, data) -> None:
-    run(subject, op, "forward", problem.x, problem.axis)
     cotangent = data.draw(vectors(problem.shape, dtype), label="cotangent")
-    run(subject, op, "vjp", problem.x, problem.axis, [cotangent])
-    if provided_method(subject.adapter, op, "jvp") is not None:
-        run(subject, op, "jvp", problem.x, problem.axis, [cotangent])
-    run(subject, op, "jacobian", problem.x, problem.axis)
+    calls: tuple[tuple[Quantity, list], ...] = (
+        ("forward", []),
+        ("vjp", [cotangent]),
+        ("jvp", [cotangent]),
+        ("jacobian", []),
+    )
+    for quantity, drawn in calls:
+        if subject.computes(op, quantity):
+            with skipping_unsupported():
+                run(subject, op, quantity, problem.x, problem.axis, drawn)
 
 
 @conformance_property("shapes_and_dtypes", needs=("forward", "vjp", "jacobian"))

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conformance.checks import measure
-from conformance.checks.calls import Subject
+from conformance.checks.calls import QuantityNotSupported, Subject
 from conformance.checks.failures import Failure
 from conformance.results.documents import write_document
 from conformance.results.records import FAILING, Document, Record, metadata
@@ -118,13 +118,17 @@ def _record_for(item: pytest.Item, report: pytest.TestReport, call: pytest.CallI
             error_ratios=tuple(value for value in measurement.ratios if np.isfinite(value)),
         )
     if report.skipped:
-        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        reason = reason.removeprefix("Skipped: ")
+        raised = call.excinfo.value if call.excinfo is not None else None
+        if isinstance(raised, pytest.skip.Exception):
+            reason = str(raised.msg)
+        else:
+            reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            reason = reason.removeprefix("Skipped: ")
         return record.replace(
             status="skipped",
             message=reason,
             not_provided=reason.startswith("not provided"),
-            not_supported=reason.startswith("not supported"),
+            not_supported=isinstance(raised, QuantityNotSupported),
         )
     if report.passed:
         return record.replace(status="passed")

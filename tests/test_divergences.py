@@ -448,3 +448,26 @@ def test_a_failure_a_known_divergence_explains_is_not_shrunk_and_any_other_still
     other = _vjp_run(tmp_path / "other", KNOWN.format(message="*a message this failure does not have*"))
     assert other.status == "failed"
     assert other.reproducer == unknown.reproducer  # shrunk as far as without the entry
+
+
+def test_a_run_that_did_not_make_an_entrys_check_says_nothing_about_it() -> None:
+    """bench runs one property, --properties and --dtypes a subset: an entry about a property,
+    op or dtype the run left out is not "matching nothing"; a misspelt property still is."""
+    found = entries(
+        '[[divergence]]\nadapter = "torch"\nproperty = "empty_inputs"\nframework = "torch"\nreason = "r"\n'
+        '[[divergence]]\nadapter = "torch"\nproperty = "vjp_accuracy"\ndtype = "float16"\nreason = "r"\n'
+        '[[divergence]]\nadapter = "torch"\nproperty = "empty_input"\nreason = "a typo"\n'
+    )
+    bench = [record("torch", "large_input", "softmax", "float32", "passed")]
+    [problem] = divergences.audit(bench, found, VERSIONS)
+    assert "divergence #3" in problem and "matches nothing" in problem
+    float32_only = [record("torch", "vjp_accuracy", "softmax", "float32", "passed")]
+    assert [p for p in divergences.audit(float32_only, found, VERSIONS) if "#3" not in p] == []
+    wider = [
+        *float32_only,
+        record("torch", "empty_inputs", "softmax", "float16", "passed"),
+        record("torch-func", "vjp_accuracy", "softmax", "float16", "passed"),
+    ]
+    problems = divergences.audit(wider, found, VERSIONS)
+    assert any("divergence #1" in p and "stale" in p for p in problems)  # its check ran, and passed
+    assert any("divergence #2" in p and "matches nothing" in p for p in problems)  # ran, on another path

@@ -170,13 +170,26 @@ class Divergence:
             return False
         if not self.about(record.adapter, record.ad_path):
             return False
+        if not self.about_check(record):
+            return False
+        return self.version_applies(self.version_framework(record), frameworks_versions)
+
+    def names_a_property(self) -> bool:
+        """Whether a property of the suite matches the entry's globs (one that matches none is a
+        typo, which every run reports as matching nothing)."""
+        from conformance.properties.marks import PROPERTY_NAMES  # pytest's marks: only when auditing
+
+        return any(fnmatchcase(name, pattern) for name in PROPERTY_NAMES for pattern in self.property)
+
+    def about_check(self, record: Record) -> bool:
+        """Whether ``record``'s property, op and dtype are ones this entry is about, whatever
+        the adapter: a run that checked none of them (``bench``, ``--properties``, ``--dtypes``)
+        says nothing about the entry."""
         if not any(fnmatchcase(record.property, pattern) for pattern in self.property):
             return False
         if self.op is not None and self.op != "any" and record.op != self.op:
             return False
-        if self.dtype is not None and not fnmatchcase(record.dtype, self.dtype):
-            return False
-        return self.version_applies(self.version_framework(record), frameworks_versions)
+        return self.dtype is None or fnmatchcase(record.dtype, self.dtype)
 
 
 def _patterns(value: str | list[Any], where: str, name: str) -> tuple[str, ...]:
@@ -325,8 +338,9 @@ def audit(
       with ``framework``, is of that framework), but the entry matches no record.
 
     Entries about adapters or frameworks absent from the run (``torch-compile`` when only
-    ``torch`` ran), and entries whose ``versions`` exclude the installed version, are not
-    about this run and are ignored.
+    ``torch`` ran) or about checks it did not make (a property, op or dtype left out), and
+    entries whose ``versions`` exclude the installed version, are not about this run and are
+    ignored.
     """
     records = list(records)
     run_frameworks = {record.framework for record in records}
@@ -335,7 +349,8 @@ def audit(
     for entry in entries:
         if entry.intermittent:
             continue  # whether it shows depends on process state or the processor: absence proves nothing
-        ran = any(entry.about(adapter, ad_path) for adapter, ad_path in run_adapters)
+        checked = any(entry.about_check(record) for record in records) or not entry.names_a_property()
+        ran = checked and any(entry.about(adapter, ad_path) for adapter, ad_path in run_adapters)
         if entry.framework is not None:
             relevant = ran and entry.framework in run_frameworks
             scope = {entry.framework}

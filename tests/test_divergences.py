@@ -126,6 +126,15 @@ SEEN_IN_RUNS = [
         "no answer within 70 s (the call timeout is 60 s); the worker was killed while running this property",
     ),
     (
+        "paddle-static",
+        "jacobian_rows_sum_to_zero",
+        "softmax",
+        "float64",
+        "jacobian @ ones[0, 4] = -1.80055e-55, but shift invariance (a row shifted by a constant has the same "
+        "softmax) gives 0 (err 4.02e-12 ulp > bound 3.97e-279 ulp) [paddle-static softmax axis=1 float64]; "
+        "14 of 27 elements exceed their bound",
+    ),
+    (
         "paddle",
         "vocabulary_rows",
         "log_softmax",

@@ -126,6 +126,14 @@ SEEN_IN_RUNS = [
         "no answer within 70 s (the call timeout is 60 s); the worker was killed while running this property",
     ),
     (
+        "mlx",
+        "vjp_accuracy",
+        "softmax",
+        "float16",
+        "vjp[1033, 0] = -1.44839e-05, but the oracle gives -6.73495e-07 (err 57.9 ulp > bound 38 ulp) "
+        "[mlx softmax axis=0 float16]; 852 of 4098 elements exceed their bound",
+    ),
+    (
         "paddle-static",
         "jacobian_rows_sum_to_zero",
         "softmax",
@@ -164,6 +172,15 @@ NOT_EXPLAINED = [
         "softmax",
         "float32",
         "softmax[3] = 0.25, but the oracle gives 0.2 (err 9e+05 ulp > bound 4 ulp) [paddle softmax axis=0 float32]",
+    ),
+    # MLX's half-type sum shows over long rows, not over a few elements
+    (
+        "mlx",
+        "vjp_accuracy",
+        "softmax",
+        "float16",
+        "vjp[1, 0] = -1.4e-05, but the oracle gives -6.7e-07 (err 57.9 ulp > bound 38 ulp) "
+        "[mlx softmax axis=0 float16]; 2 of 12 elements exceed their bound",
     ),
     # only log_softmax is slow in Paddle, and only MLX's log_softmax hangs on an empty axis
     (

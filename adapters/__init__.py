@@ -34,14 +34,15 @@ BUILTIN_ADAPTERS: dict[str, tuple[str, str]] = {
     "paddle-static": ("conformance.adapters.paddle_adapter", "PaddleStatic"),
 }
 
-# framework -> (the package it needs, its AD paths). The first path is the framework's
+# framework -> (the module it needs, its AD paths); mlx.core, not mlx, because any folder
+# named mlx on the path imports as a namespace package. The first path is the framework's
 # primary path, the one most of its users run, and the only one a run checks unless asked
 # for all: torch's eager autograd; jax.jit (a training step is jitted); tf.function (what
 # Keras' fit and most training loops trace their steps into); MLX's eager transforms (mx.compile
 # is opt-in); Paddle's dynamic graph (its default mode; to_static is opt-in).
 FRAMEWORKS: dict[str, tuple[str, tuple[str, ...]]] = {
     "jax": ("jax", ("jax-jit", "jax", "jax-jacfwd")),
-    "mlx": ("mlx", ("mlx", "mlx-compile")),
+    "mlx": ("mlx.core", ("mlx", "mlx-compile")),
     "numpy": ("numpy", ("numpy",)),
     "paddle": ("paddle", ("paddle", "paddle-static")),
     "tensorflow": ("tensorflow", ("tensorflow-function", "tensorflow", "tensorflow-xla")),

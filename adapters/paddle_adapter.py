@@ -242,6 +242,14 @@ class PaddleDynamic(AdapterBase):
     log_softmax_jvp = None
     log_softmax_vjp_derivative = None
 
+    # Paddle's autograd is not meant to be called from several threads at once: paddle.grad
+    # builds its backward graph through one process-wide GeneralGrad, and two threads in it
+    # raise "Cannot copy backward graph, unable to find copied target for certain grad node"
+    # or crash (SIGSEGV); the static programs hang or run out of memory. The composite-rule
+    # switches and the default device the adapter sets are process-wide too. A lock here would
+    # report Paddle as safe to call concurrently, which it is not, so the adapter says so.
+    thread_safe = False
+
     def __init__(self, device: str | None = None) -> None:
         self.device = _paddle_place(requested_device(device))
         with self._placement():

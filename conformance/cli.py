@@ -16,7 +16,14 @@ from typing import Any, NoReturn
 from conformance.inputs.profiles import PROFILE_NAMES, default_profile
 from conformance.properties.marks import UnknownProperty, check_properties
 from conformance.results import records as results
-from conformance.running.loading import ENTRY_POINT_GROUP, AdapterSpecError, check_spec, selected_specs
+from conformance.running.loading import (
+    ENTRY_POINT_GROUP,
+    AdapterSpecError,
+    check_spec,
+    framework_adapter_specs,
+    not_installed,
+    selected_specs,
+)
 from conformance.truth.dtypes import DTYPE_NAMES, UnknownDtype, dtype_named
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -137,6 +144,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _skip_not_installed(args: argparse.Namespace) -> bool:
+    """Drop from ``args.frameworks`` each framework that is not installed here, with one line
+    on stderr for each; False when that leaves nothing to check (no framework, no adapter)."""
+    if not args.frameworks:
+        return True
+    framework_adapter_specs(args.frameworks)  # an unknown name is a usage error first
+    skipped = not_installed(args.frameworks)
+    for line in skipped.values():
+        print(line, file=sys.stderr)
+    args.frameworks = [name for name in args.frameworks if name not in skipped]
+    return bool(args.frameworks or args.adapter)
+
+
 def _adapter_specs(args: argparse.Namespace) -> list[str]:
     """The adapters a run covers, each checked to name something loadable."""
     specs = selected_specs(args.frameworks, args.adapter, all_paths=args.all_paths)
@@ -163,6 +183,9 @@ def command_run(args: argparse.Namespace) -> int:
     from conformance.running.processes import available_cores
     from conformance.running.runner import Runner, RunOptions
 
+    if not _skip_not_installed(args):
+        print("FAIL: nothing to check: no framework asked for is installed here", file=sys.stderr)
+        return EXIT_FAILED
     specs = _adapter_specs(args)
     dtypes = _check_dtypes(args.dtypes)
     properties = ",".join(check_properties(args.properties)) if args.properties else None
@@ -282,6 +305,9 @@ def command_bench(args: argparse.Namespace) -> int:
     from conformance.scale import bench
     from conformance.scale.options import BenchArgumentError, options_from_args
 
+    if not _skip_not_installed(args):
+        print("FAIL: nothing to bench: no framework asked for is installed here", file=sys.stderr)
+        return EXIT_FAILED
     try:
         options = options_from_args(args)
     except BenchArgumentError as error:

@@ -1,9 +1,11 @@
 """The zero-false-alarm campaign: many seeds, every failure accounted for.
 
     python scripts/campaign.py --out reports/campaign            # the whole campaign
-    python scripts/campaign.py --out /tmp/c --only thorough --seeds 11
+    python scripts/campaign.py --out /tmp/c --only thorough --thorough-seeds 11
+    python scripts/campaign.py --out /tmp/c --frameworks mlx,paddle
 
-Runs, each with the three frameworks:
+Runs, each with the frameworks of ``--frameworks`` (default: the three, torch, jax and
+tensorflow; the optional mlx and paddle when named):
 
 * the ``thorough`` profile (ten times the examples) over the primary paths, once per seed of
   ``--thorough-seeds`` (default three);
@@ -48,7 +50,7 @@ def runs(thorough_seeds: list[int], dev_seeds: list[int], only: str | None) -> l
     return planned
 
 
-def run(name: str, arguments: list[str], out: Path) -> dict[str, Any]:
+def run(name: str, arguments: list[str], out: Path, frameworks: str = THREE) -> dict[str, Any]:
     path = out / f"{name}.json"
     command = [
         sys.executable,
@@ -56,7 +58,7 @@ def run(name: str, arguments: list[str], out: Path) -> dict[str, Any]:
         "conformance",
         "run",
         "--frameworks",
-        THREE,
+        frameworks,
         *arguments,
         "--json",
         str(path),
@@ -121,10 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--thorough-seeds", type=_seeds, default=[1, 2, 3])
     parser.add_argument("--dev-seeds", type=_seeds, default=[4, 5])
     parser.add_argument("--only", choices=("thorough", "dev"), default=None)
+    parser.add_argument("--frameworks", default=THREE, help=f"frameworks of every run (default {THREE})")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    done = [run(name, arguments, out) for name, arguments in runs(args.thorough_seeds, args.dev_seeds, args.only)]
+    planned = runs(args.thorough_seeds, args.dev_seeds, args.only)
+    done = [run(name, arguments, out, args.frameworks) for name, arguments in planned]
     summary = summarise(done)
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     print(f"\n{'adapter':<22} {'examples':>9}  statuses")

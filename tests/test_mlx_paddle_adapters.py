@@ -7,6 +7,8 @@ without one, its tests skip, naming it.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import ml_dtypes
@@ -120,3 +122,81 @@ def test_paddle_static_runs_on_copies(paddle: Any) -> None:
     tensor[0, 0] = 1.0
     assert x[0, 0] == 0.0
     assert load_adapter("paddle")._to_framework(x) is not None  # the dynamic graph shares (above)
+
+
+_CONCURRENT_GRAD = """
+import sys, threading, warnings
+warnings.filterwarnings("ignore")
+import numpy as np, paddle
+rng = np.random.default_rng(0)
+inputs = [rng.standard_normal(5000) for _ in range(4)]
+def vjp(x):
+    t = paddle.to_tensor(x, stop_gradient=False)
+    return paddle.grad([paddle.nn.functional.softmax(t, axis=-1)], [t], [paddle.to_tensor(x)])[0].numpy()
+alone = [vjp(x) for x in inputs]
+barrier, wrong = threading.Barrier(4), []
+def caller(i):
+    for _ in range(50):
+        barrier.wait()
+        wrong.append(not np.allclose(vjp(inputs[i]), alone[i]))
+sys.setswitchinterval(1e-6)
+threads = [threading.Thread(target=caller, args=(i,)) for i in range(4)]
+[thread.start() for thread in threads]
+[thread.join() for thread in threads]
+print("wrong answers:", sum(wrong), "of", len(wrong))
+sys.exit(1 if any(wrong) else 0)
+"""
+
+
+def test_paddle_paths_declare_that_they_are_not_thread_safe(paddle: Any) -> None:
+    """Paddle's autograd keeps process-wide state: paddle.grad from four threads at once raises
+    ("Cannot copy backward graph"), crashes or answers wrong. Once it runs clean, this fails:
+    then drop ``thread_safe = False``."""
+    assert all(load_adapter(name).thread_safe is False for name in ("paddle", "paddle-static"))
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-c", _CONCURRENT_GRAD], capture_output=True, text=True, timeout=120
+        )
+    except subprocess.TimeoutExpired:
+        return  # a hang is not thread-safe either
+    assert completed.returncode != 0, completed.stdout + completed.stderr[-2000:]
+
+
+def test_mlx_paths_do_not_declare_themselves_unsafe_for_threads() -> None:
+    """MLX's transforms answered four threads at once right in every run: concurrent_calls_agree
+    checks them."""
+    _framework("mlx.core", "mlx")
+    assert all(getattr(load_adapter(name), "thread_safe", True) is True for name in ("mlx", "mlx-compile"))
+
+
+# -- not installed ------------------------------------------------------------------------
+
+
+def test_a_framework_that_is_not_installed_is_skipped_with_one_line(monkeypatch: Any, capsys: Any) -> None:
+    """``run --frameworks mlx,paddle`` where neither is installed: one line for each, then the
+    verdict that nothing was checked; no worker starts, and no known divergence is audited."""
+    from conformance import cli
+    from conformance.running import loading
+
+    monkeypatch.setattr(loading, "_findable", lambda module: module not in ("mlx.core", "paddle"))
+    assert cli.main(["run", "--frameworks", "mlx,paddle", "--plain"]) == cli.EXIT_FAILED
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "skipping mlx: it is not installed here (no module mlx.core); pip install 'softmax-conformance[mlx]'",
+        "skipping paddle: it is not installed here (no module paddle); pip install 'softmax-conformance[paddle]'",
+        "FAIL: nothing to check: no framework asked for is installed here",
+    ]
+    assert captured.out == ""
+    assert cli.main(["run", "--frameworks", "mlx,mxnet"]) == cli.EXIT_USAGE  # an unknown name is still a usage error
+
+
+def test_a_folder_named_like_a_framework_does_not_count_as_it(tmp_path: Any, monkeypatch: Any) -> None:
+    """Any folder on the path imports as a namespace package (``cd /tmp`` with a /tmp/mlx), so
+    MLX counts as installed only when ``mlx.core``, the module the adapter imports, is there."""
+    from conformance.adapters import FRAMEWORKS
+    from conformance.running import loading
+
+    assert FRAMEWORKS["mlx"][0] == "mlx.core"
+    (tmp_path / "strayframework").mkdir()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert loading._findable("strayframework") and not loading._findable("strayframework.core")

@@ -67,3 +67,30 @@ def test_a_load_error_from_every_shard_is_reported_once_but_each_shard_that_gave
         runner._report(records.adapter_error("mine.py:Mine", None, "worker", message))
     assert [record.property for record in seen] == ["load_adapter", "worker", "worker"]
     assert [record.message[:2] for record in seen[1:]] == ["10", "20"]
+
+
+def test_deaths_a_known_divergence_explains_do_not_use_up_the_restarts(tmp_path, monkeypatch):
+    """MLX's nn.log_softmax kills its worker once per dtype on a length-1 axis (a known
+    divergence): four explained deaths must not cost the worker its remaining properties."""
+    from conformance.results import records
+    from conformance.running import runner as running
+
+    known = tmp_path / "known.toml"
+    known.write_text(
+        '[[divergence]]\nadapter = "mine"\nproperty = "crashes"\nmessage = "the worker died of SIG*"\nreason = "r"\n'
+    )
+    seen: list = []
+    runner = running.Runner(running.RunOptions(profile="ci", jobs=1, divergences=(str(known),)), seen.append)
+    monkeypatch.setattr(runner, "_start", lambda worker: None)
+    worker = running._Worker("mine", tmp_path, collected=[f"p{i}" for i in range(10)])
+
+    def dies_in(prop: str, nodeid: str) -> bool:
+        identity = records.Record("mine", prop, "softmax", "float32", "skipped", spec="mine")
+        worker.current = {"nodeid": nodeid, "record": identity.as_dict()}
+        return runner._after_death(worker, "the worker died of SIGSEGV")
+
+    assert not any(dies_in("crashes", f"p{i}") for i in range(5))  # explained: restarted every time
+    assert not any(dies_in("other", f"p{i}") for i in range(5, 8))  # three unexplained: still restarted
+    assert dies_in("other", "p8")  # the fourth unexplained death gives up the rest
+    assert seen[-1].property == "worker"
+    assert seen[-1].message.startswith("1 properties not run: the worker died 9 times")

@@ -236,9 +236,28 @@ def _is_file(location: str) -> bool:
     return location.endswith(".py") or "/" in location or "\\" in location
 
 
+def _findable(module: str) -> bool:
+    """Whether ``module`` can be found (its parent packages are imported, the module is not)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a module without a spec
+        return False
+
+
 def installed_frameworks() -> list[str]:
-    """Built-in frameworks whose package can be imported (found without importing it)."""
-    return [name for name, (package, _) in FRAMEWORKS.items() if importlib.util.find_spec(package) is not None]
+    """Built-in frameworks whose module can be imported (found without importing it)."""
+    return [name for name, (module, _) in FRAMEWORKS.items() if _findable(module)]
+
+
+def not_installed(frameworks: Sequence[str]) -> dict[str, str]:
+    """Of ``frameworks`` (known names), those not installed here, each with the one line that
+    says so and how to install it."""
+    return {
+        name: f"skipping {name}: it is not installed here (no module {FRAMEWORKS[name][0]}); "
+        f"pip install 'softmax-conformance[{name}]'"
+        for name in frameworks
+        if not _findable(FRAMEWORKS[name][0])
+    }
 
 
 def framework_adapter_specs(frameworks: list[str], *, all_paths: bool = False) -> list[str]:

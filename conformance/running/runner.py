@@ -50,7 +50,7 @@ THREAD_VARIABLES: tuple[str, ...] = (
     "OPENBLAS_NUM_THREADS",
     "TF_NUM_INTRAOP_THREADS",
 )
-MAX_RESTARTS = 3
+MAX_RESTARTS = 3  # deaths that no known divergence explains, before a worker's remaining properties are given up
 GRACE_S = 10.0
 STARTUP_S = 300.0  # importing a framework and collecting, before the first test starts
 _POLL_S = 0.05
@@ -95,6 +95,7 @@ class _Worker:
     folder: Path
     shard: tuple[int, int] | None = None  # (K, N): the K-th of N shares of the (op, dtype) pairs
     restarts: int = 0
+    unexplained_deaths: int = 0  # the restarts that count against MAX_RESTARTS
     process: subprocess.Popen[bytes] | None = None
     offset: int = 0
     collected: list[str] = field(default_factory=list)
@@ -206,6 +207,7 @@ class Runner:
         self.worker_stats: dict[str, WorkerStats] = {}
         self._collected: dict[str, int] = {}
         self._adapter_errors: set[tuple[Any, Any]] = set()
+        self._divergences: tuple[list[Any], dict[str, str]] | None = None
 
     def run(self, specs: list[str]) -> None:
         """Run every spec, each split into shards where that shortens the run, the longest
@@ -379,14 +381,30 @@ class Runner:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
 
+    def _explained(self, record: Record) -> bool:
+        """Whether a known divergence of the run explains ``record`` (a worker's death)."""
+        from conformance.results import divergences
+        from conformance.results.records import framework_versions
+
+        if self._divergences is None:
+            entries, _ = divergences.load_all(self.options.divergences, defaults=self.options.default_divergences)
+            self._divergences = (entries, framework_versions())
+        entries, versions = self._divergences
+        return any(entry.matches(record, versions) for entry in entries)
+
     def _after_death(self, worker: _Worker, cause: str) -> bool:
-        """Report what the dead worker was doing; restart it on the rest, or give up."""
+        """Report what the dead worker was doing; restart it on the rest, or give up after
+        MAX_RESTARTS deaths that no known divergence explains (a framework that is known to
+        crash on some property, once per dtype, would otherwise cost the rest of the run)."""
         tail = self._tail(worker)
         detail = f"{cause}\n\nlast lines of the worker's output:\n{tail}" if tail else cause
+        explained = False
         if worker.current is not None:
             identity = Record.from_dict(worker.current["record"])
             worker.done.add(worker.current["nodeid"])
-            self._report(identity.replace(status="error", message=f"{cause} while running this property\n\n{detail}"))
+            record = identity.replace(status="error", message=f"{cause} while running this property\n\n{detail}")
+            explained = self._explained(record)
+            self._report(record)
         elif not worker.collected:
             self._report(
                 adapter_error(
@@ -400,7 +418,9 @@ class Runner:
         remaining = [nodeid for nodeid in worker.collected if nodeid not in worker.done]
         if not remaining:
             return True
-        if worker.restarts >= MAX_RESTARTS:
+        if not explained:
+            worker.unexplained_deaths += 1
+        if worker.unexplained_deaths > MAX_RESTARTS:
             self._report(
                 adapter_error(
                     worker.spec,

@@ -267,9 +267,17 @@ def check_block_structure(subject: Subject, op: Op, x: Argument, fraction: float
     view = layout.view(outcome.actual)
     others = np.ones(layout.batch, dtype=bool)
     others[chosen] = False
-    nonzero = view[others] != 0
-    if nonzero.any():
-        rows = np.flatnonzero(others)[np.flatnonzero(nonzero.any(axis=1))]
+    # chunk by chunk: the other rows are nearly all of them, and a copy of them would double
+    # the memory the largest inputs take
+    nonzero_rows = np.zeros(layout.batch, dtype=bool)
+    nonzero_count = 0
+    for k in range(layout.chunks):
+        block = layout.rows(k)
+        wrong = (view[block] != 0) & others[block, None]
+        nonzero_rows[block] = wrong.any(axis=1)
+        nonzero_count += int(np.count_nonzero(wrong))
+    if nonzero_count:
+        rows = np.flatnonzero(nonzero_rows)
         row = int(rows[0])
         place = int(np.flatnonzero(view[row] != 0)[0])
         index = layout.index(row, place)
@@ -278,7 +286,7 @@ def check_block_structure(subject: Subject, op: Op, x: Argument, fraction: float
         raise ConformanceFailure(
             f"{quantity}[{', '.join(map(str, index))}] = {format_value(value)}, but a row whose cotangent is 0 "
             f"must give exactly 0 (an output never depends on another row) {outcome.where}; "
-            f"{int(np.count_nonzero(nonzero))} elements in {rows.size} such rows are not 0 "
+            f"{nonzero_count} elements in {rows.size} such rows are not 0 "
             f"(the cotangent is on {chosen.size} of {layout.batch} rows)",
             reproducer(
                 outcome.call.spec,

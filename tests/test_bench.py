@@ -213,3 +213,19 @@ def test_a_call_on_a_large_input_may_take_longer_in_proportion():
     from conformance.checks.calls import time_allowed
 
     assert time_allowed(60, 1000) == 60 and time_allowed(60, 2**25) == 120 and time_allowed(None, 2**31) is None
+
+
+def test_an_input_the_machine_has_no_memory_for_is_skipped_with_the_figures(monkeypatch):
+    """A worker the kernel kills for memory says nothing about the adapter: the check is skipped,
+    saying how much it takes and how much there is."""
+    from conformance.checks import at_scale
+    from conformance.inputs.shape_pool import Site
+
+    site = Site((2_099_200, 1024), 1)
+    monkeypatch.setattr(at_scale, "memory_available_bytes", lambda: 8 * 2**30)
+    short = at_scale.memory_short(site, np.float16)
+    assert short is not None and "2,149,580,800 float16 elements" in short and "8.00 GiB is available" in short
+    monkeypatch.setattr(at_scale, "memory_available_bytes", lambda: 64 * 2**30)
+    assert at_scale.memory_short(site, np.float16) is None
+    monkeypatch.setattr(at_scale, "memory_available_bytes", lambda: None)  # no /proc/meminfo: try
+    assert at_scale.memory_short(site, np.float16) is None

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -47,6 +48,7 @@ from conformance.checks.shared import Reference, locked, shared
 from conformance.inputs.seeded import Layout, Seeded, SeededRow
 from conformance.inputs.shape_pool import Site
 from conformance.inputs.strategies import Argument
+from conformance.scale.memory import gib, memory_available_bytes
 from conformance.truth import oracle, tolerance
 from conformance.truth.dtypes import dtype_name
 from conformance.truth.oracle import Op
@@ -62,6 +64,25 @@ def large_input(site: Site, dtype: Any, seed: int, op: Op) -> Argument:
     """The seeded logits of ``site`` (2-d), the same in every worker of a run."""
     recipe = Seeded(site.shape, dtype_name(dtype), seed, f"{op}/x", site.axis, "logits")  # type: ignore[arg-type]
     return Argument(recipe.build(), recipe=recipe)
+
+
+# what checking an input takes, in multiples of its size: the input, the cotangent, and the
+# framework's saved softmax and gradient during the VJP, with room for the framework's own
+# temporaries (torch's float16 past 2**31 elements took more than 5)
+MEMORY_PER_INPUT = 6
+
+
+def memory_short(site: Site, dtype: Any) -> str | None:
+    """Why the machine cannot check ``site`` in ``dtype`` now (too little memory available), or
+    None: a worker the kernel kills for memory would be an error that says nothing about the adapter."""
+    needed = math.prod(site.shape) * np.dtype(dtype).itemsize * MEMORY_PER_INPUT
+    available = memory_available_bytes()
+    if available is None or needed <= available:
+        return None
+    return (
+        f"not enough memory here: checking {math.prod(site.shape):,} {dtype_name(dtype)} elements takes about "
+        f"{gib(needed)}, and {gib(available)} is available"
+    )
 
 
 def reference_available(dtype: Any) -> str | None:

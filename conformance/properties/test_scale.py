@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.checks.at_scale import check_large_input, large_input, reference_available
+from conformance.checks.at_scale import check_large_input, large_input, memory_short, reference_available
 from conformance.checks.measure import count_example
 from conformance.inputs.shape_pool import Site
 from conformance.properties.marks import conformance_property
@@ -23,6 +23,9 @@ def _check(subject, op, dtype, pool, site: Site | None, cotangents: int = 1) -> 
     missing = reference_available(dtype)
     if missing is not None:
         pytest.skip(missing)
+    short = memory_short(site, dtype)
+    if short is not None:
+        pytest.skip(short)
     count_example()
     check_large_input(subject, op, large_input(site, dtype, pool.seed, op), pool.row_axis, cotangents)
 

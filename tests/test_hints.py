@@ -79,6 +79,18 @@ def test_an_error_beyond_the_narrower_bound_is_not_blamed_on_the_dtype():
     assert hints.narrower_dtype(_failed("softmax", "forward", half, 1, oracle.softmax(half, 1) * 1.1)) is None
 
 
+def test_a_tiny_wrong_value_no_narrower_dtype_holds_is_not_blamed_on_the_dtype():
+    """Paddle's clip gives a masked logit's VJP -6e-30 where the oracle gives 0: within a float16
+    bound, but float16 cannot hold it, so no float16 computation returned it."""
+    x = _logits((2, 11), np.float32)
+    x[0, 10] = -np.inf
+    g = _logits((2, 11), np.float32, 1.0)
+    actual = oracle.vjp("softmax", x, g, 1).astype(np.float32)
+    actual[0, 10] = np.float32(-5.99718e-30)
+    assert hints.narrower_dtype(_failed("softmax", "vjp", x, 1, actual, [g])) is None
+    assert hints.likely_cause(_failed("softmax", "vjp", x, 1, actual, [g])) is None
+
+
 # -- subnormals flushed to zero -----------------------------------------------------------------
 
 

@@ -41,6 +41,7 @@ from conformance.adapter import Quantity, method_name, provided_method
 from conformance.checks.assertions import Comparison, format_value
 from conformance.checks.calls import Subject
 from conformance.checks.failures import ConformanceFailure, WorstElement
+from conformance.checks.memory import gib, memory_available_bytes
 from conformance.checks.quantities import Outcome, run
 from conformance.checks.reproducer import reproducer
 from conformance.checks.rows import assert_row_alone_agrees
@@ -48,7 +49,6 @@ from conformance.checks.shared import Reference, locked, shared
 from conformance.inputs.seeded import Layout, Seeded, SeededRow
 from conformance.inputs.shape_pool import Site
 from conformance.inputs.strategies import Argument
-from conformance.scale.memory import gib, memory_available_bytes
 from conformance.truth import oracle, tolerance
 from conformance.truth.dtypes import dtype_name
 from conformance.truth.oracle import Op

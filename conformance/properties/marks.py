@@ -8,38 +8,10 @@ from typing import Any, TypeVar
 import pytest
 
 from conformance.adapter import Quantity
+from conformance.checks.names import PROPERTY_NAMES
 from conformance.truth.oracle import OPS, Op
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-# Every property, in the order the report lists them.
-PROPERTY_NAMES: tuple[str, ...] = (
-    "shapes_and_dtypes",
-    "empty_inputs",
-    "forward_accuracy",
-    "vjp_accuracy",
-    "jvp_accuracy",
-    "long_row_accuracy",
-    "second_order_accuracy",
-    "jacobian_accuracy",
-    "jacobian_is_block_diagonal",
-    "jacobian_rows_sum_to_zero",
-    "vjp_of_ones_is_zero",
-    "vjp_equals_jacobian_transpose",
-    "jvp_vjp_adjoint",
-    "batch_equals_rows",
-    "length_one_axis_is_exact",
-    "zero_dimensional_input",
-    "single_row_and_column",
-    "every_axis_in_turn",
-    "masked_places_are_exact",
-    "results_are_not_reused",
-    "concurrent_calls_agree",
-    "many_rows",
-    "vocabulary_rows",
-    "past_2_31_elements",
-    "large_input",
-)
 
 
 class UnknownProperty(ValueError):

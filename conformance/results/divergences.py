@@ -62,6 +62,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from conformance.adapters import FRAMEWORKS
+from conformance.checks.names import PROPERTY_NAMES
 from conformance.results.documents import read_text
 from conformance.results.records import FAILING, Record
 
@@ -177,8 +178,6 @@ class Divergence:
     def names_a_property(self) -> bool:
         """Whether a property of the suite matches the entry's globs (one that matches none is a
         typo, which every run reports as matching nothing)."""
-        from conformance.properties.marks import PROPERTY_NAMES  # pytest's marks: only when auditing
-
         return any(fnmatchcase(name, pattern) for name in PROPERTY_NAMES for pattern in self.property)
 
     def about_check(self, record: Record) -> bool:

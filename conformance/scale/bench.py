@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Any
 
-from conformance.scale.memory import memory_available_bytes
+from conformance.checks.memory import memory_available_bytes
 from conformance.scale.options import BenchOptions
 from conformance.scale.printing import print_table, say
 

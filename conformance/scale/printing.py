@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from conformance.checks.memory import gib
 from conformance.results.gate import GateVerdict
 from conformance.results.records import Document
-from conformance.scale.memory import gib
 
 
 def say(text: str) -> None:

@@ -221,11 +221,40 @@ def test_an_input_the_machine_has_no_memory_for_is_skipped_with_the_figures(monk
     from conformance.checks import at_scale
     from conformance.inputs.shape_pool import Site
 
-    site = Site((2_099_200, 1024), 1)
+    site = Site((2_099_200, 1024), 1)  # 4.0 GiB of float16
     monkeypatch.setattr(at_scale, "memory_available_bytes", lambda: 8 * 2**30)
-    short = at_scale.memory_short(site, np.float16)
+    short = at_scale.memory_short(site, np.float16, "torch")
     assert short is not None and "2,149,580,800 float16 elements" in short and "8.00 GiB is available" in short
+    assert "with torch" in short
+    monkeypatch.setattr(at_scale, "memory_available_bytes", lambda: 22 * 2**30)
+    assert at_scale.memory_short(site, np.float16, "torch") is None  # 4.5 x 4 GiB fits
+    assert at_scale.memory_short(site, np.float16, "jax") is not None  # jax computes in float32: 8 x
+    assert at_scale.memory_short(site, np.float16, None) is not None  # an unknown adapter is given the most
     monkeypatch.setattr(at_scale, "memory_available_bytes", lambda: 64 * 2**30)
     assert at_scale.memory_short(site, np.float16) is None
     monkeypatch.setattr(at_scale, "memory_available_bytes", lambda: None)  # no /proc/meminfo: try
     assert at_scale.memory_short(site, np.float16) is None
+
+
+def test_each_cotangent_and_its_answer_are_freed_before_the_next_is_made():
+    """With several cotangents the VJP check holds one cotangent and one answer at a time: two
+    of each would be two more inputs' worth of memory at the peak (6x the input instead of 4x)."""
+    import gc
+    import weakref
+
+    site = Site((70_000, 3), 1)
+    whole: list[weakref.ref] = []  # the cotangents and answers of calls on the whole input
+    alive_at_whole_calls: list[int] = []
+
+    class Watched(NumpyReference):
+        def vjp(self, x, cotangent, axis):
+            answer = super().vjp(x, cotangent, axis)
+            if x.shape == site.shape:
+                gc.collect()
+                alive_at_whole_calls.append(sum(ref() is not None for ref in whole))
+                whole.extend([weakref.ref(cotangent), weakref.ref(answer)])
+            return answer
+
+    x = at_scale.large_input(site, np.float32, 5, "softmax")
+    at_scale.check_vjp(_subject(Watched()), "softmax", x, 3, -1)
+    assert alive_at_whole_calls == [0, 0, 0]

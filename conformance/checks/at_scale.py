@@ -66,22 +66,27 @@ def large_input(site: Site, dtype: Any, seed: int, op: Op) -> Argument:
     return Argument(recipe.build(), recipe=recipe)
 
 
-# what checking an input takes, in multiples of its size: the input, the cotangent, and the
-# framework's saved softmax and gradient during the VJP, with room for the framework's own
-# temporaries (torch's float16 past 2**31 elements took more than 5)
-MEMORY_PER_INPUT = 6
+# What checking an input takes at the peak, in multiples of its size: during the VJP the
+# suite holds x and the cotangent, the framework its saved softmax and the gradient (4), and
+# some frameworks make more of their own. Measured in float16 (the dtype that reaches 2**31
+# elements), with a margin: torch 4.09, tensorflow 5.04, jax 7.46 (it computes in float32).
+# An adapter of no built-in framework is given the most.
+MEMORY_PER_INPUT = {"torch": 4.5, "tensorflow": 5.5, "jax": 8.0}
+MEMORY_PER_INPUT_UNKNOWN = 8.0
 
 
-def memory_short(site: Site, dtype: Any) -> str | None:
-    """Why the machine cannot check ``site`` in ``dtype`` now (too little memory available), or
-    None: a worker the kernel kills for memory would be an error that says nothing about the adapter."""
-    needed = math.prod(site.shape) * np.dtype(dtype).itemsize * MEMORY_PER_INPUT
+def memory_short(site: Site, dtype: Any, framework: str | None = None) -> str | None:
+    """Why the machine cannot check ``site`` in ``dtype`` with an adapter of ``framework`` now
+    (too little memory available), or None: a worker the kernel kills for memory would be an
+    error that says nothing about the adapter."""
+    multiple = MEMORY_PER_INPUT.get(framework or "", MEMORY_PER_INPUT_UNKNOWN)
+    needed = int(math.prod(site.shape) * np.dtype(dtype).itemsize * multiple)
     available = memory_available_bytes()
     if available is None or needed <= available:
         return None
     return (
         f"not enough memory here: checking {math.prod(site.shape):,} {dtype_name(dtype)} elements takes about "
-        f"{gib(needed)}, and {gib(available)} is available"
+        f"{gib(needed)} with {framework or 'this adapter'}, and {gib(available)} is available"
     )
 
 
@@ -254,23 +259,29 @@ def check_vjp(subject: Subject, op: Op, x: Argument, cotangents: int, row_axis: 
     """``J^T g`` against the oracle, every element, for ``cotangents`` seeded N(0, 1) cotangents;
     with the first, sampled rows against the same rows computed alone (``row_axis``)."""
     __tracebackhide__ = True
-    layout, dtype = _layout(x), x.value.dtype
     for number in range(cotangents):
-        cotangent = _cotangent(x, op, f"cotangent-{number}")
-        outcome = run(subject, op, "vjp", x, _recipe(x).axis, [cotangent])
-        comparison = Comparison(method_name(op, "vjp"))
-        _compare_chunks(comparison, outcome.actual, layout, _vjp_reference(op, x, cotangent))
-        note = _in_row(comparison, layout) + (
-            f", with cotangent {number + 1} of {cotangents}" if cotangents > 1 else ""
-        )
-        comparison.conclude(
-            outcome.where,
-            functools.partial(_worst_element_source, outcome, comparison, layout, _vjp_oracle_source(op, layout)),
-            dtype,
-            note,
-        )
-        if number == 0:
-            _rows_alone(subject, op, "vjp", x, outcome, row_axis)
+        _check_vjp_with(subject, op, x, number, cotangents, row_axis)
+
+
+def _check_vjp_with(subject: Subject, op: Op, x: Argument, number: int, cotangents: int, row_axis: int) -> None:
+    """The VJP with cotangent ``number``: one call of its own, so that the cotangent and the
+    answer of one are freed before the next is made (two of each would be 2 more inputs' worth
+    of memory at the peak)."""
+    __tracebackhide__ = True
+    layout, dtype = _layout(x), x.value.dtype
+    cotangent = _cotangent(x, op, f"cotangent-{number}")
+    outcome = run(subject, op, "vjp", x, _recipe(x).axis, [cotangent])
+    comparison = Comparison(method_name(op, "vjp"))
+    _compare_chunks(comparison, outcome.actual, layout, _vjp_reference(op, x, cotangent))
+    note = _in_row(comparison, layout) + (f", with cotangent {number + 1} of {cotangents}" if cotangents > 1 else "")
+    comparison.conclude(
+        outcome.where,
+        functools.partial(_worst_element_source, outcome, comparison, layout, _vjp_oracle_source(op, layout)),
+        dtype,
+        note,
+    )
+    if number == 0:
+        _rows_alone(subject, op, "vjp", x, outcome, row_axis)
 
 
 def check_block_structure(subject: Subject, op: Op, x: Argument, fraction: float = BLOCK_FRACTION) -> None:

@@ -23,7 +23,7 @@ def _check(subject, op, dtype, pool, site: Site | None, cotangents: int = 1) -> 
     missing = reference_available(dtype)
     if missing is not None:
         pytest.skip(missing)
-    short = memory_short(site, dtype)
+    short = memory_short(site, dtype, subject.framework)
     if short is not None:
         pytest.skip(short)
     count_example()

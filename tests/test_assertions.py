@@ -78,3 +78,87 @@ def test_a_chunked_comparison_takes_the_same_infinity_as_right():
     assert chunk.over == 1 and chunk.worst is not None and chunk.worst.index == (70001, 0)
     with pytest.raises(ConformanceFailure, match=r"log_softmax\[70001, 0\] = -inf, but the oracle gives -65000"):
         chunk.conclude("[here]", lambda: "", np.float16)
+
+
+# -- a VJP against its own Jacobian, whose entries near the bottom were flushed -----------------
+
+# Row 0 of the input on which the campaign (thorough profile, seed 1) saw jax-jit and
+# tensorflow-function's vjp[0, 6] = 4.44902e-35 against their own Jacobian's 4.44892e-35: the
+# exact entry J[4, 6] = -s4 s6 = -1.9e-39 is a float32 subnormal, and both gave -0.
+_ROW = [-3.9306528568267822, -12.176162719726562, -9.965141296386719, 34.172298431396484, 24.269699096679688,
+        -6.862693786621094, -45.10704040527344, -23.6130313873291, -27.473413467407227, -31.103288650512695,
+        18.133581161499023, 6.864285945892334]  # fmt: skip
+_COTANGENT = [0.1257302165031433, -0.13210485875606537, 0.6404226422309875, 0.10490011423826218,
+              -0.5356693863868713, 0.3615950644016266, 1.3040000200271606, 0.9470809698104858,
+              -0.7037352323532104, -1.2654215097427368, -0.6232744455337524, 0.04132597893476486]  # fmt: skip
+
+
+def _vjp_against_own_jacobian(flush: bool) -> str | None:
+    """The vjp_equals_jacobian_transpose comparison of a correct VJP with a correct Jacobian
+    whose float32 subnormal entries are (``flush``) or are not 0: its failure message, or None."""
+    from conformance.checks.assertions import flushed_jacobian_entries
+    from conformance.checks.quantities import jacobian_bound
+    from conformance.truth import oracle
+    from conformance.truth.tolerance import Bound
+
+    x = np.array([_ROW], dtype=np.float32)
+    g = np.array([_COTANGENT], dtype=np.float32)
+    jacobian = oracle.jacobian("softmax", x, 1).astype(np.float32)
+    if flush:
+        jacobian[np.abs(jacobian) < np.finfo(np.float32).smallest_normal] = 0
+    vjp = oracle.vjp("softmax", x, g, 1).astype(np.float32)
+    wide_g, wide_jacobian = g.astype(np.longdouble), jacobian.astype(np.longdouble)
+    product = np.tensordot(wide_g, wide_jacobian, axes=2)
+    own = tolerance.vjp_bound("softmax", x, g, 1, np.float32)
+    spread = np.tensordot(np.abs(wide_g), jacobian_bound("softmax", x, 1, np.float32).absolute, axes=2)
+    bound = Bound(own.absolute + spread, own.scale, own.dtype)
+    try:
+        assert_within_bound(
+            "vjp",
+            vjp,
+            product,
+            bound,
+            "[here]",
+            lambda: "",
+            reference="its own Jacobian, transposed, times the cotangent,",
+            cause=lambda index: flushed_jacobian_entries(
+                "softmax", x, 1, wide_jacobian, wide_g, index, vjp, product, bound
+            ),
+        )
+    except ConformanceFailure as failure:
+        return str(failure)
+    return None
+
+
+def test_a_vjp_against_its_own_flushed_jacobian_names_the_flush_and_the_flush_entries_match_it():
+    from conformance.results import divergences
+    from conformance.results.records import Record
+
+    message = _vjp_against_own_jacobian(flush=True)
+    assert message is not None and message.startswith("vjp[0, 6] = ")
+    assert (
+        ", where entries of its own Jacobian near the bottom of the float32 range are flushed to zero (err" in message
+    )
+    versions = {"jax": "0.10.2", "tensorflow": "2.21.0"}
+    for adapter, framework in (("jax-jit", "jax"), ("tensorflow-function", "tensorflow")):
+        failure = Record(
+            adapter, "vjp_equals_jacobian_transpose", "softmax", "float32", "failed", message, framework=framework
+        )
+        assert any(entry.matches(failure, versions) for entry in divergences.load_default()), adapter
+    assert _vjp_against_own_jacobian(flush=False) is None  # the same, unflushed, agrees
+
+
+def test_a_jacobian_zero_that_flushing_cannot_explain_is_not_blamed_on_it():
+    from conformance.checks.assertions import flushed_jacobian_entries
+    from conformance.truth import oracle
+
+    x = np.array([_ROW], dtype=np.float32)
+    g = np.array([_COTANGENT], dtype=np.float64)
+    jacobian = oracle.jacobian("softmax", x, 1)
+    vjp = oracle.vjp("softmax", x, g, 1)
+    product = vjp * (1 + 1e-3)  # off by far more than the flushed entries move it
+    bound = tolerance.Bound.of(np.zeros(vjp.shape), np.abs(vjp), np.float32, vjp.shape)
+    flushed = np.where(np.abs(jacobian) < np.finfo(np.float32).smallest_normal, 0, jacobian)
+    assert flushed_jacobian_entries("softmax", x, 1, flushed, g, (0, 6), vjp, product, bound) == ""
+    # and no flushed entry at all: nothing to name
+    assert flushed_jacobian_entries("softmax", x, 1, jacobian, g, (0, 6), vjp, vjp * (1 + 1e-6), bound) == ""

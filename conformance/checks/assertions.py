@@ -147,10 +147,13 @@ class Comparison:
         dtype: Any,
         note: str = "",
         explain: Callable[[], str | None] | None = None,
+        cause: Callable[[tuple[int, ...]], str] | None = None,
     ) -> None:
         """Record the figures; raise, naming the worst element, when an element is over its bound.
         ``note`` follows the counts (which cotangent, which row); ``explain()``, called only
-        then, gives the likely cause (:mod:`conformance.checks.hints`), the message's last line."""
+        then, gives the likely cause (:mod:`conformance.checks.hints`), the message's last line.
+        ``cause(index)`` describes what flushed to zero in the reference of the worst element
+        when the result itself shows nothing of it (``", where ..."`` or "")."""
         __tracebackhide__ = True
         worst = self.worst
         if worst is None:
@@ -161,9 +164,10 @@ class Comparison:
         if not self.over:
             return
         value, expected = worst.value, worst.expected
+        flushed = _flushed(value, expected, dtype) or (cause(worst.index) if cause is not None else "")
         message = (
             f"{_at(self.quantity, worst.index)} = {format_value(value, expected)}, "
-            f"but {self.reference} gives {format_value(expected, value)}{_flushed(value, expected, dtype)} "
+            f"but {self.reference} gives {format_value(expected, value)}{flushed} "
             f"(err {worst.error_ulp:.3g} ulp > bound {worst.bound_ulp:.3g} ulp) {where}; "
             f"{self.over} of {self.compared} elements exceed their bound{note}"
         )
@@ -207,14 +211,15 @@ def assert_within_bound(
     *,
     reference: str = "the oracle",
     explain: Callable[[], str | None] | None = None,
+    cause: Callable[[tuple[int, ...]], str] | None = None,
 ) -> None:
     """Every element of ``actual`` is within ``bound`` of ``exact``, which ``reference`` gives
     (the message says so); ``reproduce()`` makes the reproducer and ``explain()`` the likely
-    cause, on failure only."""
+    cause, on failure only (``cause``: see :meth:`Comparison.conclude`)."""
     __tracebackhide__ = True
     comparison = Comparison(quantity, reference)
     comparison.add(actual, exact, bound)
-    comparison.conclude(where, reproduce, bound.dtype, explain=explain)
+    comparison.conclude(where, reproduce, bound.dtype, explain=explain, cause=cause)
 
 
 FLUSH_ZONE = 64  # multiples of the smallest normal that a flushed intermediate, times a factor, can reach
@@ -250,6 +255,45 @@ def _flushed(value: Any, expected: Any, dtype: np.dtype[Any]) -> str:
     if reaches_float32_bottom and max(exact, abs(got)) < FLUSH_ZONE * smallest_normal:
         return f", near the bottom of the {name} range, where an intermediate flushed to zero shows"
     return ""
+
+
+def flushed_to_zero(actual: np.ndarray, exact: np.ndarray, dtype: Any) -> np.ndarray:
+    """Where ``actual`` is 0 and ``exact`` is not, and flush-to-zero arithmetic explains it:
+    ``exact`` is a subnormal or in the lowest normal binade, or (for dtypes whose range reaches
+    float32's bottom, see :func:`_flushed`) below FLUSH_ZONE times the smallest normal."""
+    smallest_normal = float(ml_dtypes.finfo(dtype).smallest_normal)
+    reaches_float32_bottom = smallest_normal <= float(np.finfo(np.float32).smallest_normal)
+    reach = (FLUSH_ZONE if reaches_float32_bottom else 2) * smallest_normal
+    magnitude = np.abs(np.asarray(exact, dtype=np.float64))
+    return np.asarray((np.asarray(actual) == 0) & (magnitude > 0) & (magnitude < reach))
+
+
+def flushed_jacobian_entries(
+    op: oracle.Op,
+    x: np.ndarray,
+    axis: int,
+    jacobian: np.ndarray,
+    g: np.ndarray,
+    index: tuple[int, ...],
+    vjp: np.ndarray,
+    transposed_product: np.ndarray,
+    bound: Bound,
+) -> str:
+    """``", where ..."`` when entries of the adapter's Jacobian flushed to zero (0 where the exact
+    entry is a subnormal or near the bottom of the range) move element ``index`` of ``J^T g``
+    by at least its excess over ``bound``, else "". A framework that flushes to zero (a
+    divergence of its Jacobian's accuracy, reported there) moves the transposed product by
+    that much, and its VJP need not move with it."""
+    if np.ndim(x) == 0:
+        return ""
+    exact = oracle.jacobian(op, x, axis)
+    missing = np.where(flushed_to_zero(jacobian, exact, x.dtype), np.abs(exact.astype(np.float64)), 0.0)
+    moved = float(np.tensordot(np.abs(g.astype(np.float64)), missing, axes=np.ndim(x))[index])
+    error = abs(float(vjp[index]) - float(transposed_product[index]))
+    excess = error - float(np.broadcast_to(bound.absolute, np.shape(vjp))[index])
+    if not 0 < excess <= moved:
+        return ""
+    return f", where entries of its own Jacobian near the bottom of the {dtype_name(x.dtype)} range are flushed to zero"
 
 
 def assert_exactly(

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.adapter import method_name
-from conformance.checks.assertions import assert_exactly, assert_within_bound
+from conformance.checks.assertions import assert_exactly, assert_within_bound, flushed_jacobian_entries
 from conformance.checks.quantities import compare, draw_problem, jacobian_bound, run
 from conformance.inputs.profiles import budget
 from conformance.inputs.strategies import Argument, vectors
@@ -111,4 +111,7 @@ def test_vjp_equals_transposed_jacobian_times_cotangent(subject, op, dtype, pool
             f"np.tensordot(cotangent, adapter.{jacobian_call}(x, axis={problem.axis}), axes=x.ndim)"
         ),
         reference="its own Jacobian, transposed, times the cotangent,",
+        cause=lambda index: flushed_jacobian_entries(
+            op, problem.x.value, problem.axis, jacobian, g, index, outcome.actual, transposed_product, bound
+        ),
     )

@@ -73,3 +73,38 @@ def test_probabilities_rounded_below_the_normal_range_are_allowed_their_half_spa
     bound = tolerance.vjp_derivative_bound(op, x, g, direction, -1, np.float64)
     assert np.all(np.abs(computed.astype(np.longdouble) - exact) <= bound.absolute)
     assert bound.absolute[1] > 10 * tolerance.UNDERFLOW * 5e-324  # the half spacing, magnified, is in it
+
+
+# The row on which the campaign (dev, every path, seed 5) saw torch's float32 log_softmax
+# Jacobian entry -s_11 = -1.96636e-29 against the oracle's -1.96634e-29, 82 ulps off.
+_DEEP_ROW = [4.727427005767822, -23.28021812438965, 7.359257221221924, 41.79676818847656, -3.9536402225494385,
+             28.657291412353516, -30.283727645874023, 50.146480560302734, 53.57900619506836, -42.99675750732422,
+             -60.93756866455078, -12.487983703613281]  # fmt: skip
+
+
+def _log_softmax_jacobian_from_its_output(x: np.ndarray) -> np.ndarray:
+    """The log_softmax Jacobian as a backward pass forms it, all in float32: the output
+    y = (x - m) - log Z, rounded at each step, then J = I - 1 exp(y)^T."""
+    shifted = (x - x.max()).astype(np.float32)
+    y = (shifted - np.log(np.sum(np.exp(shifted), dtype=np.float32))).astype(np.float32)
+    s = np.exp(y).astype(np.float32)
+    return (np.eye(x.size, dtype=np.float32) - s[None, :]).astype(np.float32)
+
+
+def test_a_log_softmax_jacobian_formed_from_its_rounded_output_is_within_the_bound():
+    """exp of the computed log_softmax carries the rounding of d_j - log Z, u (|d_j| + log Z),
+    besides the shift's: the bound of an entry -s_j allows both."""
+    x = np.array(_DEEP_ROW, dtype=np.float32)
+    got = _log_softmax_jacobian_from_its_output(x)
+    exact = oracle.jacobian("log_softmax", x, 0)
+    bound = tolerance.blocks_bound("log_softmax", x, 0, np.float32)
+    error = np.abs(got.astype(np.float64) - exact)
+    assert np.all(error <= bound.absolute), float(np.max(error / bound.absolute))
+    rng = np.random.default_rng(11)
+    for scale in (10.0, 30.0, 100.0):
+        for _ in range(50):
+            row = (rng.standard_normal(12) * scale).astype(np.float32)
+            error = np.abs(
+                _log_softmax_jacobian_from_its_output(row).astype(np.float64) - oracle.jacobian("log_softmax", row, 0)
+            )
+            assert np.all(error <= tolerance.blocks_bound("log_softmax", row, 0, np.float32).absolute), row.tolist()

@@ -39,13 +39,17 @@ Allowances (relative errors, in units of u):
     float64 softmax exceed the pairwise bound: an element at 22 ulps against 17, one at
     29 against 23.
 
-Relative error of s_i = softmax_i, however it is formed (exp(x - m) / Z, or exp of a
-log_softmax), with d_j = x_j - m <= 0::
+Relative error of s_i = softmax_i formed as exp(x - m) / Z, with d_j = x_j - m <= 0::
 
     K_s,i = |d_i| + sum_j s_j |d_j| + log Z + 2*ELEMENTARY + accumulation_allowance(n) + 3
 
 |d_i| is the shift's rounding magnified by exp; ``sum_j s_j |d_j|`` (at most log n, the
-entropy) is the same for the denominator; ``log Z`` covers log_softmax's ``d_i - log Z``.
+entropy) is the same for the denominator; ``log Z`` covers log Z's own error. A backward
+pass of log_softmax forms s_i as exp of the computed output y_i = d_i - log Z instead, and
+that subtraction rounds too, by u |y_i| = u (|d_i| + log Z): such an s_i carries
+``K_s,i + |d_i|`` (its log Z part is in K already). The log_softmax VJP and JVP bounds use
+that. (torch's float32 log_softmax Jacobian entry -s_j = -1.97e-29, d_j = -65.7, was 82 ulps
+off, over the 79 that K_s,j alone allows.)
 
 Each quantity gets, per element, an absolute error bound and a *scale* M_i (the magnitude
 of the terms the result is made of). Errors are reported in ulps of M_i: for the forward
@@ -160,6 +164,14 @@ class RowTerms:
     accumulation: float  # accumulation_allowance(n, dtype)
 
     @functools.cached_property
+    def relative_s_from_log_softmax(self) -> np.ndarray:
+        """K_s,i + |d_i|: s_i formed as exp of a computed log_softmax, whose subtraction
+        d_i - log Z rounds by u |y_i| (0 where d_i is not finite, as in K)."""
+        with np.errstate(invalid="ignore"):
+            depth = np.where(np.isfinite(self.shifted), np.abs(self.shifted), 0.0)
+        return self.relative_s + depth
+
+    @functools.cached_property
     def log_softmax(self) -> np.ndarray:
         """The oracle's float64 log_softmax."""
         with np.errstate(invalid="ignore"):
@@ -224,8 +236,8 @@ def _product_bound(op: Op, row: RowTerms, vector: np.ndarray, u: float, eta: flo
         |err_i| <= u s_i [ |g_i - c| K_s,i + sum_j |g_j| s_j K_s,j
                            + (accumulation_allowance(n) + 1) A + |g_i| + |c| ] + 2u|v_i|,
         A = sum_j |g_j| s_j, scale M_i = s_i (|g_i| + A).
-    log_softmax VJP, v_i = g_i - s_i G, G = sum g:
-        |err_i| <= u [ s_i |G| (K_s,i + 1) + accumulation_allowance(n) s_i sum|g| + |g_i| ] + 2u|v_i|,
+    log_softmax VJP, v_i = g_i - s_i G, G = sum g, with s_i = exp(y_i) (K'_i = K_s,i + |d_i|):
+        |err_i| <= u [ s_i |G| (K'_i + 1) + accumulation_allowance(n) s_i sum|g| + |g_i| ] + 2u|v_i|,
         scale M_i = |g_i| + s_i sum|g|.
     (The log_softmax JVP ``t_i - <s, t>`` is bounded by its own branch below.)
     Each s_j may also be off by eta/2 absolutely (a probability rounded below the normal
@@ -257,6 +269,7 @@ def _product_bound(op: Op, row: RowTerms, vector: np.ndarray, u: float, eta: flo
     total = np.sum(g, axis=axis, keepdims=True)
     total_mag = np.sum(mag, axis=axis, keepdims=True)
     v = g - s * total
+    k = row.relative_s_from_log_softmax
     absolute = u * (s * np.abs(total) * (k + ROUNDED) + gather * s * total_mag + mag)
     absolute = absolute + _half_spacings(eta, np.abs(total))
     absolute += (2 * ROUNDED * u) * np.abs(v)
@@ -275,7 +288,7 @@ def jvp_bound(
     op: Op, x: np.ndarray, tangent: np.ndarray, axis: int, dtype: Any, terms: RowTerms | None = None
 ) -> Bound:
     """The softmax JVP has the VJP's form (J is symmetric). The log_softmax JVP is
-    ``t_i - <s, t>``: |err_i| <= u [ |t_i| + sum_j s_j |t_j| (K_s,j + gather) ] + 2u|v_i|
+    ``t_i - <s, t>``: |err_i| <= u [ |t_i| + sum_j s_j |t_j| (K_s,j + |d_j| + gather) ] + 2u|v_i|
     + eta/2 sum|t| (each s_j off by eta/2 below the normal range)."""
     row = terms or row_terms(x, axis, dtype)
     u, eta = unit_roundoff(dtype), _smallest_subnormal(dtype)
@@ -283,7 +296,7 @@ def jvp_bound(
         absolute, scale = _product_bound(op, row, tangent, u, eta)
     else:
         t = np.nan_to_num(np.asarray(tangent, dtype=np.float64).reshape(row.s.shape))
-        weighted = _dot(row.s * np.abs(t), row.relative_s + row.accumulation + ROUNDED, row.axis)
+        weighted = _dot(row.s * np.abs(t), row.relative_s_from_log_softmax + row.accumulation + ROUNDED, row.axis)
         v = t - _dot(row.s, t, row.axis)
         absolute = u * (np.abs(t) + weighted) + 2 * ROUNDED * u * np.abs(v)
         absolute = absolute + _half_spacings(eta, np.sum(np.abs(t), axis=row.axis, keepdims=True))

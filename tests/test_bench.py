@@ -258,3 +258,22 @@ def test_each_cotangent_and_its_answer_are_freed_before_the_next_is_made():
     x = at_scale.large_input(site, np.float32, 5, "softmax")
     at_scale.check_vjp(_subject(Watched()), "softmax", x, 3, -1)
     assert alive_at_whole_calls == [0, 0, 0]
+
+
+def test_the_suites_own_work_on_a_large_input_keeps_the_worker_alive(monkeypatch):
+    """Making a 2**31-element input and comparing it take minutes outside any adapter call; the
+    runner takes a worker silent for the call timeout for hung, so each chunk beats (with no
+    call under way: timeout None). The thorough profile's torch worker was killed so."""
+    from conformance.checks import calls
+
+    beats: list[float | None] = []
+    monkeypatch.setattr(calls, "heartbeat", beats.append)
+    site = Site((70_000, 3), 1)
+    x = at_scale.large_input(site, np.float32, 5, "softmax")
+    chunks = at_scale._layout(x).chunks
+    assert chunks > 1 and beats == [None] * chunks
+    beats.clear()
+    at_scale.check_forward(_subject(NumpyReference()), "softmax", x, -1)
+    whole_call = next(number for number, beat in enumerate(beats) if beat is not None)  # it announces its time
+    compared = beats[whole_call + 1 :]
+    assert compared[:chunks] == [None] * chunks  # then the comparison, chunk by chunk

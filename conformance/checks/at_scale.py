@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from conformance.adapter import Quantity, method_name, provided_method
+from conformance.checks import calls
 from conformance.checks.assertions import Comparison, format_value
 from conformance.checks.calls import Subject
 from conformance.checks.failures import ConformanceFailure, WorstElement
@@ -60,10 +61,16 @@ EXCLUSIVE_BYTES = 2**30  # an input this large takes the machine's memory lock (
 LOCK_FILE = os.path.join(tempfile.gettempdir(), "softmax-conformance-memory.lock")
 
 
+def _busy() -> None:
+    """Tell the runner that the worker is at the suite's own work on a large input (making it,
+    comparing it): minutes at 2**31 elements, which must not be taken for a hang."""
+    calls.heartbeat(None)
+
+
 def large_input(site: Site, dtype: Any, seed: int, op: Op) -> Argument:
     """The seeded logits of ``site`` (2-d), the same in every worker of a run."""
     recipe = Seeded(site.shape, dtype_name(dtype), seed, f"{op}/x", site.axis, "logits")  # type: ignore[arg-type]
-    return Argument(recipe.build(), recipe=recipe)
+    return Argument(recipe.build(_busy), recipe=recipe)
 
 
 # What checking an input takes at the peak, in multiples of its size: during the VJP the
@@ -135,10 +142,17 @@ def _each_chunk(layout: Layout, work: Callable[[int], Any]) -> list[Any]:
     """``[work(k) for k in chunks]``, a few chunks at once on threads (NumPy lets go of the GIL)."""
     chunks = range(layout.chunks)
     threads = _threads()
+    results = []
     if threads == 1 or layout.chunks < 2:
-        return [work(k) for k in chunks]
+        for k in chunks:
+            results.append(work(k))
+            _busy()
+        return results
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="oracle") as pool:
-        return list(pool.map(work, chunks))
+        for result in pool.map(work, chunks):
+            results.append(result)
+            _busy()
+    return results
 
 
 def _compare_chunks(comparison: Comparison, out: np.ndarray, layout: Layout, reference: Reference) -> None:
@@ -222,7 +236,7 @@ def check_forward(subject: Subject, op: Op, x: Argument, row_axis: int) -> None:
 def _cotangent(x: Argument, op: Op, stream: str, fraction: float | None = None) -> Argument:
     base = _recipe(x)
     recipe = Seeded(base.shape, base.dtype, base.seed, f"{op}/{stream}", base.axis, "normal", fraction)
-    return Argument(recipe.build(), recipe=recipe)
+    return Argument(recipe.build(_busy), recipe=recipe)
 
 
 def _vjp_exact(op: Op, xc: np.ndarray, gc: np.ndarray, dtype: Any) -> tuple[np.ndarray, Bound]:
@@ -308,6 +322,7 @@ def check_block_structure(subject: Subject, op: Op, x: Argument, fraction: float
         wrong = (view[block] != 0) & others[block, None]
         nonzero_rows[block] = wrong.any(axis=1)
         nonzero_count += int(np.count_nonzero(wrong))
+        _busy()
     if nonzero_count:
         rows = np.flatnonzero(nonzero_rows)
         row = int(rows[0])

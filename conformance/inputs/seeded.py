@@ -14,6 +14,7 @@ run along (the adapter is called with exactly that axis, negative or not).
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,13 +152,16 @@ class Seeded:
         k = layout.chunk_of(row)
         return np.ascontiguousarray(self.chunk(k)[row - layout.rows(k).start])
 
-    def build(self) -> np.ndarray:
-        """The whole array (C order, aligned), filled a chunk at a time."""
+    def build(self, progress: Callable[[], None] | None = None) -> np.ndarray:
+        """The whole array (C order, aligned), filled a chunk at a time; ``progress()`` after
+        each chunk (a 2**31-element input takes minutes, and a worker must show it is alive)."""
         layout = self.layout
         out = aligned_empty(layout.shape, self.numpy_dtype)
         view = layout.view(out)
         for k in range(layout.chunks):
             view[layout.rows(k)] = self.chunk(k)
+            if progress is not None:
+                progress()
         return out
 
     def arguments(self) -> str:

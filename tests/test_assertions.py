@@ -97,9 +97,8 @@ def _vjp_against_own_jacobian(flush: bool) -> str | None:
     """The vjp_equals_jacobian_transpose comparison of a correct VJP with a correct Jacobian
     whose float32 subnormal entries are (``flush``) or are not 0: its failure message, or None."""
     from conformance.checks.assertions import flushed_jacobian_entries
-    from conformance.checks.quantities import jacobian_bound
+    from conformance.checks.quantities import transposed_product
     from conformance.truth import oracle
-    from conformance.truth.tolerance import Bound
 
     x = np.array([_ROW], dtype=np.float32)
     g = np.array([_COTANGENT], dtype=np.float32)
@@ -108,10 +107,7 @@ def _vjp_against_own_jacobian(flush: bool) -> str | None:
         jacobian[np.abs(jacobian) < np.finfo(np.float32).smallest_normal] = 0
     vjp = oracle.vjp("softmax", x, g, 1).astype(np.float32)
     wide_g, wide_jacobian = g.astype(np.longdouble), jacobian.astype(np.longdouble)
-    product = np.tensordot(wide_g, wide_jacobian, axes=2)
-    own = tolerance.vjp_bound("softmax", x, g, 1, np.float32)
-    spread = np.tensordot(np.abs(wide_g), jacobian_bound("softmax", x, 1, np.float32).absolute, axes=2)
-    bound = Bound(own.absolute + spread, own.scale, own.dtype)
+    product, bound = transposed_product("softmax", x, 1, wide_jacobian, wide_g)
     try:
         assert_within_bound(
             "vjp",

@@ -251,19 +251,22 @@ def _flushed(value: Any, expected: Any, dtype: np.dtype[Any]) -> str:
         return f", a {name} subnormal flushed to zero"
     if got == 0 and 0 < exact < 2 * smallest_normal:
         return f", a {name} number in the lowest normal binade flushed to zero"
-    reaches_float32_bottom = smallest_normal <= float(np.finfo(np.float32).smallest_normal)
-    if reaches_float32_bottom and max(exact, abs(got)) < FLUSH_ZONE * smallest_normal:
+    if _reaches_float32_bottom(dtype) and max(exact, abs(got)) < FLUSH_ZONE * smallest_normal:
         return f", near the bottom of the {name} range, where an intermediate flushed to zero shows"
     return ""
+
+
+def _reaches_float32_bottom(dtype: Any) -> bool:
+    """Whether ``dtype``'s range reaches down to float32's smallest normal, where processors
+    flush (float16's bottom binades hold ordinary values, computed in float32)."""
+    return float(ml_dtypes.finfo(dtype).smallest_normal) <= float(np.finfo(np.float32).smallest_normal)
 
 
 def flushed_to_zero(actual: np.ndarray, exact: np.ndarray, dtype: Any) -> np.ndarray:
     """Where ``actual`` is 0 and ``exact`` is not, and flush-to-zero arithmetic explains it:
     ``exact`` is a subnormal or in the lowest normal binade, or (for dtypes whose range reaches
     float32's bottom, see :func:`_flushed`) below FLUSH_ZONE times the smallest normal."""
-    smallest_normal = float(ml_dtypes.finfo(dtype).smallest_normal)
-    reaches_float32_bottom = smallest_normal <= float(np.finfo(np.float32).smallest_normal)
-    reach = (FLUSH_ZONE if reaches_float32_bottom else 2) * smallest_normal
+    reach = (FLUSH_ZONE if _reaches_float32_bottom(dtype) else 2) * float(ml_dtypes.finfo(dtype).smallest_normal)
     magnitude = np.abs(np.asarray(exact, dtype=np.float64))
     return np.asarray((np.asarray(actual) == 0) & (magnitude > 0) & (magnitude < reach))
 

@@ -28,10 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -87,12 +86,12 @@ def memory_short(site: Site, dtype: Any, framework: str | None = None) -> str | 
     (too little memory available), or None: a worker the kernel kills for memory would be an
     error that says nothing about the adapter."""
     multiple = MEMORY_PER_INPUT.get(framework or "", MEMORY_PER_INPUT_UNKNOWN)
-    needed = int(math.prod(site.shape) * np.dtype(dtype).itemsize * multiple)
+    needed = int(site.size * np.dtype(dtype).itemsize * multiple)
     available = memory_available_bytes()
     if available is None or needed <= available:
         return None
     return (
-        f"not enough memory here: checking {math.prod(site.shape):,} {dtype_name(dtype)} elements takes about "
+        f"not enough memory here: checking {site.size:,} {dtype_name(dtype)} elements takes about "
         f"{gib(needed)} with {framework or 'this adapter'}, and {gib(available)} is available"
     )
 
@@ -142,17 +141,19 @@ def _each_chunk(layout: Layout, work: Callable[[int], Any]) -> list[Any]:
     """``[work(k) for k in chunks]``, a few chunks at once on threads (NumPy lets go of the GIL)."""
     chunks = range(layout.chunks)
     threads = _threads()
-    results = []
     if threads == 1 or layout.chunks < 2:
-        for k in chunks:
-            results.append(work(k))
-            _busy()
-        return results
+        return _beating(map(work, chunks))
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="oracle") as pool:
-        for result in pool.map(work, chunks):
-            results.append(result)
-            _busy()
-    return results
+        return _beating(pool.map(work, chunks))
+
+
+def _beating(results: Iterable[Any]) -> list[Any]:
+    """``list(results)``, telling the runner the worker is busy after each (:func:`_busy`)."""
+    listed = []
+    for result in results:
+        listed.append(result)
+        _busy()
+    return listed
 
 
 def _compare_chunks(comparison: Comparison, out: np.ndarray, layout: Layout, reference: Reference) -> None:

@@ -74,6 +74,20 @@ def jacobian_bound(op: Op, x: np.ndarray, axis: int, dtype: Any) -> Bound:
     )
 
 
+def transposed_product(
+    op: Op, x: np.ndarray, axis: int, jacobian: np.ndarray, cotangent: np.ndarray
+) -> tuple[np.ndarray, Bound]:
+    """``J^T g`` from an adapter's own Jacobian (``jacobian`` and ``cotangent`` in long double)
+    and how far its VJP may be from it: the VJP's own bound plus each Jacobian entry's bound,
+    spread through ``|g|``."""
+    rank = np.ndim(x)
+    product = np.tensordot(cotangent, jacobian, axes=rank) if rank else cotangent * jacobian
+    entry_bound = jacobian_bound(op, x, axis, x.dtype).absolute
+    spread = np.tensordot(np.abs(cotangent), entry_bound, axes=rank) if rank else np.abs(cotangent) * entry_bound
+    own = tolerance.vjp_bound(op, x, cotangent, axis, x.dtype)
+    return product, Bound(own.absolute + spread, own.scale, own.dtype)
+
+
 _BOUNDS: dict[Quantity, Callable[..., Bound]] = {
     "forward": tolerance.forward_bound,
     "vjp": tolerance.vjp_bound,

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from conformance.adapter import method_name
 from conformance.checks.assertions import assert_exactly, assert_within_bound, flushed_jacobian_entries
-from conformance.checks.quantities import compare, draw_problem, jacobian_bound, run
+from conformance.checks.quantities import compare, draw_problem, run, transposed_product
 from conformance.inputs.profiles import budget
 from conformance.inputs.strategies import Argument, vectors
 from conformance.properties.marks import conformance_property
@@ -94,17 +94,12 @@ def test_vjp_equals_transposed_jacobian_times_cotangent(subject, op, dtype, pool
     jacobian = run(subject, op, "jacobian", problem.x, problem.axis).actual.astype(np.longdouble)
     outcome = run(subject, op, "vjp", problem.x, problem.axis, [cotangent])
     g = cotangent.value.astype(np.longdouble)
-    rank = len(problem.shape)
-    transposed_product = np.tensordot(g, jacobian, axes=rank) if rank else g * jacobian
-    entry_bound = jacobian_bound(op, problem.x.value, problem.axis, dtype).absolute
-    spread = np.tensordot(np.abs(g), entry_bound, axes=rank) if rank else np.abs(g) * entry_bound
-    own = tolerance.vjp_bound(op, problem.x.value, cotangent.value, problem.axis, dtype)
-    bound = Bound(own.absolute + spread, own.scale, own.dtype)
+    transposed, bound = transposed_product(op, problem.x.value, problem.axis, jacobian, g)
     jacobian_call = method_name(op, "jacobian")
     assert_within_bound(
         "vjp",
         outcome.actual,
-        transposed_product,
+        transposed,
         bound,
         outcome.where,
         lambda: outcome.call.source(
@@ -112,6 +107,6 @@ def test_vjp_equals_transposed_jacobian_times_cotangent(subject, op, dtype, pool
         ),
         reference="its own Jacobian, transposed, times the cotangent,",
         cause=lambda index: flushed_jacobian_entries(
-            op, problem.x.value, problem.axis, jacobian, g, index, outcome.actual, transposed_product, bound
+            op, problem.x.value, problem.axis, jacobian, g, index, outcome.actual, transposed, bound
         ),
     )

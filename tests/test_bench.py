@@ -86,8 +86,11 @@ def test_bench_fails_broken_adapters_with_the_suites_messages_and_the_gate_reads
     assert by_spec["numpy"]["status"] == "passed"
     leaking = by_spec["VjpReducesWholeTensor"]
     assert leaking["status"] == "failed" and "[vjp-reduces-whole-tensor softmax axis=-1 float32]" in leaking["message"]
-    assert "the worst is element" in leaking["message"] and "of 1000 rows of 100" in leaking["message"]
+    assert "a row whose cotangent is 0 must give exactly 0" in leaking["message"]
     assert "seeded.array((1000, 100), 'float32'" in leaking["reproducer"]
+    blind = by_spec["VjpWithoutInnerProduct"]
+    assert blind["status"] == "failed" and "the worst is element" in blind["message"]
+    assert "of 1000 rows of 100" in blind["message"] and "seeded.array((1000, 100), 'float32'" in blind["reproducer"]
     gate = run_cli("gate", str(tmp_path / "bench.json"))
     assert gate.returncode == 1 and "large_input" in gate.stdout
     assert "FAILS" in result.stdout
@@ -163,9 +166,13 @@ def test_a_seeded_input_is_the_same_whole_chunk_by_chunk_and_row_by_row():
     assert np.array_equal(recipe.build(), whole) and recipe.changed(whole) == 0
     whole[3, 4] += 1
     assert recipe.changed(whole) == 1
-    sparse = Seeded((200, 7), "float32", 5, "g", -1, "normal", fraction=0.05)
-    filled = np.flatnonzero(np.any(sparse.layout.view(sparse.build()) != 0, axis=-1))
-    assert sparse.rows is not None and list(filled) == list(sparse.rows) and len(filled) == 10
+    holed = Seeded((200, 7), "float32", 5, "g", -1, "normal", zero_fraction=1 / 16)
+    zero = np.flatnonzero(~np.any(holed.layout.view(holed.build()) != 0, axis=-1))
+    assert list(zero) == list(holed.zero_rows) and len(zero) == 12
+    assert not SeededRow(holed, int(zero[0])).build().any() and SeededRow(holed, int(zero[0]) + 1).build().any()
+    for batch in (2, 3):  # a vocabulary's few rows: at least one row is 0, and one is not
+        rows = Seeded((batch, 5), "float32", 5, "g", -1, "normal", zero_fraction=1 / 16).zero_rows
+        assert len(rows) == 1
 
 
 def test_a_large_failure_names_its_row_and_element_and_its_reproducer_rebuilds_the_input():
@@ -183,9 +190,22 @@ def test_a_large_failure_names_its_row_and_element_and_its_reproducer_rebuilds_t
     assert abs(float(got) - float(exact)) > 1e-3  # the wrapped row, reproduced from the seed
 
 
-def test_the_block_structure_check_catches_a_vjp_that_leaks_into_other_rows():
+@pytest.mark.parametrize("shape", [(300, 70), (3, 1000)])
+def test_the_vjp_check_catches_a_vjp_that_leaks_into_rows_whose_cotangent_is_0(shape):
+    with pytest.raises(ConformanceFailure, match="a row whose cotangent is 0 must give exactly 0") as caught:
+        at_scale.check_vjp(_subject(broken_adapters.VjpReducesWholeTensor()), "softmax", _large(shape), 1, 0)
+    assert f"(the cotangent is 0 on {max(1, round(shape[0] / 16))} of {shape[0]} rows)" in str(caught.value)
+    assert "zero_fraction=0.0625" in caught.value.reproducer
+
+
+def test_a_leak_too_small_for_the_bound_is_caught_on_the_rows_whose_cotangent_is_0():
+    class LeaksALittle(NumpyReference):
+        def vjp(self, x, cotangent, axis):
+            out = super().vjp(x, cotangent, axis)
+            return out + np.float32(1e-30) * np.roll(cotangent, 1, axis=1 - axis % 2)
+
     with pytest.raises(ConformanceFailure, match="a row whose cotangent is 0 must give exactly 0"):
-        at_scale.check_block_structure(_subject(broken_adapters.VjpReducesWholeTensor()), "softmax", _large())
+        at_scale.check_vjp(_subject(LeaksALittle()), "softmax", _large(), 1, 0)
 
 
 def test_a_large_input_modified_in_place_is_caught_by_its_digest():

@@ -13,6 +13,7 @@ run along (the adapter is called with exactly that axis, negative or not).
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,8 +88,8 @@ class Seeded:
     """How to make one argument from a seed; :meth:`source` is the call that makes it again.
 
     ``kind``: ``logits`` (N(0, 1) * 3), ``normal`` (N(0, 1), a cotangent) or ``ones``. With
-    ``fraction``, only that share of the rows (at least one, drawn from the seed) is filled
-    and every other row is exactly 0.
+    ``zero_fraction``, that share of the rows (drawn from the seed; at least one and not all,
+    when there are two or more) is exactly 0.
     """
 
     shape: tuple[int, int]
@@ -97,7 +98,7 @@ class Seeded:
     stream: str
     axis: int
     kind: str = "normal"
-    fraction: float | None = None
+    zero_fraction: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -113,13 +114,13 @@ class Seeded:
     def numpy_dtype(self) -> np.dtype[Any]:
         return DTYPES[self.dtype]
 
-    @property
-    def rows(self) -> np.ndarray | None:
-        """The filled rows (sorted), or None when every row is."""
-        if self.fraction is None:
-            return None
+    @functools.cached_property
+    def zero_rows(self) -> np.ndarray:
+        """The rows that are exactly 0, sorted (none without ``zero_fraction``)."""
         batch = self.layout.batch
-        count = min(batch, max(1, round(batch * self.fraction)))
+        if self.zero_fraction is None or batch < 2:
+            return np.zeros(0, dtype=np.intp)
+        count = min(batch - 1, max(1, round(batch * self.zero_fraction)))
         rng = np.random.default_rng([self.seed, stream_key(f"{self.stream}/rows")])
         return np.sort(rng.choice(batch, size=count, replace=False))
 
@@ -131,12 +132,9 @@ class Seeded:
         if self.kind == "ones":
             return np.ones((count, layout.length), dtype=self.numpy_dtype)
         rng = np.random.default_rng([self.seed, stream_key(self.stream), k])
-        support = self.rows
-        if support is None:
-            return self._normal(rng, (count, layout.length))
-        out = np.zeros((count, layout.length), dtype=self.numpy_dtype)
-        local = local_rows(support, rows)
-        out[local] = self._normal(rng, (local.size, layout.length))
+        out = self._normal(rng, (count, layout.length))
+        if self.zero_fraction is not None:
+            out[local_rows(self.zero_rows, rows)] = 0
         return out
 
     def _normal(self, rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
@@ -166,10 +164,10 @@ class Seeded:
 
     def arguments(self) -> str:
         """This recipe as the arguments of :func:`array`."""
-        fraction = "" if self.fraction is None else f", fraction={self.fraction!r}"
+        zeros = "" if self.zero_fraction is None else f", zero_fraction={self.zero_fraction!r}"
         return (
             f"{self.shape!r}, {self.dtype!r}, seed={self.seed}, stream={self.stream!r}, "
-            f"axis={self.axis}, kind={self.kind!r}{fraction}"
+            f"axis={self.axis}, kind={self.kind!r}{zeros}"
         )
 
     def source(self) -> str:
@@ -219,10 +217,10 @@ def array(
     stream: str,
     axis: int,
     kind: str = "normal",
-    fraction: float | None = None,
+    zero_fraction: float | None = None,
 ) -> np.ndarray:
     """The seeded array a failure message names: the same bits as in the run."""
-    return Seeded(tuple(shape), dtype, int(seed), stream, axis, kind, fraction).build()  # type: ignore[arg-type]
+    return Seeded(tuple(shape), dtype, int(seed), stream, axis, kind, zero_fraction).build()  # type: ignore[arg-type]
 
 
 def row(
@@ -233,11 +231,11 @@ def row(
     stream: str,
     axis: int,
     kind: str = "normal",
-    fraction: float | None = None,
+    zero_fraction: float | None = None,
     row: int,
 ) -> np.ndarray:
     """Row ``row`` of the seeded array, made alone (without the rest of the array)."""
-    return Seeded(tuple(shape), dtype, int(seed), stream, axis, kind, fraction).row(row)  # type: ignore[arg-type]
+    return Seeded(tuple(shape), dtype, int(seed), stream, axis, kind, zero_fraction).row(row)  # type: ignore[arg-type]
 
 
 def local_rows(support: np.ndarray, rows: slice) -> np.ndarray:

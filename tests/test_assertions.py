@@ -158,3 +158,16 @@ def test_a_jacobian_zero_that_flushing_cannot_explain_is_not_blamed_on_it():
     assert flushed_jacobian_entries("softmax", x, 1, flushed, g, (0, 6), vjp, product, bound) == ""
     # and no flushed entry at all: nothing to name
     assert flushed_jacobian_entries("softmax", x, 1, jacobian, g, (0, 6), vjp, vjp * (1 + 1e-6), bound) == ""
+
+
+def test_float16_is_widened_by_its_bits_to_the_same_float64_as_numpys_cast():
+    """Every one of the 65536 float16 values, in a strided view too (the comparison widens an
+    adapter's float16 answer by looking it up)."""
+    from conformance.truth.dtypes import as_float64
+
+    every = np.arange(2**16, dtype=np.uint16).view(np.float16).reshape(256, 256)
+    for array in (every, every[:, ::3], every.T, every[7, 7]):
+        widened = as_float64(array)
+        assert widened.dtype == np.float64 and widened.shape == np.shape(array)
+        assert np.array_equal(widened, np.asarray(array).astype(np.float64), equal_nan=True)
+    assert as_float64(np.array([1.5], np.float32)).dtype == np.float64

@@ -17,7 +17,7 @@ from conformance.checks import measure
 from conformance.checks.failures import ConformanceFailure, WorstElement
 from conformance.checks.reproducer import Call, format_value
 from conformance.truth import oracle
-from conformance.truth.dtypes import dtype_name, ulp
+from conformance.truth.dtypes import as_float64, dtype_name, ulp
 from conformance.truth.tolerance import Bound
 
 
@@ -43,8 +43,9 @@ def absolute_error(actual: np.ndarray, exact: np.ndarray, bound: Bound) -> np.nd
     else:
         work = np.longdouble if exact.dtype == np.longdouble else np.float64
         e = exact.astype(work, copy=False)
+        wide = as_float64(actual) if work == np.float64 else np.asarray(actual).astype(work)
         with np.errstate(invalid="ignore", over="ignore"):
-            error = np.abs(np.asarray(actual).astype(work) - e)
+            error = np.abs(wide - e)
         if np.isfinite(error).all():  # no infinity or NaN on either side: nothing to adjust
             return error
     a = np.asarray(actual)
@@ -93,6 +94,12 @@ class Comparison:
     over: int = 0
     worst: Worst | None = None
     samples: list[float] = field(default_factory=list)
+    sampling: bool = True  # whether :meth:`add` keeps the largest ratios (the report's plots)
+
+    def part(self, number: int) -> Comparison:
+        """An empty comparison for piece ``number`` of this one, to :meth:`merge` back in order:
+        only the first pieces keep samples, as many as :meth:`merge` takes."""
+        return Comparison(self.quantity, self.reference, sampling=number < _SAMPLES_KEPT // _SAMPLES_PER_PIECE)
 
     def add(
         self,
@@ -117,7 +124,7 @@ class Comparison:
         self.over += int(np.count_nonzero(_beyond(error, bound, ratio.shape)))
         flat = int(np.argmax(ratio))
         worst_ratio = float(ratio.flat[flat])
-        if len(self.samples) < _SAMPLES_KEPT:
+        if self.sampling and len(self.samples) < _SAMPLES_KEPT:
             self.samples.extend(_largest(ratio, _SAMPLES_PER_PIECE))
         if self.worst is not None and not worst_ratio > self.worst.ratio:
             return

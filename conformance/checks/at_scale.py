@@ -47,7 +47,7 @@ from conformance.checks.memory import gib, memory_available_bytes
 from conformance.checks.quantities import Outcome, run
 from conformance.checks.reproducer import reproducer
 from conformance.checks.rows import assert_row_alone_agrees
-from conformance.checks.shared import Reference, locked, shared
+from conformance.checks.shared import Reference, locked, shared, shared_array
 from conformance.inputs.seeded import Layout, Seeded, SeededRow
 from conformance.inputs.shape_pool import Site
 from conformance.inputs.strategies import Argument
@@ -71,7 +71,13 @@ def _busy() -> None:
 def large_input(site: Site, dtype: Any, seed: int, op: Op) -> Argument:
     """The seeded logits of ``site`` (2-d), the same in every worker of a run."""
     recipe = Seeded(site.shape, dtype_name(dtype), seed, f"{op}/x", site.axis, "logits")  # type: ignore[arg-type]
-    return Argument(recipe.build(_busy), recipe=recipe)
+    return _made(recipe)
+
+
+def _made(recipe: Seeded) -> Argument:
+    """The argument ``recipe`` makes, made once per run and shared by its workers (:mod:`shared`)."""
+    array = shared_array(recipe.source(), recipe.layout, recipe.numpy_dtype, lambda: recipe.build(_busy))
+    return Argument(array, recipe=recipe)
 
 
 # What checking an input takes at the peak, in multiples of its size: during the VJP the
@@ -167,7 +173,7 @@ def _compare_chunks(comparison: Comparison, out: np.ndarray, layout: Layout, ref
     def piece(k: int) -> Comparison:
         rows = layout.rows(k)
         exact, bound = reference(k)
-        part = Comparison(comparison.quantity, comparison.reference)
+        part = comparison.part(k)
         part.add(view[rows], exact, bound, lambda flat: layout.index(rows.start + flat // length, flat % length))
         return part
 
@@ -231,10 +237,9 @@ def check_forward(subject: Subject, op: Op, x: Argument, row_axis: int) -> None:
     _rows_alone(subject, op, "forward", x, outcome, row_axis)
 
 
-def _cotangent(x: Argument, op: Op, stream: str, fraction: float | None = None) -> Argument:
+def _cotangent(x: Argument, op: Op, stream: str, zero_fraction: float | None = None) -> Argument:
     base = _recipe(x)
-    recipe = Seeded(base.shape, base.dtype, base.seed, f"{op}/{stream}", base.axis, "normal", fraction)
-    return Argument(recipe.build(_busy), recipe=recipe)
+    return _made(Seeded(base.shape, base.dtype, base.seed, f"{op}/{stream}", base.axis, "normal", zero_fraction))
 
 
 def _vjp_exact(op: Op, xc: np.ndarray, gc: np.ndarray, dtype: Any) -> tuple[np.ndarray, Bound]:

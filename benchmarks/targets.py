@@ -16,7 +16,19 @@ Targets (2 cores):
 "Cold" means a fresh, empty compilation-cache folder (``$CONFORMANCE_COMPILATION_CACHE``),
 so neither JAX's persistent cache nor the adapter timings of an earlier run help. Each run
 uses the default profile (``dev``, random; ``ci`` under ``CI=true``) unless ``--profile``
-says otherwise. Wall seconds are read around the whole process; the peak memory is the
+says otherwise.
+
+``--conditions`` times the ``default`` and ``user`` targets under other conditions too, to
+tell apart what makes one machine's figure differ from another's:
+
+* ``cold`` (the default): as above;
+* ``files-cold``: cold, and the kernel's page cache dropped first (``/proc/sys/vm/drop_caches``,
+  root only), so every framework's files are read from the disk again;
+* ``warm``: again with the folder the cold run of the same target left (JAX's compiled
+  programs and the runner's timings of the adapters); a cold run is made first if
+  ``cold`` was not asked for;
+* ``loaded``: cold, with one busy process (a pure-Python loop) beside the run, as when
+  another job shares the machine. Wall seconds are read around the whole process; the peak memory is the
 largest single process the run waited for (``wait4``'s ``ru_maxrss``). Nothing is asserted:
 the script reports.
 
@@ -49,11 +61,14 @@ from conformance.running.processes import available_cores  # noqa: E402
 
 THREE = "torch,jax,tensorflow"
 TARGETS = ("default", "user", "paths", "all-paths", "ci")
+CONDITIONS = ("cold", "files-cold", "warm", "loaded")
+DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 LIMITS_S = {"default": 60, "user": 6, "path": 180, "all-paths cold": 600, "all-paths warm": 300, "ci": 600}
 
 
 def timed(command: list[str], cwd: Path, environment: dict[str, str], log: Path) -> dict[str, Any]:
-    """Run ``command`` to its end: exit status, wall seconds, peak RSS of its largest process."""
+    """Run ``command`` to its end: exit status, wall seconds, the CPU seconds of it and of the
+    processes it waited for, and the peak RSS of its largest process."""
     started = time.perf_counter()
     with open(log, "wb") as output:
         process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=output, stderr=subprocess.STDOUT)
@@ -63,9 +78,36 @@ def timed(command: list[str], cwd: Path, environment: dict[str, str], log: Path)
         "command": " ".join(command),
         "returncode": os.waitstatus_to_exitcode(status),
         "wall_s": round(wall, 2),
+        "user_s": round(usage.ru_utime, 1),
+        "system_s": round(usage.ru_stime, 1),
         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
         "log": str(log),
     }
+
+
+def drop_page_cache() -> None:
+    """Write the dirty pages out, then drop the kernel's page cache (root only)."""
+    os.sync()
+    DROP_CACHES.write_text("3\n")
+
+
+def page_cache_problem() -> str | None:
+    """Why ``files-cold`` cannot be measured here, or None."""
+    if not os.access(DROP_CACHES, os.W_OK):
+        return f"files-cold drops the page cache through {DROP_CACHES}, which only root can write"
+    return None
+
+
+class BusyProcess:
+    """One pure-Python loop running beside a timed run, for as long as the ``with`` lasts."""
+
+    def __enter__(self) -> BusyProcess:
+        self.process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.process.kill()
+        self.process.wait()
 
 
 def _run(*arguments: str) -> list[str]:
@@ -112,29 +154,53 @@ def reference_figures() -> dict[str, float | None]:
     return figures
 
 
-def measure(targets: list[str], folder: Path, profile: str | None) -> list[dict[str, Any]]:
+def measure(
+    targets: list[str], folder: Path, profile: str | None, conditions: tuple[str, ...] = ("cold",)
+) -> list[dict[str, Any]]:
     base = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     profile_args = ["--profile", profile] if profile else []
     measured: list[dict[str, Any]] = []
 
-    def once(name: str, command: list[str], cache: Path, cwd: Path = REPO) -> None:
+    def once(name: str, command: list[str], cache: Path, cwd: Path = REPO, condition: str = "cold") -> None:
         environment = {**base, "CONFORMANCE_COMPILATION_CACHE": str(cache)}
-        print(f"{name}: {' '.join(command)}", file=sys.stderr, flush=True)
-        result = timed(command, cwd, environment, folder / f"{name.replace(' ', '-').replace(':', '-')}.log")
+        label = name if condition == "cold" else f"{name} ({condition})"
+        print(f"{label}: {' '.join(command)}", file=sys.stderr, flush=True)
+        log = folder / f"{label.replace(' ', '-').replace(':', '-').replace('(', '').replace(')', '')}.log"
+        if condition == "files-cold":
+            drop_page_cache()
+        if condition == "loaded":
+            with BusyProcess():
+                result = timed(command, cwd, environment, log)
+        else:
+            result = timed(command, cwd, environment, log)
         limit = LIMITS_S["path" if name.startswith("path ") else name]
-        measured.append({"target": name, "limit_s": limit, **result})
+        measured.append({"target": label, "condition": condition, "limit_s": limit, **result})
         print(f"  {result['wall_s']:.1f} s (target {limit} s), exit {result['returncode']}", file=sys.stderr)
 
+    def under_each_condition(name: str, command: list[str]) -> None:
+        """``command`` cold, then under each other condition asked for; the warm run reuses
+        the cold run's cache folder, and every other condition starts from an empty one."""
+        cold_cache = folder / f"cache-{name}"
+        if "cold" in conditions or "warm" in conditions:
+            if "cold" in conditions:
+                once(name, command, cold_cache)
+            else:
+                subprocess.run(command, cwd=REPO, env={**base, "CONFORMANCE_COMPILATION_CACHE": str(cold_cache)},
+                               capture_output=True, check=False)  # fmt: skip
+        for condition in ("files-cold", "warm", "loaded"):
+            if condition in conditions:
+                cache = cold_cache if condition == "warm" else folder / f"cache-{name}-{condition}"
+                once(name, command, cache, condition=condition)
+
     if "default" in targets:
-        once(
+        under_each_condition(
             "default",
             _run("--frameworks", THREE, "--json", str(folder / "default.json"), "--html", str(folder / "default.html"))
             + profile_args,
-            folder / "cache-default",
         )
     if "user" in targets:
         user = _run("--adapter", "adapters/numpy_adapter.py:NumpyReference", "--json", str(folder / "user.json"))
-        once("user", user + profile_args, folder / "cache-user")
+        under_each_condition("user", user + profile_args)
     if "paths" in targets:
         for framework in THREE.split(","):
             for path in FRAMEWORKS[framework][1]:
@@ -157,16 +223,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default=None, help="conformance profile (default: the run's own default)")
     parser.add_argument("--out", required=True, help="write the figures (JSON) here")
     parser.add_argument("--keep", default=None, help="keep logs, results and caches in this folder")
+    parser.add_argument(
+        "--conditions", default="cold", help=f"for default and user: comma-separated subset of {','.join(CONDITIONS)}"
+    )
     args = parser.parse_args(argv)
     targets = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in targets if name not in TARGETS]
     if unknown:
         parser.error(f"--only={args.only}, but the targets are: {', '.join(TARGETS)}")
+    conditions = tuple(name.strip() for name in args.conditions.split(",") if name.strip())
+    if not conditions or any(name not in CONDITIONS for name in conditions):
+        parser.error(f"--conditions={args.conditions}, but the conditions are: {', '.join(CONDITIONS)}")
+    if "files-cold" in conditions and page_cache_problem():
+        parser.error(f"--conditions={args.conditions}: {page_cache_problem()}")
     with tempfile.TemporaryDirectory(prefix="targets-") as temporary:
         folder = Path(args.keep or temporary)
         folder.mkdir(parents=True, exist_ok=True)
         before = reference_figures()
-        measured = measure(targets, folder, args.profile)
+        measured = measure(targets, folder, args.profile, conditions)
         after = reference_figures()
     reference = {name: _mean(before[name], after[name]) for name in before}
     loop = reference["python_loop_s"] or 1.0
@@ -184,9 +258,11 @@ def main(argv: list[str] | None = None) -> int:
         f"\nreference (mean of before and after the targets): python loop {reference['python_loop_s']} s, "
         f"worker import {reference['worker_import_s']} s, XLA compile {reference['xla_compile_ms']} ms a program"
     )
-    print(f"\n{'target':<28} {'wall s':>8} {'target s':>9} {'loops':>7} {'peak MiB':>9}  exit")
+    print(f"\n{'target':<28} {'wall s':>8} {'CPU s':>7} {'target s':>9} {'loops':>7} {'peak MiB':>9}  exit")
     for row in measured:
-        figures = f"{row['wall_s']:>8.1f} {row['limit_s']:>9} {row['in_python_loops']:>7} {row['peak_rss_mib']:>9.0f}"
+        cpu = row["user_s"] + row["system_s"]
+        figures = f"{row['wall_s']:>8.1f} {cpu:>7.0f} {row['limit_s']:>9} {row['in_python_loops']:>7}"
+        figures += f" {row['peak_rss_mib']:>9.0f}"
         print(f"{row['target']:<28} {figures}  {row['returncode']}")
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     print(f"\nwrote {args.out}")

@@ -55,15 +55,24 @@ def test_the_default_run_benchmark_breaks_the_run_down_by_adapter_and_property(t
     assert "import_s" in report["imports"]["numpy"]
 
 
-def test_the_targets_script_times_a_user_adapter_run_against_its_target(tmp_path: Path) -> None:
+def test_the_targets_script_times_a_user_adapter_run_cold_and_warm_against_its_target(tmp_path: Path) -> None:
     out = tmp_path / "targets.json"
-    completed = _script("targets.py", "--only", "user", "--profile", "ci", "--out", str(out))
+    keep = tmp_path / "kept"
+    completed = _script(
+        "targets.py", "--only", "user", "--profile", "ci", "--conditions", "cold,warm",
+        "--keep", str(keep), "--out", str(out),
+    )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
-    [row] = json.loads(out.read_text())["results"]
-    assert row["target"] == "user" and row["limit_s"] == 6 and row["returncode"] == 0
-    assert row["in_python_loops"] > 0
-    assert row["wall_s"] > 0 and row["peak_rss_mib"] > 0
-    assert "NumpyReference" in row["command"]
+    cold, warm = json.loads(out.read_text())["results"]
+    assert (cold["target"], cold["condition"]) == ("user", "cold")
+    assert (warm["target"], warm["condition"]) == ("user (warm)", "warm")
+    for row in (cold, warm):
+        assert row["limit_s"] == 6 and row["returncode"] == 0
+        assert row["in_python_loops"] > 0
+        assert row["wall_s"] > 0 and row["peak_rss_mib"] > 0 and row["user_s"] > 0
+        assert "NumpyReference" in row["command"]
+    # the warm run found the cache the cold one left: the runner's timings of the adapter
+    assert (keep / "cache-user").is_dir() and any((keep / "cache-user").iterdir())
     reference = json.loads(out.read_text())["reference"]["mean"]
     assert reference["python_loop_s"] > 0 and reference["worker_import_s"] > 0
 
@@ -72,6 +81,13 @@ def test_the_targets_script_rejects_an_unknown_target_in_one_line() -> None:
     completed = _script("targets.py", "--only", "fast", "--out", "/dev/null")
     assert completed.returncode == 2
     assert "but the targets are: default, user, paths, all-paths, ci" in completed.stderr.strip().splitlines()[-1]
+
+
+def test_the_targets_script_rejects_an_unknown_condition_in_one_line() -> None:
+    completed = _script("targets.py", "--conditions", "cold,lukewarm", "--out", "/dev/null")
+    assert completed.returncode == 2
+    last = completed.stderr.strip().splitlines()[-1]
+    assert "but the conditions are: cold, files-cold, warm, loaded" in last
 
 
 def test_the_draws_benchmark_times_drawing_the_inputs_alone(tmp_path: Path) -> None:

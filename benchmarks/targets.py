@@ -28,9 +28,11 @@ tell apart what makes one machine's figure differ from another's:
   programs and the runner's timings of the adapters); a cold run is made first if
   ``cold`` was not asked for;
 * ``loaded``: cold, with one busy process (a pure-Python loop) beside the run, as when
-  another job shares the machine. Wall seconds are read around the whole process; the peak memory is the
-largest single process the run waited for (``wait4``'s ``ru_maxrss``). Nothing is asserted:
-the script reports.
+  another job shares the machine.
+
+Wall seconds are read around the whole process; the peak memory is the largest single
+process the run waited for (``wait4``'s ``ru_maxrss``). Nothing is asserted: the script
+reports.
 
 Machines of the same kind differ in speed by a factor of two or more, and one machine by 20 %
 from minute to minute. So the script also measures, in the same run, three reference figures
@@ -43,9 +45,11 @@ path's time is made of), when jax is installed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -63,7 +67,7 @@ THREE = "torch,jax,tensorflow"
 TARGETS = ("default", "user", "paths", "all-paths", "ci")
 CONDITIONS = ("cold", "files-cold", "warm", "loaded")
 DROP_CACHES = Path("/proc/sys/vm/drop_caches")
-LIMITS_S = {"default": 60, "user": 6, "path": 180, "all-paths cold": 600, "all-paths warm": 300, "ci": 600}
+LIMITS_S = {"default": 60, "user": 6, "path": 180, "all-paths": 600, "all-paths (warm)": 300, "ci": 600}
 
 
 def timed(command: list[str], cwd: Path, environment: dict[str, str], log: Path) -> dict[str, Any]:
@@ -161,19 +165,20 @@ def measure(
     profile_args = ["--profile", profile] if profile else []
     measured: list[dict[str, Any]] = []
 
+    def environment(cache: Path) -> dict[str, str]:
+        return {**base, "CONFORMANCE_COMPILATION_CACHE": str(cache)}
+
+    def log(label: str) -> Path:
+        return folder / (re.sub(r"[^\w.]+", "-", label).strip("-") + ".log")
+
     def once(name: str, command: list[str], cache: Path, cwd: Path = REPO, condition: str = "cold") -> None:
-        environment = {**base, "CONFORMANCE_COMPILATION_CACHE": str(cache)}
         label = name if condition == "cold" else f"{name} ({condition})"
         print(f"{label}: {' '.join(command)}", file=sys.stderr, flush=True)
-        log = folder / f"{label.replace(' ', '-').replace(':', '-').replace('(', '').replace(')', '')}.log"
         if condition == "files-cold":
             drop_page_cache()
-        if condition == "loaded":
-            with BusyProcess():
-                result = timed(command, cwd, environment, log)
-        else:
-            result = timed(command, cwd, environment, log)
-        limit = LIMITS_S["path" if name.startswith("path ") else name]
+        with BusyProcess() if condition == "loaded" else contextlib.nullcontext():
+            result = timed(command, cwd, environment(cache), log(label))
+        limit = LIMITS_S.get(label) or LIMITS_S["path" if name.startswith("path ") else name]
         measured.append({"target": label, "condition": condition, "limit_s": limit, **result})
         print(f"  {result['wall_s']:.1f} s (target {limit} s), exit {result['returncode']}", file=sys.stderr)
 
@@ -181,12 +186,10 @@ def measure(
         """``command`` cold, then under each other condition asked for; the warm run reuses
         the cold run's cache folder, and every other condition starts from an empty one."""
         cold_cache = folder / f"cache-{name}"
-        if "cold" in conditions or "warm" in conditions:
-            if "cold" in conditions:
-                once(name, command, cold_cache)
-            else:
-                subprocess.run(command, cwd=REPO, env={**base, "CONFORMANCE_COMPILATION_CACHE": str(cold_cache)},
-                               capture_output=True, check=False)  # fmt: skip
+        if "cold" in conditions:
+            once(name, command, cold_cache)
+        elif "warm" in conditions:  # untimed: it only fills the cache for the warm run
+            timed(command, REPO, environment(cold_cache), log(f"{name} (filling the cache)"))
         for condition in ("files-cold", "warm", "loaded"):
             if condition in conditions:
                 cache = cold_cache if condition == "warm" else folder / f"cache-{name}-{condition}"
@@ -208,8 +211,8 @@ def measure(
                 once(f"path {path}", command, folder / f"cache-path-{path}")
     if "all-paths" in targets:
         command = _run("--frameworks", THREE, "--all-paths", "--json", str(folder / "all.json")) + profile_args
-        once("all-paths cold", command, folder / "cache-all")
-        once("all-paths warm", command, folder / "cache-all")
+        once("all-paths", command, folder / "cache-all")
+        once("all-paths", command, folder / "cache-all", condition="warm")
     if "ci" in targets:
         clone = folder / "clone"
         subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
@@ -234,8 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     conditions = tuple(name.strip() for name in args.conditions.split(",") if name.strip())
     if not conditions or any(name not in CONDITIONS for name in conditions):
         parser.error(f"--conditions={args.conditions}, but the conditions are: {', '.join(CONDITIONS)}")
-    if "files-cold" in conditions and page_cache_problem():
-        parser.error(f"--conditions={args.conditions}: {page_cache_problem()}")
+    problem = page_cache_problem() if "files-cold" in conditions else None
+    if problem:
+        parser.error(f"--conditions={args.conditions}: {problem}")
     with tempfile.TemporaryDirectory(prefix="targets-") as temporary:
         folder = Path(args.keep or temporary)
         folder.mkdir(parents=True, exist_ok=True)

@@ -230,13 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         "--conditions", default="cold", help=f"for default and user: comma-separated subset of {','.join(CONDITIONS)}"
     )
     args = parser.parse_args(argv)
-    targets = [name.strip() for name in args.only.split(",") if name.strip()]
-    unknown = [name for name in targets if name not in TARGETS]
-    if unknown:
-        parser.error(f"--only={args.only}, but the targets are: {', '.join(TARGETS)}")
-    conditions = tuple(name.strip() for name in args.conditions.split(",") if name.strip())
-    if not conditions or any(name not in CONDITIONS for name in conditions):
-        parser.error(f"--conditions={args.conditions}, but the conditions are: {', '.join(CONDITIONS)}")
+    targets = _subset(parser, "--only", args.only, "targets", TARGETS)
+    conditions = tuple(_subset(parser, "--conditions", args.conditions, "conditions", CONDITIONS))
     problem = page_cache_problem() if "files-cold" in conditions else None
     if problem:
         parser.error(f"--conditions={args.conditions}: {problem}")
@@ -271,6 +266,14 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     print(f"\nwrote {args.out}")
     return 0
+
+
+def _subset(parser: argparse.ArgumentParser, option: str, value: str, noun: str, valid: tuple[str, ...]) -> list[str]:
+    """The comma-separated names of ``value``, each one of ``valid``, or one line naming them."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names or any(name not in valid for name in names):
+        parser.error(f"{option}={value}, but the {noun} are: {', '.join(valid)}")
+    return names
 
 
 def _mean(first: float | None, second: float | None) -> float | None:

@@ -232,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     targets = _subset(parser, "--only", args.only, "targets", TARGETS)
     conditions = tuple(_subset(parser, "--conditions", args.conditions, "conditions", CONDITIONS))
+    if conditions != ("cold",) and not {"default", "user"} & set(targets):
+        parser.error(f"--conditions={args.conditions} applies to the default and user targets, but --only={args.only}")
     problem = page_cache_problem() if "files-cold" in conditions else None
     if problem:
         parser.error(f"--conditions={args.conditions}: {problem}")

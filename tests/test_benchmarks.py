@@ -90,6 +90,13 @@ def test_the_targets_script_rejects_an_unknown_condition_in_one_line() -> None:
     assert "but the conditions are: cold, files-cold, warm, loaded" in last
 
 
+def test_the_targets_script_refuses_conditions_for_targets_that_take_none() -> None:
+    completed = _script("targets.py", "--only", "ci", "--conditions", "warm", "--out", "/dev/null")
+    assert completed.returncode == 2
+    last = completed.stderr.strip().splitlines()[-1]
+    assert "--conditions=warm applies to the default and user targets, but --only=ci" in last
+
+
 def test_the_draws_benchmark_times_drawing_the_inputs_alone(tmp_path: Path) -> None:
     out = tmp_path / "draws.json"
     completed = _script("draws.py", "--examples", "2", "--repeat", "1", "--out", str(out))

@@ -255,7 +255,7 @@ def command_run(args: argparse.Namespace) -> int:
 
         write_html([document], args.html_path)
     verdict = evaluate([document])
-    print_summary(records, verdict)
+    print_summary(records, verdict, written=tuple(path for path in (args.json_path, args.html_path) if path))
     return EXIT_OK if verdict.passed else EXIT_FAILED
 
 

@@ -198,3 +198,26 @@ def test_a_failure_message_and_max_error_ulp_are_the_same_measure(tmp_path: Path
         assert f"{record['bound_ulp']:.3g}" == f"{record['worst']['bound_ulp']:.3g}"
     document = json.loads((tmp_path / "vjp_accuracy.json").read_text())
     assert document["results"]
+
+
+def test_the_terminal_alone_prints_a_reproducer_that_shows_the_failure_and_says_where_the_rest_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run given neither --json nor --html still leaves the user something to paste."""
+    quick = ("--adapter", "tests/broken_adapters.py:VjpWithoutInnerProduct", *QUICK, "--properties", "vjp_accuracy")
+    bare = run_cli("run", *quick)
+    assert bare.returncode == 1, bare.stderr[-2000:]
+    shown = re.search(r"^Reproduce (.*) with:\n(.*?)\nEvery failure's reproducer ([^\n]*)\.$", bare.stdout, re.M | re.S)
+    assert shown is not None, bare.stdout[-3000:]
+    label, reproducer, where = shown.groups()
+    assert label == "tests/broken_adapters.py:VjpWithoutInnerProduct vjp_accuracy softmax float32"
+    assert where == "goes to --json FILE and --html FILE; this run had neither"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert _run_pasted(reproducer, elsewhere).strip()
+    names = _namespace(reproducer, elsewhere, monkeypatch)
+    failed = {"op": "softmax", "message": bare.stdout, "reproducer": reproducer}
+    assert _shows_the_failure("accuracy", failed, names)
+    kept = run_cli("run", *quick, json_path=tmp_path / "kept.json")
+    assert f"Every failure's reproducer is in {tmp_path / 'kept.json'}." in kept.stdout
+    assert reproducer in {record["reproducer"] for record in kept.records("failed")}  # the same, shortest one

@@ -13,11 +13,17 @@ from conformance.results.documents import first_line
 from conformance.results.gate import GateVerdict
 from conformance.results.records import STATUSES, Record
 
+# A reproducer longer than this (a long row's arrays) stays in the results files
+REPRODUCER_PRINTED_UP_TO = 4_000  # characters
+
 _STYLE = {"passed": "green", "failed": "bold red", "error": "bold magenta", "xfailed": "yellow", "skipped": "dim"}
 
 
-def print_summary(records: list[Record], verdict: GateVerdict, console: Console | None = None) -> None:
-    """Every string from an adapter is printed as text, never read as rich markup."""
+def print_summary(
+    records: list[Record], verdict: GateVerdict, console: Console | None = None, written: tuple[str, ...] = ()
+) -> None:
+    """Every string from an adapter is printed as text, never read as rich markup. ``written``
+    names the results files the run wrote (JSON, HTML), where every reproducer is."""
     console = console or Console()
     counts: dict[str, Counter[str]] = {}
     adapter_of: dict[str, str] = {}
@@ -36,18 +42,35 @@ def print_summary(records: list[Record], verdict: GateVerdict, console: Console 
     console.print(table)
     bad_records = [record for record in records if record.failing]
     for record in bad_records[:40]:
-        console.print(
-            f"{record.status.upper()} {record.spec or record.adapter} {record.property} "
-            f"{record.op} {record.dtype}: {first_line(record.message, limit=10_000)}",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
+        _plain(console, f"{record.status.upper()} {_label(record)}: {first_line(record.message, limit=10_000)}")
         if record.hint:
-            console.print(f"  {record.hint}", markup=False, highlight=False, soft_wrap=True)
+            _plain(console, f"  {record.hint}")
     if len(bad_records) > 40:
         console.print(f"... and {len(bad_records) - 40} more; see the JSON or HTML report")
+    _print_reproducer(console, bad_records, written)
     for line in verdict.reasons:
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+        _plain(console, line)
     word = "PASS" if verdict.passed else "FAIL"
-    console.print(f"{word}: {verdict.sentence}", markup=False, highlight=False, soft_wrap=True)
+    _plain(console, f"{word}: {verdict.sentence}")
+
+
+def _label(record: Record) -> str:
+    return f"{record.spec or record.adapter} {record.property} {record.op} {record.dtype}"
+
+
+def _print_reproducer(console: Console, bad_records: list[Record], written: tuple[str, ...]) -> None:
+    """The shortest reproducer of the failures, to paste and run, and where the others are."""
+    reproducible = [record for record in bad_records if record.reproducer]
+    if not reproducible:
+        return
+    shortest = min(reproducible, key=lambda record: len(record.reproducer or ""))
+    if len(shortest.reproducer or "") <= REPRODUCER_PRINTED_UP_TO:
+        _plain(console, f"\nReproduce {_label(shortest)} with:")
+        _plain(console, shortest.reproducer or "")
+    where = f"is in {' and '.join(written)}" if written else "goes to --json FILE and --html FILE; this run had neither"
+    _plain(console, f"Every failure's reproducer {where}.\n")
+
+
+def _plain(console: Console, text: str) -> None:
+    """``text`` as written: adapters' strings are never read as markup or highlighted."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)

@@ -184,6 +184,11 @@ class AdapterBase:
         """d/de log_softmax_vjp(x + e*direction, cotangent) at e = 0."""
         return self._evaluate("log_softmax", "vjp_derivative", axis, x, cotangent, direction)
 
+    def environment(self) -> dict[str, Any]:
+        """Facts about the framework as this process runs it (switches, probed behaviour), for
+        the run's environment and the known divergences' conditions: none by default."""
+        return {}
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(device={self.device!r})"
 

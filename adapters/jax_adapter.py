@@ -12,6 +12,7 @@ computes float64 inputs in float32.
 
 from __future__ import annotations
 
+import os
 from typing import Any, ClassVar
 
 import jax
@@ -102,6 +103,15 @@ class JaxEager(AdapterBase):
         requested = requested_device(device)
         self._jax_device = _jax_device(requested)
         self.device = str(self._jax_device.platform)
+
+    def environment(self) -> dict[str, Any]:
+        """XLA's CPU flags as this process runs it (they choose its code generation), and the
+        jax settings that change numbers."""
+        return {
+            "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+            "jax_enable_x64": bool(jax.config.values.get("jax_enable_x64")),
+            "jax_default_matmul_precision": str(jax.config.values.get("jax_default_matmul_precision")),
+        }
 
     def _to_framework(self, array: np.ndarray) -> jax.Array:
         return jax.device_put(array, self._jax_device)

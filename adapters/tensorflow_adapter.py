@@ -24,6 +24,8 @@ the kernels allocate (the output, the gradient's temporaries) is TensorFlow's an
 
 from __future__ import annotations
 
+import functools
+import os
 from typing import Any, ClassVar
 
 import ml_dtypes
@@ -43,6 +45,7 @@ from conformance.adapters._common import (
     unavailable_device,
 )
 from conformance.truth.arrays import aligned_empty
+from conformance.truth.dtypes import DTYPE_NAMES
 
 _DEVICE_KINDS = {"cpu": "CPU", "gpu": "GPU", "cuda": "GPU"}
 _BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
@@ -50,6 +53,37 @@ _BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 # where AVX-512 is compiled in): a tensor wrapped around a buffer 32 bytes off aborts the
 # process ("Check failed: IsAligned()") in the first kernel that reads it.
 _KERNEL_ALIGNMENT = 64
+
+
+# The rank oneDNN's softmax kernels stop at (they take ranks 1 to 5): one past it.
+_PROBED_RANK = 6
+
+
+def _raises(op: Op, dtype: str) -> bool:
+    """Whether ``op`` of a rank _PROBED_RANK tensor of ``dtype`` raises here, eagerly."""
+    try:
+        getattr(tf.nn, op)(tf.zeros([2] * _PROBED_RANK, dtype=dtype), axis=-1)
+    except tf.errors.OpError:
+        return True
+    return False
+
+
+@functools.cache
+def _environment() -> dict[str, Any]:
+    """TensorFlow as this process runs it: whether its oneDNN kernels are on (by default on
+    CPUs with AVX-512; ``TF_ENABLE_ONEDNN_OPTS`` overrides), ``XLA_FLAGS``, and, per dtype,
+    whether a rank 6 softmax (log_softmax) raises, which depends on oneDNN and the CPU."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return {
+        "onednn": "on" if _pywrap_util_port.IsMklEnabled() else "off",
+        "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
+        "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+        **{
+            f"rank_{_PROBED_RANK}_{op}_raises": {dtype: _raises(op, dtype) for dtype in DTYPE_NAMES}
+            for op in ("softmax", "log_softmax")
+        },
+    }
 
 
 # -- AD strategies: (f, x, *vectors) -> tensor, f = x -> op(x, axis) ---------------------
@@ -148,6 +182,9 @@ class TensorflowEager(AdapterBase):
 
     def _placement(self) -> Any:
         return tf.device(self._tf_device)
+
+    def environment(self) -> dict[str, Any]:
+        return dict(_environment())
 
     def _to_framework(self, array: np.ndarray) -> tf.Tensor:
         """``array`` as a tensor: on the CPU one on its buffer, or on one aligned copy

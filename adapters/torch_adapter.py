@@ -141,6 +141,15 @@ class _TorchAdapter(AdapterBase):
         self._torch_device = _torch_device(requested_device(device))
         self.device = str(self._torch_device)
 
+    def environment(self) -> dict[str, Any]:
+        """The vector instructions ATen's CPU kernels dispatch to here, and whether oneDNN
+        (mkldnn) is built in and enabled."""
+        return {
+            "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
+            "onednn": "on" if torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled else "off",
+            "threads": str(torch.get_num_threads()),
+        }
+
     def _to_framework(self, array: np.ndarray) -> torch.Tensor:
         with warnings.catch_warnings():
             # Read-only inputs are fine: nothing here writes to them.

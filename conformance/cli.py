@@ -178,6 +178,7 @@ def command_run(args: argparse.Namespace) -> int:
     from conformance.presentation.summary import print_summary
     from conformance.results import divergences
     from conformance.results.documents import write_document
+    from conformance.results.environment import run_environment
     from conformance.results.gate import evaluate
     from conformance.results.records import Document, Record
     from conformance.running.processes import available_cores
@@ -215,7 +216,7 @@ def command_run(args: argparse.Namespace) -> int:
         # A worker matches its own records against the known divergences; what the runner
         # reports for a worker that died (a crash, a hang) is matched here, so that the run's
         # verdict is the gate's.
-        [record] = divergences.apply([record], entries, versions)
+        [record] = divergences.apply([record], entries, versions, run_environment(runner.adapters))
         records.append(record)
         live.record(record)
         if args.json_path and time.monotonic() - last_write[0] > 2.0:
@@ -242,7 +243,7 @@ def command_run(args: argparse.Namespace) -> int:
     document = current_document(
         runner,
         agreement=runner.agreement(),
-        divergence_problems=divergences.audit(records, entries, versions),
+        divergence_problems=divergences.audit(records, entries, versions, run_environment(runner.adapters)),
     )
     if args.json_path:
         write_document(args.json_path, document)

@@ -55,3 +55,46 @@ def test_an_unexplained_failure_is_listed_with_its_run() -> None:
     assert not summary["clean"]
     [entry] = summary["unexplained"]
     assert entry["run"] == "seed-1" and entry["message"].startswith("softmax[0] = 1, but the oracle gives 0.5")
+
+
+def _tensorflow_run(status: str, xfail_reason: str | None = None) -> dict[str, Any]:
+    record = {
+        "adapter": "tensorflow-function",
+        "spec": "tensorflow-function",
+        "framework": "tensorflow",
+        "property": "every_axis_in_turn",
+        "op": "softmax",
+        "dtype": "float32",
+        "status": status,
+        "message": "" if status == "passed" else "softmax raised AbortedError: Input dims must be <= 5 and >=1",
+    }
+    if xfail_reason is not None:
+        record["xfail_reason"] = xfail_reason
+    return {"schema_version": 1, "metadata": {"frameworks": {}}, "results": [record]}
+
+
+def test_the_campaign_runs_tensorflow_with_onednn_off_and_on_for_each_dev_seed() -> None:
+    planned = _campaign().runs([], [4, 5], "onednn")
+    assert [(name, environment) for name, _, environment, _ in planned] == [
+        ("onednn-off-4", {"TF_ENABLE_ONEDNN_OPTS": "0"}),
+        ("onednn-on-4", {"TF_ENABLE_ONEDNN_OPTS": "1"}),
+        ("onednn-off-5", {"TF_ENABLE_ONEDNN_OPTS": "0"}),
+        ("onednn-on-5", {"TF_ENABLE_ONEDNN_OPTS": "1"}),
+    ]
+    assert all(frameworks == "tensorflow" for *_, frameworks in planned)
+    assert [name for name, *_ in _campaign().runs([], [4], None, "mlx,paddle")] == ["dev-all-paths-4"]
+
+
+def test_a_difference_between_onednn_off_and_on_is_explained_only_by_an_entry_naming_the_environment() -> None:
+    from conformance.results import divergences
+
+    [onednn] = [entry for entry in divergences.load_default() if entry.environment is not None]
+    other = next(entry for entry in divergences.load_default() if entry.environment is None)
+    campaign = _campaign()
+    off = _outcome("onednn-off-4", _tensorflow_run("passed"))
+    explained = campaign.onednn_differences([off, _outcome("onednn-on-4", _tensorflow_run("xfailed", onednn.reason))])
+    assert [(d["off"], d["on"], d["explained_by"]) for d in explained] == [("passed", "xfailed", onednn.label())]
+    unexplained = campaign.onednn_differences([off, _outcome("onednn-on-4", _tensorflow_run("xfailed", other.reason))])
+    assert unexplained[0]["explained_by"] is None
+    same = campaign.onednn_differences([off, _outcome("onednn-on-4", _tensorflow_run("passed"))])
+    assert same == []

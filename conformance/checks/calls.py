@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -73,9 +74,22 @@ class Subject:
         """The built-in framework whose code runs: a built-in adapter's, or its AD path's."""
         return framework_of(self.spec) or (framework_of(self.ad_path) if self.ad_path else None)
 
+    @functools.cached_property
+    def environment(self) -> dict[str, Any]:
+        """The facts the adapter reports about its framework as this process runs it (its
+        optional ``environment()``); an ``environment()`` that fails is a fact too."""
+        probe = getattr(self.adapter, "environment", None)
+        if not callable(probe):
+            return {}
+        try:
+            facts = probe()
+        except Exception as error:
+            return {"environment_error": f"environment() raised {type(error).__name__}: {error}"}
+        return dict(facts) if isinstance(facts, dict) else {"environment_error": f"environment() returned {facts!r}"}
+
     def metadata(self) -> dict[str, Any]:
         """What a run's document says of the adapter: name, spec, framework, AD path, device,
-        capabilities."""
+        capabilities, and the facts of its framework's environment."""
         return {
             "adapter": self.name,
             "spec": self.spec,
@@ -83,6 +97,7 @@ class Subject:
             "ad_path": self.ad_path,
             "device": str(getattr(self.adapter, "device", "")) or None,
             "capabilities": capabilities(self.adapter),
+            "environment": self.environment,
         }
 
     def __repr__(self) -> str:

@@ -38,6 +38,7 @@ from conformance.presentation import plots
 from conformance.results import gate as gate_module
 from conformance.results.divergences import RANGE_PROBLEM, Divergence
 from conformance.results.documents import documents_from, first_line, write_atomic
+from conformance.results.environment import describe as describe_fact
 from conformance.results.merge import framework_versions, merge
 from conformance.results.records import BADNESS, Document, Record, worst_per_key
 from conformance.truth.dtypes import DTYPE_NAMES
@@ -448,7 +449,31 @@ def _environment(documents: Sequence[Document]) -> dict[str, Any]:
     versions = {name: " | ".join(found) for name, found in framework_versions(documents).items()}
     used = (name for document in documents for name in document.metadata.get("divergence_files") or [])
     files = list(dict.fromkeys(used))
-    return {"runs": runs, "adapters": list(adapters.values()), "frameworks": versions, "divergence_files": files}
+    return {
+        "runs": runs,
+        "adapters": list(adapters.values()),
+        "frameworks": versions,
+        "facts": _facts(documents),
+        "divergence_files": files,
+    }
+
+
+def _facts(documents: Sequence[Document]) -> list[dict[str, Any]]:
+    """The environment each run recorded, one row per fact of the machine or a framework
+    (runs that agree on a fact show it once; runs that differ, each value with its run)."""
+    found: dict[tuple[str, str], dict[str, list[int]]] = {}
+    for number, document in enumerate(documents, start=1):
+        for owner, facts in (document.metadata.get("environment") or {}).items():
+            for name, fact in facts.items():
+                found.setdefault((owner, name), {}).setdefault(describe_fact(fact), []).append(number)
+    rows = []
+    for (owner, name), values in found.items():
+        if len(values) == 1:
+            [value] = values
+        else:
+            value = "; ".join(f"{text} (run {', '.join(map(str, runs))})" for text, runs in values.items())
+        rows.append({"owner": owner, "fact": name, "value": value})
+    return rows
 
 
 def summary_context(

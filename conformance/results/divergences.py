@@ -11,6 +11,10 @@ holds one ``[[divergence]]`` table per entry::
     dtype = "float16"               # glob on the dtype name; omitted: every dtype
     framework = "jax"               # only records of this framework; omitted: any
     versions = ">=0.4,<0.11"        # PEP 440 specifiers on framework's version (needs framework)
+    environment = { onednn = "on" } # facts the run probed (needs framework): the framework's own
+                                    # (TensorFlow's onednn, rank_6_softmax_raises, XLA_FLAGS ...) and
+                                    # the machine's (cpu, cpu_features); a bool, or a glob on a string;
+                                    # a fact probed per dtype is read at the result's dtype
     intermittent = true             # optional: the failure shows in some runs only (it needs inputs
                                     # a run may not draw, or depends on process state), so a run
                                     # without it is not "stale" (default false)
@@ -39,7 +43,10 @@ function is called; an entry naming only the user's adapter (``"my-softmax@torch
 to it as to any adapter. ``versions`` is checked
 against the version the run recorded in ``metadata.frameworks`` for ``framework``; an
 entry whose version range excludes the installed version does not apply to that run at
-all (and is not reported by the audit).
+all (and is not reported by the audit). ``environment`` is checked the same way against the
+facts the run recorded in ``metadata.environment`` (see :mod:`conformance.results.environment`):
+an entry about oneDNN's kernels applies where the run had them on, and only to the dtypes the
+probe found affected on that machine.
 
 :func:`apply` turns matched failed/error records into ``xfailed`` with ``xfail_reason``;
 :func:`audit` finds entries that are stale (they match a record that now passes) or that
@@ -64,6 +71,7 @@ from packaging.version import InvalidVersion, Version
 from conformance.adapters import FRAMEWORKS
 from conformance.checks.names import PROPERTY_NAMES
 from conformance.results.documents import read_text
+from conformance.results.environment import Environment, facts_for, holds
 from conformance.results.records import FAILING, Record
 
 DEFAULT_NAME = "known_divergences.toml"
@@ -78,6 +86,7 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "dtype": str,
     "framework": str,
     "versions": str,
+    "environment": dict,
     "message": (str, list),
     "intermittent": bool,
     "shows_on": str,
@@ -102,6 +111,7 @@ class Divergence:
     dtype: str | None = None
     framework: str | None = None
     versions: SpecifierSet | None = None  # packaging's: PEP 440, the same as pip's
+    environment: Mapping[str, str | bool] | None = None  # facts of the run it holds under
     message: tuple[str, ...] | None = None
     intermittent: bool = False
     shows_on: str | None = None  # the machines where it shows, when the processor decides
@@ -123,6 +133,8 @@ class Divergence:
             parts.append(f"framework {self.framework}")
         if self.versions is not None:
             parts.append(f"versions {str(self.versions)!r}")
+        if self.environment is not None:
+            parts.append("environment " + ", ".join(f"{name}={value!r}" for name, value in self.environment.items()))
         return f"{self.source} divergence #{self.number} ({', '.join(parts)})"
 
     def about_adapter(self, name: str) -> bool:
@@ -158,9 +170,26 @@ class Divergence:
             return False
         return self.versions.contains(version, prereleases=True)
 
-    def matches(self, record: Record, frameworks_versions: Mapping[str, str], *, check_message: bool = True) -> bool:
-        """Whether this entry is about ``record``; with ``check_message``, also whether the
-        record's failure is the documented one (the audit looks past the message)."""
+    def environment_applies(self, record: Record, environment: Environment | None) -> bool:
+        """Whether the run's facts, for the entry's framework and the record's dtype, are those
+        ``environment`` asks for (always, when it asks for none)."""
+        if self.environment is None:
+            return True
+        if environment is None:
+            return False
+        return holds(self.environment, facts_for(environment, self.version_framework(record)), record.dtype)
+
+    def matches(
+        self,
+        record: Record,
+        frameworks_versions: Mapping[str, str],
+        *,
+        check_message: bool = True,
+        environment: Environment | None = None,
+    ) -> bool:
+        """Whether this entry is about ``record`` in a run with ``environment``'s facts; with
+        ``check_message``, also whether the record's failure is the documented one (the audit
+        looks past the message)."""
         if (
             check_message
             and self.message is not None
@@ -172,6 +201,8 @@ class Divergence:
         if not self.about(record.adapter, record.ad_path):
             return False
         if not self.about_check(record):
+            return False
+        if not self.environment_applies(record, environment):
             return False
         return self.version_applies(self.version_framework(record), frameworks_versions)
 
@@ -220,6 +251,7 @@ def _entry(raw: Any, number: int, source: str) -> Divergence:
                 "property": "a string or a list of strings",
                 "intermittent": "true or false",
                 "machinery": "true or false",
+                "environment": "a table of facts (environment = { onednn = \"on\" })",
             }.get(name, "a string")
             raise DivergenceFileError(f"{where}: {name} must be {kind}, got {value!r}")
         if isinstance(value, str) and not value.strip():
@@ -241,6 +273,7 @@ def _entry(raw: Any, number: int, source: str) -> Divergence:
         except InvalidSpecifier as exc:
             raise DivergenceFileError(f"{where}: versions: {exc}") from None
     max_error = raw.get("max_error_ulp")
+    environment = _environment(raw, where) if "environment" in raw else None
     return Divergence(
         adapter=_patterns(raw["adapter"], where, "adapter"),
         property=_patterns(raw["property"], where, "property"),
@@ -249,6 +282,7 @@ def _entry(raw: Any, number: int, source: str) -> Divergence:
         dtype=raw.get("dtype"),
         framework=raw.get("framework"),
         versions=versions,
+        environment=environment,
         message=_patterns(raw["message"], where, "message") if "message" in raw else None,
         intermittent=bool(raw.get("intermittent", False)) or "shows_on" in raw,
         shows_on=" ".join(raw["shows_on"].split()) if "shows_on" in raw else None,
@@ -258,6 +292,21 @@ def _entry(raw: Any, number: int, source: str) -> Divergence:
         source=source,
         number=number,
     )
+
+
+def _environment(raw: Mapping[str, Any], where: str) -> dict[str, str | bool]:
+    """The ``environment`` table of an entry: fact names to a bool or a non-empty glob."""
+    if "framework" not in raw:
+        raise DivergenceFileError(f"{where}: environment needs framework (whose facts it names)")
+    table = raw["environment"]
+    if not table:
+        raise DivergenceFileError(f"{where}: environment is empty; name at least one fact")
+    for name, value in table.items():
+        if not isinstance(value, bool) and not (isinstance(value, str) and value.strip()):
+            raise DivergenceFileError(
+                f"{where}: environment.{name} must be true, false or a glob on the fact, got {value!r}"
+            )
+    return dict(table)
 
 
 def parse(text: str, source: str = "known_divergences.toml") -> list[Divergence]:
@@ -306,16 +355,22 @@ def load_all(paths: Sequence[str | Path] = (), *, defaults: bool = True) -> tupl
 
 
 def apply(
-    records: Iterable[Record], entries: Iterable[Divergence], frameworks_versions: Mapping[str, str]
+    records: Iterable[Record],
+    entries: Iterable[Divergence],
+    frameworks_versions: Mapping[str, str],
+    environment: Environment | None = None,
 ) -> list[Record]:
-    """``records`` where each failed or error record that an entry matches has become
-    ``xfailed`` with ``xfail_reason`` (the first matching entry's reason); its message and
-    everything else are kept."""
+    """``records`` where each failed or error record that an entry matches, in a run with
+    ``environment``'s facts, has become ``xfailed`` with ``xfail_reason`` (the first matching
+    entry's reason); its message and everything else are kept."""
     entries = list(entries)
     out: list[Record] = []
     for record in records:
         if record.failing:
-            entry = next((entry for entry in entries if entry.matches(record, frameworks_versions)), None)
+            entry = next(
+                (entry for entry in entries if entry.matches(record, frameworks_versions, environment=environment)),
+                None,
+            )
             if entry is not None:
                 record = record.replace(status="xfailed", xfail_reason=entry.reason)
         out.append(record)
@@ -327,7 +382,10 @@ def _builtin_frameworks_matching(entry: Divergence) -> set[str]:
 
 
 def audit(
-    records: Iterable[Record], entries: Iterable[Divergence], frameworks_versions: Mapping[str, str]
+    records: Iterable[Record],
+    entries: Iterable[Divergence],
+    frameworks_versions: Mapping[str, str],
+    environment: Environment | None = None,
 ) -> list[str]:
     """Problems with ``entries`` given one run's records (before or after :func:`apply`).
 
@@ -339,7 +397,8 @@ def audit(
     Entries about adapters or frameworks absent from the run (``torch-compile`` when only
     ``torch`` ran) or about checks it did not make (a property, op or dtype left out), and
     entries whose ``versions`` exclude the installed version, are not about this run and are
-    ignored.
+    ignored, and so are entries whose ``environment`` the run's facts do not satisfy for any
+    record (oneDNN was off; the probe found no dtype affected on this machine).
     """
     records = list(records)
     run_frameworks = {record.framework for record in records}
@@ -368,14 +427,23 @@ def audit(
                 f"{', '.join(sorted(f for f in scope if f))}"
             )
             continue
-        matched = [record for record in records if entry.matches(record, frameworks_versions, check_message=False)]
+        if entry.environment is not None and not any(
+            entry.environment_applies(record, environment) for record in records if entry.about_check(record)
+        ):
+            continue  # the run's facts are not the ones the entry holds under: not about this run
+        matched = [
+            record
+            for record in records
+            if entry.matches(record, frameworks_versions, check_message=False, environment=environment)
+        ]
         if not matched:
             problems.append(f"{entry.label()}: matches nothing in this run; fix or remove it")
             continue
         if entry.message is not None:
             # Pinned to one failure: stale when that failure no longer occurs anywhere it applies.
             if not any(
-                record.status in (*FAILING, "xfailed") and entry.matches(record, frameworks_versions)
+                record.status in (*FAILING, "xfailed")
+                and entry.matches(record, frameworks_versions, environment=environment)
                 for record in matched
             ):
                 problems.append(f"{entry.label()}: stale: no result fails with its message any more; remove it")
@@ -438,7 +506,7 @@ def audit_versions(
         if len(by_version) < 2:
             continue
         ran = sorted(by_version, key=version_key)
-        anywhere = replace(entry, versions=None)
+        anywhere = replace(entry, versions=None, environment=None)  # the versions' facts were not kept
         same_way = {
             version: [r for r in by_version[version] if r.status in (*FAILING, "xfailed") and anywhere.matches(r, {})]
             for version in ran

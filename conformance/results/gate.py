@@ -217,8 +217,9 @@ def explain(documents: Sequence[Document], divergences: Sequence[Divergence] | N
         own = [record.replace(run=run) for record in document.results]
         if divergences is not None:
             versions = {str(k): str(v) for k, v in (document.metadata.get("frameworks") or {}).items()}
-            own = divergences_module.apply(own, divergences, versions)
-            found = divergences_module.audit(own, divergences, versions)
+            environment = document.metadata.get("environment") or {}
+            own = divergences_module.apply(own, divergences, versions, environment)
+            found = divergences_module.audit(own, divergences, versions, environment)
             runs.append((versions, own))
         else:
             found = [str(problem) for problem in document.metadata.get("divergence_problems") or []]

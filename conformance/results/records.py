@@ -20,6 +20,7 @@ from typing import Any
 
 from conformance.adapters import framework_of
 from conformance.checks.failures import WorstElement
+from conformance.results.environment import run_environment
 
 STATUSES: tuple[str, ...] = ("passed", "failed", "error", "skipped", "xfailed")
 FAILING: tuple[str, ...] = ("failed", "error")  # a result that fails the run unless explained
@@ -223,6 +224,7 @@ def metadata(
         "timestamp": started,
         "duration_s": round(duration, 3),
         "frameworks": framework_versions(),
+        "environment": run_environment(adapters),
         "adapters": adapters,
     }
 

@@ -66,8 +66,8 @@ def run(options: BenchOptions, console: Any = None) -> int:
     runner.run(options.specs)
     found.extend(records.nothing_checked(options.specs, found))
     versions = records.framework_versions()
-    found = divergences.apply(found, entries, versions)
     meta = records.metadata("ci", options.seed, runner.adapters, started, time.monotonic() - clock)
+    found = divergences.apply(found, entries, versions, meta["environment"])
     meta.update(
         command=["python", "-m", "conformance", *sys.argv[1:]],
         requested=options.specs,
@@ -83,7 +83,7 @@ def run(options: BenchOptions, console: Any = None) -> int:
         platform_machine=platform.machine(),
         memory_available_bytes=memory_available_bytes(),
         divergence_files=sources,
-        divergence_problems=divergences.audit(found, entries, versions),
+        divergence_problems=divergences.audit(found, entries, versions, meta["environment"]),
     )
     document = records.Document(meta, tuple(found))
     if options.json_path:

@@ -28,13 +28,17 @@ SETTINGS_ATTRIBUTE = "_hypothesis_internal_use_settings"
 def may_be_known(item: pytest.Item, identity: Record) -> bool:
     """Whether a known divergence is about ``identity``'s test, whatever its failure would say."""
     session = session_of(item.config)
-    return any(entry.matches(identity, session.versions, check_message=False) for entry in session.divergences)
+    environment = session.environment
+    return any(
+        entry.matches(identity, session.versions, check_message=False, environment=environment)
+        for entry in session.divergences
+    )
 
 
 def explain(config: pytest.Config, record: Record) -> Record:
     """``record`` as ``xfailed`` when a known divergence explains its failure."""
     session = session_of(config)
-    [explained] = divergences.apply([record], session.divergences, session.versions)
+    [explained] = divergences.apply([record], session.divergences, session.versions, session.environment)
     return explained
 
 

@@ -20,6 +20,7 @@ from conformance.inputs.shape_pool import ShapePool, shape_pool
 from conformance.results import divergences
 from conformance.results.divergences import Divergence, DivergenceFileError
 from conformance.results.documents import Stream
+from conformance.results.environment import run_environment
 from conformance.results.records import Record, adapter_error, framework_versions, now
 from conformance.running.loading import AdapterSpecError, absolute_spec, load_adapter, selected_specs
 from conformance.running.plugin.options import Settings
@@ -74,6 +75,12 @@ class Session:
                     continue
                 self.subjects.append(Subject(adapter, spec, absolute_spec(spec), self.settings.call_timeout))
         return self.subjects
+
+    @property
+    def environment(self) -> dict[str, dict[str, Any]]:
+        """The facts of the machine and of each loaded adapter's framework, which decide the
+        known divergences that hold here."""
+        return run_environment(subject.metadata() for subject in self.loaded())
 
     def emit(self, record: Record) -> None:
         """Keep ``record``, and stream it to the runner."""

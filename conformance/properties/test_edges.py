@@ -5,7 +5,8 @@ example of its property, whatever the profile; only the values are drawn.
   quantity has the documented (empty) shape and the input's dtype;
 * ``zero_dimensional_input``: a 0-d input, axis 0 and -1. Taking it as one row of length 1
   (torch's convention, and the oracle's) and rejecting it (NumPy's ``moveaxis``, jax and
-  TensorFlow raise) are both valid; what an adapter returns for it must be right;
+  TensorFlow raise) are both valid, but the choice is the whole function's: a softmax that
+  returns on it and a VJP that raises on it fail; what an adapter returns for it must be right;
 * ``length_one_axis_is_exact``: a length-1 axis at the start, middle and end of 16 rows gives
   exactly 1 (log: 0), and exactly zero derivatives;
 * ``single_row_and_column``: the whole input is one row, along the last axis or the first;
@@ -22,8 +23,10 @@ from hypothesis import strategies as st
 from conformance.adapter import Quantity
 from conformance.checks.assertions import assert_exactly
 from conformance.checks.calls import QuantityNotSupported, skipping_unsupported
-from conformance.checks.failures import AdapterCallError
-from conformance.checks.quantities import VECTORS, compare, draw_problem, run
+from conformance.checks.failures import AdapterCallError, ConformanceFailure
+from conformance.checks.headlines import cause_line
+from conformance.checks.quantities import VECTORS, Outcome, compare, draw_problem, make_call, run
+from conformance.checks.reproducer import Call, reproducer
 from conformance.inputs import catalogue
 from conformance.inputs.profiles import budget
 from conformance.inputs.shape_pool import Site
@@ -59,7 +62,8 @@ def test_empty_inputs_give_empty_results(subject, op, dtype, pool, data):
 def _rows_of_length_one_are_exact(subject, op, dtype, problem: Problem, data, what: str) -> None:
     """softmax is exactly 1 (log_softmax 0), and the VJP, JVP and Jacobian exactly 0, on inputs
     whose every row has one element (``what`` says which). A 0-d input may also be rejected:
-    a call that raises on it is a valid choice, not a failure."""
+    a call that raises on it is a valid choice, not a failure, when every method of the
+    adapter raises on it (:func:`_rejected_by_some_methods_only`)."""
     one = 1.0 if op == "softmax" else 0.0
     rules = {
         "forward": (one, f"{what} gives exactly {one:g}"),
@@ -67,6 +71,8 @@ def _rows_of_length_one_are_exact(subject, op, dtype, problem: Problem, data, wh
         "jvp": (0.0, f"{what} has a zero JVP"),
         "jacobian": (0.0, f"{what} has a zero Jacobian"),
     }
+    accepted: list[Outcome] = []
+    rejected: list[tuple[Call, Exception]] = []  # the calls that raised on a 0-d input, and what they raised
     for quantity in _provided(subject, op, FIRST_ORDER):
         drawn = [data.draw(vectors(problem.shape, dtype), label=f"{what}: {name}") for name in VECTORS[quantity]]
         try:
@@ -75,12 +81,30 @@ def _rows_of_length_one_are_exact(subject, op, dtype, problem: Problem, data, wh
             continue
         except AdapterCallError as error:
             if problem.x.value.ndim == 0 and error.raised is not None:
+                rejected.append((make_call(subject, op, quantity, problem.x, problem.axis, drawn), error.raised))
                 continue
             raise
+        accepted.append(outcome)
         expected, rule = rules[quantity]
         name = op if quantity == "forward" else quantity
         everywhere = np.ones(outcome.actual.shape, dtype=bool)
         assert_exactly(name, outcome.actual, expected, everywhere, rule, outcome.where, outcome.call)
+    if accepted and rejected:
+        raise _rejected_by_some_methods_only(accepted[0], *rejected[0])
+
+
+def _rejected_by_some_methods_only(accepted: Outcome, rejected: Call, raised: Exception) -> ConformanceFailure:
+    """The failure of an adapter whose one method returns on a 0-d input and another raises on
+    it: rejecting a 0-d input is a choice for the whole function, or a caller cannot tell
+    which of its calls will work. The reproducer makes both calls."""
+    message = (
+        f"{accepted.call.method} accepts a 0-d input (axis {accepted.call.axis}) but {rejected.method} raised "
+        f"{type(raised).__name__} on it: {cause_line(str(raised))}; rejecting a 0-d input is a choice for the "
+        f"whole function {accepted.where}"
+    )
+    returns = [*accepted.call.assignments(), f"print({accepted.call.method!r}, {accepted.call.expression()})"]
+    raises = [*(line for line in rejected.assignments() if line not in returns), f"{rejected.expression()}  # raises"]
+    return ConformanceFailure(message, reproducer(rejected.spec, [*returns, *raises], []))
 
 
 @conformance_property("length_one_axis_is_exact", needs=("forward", "vjp", "jacobian"))
@@ -97,7 +121,8 @@ def test_length_one_axis_gives_exactly_one_and_zero_gradient(subject, op, dtype,
 @given(data=st.data())
 def test_a_zero_dimensional_input_is_one_row_of_length_one_or_rejected(subject, op, dtype, pool, data):
     """A 0-d x (axis 0 or -1) is a single row of one element, every result 0-d too; or the
-    adapter rejects it, raising at the call. Anything it does return must be right."""
+    adapter rejects it, raising at every call of every method. Anything it does return must
+    be right."""
     for index, case in enumerate(catalogue.ZERO_DIMENSIONAL):
         problem = _draw(data, dtype, case, index, masks=False)
         _rows_of_length_one_are_exact(subject, op, dtype, problem, data, case.what)

@@ -21,6 +21,7 @@ import pytest
 from conformance.presentation import plots, report
 from conformance.results import divergences
 from conformance.results.records import Record
+from tests.test_headlines import INFORMATIVE, TENSORFLOW_GRAPH_ERROR, WHERE
 
 FIXTURES = Path(__file__).with_name("fixtures")
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
@@ -313,6 +314,55 @@ def test_agreement_and_behaviour_models() -> None:
     assert report._behaviour([]) is None
 
 
+# one result of each display status; the error's message as a run recorded it before messages
+# put their cause first: TensorFlow's "Graph execution error:" preamble, the location last
+LEGACY_TENSORFLOW_ERROR = f"softmax raised AbortedError: {TENSORFLOW_GRAPH_ERROR} {WHERE}"
+EVERY_STATUS = {
+    "error": {"message": LEGACY_TENSORFLOW_ERROR, "reproducer": "print('error')"},
+    "failed": {"message": f"softmax[0] = 0.5, but the oracle gives 0.25 {WHERE}", "reproducer": "print('failed')"},
+    "passed": {},
+    "skipped": {"message": "a slow case left out"},
+    "xfailed": {"message": f"softmax[1] = 0.5 {WHERE}", "xfail_reason": "a known divergence"},
+    "not-provided": {"status": "skipped", "message": "not provided: jacobian", "not_provided": True},
+    "not-supported": {"status": "skipped", "message": "not supported: no forward mode", "not_supported": True},
+}
+
+
+def _every_status_page(folder: Path) -> Path:
+    results = [
+        {
+            "adapter": "tensorflow-function",
+            "property": f"property_{shown.replace('-', '_')}",
+            "op": "softmax",
+            "dtype": "float32",
+            "status": shown,
+            "message": "",
+            **fields,
+        }
+        for shown, fields in EVERY_STATUS.items()
+    ]
+    metadata = {"python": "3.12.1", "platform": "p", "profile": "ci", "seed": 1, "timestamp": "2025-01-01T00:00:00Z"}
+    document = {"schema_version": 1, "metadata": {**metadata, "frameworks": {}}, "results": results}
+    path = folder / "every-status.html"
+    report.write_html([document], path)
+    return path
+
+
+def test_every_status_shows_its_word_and_an_error_card_its_informative_line(tmp_path: Path) -> None:
+    assert set(EVERY_STATUS) <= set(report.LABELS) and all(word.strip() for word in report.LABELS.values())
+    text = _every_status_page(tmp_path).read_text(encoding="utf-8")
+    badges = dict(re.findall(r'<span class="badge st-([\w-]+)">([^<]*)</span>', text))
+    assert badges == {"error": "error", "failed": "FAILED", "xfailed": "known"}
+    error_card = re.search(r'<article class="group st-error"[^>]*>\s*<h3>(.*?)</h3>', text, re.DOTALL)
+    assert error_card is not None
+    assert html.unescape(re.sub(r"<[^>]+>", " ", error_card.group(1))).split() == f"error {INFORMATIVE}".split()
+    assert "Graph execution error:" in text  # the whole message, folded beneath the headline
+    cells = dict(re.findall(r'<td class="st-([\w-]+)">([^<]*)</td>', text))
+    assert cells == {shown: report.LABELS[shown] for shown in EVERY_STATUS}
+    row = re.search(r'id="r-tensorflow-function-property_error".*?<td class="message">([^<]*)</td>', text)
+    assert row is not None and html.unescape(row.group(1)) == INFORMATIVE
+
+
 # --- in a browser -------------------------------------------------------------------------------
 
 
@@ -425,3 +475,42 @@ def test_with_javascript_a_cell_opens_its_records_and_a_reproducer_can_be_copied
             browser.get(page.as_uri())
             Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
             assert browser.save_screenshot(screenshot)
+
+
+def _contrast(foreground: str, background: str) -> float:
+    """WCAG's contrast ratio of two CSS ``rgb(...)``/``rgba(...)`` colours."""
+
+    def luminance(colour: str) -> float:
+        red, green, blue = (int(part) / 255 for part in re.findall(r"[\d.]+", colour)[:3])
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (red, green, blue)]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    lighter, darker = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+# every badge and records-table status cell: its words, its text colour and the colour behind it
+_STATUS_WORDS = """
+document.querySelectorAll("details").forEach(d => { d.open = true; });
+const behind = element => {
+  for (let e = element; e; e = e.parentElement) {
+    const colour = getComputedStyle(e).backgroundColor;
+    if (colour !== "rgba(0, 0, 0, 0)" && colour !== "transparent") return colour;
+  }
+  return "rgb(255, 255, 255)";
+};
+return [...document.querySelectorAll(".badge, table.records td[class^='st-']")].map(
+  e => [e.className, e.innerText.trim(), getComputedStyle(e).color, behind(e)]);
+"""
+
+
+@pytest.mark.browser
+def test_every_badge_and_status_cell_shows_its_word_readably(tmp_path: Path) -> None:
+    page = _every_status_page(tmp_path)
+    with _browser(javascript=True) as browser:
+        browser.get(page.as_uri())
+        shown = browser.execute_script(_STATUS_WORDS)
+    assert {name for name, *_ in shown} >= {"badge st-error", "badge st-failed", *(f"st-{s}" for s in EVERY_STATUS)}
+    for name, words, colour, background in shown:
+        assert words, f"{name} shows no word"
+        assert _contrast(colour, background) >= 3, f"{name}: {words!r} in {colour} on {background}"

@@ -34,10 +34,11 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from conformance.checks.headlines import headline
 from conformance.presentation import plots
 from conformance.results import gate as gate_module
 from conformance.results.divergences import RANGE_PROBLEM, Divergence
-from conformance.results.documents import documents_from, first_line, write_atomic
+from conformance.results.documents import documents_from, one_line, write_atomic
 from conformance.results.environment import describe as describe_fact
 from conformance.results.merge import framework_versions, merge
 from conformance.results.records import BADNESS, Document, Record, worst_per_key
@@ -177,7 +178,7 @@ _NUMBER = re.compile(r"(?<![A-Za-z_])[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?")
 def cause(record: Record) -> str:
     """What a failure says, without where it happened (adapter, op, axis, dtype, element)
     or its numbers: records with the same cause are one group."""
-    text = _LOCATION.sub(r"\1", first_line(record.message, limit=10_000))
+    text = _LOCATION.sub(r"\1", headline(record.message))
     return _NUMBER.sub("#", _INDEX.sub("[…]", text)).strip()
 
 
@@ -192,21 +193,36 @@ def _groups(records: list[Record], statuses: tuple[str, ...], prefix: str) -> li
     for number, (_, members) in enumerate(ordered, start=1):
         with_reproducer = [r for r in members if r.reproducer]
         smallest = min(with_reproducer, key=lambda r: len(str(r.reproducer)), default=members[0])
+        # a member may have a native script that the smallest reproducer's record lacks
+        native = min(
+            (r for r in members if r.native_reproducer), key=lambda r: len(str(r.native_reproducer)), default=None
+        )
         out.append(
             {
                 "id": f"{prefix}-{number}",
                 "status": display_status(smallest),
                 "label": LABELS[display_status(smallest)],
-                "headline": first_line(smallest.message, limit=10_000),
+                "headline": headline(smallest.message),
+                "whole_message": _whole_message(smallest.message),
                 "count": len(members),
                 "members": [_describe(r) for r in members],
                 "reproducer": smallest.reproducer,
                 "reproducer_of": _describe(smallest),
+                "native_reproducer": native.native_reproducer if native else None,
+                "native_of": _describe(native) if native else None,
+                "framework": native.framework if native else None,
                 "blob": smallest.hypothesis_blob,
                 "reason": smallest.xfail_reason,
             }
         )
     return out
+
+
+def _whole_message(message: str) -> str | None:
+    """``message`` when its headline leaves something out (a framework's full error text, a
+    hint), to show beneath the headline; None when the headline says it all."""
+    text = message.strip()
+    return text if " ".join(text.split()) != headline(text) else None
 
 
 def _describe(record: Record) -> str:
@@ -228,8 +244,7 @@ def _records_by_adapter(records: list[Record], adapters: list[str]) -> list[dict
                     "record": record,
                     "status": display_status(record),
                     "label": LABELS[display_status(record)],
-                    "headline": first_line(record.message, limit=10_000)
-                    or first_line(record.xfail_reason, limit=10_000),
+                    "headline": headline(record.message) or headline(record.xfail_reason),
                 }
             )
             seen.add(anchor)
@@ -377,7 +392,7 @@ def _versions(verdict: gate_module.GateVerdict) -> list[dict[str, Any]]:
                         "change_class": ""
                         if change is None
                         else _CHANGE_CLASS[change.kind] + (" ch-known" if change.explained else ""),
-                        "title": first_line(cell.message or cell.xfail_reason, limit=300),
+                        "title": one_line(headline(cell.message or cell.xfail_reason), 300),
                     }
                 )
             label = f"{prop} · {op} · {dtype}" if len(adapters) == 1 else f"{adapter} · {prop} · {op} · {dtype}"
@@ -656,6 +671,15 @@ def markdown_from(context: Mapping[str, Any]) -> str:
                     "",
                     "```python",
                     group["reproducer"],
+                    "```",
+                ]
+            if group["native_reproducer"]:
+                lines += [
+                    f"The smallest in {_markdown_text(group['framework'])}'s own API "
+                    f"({_markdown_text(group['native_of'])}), without this suite:",
+                    "",
+                    "```python",
+                    group["native_reproducer"],
                     "```",
                 ]
             lines += ["</details>", ""]

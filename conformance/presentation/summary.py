@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from conformance.results.documents import first_line
+from conformance.checks.headlines import headline
 from conformance.results.gate import GateVerdict
 from conformance.results.records import STATUSES, Record
 
@@ -42,7 +42,7 @@ def print_summary(
     console.print(table)
     bad_records = [record for record in records if record.failing]
     for record in bad_records[:40]:
-        _plain(console, f"{record.status.upper()} {_label(record)}: {first_line(record.message, limit=10_000)}")
+        _plain(console, f"{record.status.upper()} {_label(record)}: {headline(record.message)}")
         if record.hint:
             _plain(console, f"  {record.hint}")
     if len(bad_records) > 40:

@@ -49,12 +49,6 @@ def one_line(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def first_line(text: Any, limit: int = 140) -> str:
-    """The first line of a message, shortened to ``limit`` characters ("" for none)."""
-    lines = str(text or "").strip().splitlines()
-    return one_line(lines[0], limit) if lines else ""
-
-
 def schema_problem(value: Any, validator: Any = None) -> str | None:
     """What is wrong with ``value`` as a results document (or against ``validator``), in one
     line; None when nothing is."""

@@ -47,13 +47,14 @@ from typing import Any
 
 import jsonschema
 
+from conformance.checks.headlines import headline
 from conformance.results import divergences as divergences_module
 from conformance.results.divergences import Divergence
 from conformance.results.documents import (
     ResultsFileError,
     document_from,
     documents_from,
-    first_line,
+    one_line,
     read_json,
     schema_problem,
     write_atomic,
@@ -63,6 +64,7 @@ from conformance.results.records import RAN, Document, Record, RecordKey, nothin
 from conformance.results.versions import Change, VersionTable, regression_summary, version_of_record, version_tables
 
 MAX_LINES_PER_KIND = 25
+HEADLINE_LIMIT = 140  # characters of a failure's headline in a line of the verdict
 
 BASELINE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -303,7 +305,7 @@ def evaluate(
         failing_keys.append(key)
         worst = next(r for r in found if r.status == worst_status(r.status for r in bad))
         was = base.get(key, (None, None))[0]
-        text = f"{worst.describe()}: {worst.status}: {first_line(worst.message)}"
+        text = f"{worst.describe()}: {worst.status}: {one_line(headline(worst.message), HEADLINE_LIMIT)}"
         if was is not None:
             text += f" (baseline: {was})"
         unexplained.append(text)
@@ -311,7 +313,7 @@ def evaluate(
             regressed.append(text)
         for change in by_version_key.get(key, []):
             after = [r for r in found if r.failing and version_of_record(documents, r) == change.after]
-            message = first_line(after[0].message) if after else ""
+            message = one_line(headline(after[0].message), HEADLINE_LIMIT) if after else ""
             regressed.append(f"{change.describe()}: {message}" if message else change.describe())
 
     newly_passing: list[str] = []

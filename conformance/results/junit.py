@@ -7,7 +7,8 @@ import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
-from conformance.results.documents import first_line, write_atomic
+from conformance.checks.headlines import headline
+from conformance.results.documents import one_line, write_atomic
 from conformance.results.records import Record
 
 # characters XML 1.0 cannot hold at all (control characters but tab, newline, return; surrogates;
@@ -44,12 +45,12 @@ def write_junit(records: list[Record], path: str | os.PathLike[str]) -> None:
                 name=xml_text(f"{record.property}[{record.op}-{record.dtype}]"),
                 time=str(record.duration_s or 0),
             )
-            headline = xml_text(first_line(record.message, limit=1000))
+            summary = xml_text(one_line(headline(record.message), 1000))
             if record.failing:
-                element = ET.SubElement(case, "failure" if record.status == "failed" else "error", message=headline)
+                element = ET.SubElement(case, "failure" if record.status == "failed" else "error", message=summary)
                 element.text = xml_text("\n\n".join(filter(None, [record.message, record.reproducer])))
             elif record.status == "skipped":
-                ET.SubElement(case, "skipped", message=headline)
+                ET.SubElement(case, "skipped", message=summary)
             elif record.status == "xfailed":
                 ET.SubElement(case, "skipped", message=xml_text(f"known divergence: {record.xfail_reason or ''}"))
     write_atomic(path, ET.tostring(root, encoding="unicode", xml_declaration=True))

@@ -15,6 +15,7 @@ from hypothesis import settings as hypothesis_settings
 
 from conformance.adapters import framework_of
 from conformance.checks.calls import Subject
+from conformance.checks.headlines import raised_message
 from conformance.inputs.profiles import hypothesis_name
 from conformance.inputs.shape_pool import ShapePool, shape_pool
 from conformance.results import divergences
@@ -70,7 +71,7 @@ class Session:
                 except AdapterSpecError as error:
                     raise pytest.UsageError(str(error)) from None
                 except Exception as error:
-                    message = f"loading raised {type(error).__name__}: {error}"
+                    message = raised_message("loading", error)
                     self.emit(adapter_error(spec, framework_of(spec), "load_adapter", message))
                     continue
                 self.subjects.append(Subject(adapter, spec, absolute_spec(spec), self.settings.call_timeout))

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import types
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
@@ -38,7 +39,8 @@ from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 
-from conformance.adapter import QUANTITIES, NotSupported, method_name
+from conformance.adapter import QUANTITIES, NativeArgument, NativeProgram, NotSupported, method_name
+from conformance.adapters import BUILTIN_ADAPTERS
 from conformance.truth.dtypes import DTYPE_NAMES
 
 Op = Literal["softmax", "log_softmax"]
@@ -77,6 +79,25 @@ def axis_key(axis: Any) -> tuple[type, Any]:
     """A cache key for ``axis`` that keeps ``True`` apart from ``1`` (the framework sees
     exactly the axis it was given)."""
     return (type(axis), axis)
+
+
+def native(*body: str) -> Callable[[Strategy], Strategy]:
+    """Declare how a strategy reads in the framework's own API: ``body`` is the body of
+    ``program(x, *vectors)`` (the vectors named as the adapter protocol names them), with
+    ``f`` the op along the axis; what a native reproducer runs (:meth:`AdapterBase.native_program`)."""
+
+    def declared(strategy: Strategy) -> Strategy:
+        strategy.native_body = body  # type: ignore[attr-defined]
+        return strategy
+
+    return declared
+
+
+def viewed(argument: NativeArgument, operand: str) -> str:
+    """``operand`` (source of the argument's base) taken through its view: ``x.T``."""
+    if argument.view is None:
+        return operand
+    return re.sub(r"\bbase\b", operand, argument.view)
 
 
 class ProgramCache:
@@ -192,9 +213,53 @@ class AdapterBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(device={self.device!r})"
 
+    def native_program(
+        self, op: Op, quantity: Quantity, axis: Any, arguments: tuple[NativeArgument, ...]
+    ) -> NativeProgram | None:
+        """``quantity`` of ``op`` as this path computes it, in the framework's own API (a
+        reproducer that runs without this suite). None unless this adapter computes what the
+        built-in path does: an adapter of a user's function, or a subclass of a built-in
+        class, runs code that is the user's, not the framework's."""
+        body: tuple[str, ...] | None = getattr(self._strategies[quantity], "native_body", None)
+        if body is None or not self._is_builtin_path():
+            return None
+        names = ", ".join(argument.name for argument in arguments)
+        lines = [
+            *(f"{argument.name} = {self._native_array(argument)}" for argument in arguments),
+            "def f(x):",
+            f"    return {self._native_namespace}.{op}(x, {axis!r})",
+            f"def program({names}):",
+            *(f"    {line}" for line in body),
+            *self._native_compilation(quantity),
+            *self._native_call(f"result = program({names})"),
+        ]
+        return NativeProgram(self._native_imports, tuple(lines), self._native_numpy)
+
+    def _is_builtin_path(self) -> bool:
+        """Whether this adapter is a built-in path as registered: its class one of
+        BUILTIN_ADAPTERS (not a subclass of one) and its ops the framework's (not a user's
+        function put in their place, as :meth:`of_functions` does)."""
+        cls = type(self)
+        return (cls.__module__, cls.__qualname__) in BUILTIN_ADAPTERS.values() and "_namespace" not in vars(self)
+
     # -- the private layer -----------------------------------------------------------
 
     _namespace: Any = None  # the module whose softmax / log_softmax are under test
+    _native_namespace: ClassVar[str]  # the same, as a native reproducer spells it ("tf.nn")
+    _native_imports: ClassVar[tuple[str, ...]]  # the lines a native reproducer starts with
+    _native_numpy: ClassVar[str] = "np.asarray(value, dtype=np.float64)"  # an array ``value`` as float64 NumPy
+
+    def _native_array(self, argument: NativeArgument) -> str:
+        """Source that turns the NumPy variable of ``argument`` into the array this path is given."""
+        raise NotImplementedError
+
+    def _native_compilation(self, quantity: Quantity) -> list[str]:
+        """Lines that compile ``f`` or ``program`` the way this path does (eager: none)."""
+        return []
+
+    def _native_call(self, call: str) -> list[str]:
+        """``call`` (``result = program(...)``) placed where this path computes."""
+        return [call]
 
     def _evaluate(self, op: Op, quantity: Quantity, axis: Any, x: np.ndarray, *vectors: np.ndarray) -> np.ndarray:
         """Run ``quantity`` of ``op`` on NumPy inputs and bring the result back to NumPy.

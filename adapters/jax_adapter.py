@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import jax
 import numpy as np
 
+from conformance.adapter import NativeArgument
 from conformance.adapters._common import (
     AdapterBase,
     Op,
@@ -26,9 +27,11 @@ from conformance.adapters._common import (
     Quantity,
     Strategy,
     axis_key,
+    native,
     no_result,
     requested_device,
     unavailable_device,
+    viewed,
 )
 
 jax.config.update("jax_enable_x64", True)
@@ -37,32 +40,39 @@ jax.config.update("jax_enable_x64", True)
 # -- AD strategies: (f, x, *vectors) -> array, f = x -> op(x, axis) ----------------------
 
 
+@native("return f(x)")
 def _call(f: Any, x: jax.Array) -> jax.Array:
     return f(x)
 
 
+@native("return jax.vjp(f, x)[1](cotangent)[0]")
 def _vjp(f: Any, x: jax.Array, cotangent: jax.Array) -> jax.Array:
     _, pullback = jax.vjp(f, x)
     (grad,) = pullback(cotangent)
     return grad
 
 
+@native("return jax.jacrev(f)(x)")
 def _jacrev(f: Any, x: jax.Array) -> jax.Array:
     return jax.jacrev(f)(x)
 
 
+@native("return jax.jacfwd(f)(x)")
 def _jacfwd(f: Any, x: jax.Array) -> jax.Array:
     return jax.jacfwd(f)(x)
 
 
+@native("return jax.jvp(f, (x,), (tangent,))[1]")
 def _jvp(f: Any, x: jax.Array, tangent: jax.Array) -> jax.Array:
     return jax.jvp(f, (x,), (tangent,))[1]
 
 
+@native("return jax.jvp(lambda y: jax.vjp(f, y)[1](cotangent)[0], (x,), (direction,))[1]")
 def _forward_over_reverse(f: Any, x: jax.Array, cotangent: jax.Array, direction: jax.Array) -> jax.Array:
     return _jvp(lambda y: _vjp(f, y, cotangent), x, direction)
 
 
+@native("return jax.vjp(lambda y: jax.jvp(f, (y,), (direction,))[1], x)[1](cotangent)[0]")
 def _reverse_over_forward(f: Any, x: jax.Array, cotangent: jax.Array, direction: jax.Array) -> jax.Array:
     # <g, J(x) u> has gradient H u (H the Hessian of <g, f>): the same quantity.
     return _vjp(lambda y: _jvp(f, y, direction), x, cotangent)
@@ -86,6 +96,8 @@ class JaxEager(AdapterBase):
 
     name = "jax"
     _namespace = jax.nn
+    _native_namespace = "jax.nn"
+    _native_imports = ("import jax", "jax.config.update('jax_enable_x64', True)")
     _not_supported = (
         "can't apply forward-mode autodiff (jvp) to a custom_vjp function",
         "Differentiation rule for 'custom_lin' not implemented",  # vjp of jvp of a custom_vjp
@@ -116,6 +128,12 @@ class JaxEager(AdapterBase):
     def _to_framework(self, array: np.ndarray) -> jax.Array:
         return jax.device_put(array, self._jax_device)
 
+    def _native_array(self, argument: NativeArgument) -> str:
+        values = viewed(argument, argument.name)
+        if argument.dtype == "bfloat16":
+            values += ".astype(jax.numpy.bfloat16)"
+        return f"jax.device_put({values}, jax.devices({self.device!r})[0])"
+
     def _to_numpy(self, value: Any) -> np.ndarray:
         """The result as a read-only NumPy view of the array's buffer on the CPU (the view
         keeps the array alive), a copy from other devices. ``np.array`` would copy on the
@@ -134,6 +152,9 @@ class JaxJit(JaxEager):
     def __init__(self, device: str | None = None) -> None:
         super().__init__(device)
         self._jitted = ProgramCache()
+
+    def _native_compilation(self, quantity: Quantity) -> list[str]:
+        return ["program = jax.jit(program)"]
 
     def _program(self, op: Op, quantity: Quantity, axis: Any, arrays: tuple[np.ndarray, ...]) -> Program:
         eager = super()._program

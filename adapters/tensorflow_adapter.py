@@ -32,6 +32,7 @@ import ml_dtypes
 import numpy as np
 import tensorflow as tf
 
+from conformance.adapter import NativeArgument
 from conformance.adapters._common import (
     AdapterBase,
     Op,
@@ -40,9 +41,11 @@ from conformance.adapters._common import (
     Quantity,
     Strategy,
     axis_key,
+    native,
     no_result,
     requested_device,
     unavailable_device,
+    viewed,
 )
 from conformance.truth.arrays import aligned_empty
 from conformance.truth.dtypes import DTYPE_NAMES
@@ -89,10 +92,17 @@ def _environment() -> dict[str, Any]:
 # -- AD strategies: (f, x, *vectors) -> tensor, f = x -> op(x, axis) ---------------------
 
 
+@native("return f(x)")
 def _call(f: Any, x: tf.Tensor) -> tf.Tensor:
     return f(x)
 
 
+@native(
+    "with tf.GradientTape() as tape:",
+    "    tape.watch(x)",
+    "    y = f(x)",
+    "return tape.gradient(y, x, output_gradients=cotangent)",
+)
 def _tape_vjp(f: Any, x: tf.Tensor, cotangent: tf.Tensor) -> tf.Tensor:
     with tf.GradientTape() as tape:
         tape.watch(x)
@@ -100,6 +110,12 @@ def _tape_vjp(f: Any, x: tf.Tensor, cotangent: tf.Tensor) -> tf.Tensor:
     return tape.gradient(y, x, output_gradients=cotangent)
 
 
+@native(
+    "with tf.GradientTape() as tape:",
+    "    tape.watch(x)",
+    "    y = f(x)",
+    "return tape.jacobian(y, x)",
+)
 def _tape_jacobian(f: Any, x: tf.Tensor) -> tf.Tensor:
     with tf.GradientTape() as tape:
         tape.watch(x)
@@ -107,12 +123,26 @@ def _tape_jacobian(f: Any, x: tf.Tensor) -> tf.Tensor:
     return tape.jacobian(y, x)
 
 
+@native(
+    "with tf.autodiff.ForwardAccumulator(x, tangent) as accumulator:",
+    "    y = f(x)",
+    "return accumulator.jvp(y)",
+)
 def _accumulator_jvp(f: Any, x: tf.Tensor, tangent: tf.Tensor) -> tf.Tensor:
     with tf.autodiff.ForwardAccumulator(x, tangent) as accumulator:
         y = f(x)
     return accumulator.jvp(y)
 
 
+@native(
+    "with tf.GradientTape() as outer:",
+    "    outer.watch(x)",
+    "    with tf.GradientTape() as inner:",
+    "        inner.watch(x)",
+    "        y = f(x)",
+    "    grad = inner.gradient(y, x, output_gradients=cotangent)",
+    "return outer.gradient(grad, x, output_gradients=direction)",
+)
 def _nested_tapes(f: Any, x: tf.Tensor, cotangent: tf.Tensor, direction: tf.Tensor) -> tf.Tensor:
     # v(x) = J(x)^T g is the gradient of <g, f(x)>, so dv/dx is a (symmetric) Hessian and
     # the VJP of v with the direction is the derivative of v along it.
@@ -166,6 +196,8 @@ class TensorflowEager(AdapterBase):
 
     name = "tensorflow"
     _namespace = tf.nn
+    _native_namespace = "tf.nn"
+    _native_imports = ("import tensorflow as tf",)
     _not_supported = ("No gradient defined for operation",)
     _strategies: ClassVar[dict[str, Strategy]] = {
         "forward": _call,
@@ -195,6 +227,13 @@ class TensorflowEager(AdapterBase):
                 return shared
         return tf.convert_to_tensor(array)
 
+    def _native_array(self, argument: NativeArgument) -> str:
+        tensor = f"tf.constant({viewed(argument, argument.name)})"
+        return f"tf.cast({tensor}, tf.bfloat16)" if argument.dtype == "bfloat16" else tensor
+
+    def _native_call(self, call: str) -> list[str]:
+        return [f"with tf.device({self._tf_device!r}):", f"    {call}"]
+
     def _to_numpy(self, value: Any) -> np.ndarray:
         """The result as a read-only NumPy view of the tensor's buffer on the CPU (``__array__``;
         the view keeps the tensor alive), a copy from other devices. ``Tensor.numpy()``
@@ -211,6 +250,10 @@ class TensorflowFunction(TensorflowEager):
 
     name = "tensorflow-function"
     _jit_compile: ClassVar[bool | None] = None
+
+    def _native_compilation(self, quantity: Quantity) -> list[str]:
+        options = "" if self._jit_compile is None else f", jit_compile={self._jit_compile!r}"
+        return [f"program = tf.function(program{options})"]
 
     def __init__(self, device: str | None = None) -> None:
         super().__init__(device)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.autograd import forward_ad
 
+from conformance.adapter import NativeArgument
 from conformance.adapters._common import (
     AdapterBase,
     Op,
@@ -32,10 +33,12 @@ from conformance.adapters._common import (
     Quantity,
     Strategy,
     axis_key,
+    native,
     no_result,
     op_function,
     requested_device,
     unavailable_device,
+    viewed,
 )
 
 _BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
@@ -45,6 +48,7 @@ _DEVICE_ALIASES = {"gpu": "cuda"}
 # -- AD strategies: (f, x, *vectors) -> tensor, f = x -> op(x, axis) ---------------------
 
 
+@native("return f(x)")
 def _call(f: Any, x: torch.Tensor) -> torch.Tensor:
     return f(x)
 
@@ -54,23 +58,40 @@ def _leaf(x: torch.Tensor) -> torch.Tensor:
     return x.detach().requires_grad_(True)
 
 
+@native(
+    "x = x.detach().requires_grad_(True)",
+    "(grad,) = torch.autograd.grad(f(x), x, cotangent)",
+    "return grad",
+)
 def _autograd_vjp(f: Any, x: torch.Tensor, cotangent: torch.Tensor) -> torch.Tensor:
     x = _leaf(x)
     (grad,) = torch.autograd.grad(f(x), x, cotangent)
     return grad
 
 
+@native("return torch.autograd.functional.jacobian(f, x)")
 def _autograd_jacobian(f: Any, x: torch.Tensor) -> torch.Tensor:
     # vectorize=False (the default): one backward pass per output element.
     return torch.autograd.functional.jacobian(f, x)
 
 
+@native(
+    "with torch.autograd.forward_ad.dual_level():",
+    "    out = f(torch.autograd.forward_ad.make_dual(x, tangent))",
+    "    return torch.autograd.forward_ad.unpack_dual(out).tangent",
+)
 def _forward_ad_jvp(f: Any, x: torch.Tensor, tangent: torch.Tensor) -> torch.Tensor:
     with forward_ad.dual_level():
         out = f(forward_ad.make_dual(x, tangent))
         return forward_ad.unpack_dual(out).tangent
 
 
+@native(
+    "x = x.detach().requires_grad_(True)",
+    "(grad,) = torch.autograd.grad(f(x), x, cotangent, create_graph=True)",
+    "(second,) = torch.autograd.grad(grad, x, direction)",
+    "return second",
+)
 def _double_backward(f: Any, x: torch.Tensor, cotangent: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
     # v(x) = J(x)^T g is the gradient of <g, f(x)>, so dv/dx is a (symmetric) Hessian and
     # the VJP of v with the direction is the derivative of v along it.
@@ -80,28 +101,34 @@ def _double_backward(f: Any, x: torch.Tensor, cotangent: torch.Tensor, direction
     return second
 
 
+@native("return torch.func.vjp(f, x)[1](cotangent)[0]")
 def _func_vjp(f: Any, x: torch.Tensor, cotangent: torch.Tensor) -> torch.Tensor:
     pullback = torch.func.vjp(f, x)[1]
     (grad,) = pullback(cotangent)
     return grad
 
 
+@native("return torch.func.jacrev(f)(x)")
 def _func_jacrev(f: Any, x: torch.Tensor) -> torch.Tensor:
     return torch.func.jacrev(f)(x)
 
 
+@native("return torch.func.jacfwd(f)(x)")
 def _func_jacfwd(f: Any, x: torch.Tensor) -> torch.Tensor:
     return torch.func.jacfwd(f)(x)
 
 
+@native("return torch.func.jvp(f, (x,), (tangent,))[1]")
 def _func_jvp(f: Any, x: torch.Tensor, tangent: torch.Tensor) -> torch.Tensor:
     return torch.func.jvp(f, (x,), (tangent,))[1]
 
 
+@native("return torch.func.jvp(lambda y: torch.func.vjp(f, y)[1](cotangent)[0], (x,), (direction,))[1]")
 def _forward_over_reverse(f: Any, x: torch.Tensor, cotangent: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
     return _func_jvp(lambda y: _func_vjp(f, y, cotangent), x, direction)
 
 
+@native("return torch.func.vjp(lambda y: torch.func.jvp(f, (y,), (direction,))[1], x)[1](cotangent)[0]")
 def _reverse_over_forward(f: Any, x: torch.Tensor, cotangent: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
     # <g, J(x) u> has gradient H u (H the Hessian of <g, f>): the same quantity.
     return _func_vjp(lambda y: _func_jvp(f, y, direction), x, cotangent)
@@ -128,6 +155,9 @@ class _TorchAdapter(AdapterBase):
     """Conversion and placement for torch; subclasses choose the AD strategies."""
 
     _namespace = torch
+    _native_namespace = "torch"
+    _native_imports = ("import torch",)
+    _native_numpy = "value.detach().cpu().double().numpy()"
     _not_supported = (
         "You must implement the jvp function for custom autograd.Function",  # forward AD, no jvp
         "must override the setup_context staticmethod",  # torch.func, an old-style Function
@@ -151,6 +181,8 @@ class _TorchAdapter(AdapterBase):
         }
 
     def _to_framework(self, array: np.ndarray) -> torch.Tensor:
+        if any(stride < 0 for stride in array.strides):
+            array = array.copy(order="K")  # torch has no negative strides: the same axes, each ascending
         with warnings.catch_warnings():
             # Read-only inputs are fine: nothing here writes to them.
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
@@ -159,6 +191,14 @@ class _TorchAdapter(AdapterBase):
             else:
                 tensor = torch.from_numpy(array)
         return tensor.to(self._torch_device)
+
+    def _native_array(self, argument: NativeArgument) -> str:
+        """``torch.from_numpy`` of the base, then the view: the strides the adapter gives the kernel."""
+        tensor = f"torch.from_numpy({argument.name})"
+        if argument.dtype == "bfloat16":
+            tensor += ".to(torch.bfloat16)"
+        tensor = viewed(argument, tensor)
+        return tensor if self._torch_device.type == "cpu" else f"{tensor}.to({self.device!r})"
 
     def _to_numpy(self, value: Any) -> np.ndarray:
         if value is None:
@@ -294,6 +334,10 @@ class TorchCompile(_TorchAdapter):
         self.backend = backend or os.environ.get("CONFORMANCE_TORCH_COMPILE_BACKEND") or "aot_eager"
         self._compiled = ProgramCache()
         self._made = 0
+
+    def _native_compilation(self, quantity: Quantity) -> list[str]:
+        compiled = "program" if quantity in self._compiled_whole else "f"
+        return [f"{compiled} = torch.compile({compiled}, fullgraph=True, dynamic=True, backend={self.backend!r})"]
 
     def _compile(self, key: tuple[Any, ...], make: Any) -> Any:
         """The compiled callable for ``key``, made and compiled on first use."""

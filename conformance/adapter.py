@@ -26,6 +26,10 @@ Optional capabilities are discovered by name; a missing one is reported as
   ``from_jax`` and ``from_tensorflow`` set. Its results carry the path and its framework, and
   the known divergences of that path's machinery (``machinery = true``) apply to them.
 
+A built-in adapter also spells its calls in the framework's own API,
+:meth:`native_program` (see :class:`NativeProgram`): how a failure is reproduced without
+this suite, for the framework's issue tracker.
+
 A method may raise :class:`NotSupported` for a quantity its implementation cannot compute at
 all (a ``jax.custom_vjp`` function has no forward mode): the result is "not supported", with
 the reason, not a failure.
@@ -34,6 +38,7 @@ the reason, not a failure.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -54,6 +59,29 @@ class NotSupported(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+@dataclass(frozen=True)
+class NativeArgument:
+    """An argument of a call, as a native reproducer has it: a NumPy variable ``name`` that
+    holds its values in ``dtype`` (bfloat16 as float32 values, which NumPy alone cannot
+    spell), contiguous; ``view`` (an expression over ``base``) makes the argument's strides."""
+
+    name: str
+    dtype: str
+    view: str | None = None
+
+
+@dataclass(frozen=True)
+class NativeProgram:
+    """A call in a framework's own API: ``imports``, then ``lines`` that turn the NumPy
+    variables of its :class:`NativeArgument` into the framework's arrays and compute
+    ``result`` the way the adapter's AD path does; ``as_numpy``, an expression of a
+    framework array ``value``, makes it a float64 NumPy array (to compare two results)."""
+
+    imports: tuple[str, ...]
+    lines: tuple[str, ...]
+    as_numpy: str = "np.asarray(value, dtype=np.float64)"
 
 
 @runtime_checkable

@@ -43,8 +43,10 @@ from conformance.checks import calls
 from conformance.checks.assertions import Comparison, format_value
 from conformance.checks.calls import Subject
 from conformance.checks.failures import ConformanceFailure, WorstElement
+from conformance.checks.hints import Computation, likely_cause
 from conformance.checks.memory import gib, memory_available_bytes
-from conformance.checks.quantities import Outcome, run
+from conformance.checks.native import native_script
+from conformance.checks.quantities import Outcome, reference, run
 from conformance.checks.reproducer import reproducer
 from conformance.checks.rows import assert_row_alone_agrees
 from conformance.checks.shared import Reference, locked, shared, shared_array
@@ -196,6 +198,26 @@ def _in_row(comparison: Comparison, layout: Layout) -> str:
     return f"; the worst is element {place} of row {row} (of {layout.batch} rows of {layout.length})"
 
 
+def _worst_row_cause(
+    op: Op, quantity: Quantity, x: Argument, vectors: list[Argument], outcome: Outcome, comparison: Comparison
+) -> str | None:
+    """The likely cause (:mod:`conformance.checks.hints`) of the failure, from a second look at
+    the row that holds the worst element alone: the large input's other rows are not needed
+    to tell what went wrong in one."""
+    if comparison.worst is None:
+        return None
+    layout = _layout(x)
+    row = comparison.worst.index[1 - layout.axis]
+
+    def pick(array: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.moveaxis(array, layout.axis, -1)[row])
+
+    x_row, vector_rows = pick(x.value), tuple(pick(vector.value) for vector in vectors)
+    again = functools.partial(reference, op, quantity)
+    exact, bound = again(x_row, vector_rows, -1)
+    return likely_cause(Computation(op, quantity, x_row, -1, vector_rows, pick(outcome.actual), exact, bound, again))
+
+
 def _worst_element_source(outcome: Outcome, comparison: Comparison, layout: Layout, exact: Callable[[int], str]) -> str:
     """The call, then the worst element and what the oracle gives for it (``exact(row)``: the
     oracle on that row alone)."""
@@ -233,6 +255,8 @@ def check_forward(subject: Subject, op: Op, x: Argument, row_axis: int) -> None:
         ),
         dtype,
         _in_row(comparison, layout),
+        explain=functools.partial(_worst_row_cause, op, "forward", x, [], outcome, comparison),
+        native=functools.partial(native_script, outcome.call),
     )
     _rows_alone(subject, op, "forward", x, outcome, row_axis)
 
@@ -299,6 +323,8 @@ def _check_vjp_with(subject: Subject, op: Op, x: Argument, number: int, cotangen
         functools.partial(_worst_element_source, outcome, comparison, layout, _vjp_oracle_source(op, layout)),
         dtype,
         note,
+        explain=functools.partial(_worst_row_cause, op, "vjp", x, [cotangent], outcome, comparison),
+        native=functools.partial(native_script, outcome.call),
     )
     if number == 0:
         _rows_alone(subject, op, "vjp", x, outcome, row_axis)
@@ -326,6 +352,7 @@ def _assert_zero_rows_are_zero(op: Op, outcome: Outcome, layout: Layout, cotange
     index = layout.index(row, place)
     value = view[row, place]
     quantity = method_name(op, "vjp")
+    worst = WorstElement(quantity, tuple(index), float(value), 0.0)
     raise ConformanceFailure(
         f"{quantity}[{', '.join(map(str, index))}] = {format_value(value)}, but a row whose cotangent is 0 "
         f"must give exactly 0 (an output never depends on another row) {outcome.where}; "
@@ -339,7 +366,8 @@ def _assert_zero_rows_are_zero(op: Op, outcome: Outcome, layout: Layout, cotange
                 f"'result{list(index)}:', result[{', '.join(map(str, index))}]",
             ],
         ),
-        worst=WorstElement(quantity, tuple(index), float(value), 0.0),
+        worst=worst,
+        native_reproducer=native_script(outcome.call, worst, "but its cotangent's row is 0: expected exactly"),
     )
 
 

@@ -16,6 +16,8 @@ import pytest
 from conformance.adapter import NotSupported, Quantity, adapter_name, capabilities, method_name, provided_method
 from conformance.adapters import framework_of
 from conformance.checks.failures import AdapterCallError, ConformanceFailure
+from conformance.checks.headlines import raised_message
+from conformance.checks.native import call_script, native_script
 from conformance.checks.reproducer import Call
 from conformance.truth.dtypes import dtype_name
 from conformance.truth.oracle import Op
@@ -174,30 +176,47 @@ def invoke(subject: Subject, op: Op, quantity: Quantity, call: Call, expected_sh
         raise QuantityNotSupported(f"not supported: {error.reason} {where}") from None
     except _Deadline:
         subject.hung = f"an earlier call of {name} hung (no answer within {allowed:g} s)"
-        raise AdapterCallError(f"{name} timed out after {allowed:g} s {where}", call.source()) from None
+        raise AdapterCallError(
+            f"{name} timed out after {allowed:g} s {where}",
+            call.source(),
+            native_reproducer=call_script(call, ["result"], [f"# the call below gave no answer within {allowed:g} s"]),
+        ) from None
     except Exception as error:
         raise AdapterCallError(
-            f"{name} raised {type(error).__name__}: {error} {where}", call.source(), error
+            raised_message(name, error, where), call.source(), error, native_reproducer=native_script(call)
         ) from error
     modified = call.modified()
     if modified:
         raise ConformanceFailure(
             f"{name} modified {' and '.join(modified)} {where}: the caller's arrays must be left as they were",
             call.modification_source(),
+            native_reproducer=call_script(
+                call,
+                [f"'{a} unchanged, bit for bit:', {a}_given.tobytes() == {a}_as_given.tobytes()" for a in call.arrays],
+                [f"{a}_given, {a}_as_given = {a}, {a}.copy()" for a in call.arrays],
+            ),
         )
     if isinstance(result, np.generic):
         result = np.asarray(result)
     if not isinstance(result, np.ndarray):
-        raise ConformanceFailure(f"{name} returned {type(result).__name__}, not a numpy.ndarray {where}", call.source())
+        raise ConformanceFailure(
+            f"{name} returned {type(result).__name__}, not a numpy.ndarray {where}",
+            call.source(),
+            native_reproducer=call_script(call, ["type(result), result"]),
+        )
     if result.shape != expected_shape:
         raise ConformanceFailure(
             f"{name} returned shape {result.shape}, but the oracle gives {expected_shape} {where}",
             call.source(f"'oracle shape:', {expected_shape!r}"),
+            native_reproducer=call_script(
+                call, [f"'shape:', tuple(result.shape), 'but the oracle gives', {expected_shape!r}"]
+            ),
         )
     if result.dtype != x.dtype:
         raise ConformanceFailure(
             f"{name} returned dtype {dtype_name(result.dtype)} for {dtype_name(x.dtype)} input {where}",
             call.source(),
+            native_reproducer=call_script(call, [f"'dtype:', result.dtype, 'for {dtype_name(x.dtype)} input'"]),
         )
     aliased = [argument for argument, array in call.arrays.items() if shares_memory(result, array)]
     if aliased:
@@ -205,6 +224,11 @@ def invoke(subject: Subject, op: Op, quantity: Quantity, call: Call, expected_sh
             f"{name} returned an array that shares memory with its argument `{aliased[0]}` {where}: writing to "
             "the result would change the caller's input, and the caller's next change of it the result",
             call.source(f"'shares memory with {aliased[0]}:', np.may_share_memory(result, {aliased[0]})"),
+            native_reproducer=call_script(
+                call,
+                [f"'shares memory with {aliased[0]}:', np.may_share_memory(np.asarray(result), {aliased[0]}_given)"],
+                [f"{aliased[0]}_given = {aliased[0]}"],
+            ),
         )
     return result
 

@@ -40,20 +40,27 @@ class WorstElement:
 
 class Failure(Exception):
     """A check's verdict against an adapter: ``message`` (its first line says what, where and
-    by how much), ``reproducer`` (a script), ``worst`` (the element it names, if any), and
+    by how much), ``reproducer`` (a script), ``worst`` (the element it names, if any),
     ``hint``: the likely cause a second look found, if any, which is also the message's last
-    line (see :mod:`conformance.checks.hints`)."""
+    line (see :mod:`conformance.checks.hints`), and ``native_reproducer``: for a built-in
+    adapter, the same call in the framework's own API (see :mod:`conformance.checks.native`)."""
 
     status = "failed"
 
     def __init__(
-        self, message: str, reproducer: str, worst: WorstElement | None = None, hint: str | None = None
+        self,
+        message: str,
+        reproducer: str,
+        worst: WorstElement | None = None,
+        hint: str | None = None,
+        native_reproducer: str | None = None,
     ) -> None:
         super().__init__(f"{message}\n\nReproduce with:\n{reproducer}")
         self.message = message
         self.reproducer = reproducer
         self.worst = worst
         self.hint = hint
+        self.native_reproducer = native_reproducer
 
 
 class ConformanceFailure(Failure, AssertionError):
@@ -66,6 +73,12 @@ class AdapterCallError(Failure):
 
     status = "error"
 
-    def __init__(self, message: str, reproducer: str, raised: Exception | None = None) -> None:
-        super().__init__(message, reproducer)
+    def __init__(
+        self,
+        message: str,
+        reproducer: str,
+        raised: Exception | None = None,
+        native_reproducer: str | None = None,
+    ) -> None:
+        super().__init__(message, reproducer, native_reproducer=native_reproducer)
         self.raised = raised

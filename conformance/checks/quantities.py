@@ -18,10 +18,13 @@ from conformance.adapter import Quantity, method_name
 from conformance.checks import hints, measure
 from conformance.checks.assertions import assert_within_bound
 from conformance.checks.calls import Subject, invoke, label
+from conformance.checks.failures import WorstElement
+from conformance.checks.native import Step, native_call, native_script, steps_script, worst_shown
 from conformance.checks.reproducer import Call
 from conformance.inputs.shape_pool import Site
 from conformance.inputs.strategies import Argument, Problem, problems
 from conformance.truth import oracle, tolerance
+from conformance.truth.dtypes import dtype_name
 from conformance.truth.oracle import Op
 from conformance.truth.tolerance import Bound, RowTerms
 
@@ -147,6 +150,7 @@ def make_call(
         arrays={name: argument.value for name, argument in zip(names, arguments)},
         views={name: argument.view for name, argument in zip(names, arguments) if argument.view is not None},
         recipes={name: argument.recipe for name, argument in zip(names, arguments) if argument.recipe is not None},
+        native=native_call(subject.adapter, op, quantity),
     )
 
 
@@ -165,9 +169,17 @@ def run(
 
 
 def compare(
-    subject: Subject, op: Op, quantity: Quantity, x: Argument, axis: int, vectors: Sequence[Argument] = ()
+    subject: Subject,
+    op: Op,
+    quantity: Quantity,
+    x: Argument,
+    axis: int,
+    vectors: Sequence[Argument] = (),
+    earlier: Sequence[Call] = (),
 ) -> Outcome:
-    """Call the adapter and check every element against the oracle within its bound."""
+    """Call the adapter and check every element against the oracle within its bound.
+    ``earlier``: the calls made before it that its answer may depend on (state an adapter
+    keeps between calls); the message names them and the reproducer makes them first."""
     __tracebackhide__ = True
     outcome = run(subject, op, quantity, x, axis, vectors)
     work = oracle.reference_work(x.value.dtype)
@@ -183,7 +195,24 @@ def compare(
         exact,
         bound,
         outcome.where,
-        lambda: outcome.call.source(oracle_source(op, quantity, outcome.call)),
+        lambda: outcome.call.source(oracle_source(op, quantity, outcome.call), earlier),
         explain=functools.partial(hints.likely_cause, failed),
+        note=f", after {', '.join(map(_named, earlier))} in the same process" if earlier else "",
+        native=functools.partial(_native_after, earlier, outcome.call),
     )
     return outcome
+
+
+def _native_after(earlier: Sequence[Call], call: Call, worst: WorstElement) -> str | None:
+    """The native reproducer of ``call`` whose ``worst`` element is off: the ``earlier`` calls
+    first, in the same process (state the framework keeps, such as a compiled program's
+    cache, may change the answer), then the call."""
+    if not earlier:
+        return native_script(call, worst)
+    turns: list[Step] = [(f"turn{number}", turn) for number, turn in enumerate(earlier, 1)]
+    return steps_script([*turns, ("result", call)], [worst_shown(worst, "but the oracle gives")])
+
+
+def _named(call: Call) -> str:
+    """``vjp(float16)``: an earlier call, in a message."""
+    return f"{call.method}({dtype_name(call.arrays['x'].dtype)})"

@@ -6,7 +6,7 @@ import base64
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,19 +14,25 @@ from conformance.inputs.seeded import Recipe
 from conformance.inputs.strategies import View
 from conformance.truth.dtypes import dtype_name
 
+if TYPE_CHECKING:
+    from conformance.checks.native import NativeCall
+
 _LIST_LIMIT = 64  # larger arrays are embedded as exact bytes rather than a literal list
 
 
-def array_source(array: np.ndarray, view: View | None = None) -> str:
-    """Python source that rebuilds ``array`` bit for bit, and its strides when it is a ``view``."""
+def array_source(array: np.ndarray, view: View | None = None, dtype_source: str | None = None) -> str:
+    """Python source that rebuilds ``array`` bit for bit, and its strides when it is a ``view``;
+    ``dtype_source`` spells its dtype (by default ``DTYPES[name]``, which needs this suite)."""
     base = array if view is None else view.base
-    name = dtype_name(base.dtype)
+    dtype = dtype_source or f"DTYPES[{dtype_name(base.dtype)!r}]"
     if base.size <= _LIST_LIMIT:
         literal = repr(base.astype(np.float64).tolist())
-        source = f"np.array({literal}, dtype=np.float64).astype(DTYPES[{name!r}])"
+        source = f"np.array({literal}, dtype=np.float64).astype({dtype})"
+        if base.size == 0:  # a list of no numbers keeps no sizes after the first zero
+            source += f".reshape({tuple(base.shape)!r})"
     else:
         payload = base64.b64encode(np.ascontiguousarray(base).tobytes()).decode()
-        source = f"np.frombuffer(base64.b64decode({payload!r}), dtype=DTYPES[{name!r}]).reshape({tuple(base.shape)!r})"
+        source = f"np.frombuffer(base64.b64decode({payload!r}), dtype={dtype}).reshape({tuple(base.shape)!r})"
     if view is None:
         return source
     return f"(lambda base: {view.expression})({source})"
@@ -41,7 +47,8 @@ class Call:
     rebuilds those, so it shows the inputs the adapter was given even if the adapter
     overwrote them, and :meth:`modified` tells whether it did. An argument with a seeded
     ``recipe`` (a large input) is not copied: the reproducer makes it again from its seed, and
-    a digest of its bytes tells whether the adapter changed it.
+    a digest of its bytes tells whether the adapter changed it. ``native``, for a built-in
+    adapter, is the framework code the call runs (:mod:`conformance.checks.native`).
     """
 
     spec: str
@@ -50,6 +57,7 @@ class Call:
     arrays: dict[str, np.ndarray]
     views: dict[str, View] = field(default_factory=dict)
     recipes: dict[str, Recipe] = field(default_factory=dict)
+    native: NativeCall | None = field(default=None, repr=False)
     pristine: dict[str, np.ndarray] = field(init=False, repr=False)
     pristine_views: dict[str, View] = field(init=False, repr=False)
     digests: dict[str, int] = field(init=False, repr=False)
@@ -98,9 +106,18 @@ class Call:
         """``adapter.vjp(x, cotangent, axis=0)``, over arguments named ``prefix + name``."""
         return f"adapter.{self.method}({self.argument_list(prefix)})"
 
-    def source(self, oracle_call: str | None = None) -> str:
-        """This call alone: the result, then what it should be."""
-        return reproducer(self.spec, [*self.assignments(), f"result = {self.expression()}"], ["result", oracle_call])
+    def source(self, oracle_call: str | None = None, earlier: Sequence[Call] = ()) -> str:
+        """This call, after the ``earlier`` calls (made first, in the same process, their arguments
+        named ``turn1_x``, ...: state they leave behind may change its answer): the result, then
+        what it should be."""
+        before = [
+            line
+            for number, call in enumerate(earlier, 1)
+            for line in (*call.assignments(f"turn{number}_"), call.expression(f"turn{number}_"))
+        ]
+        return reproducer(
+            self.spec, [*before, *self.assignments(), f"result = {self.expression()}"], ["result", oracle_call]
+        )
 
     def modification_source(self) -> str:
         """This call, then whether each argument is still what it was given."""

@@ -15,7 +15,9 @@ import numpy as np
 from conformance.adapter import Quantity
 from conformance.checks.assertions import assert_within_bound
 from conformance.checks.calls import Subject
-from conformance.checks.quantities import Outcome, bound_for, run
+from conformance.checks.failures import WorstElement
+from conformance.checks.native import element, steps_script
+from conformance.checks.quantities import Outcome, bound_for, exact_value, run
 from conformance.checks.reproducer import reproducer
 from conformance.inputs.strategies import Argument
 from conformance.truth import oracle, tolerance
@@ -26,6 +28,12 @@ from conformance.truth.tolerance import Bound
 def row_of(array: np.ndarray, axis: int, index: tuple[int, ...]) -> np.ndarray:
     """Row ``index`` (a batch index) of ``array`` along ``axis``, contiguous."""
     return np.ascontiguousarray(np.moveaxis(array, axis, -1)[index])
+
+
+def batch_indices(shape: tuple[int, ...], axis: int) -> list[tuple[int, ...]]:
+    """The batch index of every row of an input of ``shape`` whose rows run along ``axis``
+    (non-negative), in C order."""
+    return list(np.ndindex(*shape[:axis], *shape[axis + 1 :]))
 
 
 def in_batch(quantity: Quantity, batch: np.ndarray, axis: int, index: tuple[int, ...]) -> tuple[np.ndarray, str]:
@@ -71,9 +79,11 @@ def assert_row_alone_agrees(
     x_row: Argument,
     vectors: list[Argument],
     row_axis: int,
+    note: str = "",
 ) -> None:
     """Call ``quantity`` on row ``index`` alone (1-d, ``row_axis``) and compare it with the same
-    row of ``batch``, the answer for the whole input along ``axis`` (non-negative)."""
+    row of ``batch``, the answer for the whole input along ``axis`` (non-negative); ``note``
+    ends the message's first line (what else the batch held)."""
     __tracebackhide__ = True
     alone = run(subject, op, quantity, x_row, row_axis, vectors)
     picked, picking = in_batch(quantity, batch.actual, axis, index)
@@ -85,4 +95,35 @@ def assert_row_alone_agrees(
         alone.where,
         functools.partial(_reproduce, batch, alone, picking),
         reference="the same row in the batch",
+        agreement=True,
+        note=note,
+        native=functools.partial(_native, op, quantity, batch, alone, axis, index, x_row, vectors),
+    )
+
+
+def _native(
+    op: Op,
+    quantity: Quantity,
+    batch: Outcome,
+    alone: Outcome,
+    axis: int,
+    index: tuple[int, ...],
+    x_row: Argument,
+    vectors: list[Argument],
+    worst: WorstElement,
+) -> str | None:
+    """Both calls in the framework's own API, then the ``worst`` element of the row alone beside
+    the same element in the batch (each place in the row, one for a Jacobian entry's each
+    side, put in row ``index`` along ``axis``) and the oracle's value of it."""
+    in_the_batch = tuple(place for in_row in worst.index for place in (*index[:axis], in_row, *index[axis:]))
+    work = oracle.reference_work(x_row.value.dtype)
+    exact = exact_value(op, quantity, x_row.value, alone.call.axis, [vector.value for vector in vectors], work)
+    name = alone.call.method
+    return steps_script(
+        [("batch", batch.call), ("row", alone.call)],
+        [
+            f"'row {index} alone: {name}{list(worst.index)} =', {element('row', worst.index)}, "
+            f"'in the batch: {name}{list(in_the_batch)} =', {element('batch', in_the_batch)}, "
+            f"'the oracle gives {float(exact[worst.index])!r}'"
+        ],
     )

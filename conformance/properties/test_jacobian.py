@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from conformance.adapter import method_name
 from conformance.checks.assertions import assert_exactly, assert_within_bound, flushed_jacobian_entries
+from conformance.checks.failures import WorstElement
+from conformance.checks.native import call_script, element, native_script, steps_script
 from conformance.checks.quantities import compare, draw_problem, run, transposed_product
 from conformance.inputs.profiles import budget
 from conformance.inputs.strategies import Argument, vectors
@@ -61,7 +63,18 @@ def test_jacobian_times_ones_is_zero(subject, op, dtype, pool, data):
         outcome.where,
         lambda: outcome.call.source(f"oracle.blocks_from_jacobian(result, {problem.axis}).sum(axis=-1)"),
         reference="shift invariance (a row shifted by a constant has the same softmax)",
+        native=lambda worst: call_script(outcome.call, [_row_sum_shown(worst, problem.axis)]),
     )
+
+
+def _row_sum_shown(worst: WorstElement, axis: int) -> str:
+    """What prints the sum of the Jacobian ``result``'s entries of output ``worst.index`` over
+    the inputs of its row (along ``axis``), and the 0 it should be."""
+    index = worst.index
+    along = axis % len(index)
+    inputs = [*map(str, index[:along]), ":", *map(str, index[along + 1 :])]
+    entries = f"numpy_of(result)[{', '.join([*map(str, index), *inputs])}]"
+    return f"'jacobian @ ones{list(index)} =', float({entries}.sum()), 'but shift invariance gives 0'"
 
 
 @conformance_property("vjp_of_ones_is_zero", needs=("vjp",), ops=("softmax",))
@@ -82,6 +95,7 @@ def test_vjp_of_ones_is_zero(subject, op, dtype, pool, data):
         outcome.where,
         lambda: outcome.call.source(f"np.zeros({problem.shape!r})"),
         reference="sum(softmax(x)) = 1, a constant,",
+        native=lambda worst: native_script(outcome.call, worst, "but sum(softmax(x)) = 1, a constant, gives"),
     )
 
 
@@ -91,7 +105,8 @@ def test_vjp_of_ones_is_zero(subject, op, dtype, pool, data):
 def test_vjp_equals_transposed_jacobian_times_cotangent(subject, op, dtype, pool, data):
     problem = draw_problem(data, dtype, pool.sites())
     cotangent = data.draw(vectors(problem.shape, dtype), label="cotangent")
-    jacobian = run(subject, op, "jacobian", problem.x, problem.axis).actual.astype(np.longdouble)
+    own = run(subject, op, "jacobian", problem.x, problem.axis)
+    jacobian = own.actual.astype(np.longdouble)
     outcome = run(subject, op, "vjp", problem.x, problem.axis, [cotangent])
     g = cotangent.value.astype(np.longdouble)
     transposed, bound = transposed_product(op, problem.x.value, problem.axis, jacobian, g)
@@ -108,5 +123,13 @@ def test_vjp_equals_transposed_jacobian_times_cotangent(subject, op, dtype, pool
         reference="its own Jacobian, transposed, times the cotangent,",
         cause=lambda index: flushed_jacobian_entries(
             op, problem.x.value, problem.axis, jacobian, g, index, outcome.actual, transposed, bound
+        ),
+        native=lambda worst: steps_script(
+            [("jacobian", own.call), ("vjp", outcome.call), "g = numpy_of(cotangent)"],
+            [
+                f"'vjp{list(worst.index)} =', {element('vjp', worst.index)}, 'but its own Jacobian, transposed, "
+                f"times the cotangent gives', float(np.tensordot(g, numpy_of(jacobian), axes=g.ndim)"
+                f"{list(worst.index) if worst.index else ''})"
+            ],
         ),
     )

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from conformance.adapter import QUANTITIES
 from conformance.checks.calls import QuantityNotSupported, shares_memory
 from conformance.checks.failures import ConformanceFailure
+from conformance.checks.native import steps_script
 from conformance.checks.quantities import VECTORS, draw_problem, run
 from conformance.checks.reproducer import bit_patterns, reproducer
 from conformance.inputs.profiles import budget
@@ -66,6 +67,13 @@ def test_a_result_is_not_overwritten_by_a_later_call(subject, op, dtype, pool, d
                     [
                         "'first result unchanged, bit for bit:', first.tobytes() == kept.tobytes()",
                         "'shares memory with the later result:', np.may_share_memory(first, later)",
+                    ],
+                ),
+                native_reproducer=steps_script(
+                    [("first", first.call), "kept = numpy_of(first)", ("later", second.call)],
+                    [
+                        "'first result unchanged by the later call:', np.array_equal(numpy_of(first), kept, True)",
+                        "'first and later share memory:', np.may_share_memory(np.asarray(first), np.asarray(later))",
                     ],
                 ),
             )

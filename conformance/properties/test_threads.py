@@ -29,7 +29,8 @@ from hypothesis import strategies as st
 from conformance.adapter import Quantity, method_name
 from conformance.checks.assertions import assert_within_bound
 from conformance.checks.calls import time_allowed
-from conformance.checks.failures import AdapterCallError
+from conformance.checks.failures import AdapterCallError, WorstElement
+from conformance.checks.native import Step, element, steps_script
 from conformance.checks.quantities import Outcome, bound_for, draw_problem, make_call, run
 from conformance.checks.reproducer import reproducer
 from conformance.inputs.profiles import budget
@@ -158,6 +159,41 @@ def _source(subject, op, problems: list[tuple[Argument, Argument]], axis: int, c
     )
 
 
+def _native(alone: list[dict[Quantity, Outcome]], caller: int, quantity: Quantity, worst: WorstElement) -> str | None:
+    """The callers' calls in the framework's own API: each made alone, then the same programs
+    from as many threads at once; then caller ``caller``'s ``worst`` element of ``quantity``,
+    alone and together. A race shows in some runs, not in every one."""
+    steps: list[Step] = ["import sys, threading", "calls = []"]
+    for number, own in enumerate(alone):
+        for name, outcome in own.items():
+            arguments = ", ".join(outcome.call.arrays)
+            steps += [
+                (f"caller{number}_{name}", outcome.call),
+                f"calls.append(({number}, {name!r}, program, ({arguments},)))",
+            ]
+    steps += [
+        "together = {}",
+        f"barrier = threading.Barrier({len(alone)})",
+        "def caller(number):",
+        f"    for _ in range({ROUNDS}):",
+        "        barrier.wait()",
+        "        for name, program, arguments in [call[1:] for call in calls if call[0] == number]:",
+        "            together[number, name] = program(*arguments)",
+        f"sys.setswitchinterval({SWITCH_INTERVAL_S})",
+        f"threads = [threading.Thread(target=caller, args=(number,)) for number in range({len(alone)})]",
+        "[thread.start() for thread in threads]",
+        "[thread.join() for thread in threads]",
+    ]
+    label = f"caller {caller}, {worst.quantity}{list(worst.index)}"
+    return steps_script(
+        steps,
+        [
+            f"'{label} alone:', {element(f'caller{caller}_{quantity}', worst.index)}, "
+            f"'from {len(alone)} threads at once:', {element(f'together[{caller}, {quantity!r}]', worst.index)}"
+        ],
+    )
+
+
 @conformance_property("concurrent_calls_agree", needs=("forward", "vjp"))
 @budget(0.3)
 @given(data=st.data())
@@ -189,4 +225,6 @@ def test_concurrent_calls_give_what_the_same_calls_give_alone(subject, op, dtype
                 answers[quantity].where,
                 functools.partial(_source, subject, op, problems, site.axis, index),
                 reference="the same call made alone",
+                agreement=True,
+                native=functools.partial(_native, alone, index, quantity),
             )

@@ -65,6 +65,7 @@ class Record:
     not_provided: bool = False  # skipped: the adapter lacks the capability or dtype
     not_supported: bool = False  # skipped: its function cannot compute a quantity on its AD path
     reproducer: str | None = None
+    native_reproducer: str | None = None  # a built-in adapter's failure in the framework's own API
     worst: WorstElement | None = None
     hint: str | None = None  # the failure's likely cause, when a second look found one (its message's last line)
     hypothesis_blob: str | None = None
@@ -118,6 +119,7 @@ class Record:
             "not_provided": True if self.not_provided else None,
             "not_supported": True if self.not_supported else None,
             "reproducer": self.reproducer,
+            "native_reproducer": self.native_reproducer,
             "worst": self.worst.as_dict() if self.worst is not None else None,
             "hint": self.hint,
             "hypothesis_blob": self.hypothesis_blob,
@@ -151,6 +153,7 @@ class Record:
             not_provided=bool(raw.get("not_provided", False)),
             not_supported=bool(raw.get("not_supported", False)),
             reproducer=raw.get("reproducer"),
+            native_reproducer=raw.get("native_reproducer"),
             worst=WorstElement.from_dict(worst) if isinstance(worst, Mapping) else None,
             hint=raw.get("hint"),
             hypothesis_blob=raw.get("hypothesis_blob"),

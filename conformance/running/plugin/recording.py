@@ -89,14 +89,15 @@ def _first_exception(error: BaseException) -> BaseException:
     return error
 
 
-def _classify(raised: BaseException) -> tuple[str, str, str | None, Any, str | None]:
-    """status, message, reproducer, worst element and likely cause of what a test raised."""
+def _classify(raised: BaseException) -> tuple[str, str, str | None, Any, str | None, str | None]:
+    """status, message, reproducer, worst element, likely cause and native reproducer of what
+    a test raised."""
     error = _first_exception(raised)
     if isinstance(error, Failure):
-        return error.status, error.message, error.reproducer, error.worst, error.hint
+        return error.status, error.message, error.reproducer, error.worst, error.hint, error.native_reproducer
     if isinstance(error, AssertionError):
-        return "failed", str(error) or "assertion failed", None, None, None
-    return "error", f"{type(error).__name__}: {error}", None, None, None
+        return "failed", str(error) or "assertion failed", None, None, None, None
+    return "error", f"{type(error).__name__}: {error}", None, None, None, None
 
 
 def _finite(value: Any) -> float | None:
@@ -136,8 +137,15 @@ def _record_for(item: pytest.Item, report: pytest.TestReport, call: pytest.CallI
     record = record.replace(hypothesis_blob=blob.group(0) if blob else None)
     if call.excinfo is None:
         return record.replace(status="error", message=report.longreprtext[-2000:])
-    status, message, reproducer, worst, hint = _classify(call.excinfo.value)
-    record = record.replace(status=status, message=message, reproducer=reproducer, worst=worst, hint=hint)
+    status, message, reproducer, worst, hint, native_reproducer = _classify(call.excinfo.value)
+    record = record.replace(
+        status=status,
+        message=message,
+        reproducer=reproducer,
+        worst=worst,
+        hint=hint,
+        native_reproducer=native_reproducer,
+    )
     if worst is not None and worst.error_ulp is not None:
         # the figures of the example the message reports (Hypothesis' smallest), not of the
         # larger ones it tried while shrinking

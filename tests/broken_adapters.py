@@ -519,6 +519,260 @@ class LogSoftmaxCancelsAtLargeLogits(NumpyReference):
             return (x - logsumexp).astype(x.dtype)
 
 
+def _in_memory_order(array: np.ndarray) -> np.ndarray:
+    """``array`` as a kernel that walks every axis up from its lowest address sees it:
+    reversed along each axis whose stride is negative."""
+    reversed_axes = tuple(axis for axis, stride in enumerate(array.strides) if stride < 0)
+    return np.flip(array, reversed_axes) if reversed_axes else array
+
+
+class IgnoresNegativeStrides(NumpyReference):
+    """A C kernel that takes |stride| of each axis and walks the buffer up from its lowest
+    address: a reversed view (a negative stride) is read as if it were not reversed, and the
+    result is written in that same memory order, so a reversed row comes back reversed and a
+    batch reversed along its rows comes back with its rows swapped."""
+
+    name = "ignores-negative-strides"
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        return super().softmax(_in_memory_order(x), axis)
+
+    def log_softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        return super().log_softmax(_in_memory_order(x), axis)
+
+    def vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        return super().vjp(_in_memory_order(x), _in_memory_order(cotangent), axis)
+
+    def log_softmax_vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        return super().log_softmax_vjp(_in_memory_order(x), _in_memory_order(cotangent), axis)
+
+
+class NaNOnFullyMaskedBlock(NumpyReference):
+    """A blocked softmax, the way split-row kernels combine partial results: each whole block
+    of BLOCK places along the row gets its own maximum m_b and sum l_b = sum exp(x - m_b), the
+    places past the last whole block are added on against the row maximum m, and
+    Z = sum_b l_b exp(m_b - m) + sum_tail exp(x - m). A block that is -inf throughout has
+    m_b = -inf, and exp(-inf - (-inf)) = NaN spreads through Z over the whole row. A padding
+    or causal mask as long as a block makes one; scattered masks almost never do."""
+
+    name = "nan-on-fully-masked-block"
+    BLOCK = 64
+
+    def _shifted_and_log_total(self, x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        """x - m and log Z, rows last, in float64."""
+        rows = np.moveaxis(x.astype(np.float64), axis, -1)
+        whole = rows.shape[-1] // self.BLOCK * self.BLOCK
+        blocks = rows[..., :whole].reshape(rows.shape[:-1] + (-1, self.BLOCK))
+        tail = rows[..., whole:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            block_max = np.max(blocks, axis=-1, initial=-np.inf)
+            block_sum = np.sum(np.exp(blocks - block_max[..., None]), axis=-1)
+            top = np.max(rows, axis=-1, keepdims=True)
+            total = np.sum(block_sum * np.exp(block_max - top), axis=-1, keepdims=True)
+            total += np.sum(np.exp(tail - top), axis=-1, keepdims=True)
+            return rows - top, np.log(total)
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        if x.ndim == 0 or x.size == 0:
+            return super().softmax(x, axis)
+        shifted, log_total = self._shifted_and_log_total(x, axis)
+        with np.errstate(invalid="ignore"):
+            return np.moveaxis(np.exp(shifted - log_total), -1, axis).astype(x.dtype)
+
+    def log_softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        if x.ndim == 0 or x.size == 0:
+            return super().log_softmax(x, axis)
+        shifted, log_total = self._shifted_and_log_total(x, axis)
+        with np.errstate(invalid="ignore"):
+            return np.moveaxis(shifted - log_total, -1, axis).astype(x.dtype)
+
+
+class LossScaledSumOverflows(NumpyReference):
+    """log_softmax's VJP g - s * sum(g) with sum(g) kept in the cotangent's dtype, as a kernel
+    that stores its row sums in the input type: under a mixed-precision loss scale (2**8 to
+    2**16) a float16 row sum passes 65504 and is inf, and the gradient inf (NaN where s is 0)
+    where the exact one is finite."""
+
+    name = "loss-scaled-sum-overflows"
+
+    def log_softmax_vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        if x.ndim == 0:
+            return super().log_softmax_vjp(x, cotangent, axis)
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.sum(cotangent, axis=axis, keepdims=True, dtype=x.dtype)
+            s = oracle.softmax(x, axis)
+            return (cotangent.astype(np.float64) - s * total.astype(np.float64)).astype(x.dtype)
+
+
+class NaNSpreadsAcrossTheBatch(NumpyReference):
+    """A fast path for batches whose logits span less than LIMIT (no row can underflow below
+    the batch's maximum) shifts every row by that one maximum. Its test is written
+    ``not spread > LIMIT``, which a NaN anywhere passes, and the NaN maximum then makes every
+    row NaN. The shift cancels exactly otherwise: this computes each row exactly and lets only
+    the shift's NaN through, so it is right on every input without NaN."""
+
+    name = "nan-spreads-across-the-batch"
+    LIMIT = 30.0
+
+    def _cancelled_shift(self, x: np.ndarray) -> float:
+        """shift - shift for the fast path's shift: 0, or NaN where that shift is NaN."""
+        if x.size == 0:
+            return 0.0
+        wide = x.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            spread = np.max(wide) - np.min(wide)
+            shift = np.max(wide) if not spread > self.LIMIT else 0.0
+            return float(shift - shift)
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        return (super().softmax(x, axis) * np.exp(self._cancelled_shift(x))).astype(x.dtype)
+
+    def log_softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        return (super().log_softmax(x, axis) + self._cancelled_shift(x)).astype(x.dtype)
+
+    def vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        return (super().vjp(x, cotangent, axis) * np.exp(self._cancelled_shift(x))).astype(x.dtype)
+
+    def log_softmax_vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        return (super().log_softmax_vjp(x, cotangent, axis) + self._cancelled_shift(x)).astype(x.dtype)
+
+
+class MultiBlockSkipsMaxShift(NumpyReference):
+    """Inputs of more than ROWS rows take a multi-block kernel that forgot the max shift:
+    exp(x) / sum(exp(x)) in the dtype, which overflows to inf / inf = NaN once a logit passes
+    log of the dtype's largest number (11.1 in float16, 88.7 in bfloat16 and float32, 709.8 in
+    float64). Fewer rows take the single-block kernel, which is right."""
+
+    name = "multi-block-skips-max-shift"
+    ROWS = 4096
+
+    def _multi_block(self, x: np.ndarray, axis: int) -> bool:
+        return x.ndim > 0 and x.shape[axis] > 0 and x.size // x.shape[axis] > self.ROWS
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        if not self._multi_block(x, axis):
+            return super().softmax(x, axis)
+        with np.errstate(over="ignore", invalid="ignore"):
+            e = np.exp(x)
+            return (e / np.sum(e, axis=axis, keepdims=True, dtype=x.dtype)).astype(x.dtype)
+
+    def log_softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        if not self._multi_block(x, axis):
+            return super().log_softmax(x, axis)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return (x - np.log(np.sum(np.exp(x), axis=axis, keepdims=True, dtype=x.dtype))).astype(x.dtype)
+
+    def vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        if not self._multi_block(x, axis):
+            return super().vjp(x, cotangent, axis)
+        s = self.softmax(x, axis).astype(np.float64)
+        g = cotangent.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            return (s * (g - np.sum(g * s, axis=axis, keepdims=True))).astype(x.dtype)
+
+    def log_softmax_vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        if not self._multi_block(x, axis):
+            return super().log_softmax_vjp(x, cotangent, axis)
+        s = self.softmax(x, axis).astype(np.float64)
+        g = cotangent.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            return (g - s * np.sum(g, axis=axis, keepdims=True)).astype(x.dtype)
+
+
+class HalfRowSumInHalf(NumpyReference):
+    """Rows longer than LONG take a two-pass kernel that keeps each row's sum(exp(x - max))
+    between its passes in a buffer of the input's dtype. In float16 a sum past 65504 (more than
+    65504 near-equal logits) is kept as inf, and the row comes out 0 (log_softmax: -inf).
+    Shorter rows, and wider dtypes, are right (a kept sum is off by half an ulp at most)."""
+
+    name = "half-row-sum-in-half"
+    LONG = 65536
+
+    def _rows_and_kept_sums(self, x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """x - max and the sums as kept, in float64, on the long-row path; None off it."""
+        if x.ndim == 0 or x.shape[axis] <= self.LONG:
+            return None
+        wide = x.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            shifted = wide - np.max(wide, axis=axis, keepdims=True)
+        total = np.sum(np.exp(shifted), axis=axis, keepdims=True)
+        with np.errstate(over="ignore"):
+            return shifted, total.astype(x.dtype).astype(np.float64)
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        found = self._rows_and_kept_sums(x, axis)
+        if found is None:
+            return super().softmax(x, axis)
+        shifted, kept = found
+        return (np.exp(shifted) / kept).astype(x.dtype)
+
+    def log_softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        found = self._rows_and_kept_sums(x, axis)
+        if found is None:
+            return super().log_softmax(x, axis)
+        shifted, kept = found
+        return (shifted - np.log(kept)).astype(x.dtype)
+
+    def vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        if self._rows_and_kept_sums(x, axis) is None:
+            return super().vjp(x, cotangent, axis)
+        s = self.softmax(x, axis).astype(np.float64)
+        g = cotangent.astype(np.float64)
+        return (s * (g - np.sum(g * s, axis=axis, keepdims=True))).astype(x.dtype)
+
+    def log_softmax_vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        if self._rows_and_kept_sums(x, axis) is None:
+            return super().log_softmax_vjp(x, cotangent, axis)
+        s = self.softmax(x, axis).astype(np.float64)
+        g = cotangent.astype(np.float64)
+        return (g - s * np.sum(g, axis=axis, keepdims=True)).astype(x.dtype)
+
+
+class PlanCachedByElementSize(NumpyReference):
+    """Caches a plan per (method, shape, axis, element size), and a plan decodes elements as
+    the dtype of the call that made it: float16 and bfloat16 (2 bytes each) share plans, so the
+    second of them to arrive with a shape has its bits read as the first's, and its answer's
+    bits written back the same way. Right until both half types meet one shape in a process."""
+
+    name = "plan-cached-by-element-size"
+
+    def __init__(self) -> None:
+        self._plans: dict[tuple[str, tuple[int, ...], int, int], np.dtype] = {}
+
+    def _planned(self, method: str, x: np.ndarray, axis: int, *vectors: np.ndarray) -> np.ndarray:
+        plan = self._plans.setdefault((method, x.shape, axis, x.dtype.itemsize), x.dtype)
+        decoded = [array.copy().view(plan) for array in (x, *vectors)]
+        return getattr(super(), method)(*decoded, axis).copy().view(x.dtype)
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        return self._planned("softmax", x, axis)
+
+    def vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        return self._planned("vjp", x, axis, cotangent)
+
+    def log_softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        return self._planned("log_softmax", x, axis)
+
+    def log_softmax_vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        return self._planned("log_softmax_vjp", x, axis, cotangent)
+
+
+class AcceptsZeroDimensionalOnlyForward(NumpyReference):
+    """softmax takes a 0-d input as one row of length 1 (1.0, torch's convention), but the VJP
+    and the Jacobian, written rows-last, first move the axis to the end, which NumPy refuses on
+    a 0-d array: they raise on the very input softmax answered."""
+
+    name = "accepts-zero-dimensional-only-forward"
+
+    def vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        _rows_last(x, axis)
+        return super().vjp(x, cotangent, axis)
+
+    def jacobian(self, x: np.ndarray, axis: int) -> np.ndarray:
+        _rows_last(x, axis)
+        return super().jacobian(x, axis)
+
+
 # broken adapter -> (dtypes to run it on, properties any of which must flag it)
 CAUGHT_BY: dict[type, tuple[str, tuple[str, ...]]] = {
     FlattenedJacobian: ("float64", ("jacobian_is_block_diagonal", "jacobian_accuracy", "vjp_accuracy")),
@@ -549,6 +803,14 @@ CAUGHT_BY: dict[type, tuple[str, tuple[str, ...]]] = {
     FlushesSubnormalsToZero: ("float32", ("forward_accuracy",)),
     LogOfRoundedSoftmax: ("float32", ("forward_accuracy",)),
     LogSoftmaxCancelsAtLargeLogits: ("float32", ("forward_accuracy",)),
+    IgnoresNegativeStrides: ("float32", ("forward_accuracy", "vjp_accuracy")),
+    NaNOnFullyMaskedBlock: ("float32", ("masked_places_are_exact",)),
+    LossScaledSumOverflows: ("float16", ("vjp_accuracy", "long_row_accuracy", "masked_places_are_exact")),
+    AcceptsZeroDimensionalOnlyForward: ("float32", ("zero_dimensional_input",)),
+    NaNSpreadsAcrossTheBatch: ("float32", ("poison_stays_in_its_row",)),
+    MultiBlockSkipsMaxShift: ("float32", ("many_rows",)),
+    HalfRowSumInHalf: ("float16", ("vocabulary_rows",)),
+    PlanCachedByElementSize: ("float16,bfloat16", ("every_dtype_in_turn",)),
 }
 # the broken adapters whose bug is an exception (an ``error`` record), not a wrong answer
 RAISE: frozenset[type] = frozenset({CrashesOnEmptyAxis})

@@ -14,7 +14,9 @@ somebody did think of. These edges are few, so they are enumerated instead of sa
 One more catalogue is per run, not fixed: the high-rank site of each (op, dtype) (rank 5 to 8,
 see :mod:`conformance.inputs.shape_pool`) is called on each of its axes in turn, in one worker,
 so an implementation that caches its plan by shape and dtype alone and reuses the first call's
-axis is caught.
+axis is caught. And one case, the single row of 16, is called with every dtype of the run in
+turn, in one worker, so a plan cached by shape and element size alone (float16 and bfloat16
+share it) is caught.
 
 Every catalogue case is a :class:`~conformance.inputs.shape_pool.Site`, drawn in no way: the
 same in every run. Their values are drawn as usual.
@@ -59,6 +61,10 @@ SINGLE_ROW: tuple[Case, ...] = (
     Case(f"a single row of {BATCH}", Site((1, BATCH), 1)),
     Case(f"a single column of {BATCH}", Site((BATCH, 1), 0)),
 )
+# The shape every dtype takes in turn, in one worker (``every_dtype_in_turn``): the single row,
+# which ``single_row_and_column`` already calls in every dtype, so a compiled path builds
+# nothing new for it.
+EVERY_DTYPE: Case = SINGLE_ROW[0]
 CATALOGUES: dict[str, tuple[Case, ...]] = {
     "empty": EMPTY,
     "zero-dimensional": ZERO_DIMENSIONAL,

@@ -9,6 +9,13 @@ with the oracle chunk by chunk and hold nothing of the full size in float64.
 
 The arrays are 2-d, a batch of rows of one ``length``; ``axis`` says which dimension the rows
 run along (the adapter is called with exactly that axis, negative or not).
+
+Large logits are not all tame, because real ones are not, and the kernels that only large
+inputs reach break on the rest: a share of the rows reach the dtype's exp overflow (a
+multi-block path that skipped the max shift gives inf / inf there), and a share hold
+near-equal logits, whose sum(exp(x - max)) is about the row's length (a vocabulary row of
+them passes float16's 65504, where a sum kept in float16 overflows). Every input of two rows
+or more has at least one row of each, so every run checks them, ``ci`` included.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 from conformance.truth import oracle
@@ -28,6 +36,10 @@ from conformance.truth.dtypes import DTYPES
 CHUNK_ELEMENTS = 1 << 16  # elements per chunk: float64 temporaries of 512 KiB, that stay in the L2 cache
 KINDS: tuple[str, ...] = ("logits", "normal", "ones")
 LOGIT_SCALE = 3.0  # logits are N(0, 1) * 3: spread enough that a row's largest terms dominate its sum
+OVERFLOWING_SHARE = 1 / 4  # of the rows: N(0, 1) * 3 + log(the dtype's largest number), half past exp overflow
+NEAR_EQUAL_SHARE = 1 / 8  # of the rows: every logit in [-NEAR_EQUAL_WIDTH, 0]
+# sum(exp(x - max)) > 0.88 n over such a row: past float16's 65504 in every vocabulary (n >= 100277)
+NEAR_EQUAL_WIDTH = 0.25
 
 
 @dataclass(frozen=True)
@@ -87,9 +99,9 @@ def stream_key(name: str) -> int:
 class Seeded:
     """How to make one argument from a seed; :meth:`source` is the call that makes it again.
 
-    ``kind``: ``logits`` (N(0, 1) * 3), ``normal`` (N(0, 1), a cotangent) or ``ones``. With
-    ``zero_fraction``, that share of the rows (drawn from the seed; at least one and not all,
-    when there are two or more) is exactly 0.
+    ``kind``: ``logits`` (N(0, 1) * 3, except the rows :attr:`regime_rows` names), ``normal``
+    (N(0, 1), a cotangent) or ``ones``. With ``zero_fraction``, that share of the rows (drawn
+    from the seed; at least one and not all, when there are two or more) is exactly 0.
     """
 
     shape: tuple[int, int]
@@ -124,6 +136,19 @@ class Seeded:
         rng = np.random.default_rng([self.seed, stream_key(f"{self.stream}/rows")])
         return np.sort(rng.choice(batch, size=count, replace=False))
 
+    @functools.cached_property
+    def regime_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """For ``logits``, the rows that reach the dtype's exp overflow (OVERFLOWING_SHARE of
+        them) and the rows of near-equal logits (NEAR_EQUAL_SHARE), each sorted, drawn from the
+        seed: at least one of each when there are two rows or more. None for other kinds."""
+        batch = self.layout.batch
+        if self.kind != "logits" or batch < 2:
+            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+        overflowing = max(1, round(batch * OVERFLOWING_SHARE))
+        near_equal = max(1, round(batch * NEAR_EQUAL_SHARE))
+        order = np.random.default_rng([self.seed, stream_key(f"{self.stream}/regimes")]).permutation(batch)
+        return np.sort(order[:overflowing]), np.sort(order[overflowing : overflowing + near_equal])
+
     def chunk(self, k: int) -> np.ndarray:
         """Rows ``layout.rows(k)``, as (rows, length)."""
         layout = self.layout
@@ -132,16 +157,21 @@ class Seeded:
         if self.kind == "ones":
             return np.ones((count, layout.length), dtype=self.numpy_dtype)
         rng = np.random.default_rng([self.seed, stream_key(self.stream), k])
-        out = self._normal(rng, (count, layout.length))
+        out = self._normal(rng, rows, (count, layout.length))
         if self.zero_fraction is not None:
             out[local_rows(self.zero_rows, rows)] = 0
         return out
 
-    def _normal(self, rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    def _normal(self, rng: np.random.Generator, rows: slice, shape: tuple[int, int]) -> np.ndarray:
+        """N(0, 1) values of ``rows``; for logits scaled, and in their regimes (:attr:`regime_rows`)."""
         wide = np.float64 if self.numpy_dtype == np.float64 else np.float32
         values = rng.standard_normal(shape, dtype=wide)
         if self.kind == "logits":
+            overflowing, near_equal = (local_rows(regime, rows) for regime in self.regime_rows)
+            narrow = np.minimum(np.abs(values[near_equal]), 4) * wide(-NEAR_EQUAL_WIDTH / 4)
             values *= wide(LOGIT_SCALE)
+            values[overflowing] += wide(exp_overflow(self.numpy_dtype))
+            values[near_equal] = narrow
         return values.astype(self.numpy_dtype, copy=False)
 
     def row(self, row: int) -> np.ndarray:
@@ -183,6 +213,74 @@ class Seeded:
             _differences(np.ascontiguousarray(view[layout.rows(k)]), self.chunk(k)) for k in range(layout.chunks)
         )
 
+    def native_source(self, name: str) -> list[str]:
+        """NumPy lines that make this array as variable ``name``, bit for bit, without this
+        suite: what :meth:`chunk` does, spelled out for a framework's issue tracker. bfloat16,
+        which NumPy alone cannot hold, comes as float32 values rounded to bfloat16."""
+        layout = self.layout
+        return [
+            *self._native_chunk(name),
+            f"{name} = np.empty({layout.shape!r}, np.{self._native_dtype})",
+            f"for k in range({layout.chunks}):",
+            f"    np.moveaxis({name}, {layout.axis}, -1)[k * {layout.rows_per_chunk}:][:{layout.rows_per_chunk}]"
+            f" = {name}_chunk(k)",
+        ]
+
+    @property
+    def _native_dtype(self) -> str:
+        """The NumPy dtype a native script holds this array in."""
+        return "float32" if self.dtype == "bfloat16" else self.dtype
+
+    def _native_chunk(self, name: str) -> list[str]:
+        """``def {name}_chunk(k)``: rows ``layout.rows(k)``, as :meth:`chunk` makes them."""
+        layout = self.layout
+        per = layout.rows_per_chunk
+        head = [
+            f"def {name}_chunk(k):  # rows k * {per} on, of {layout.batch} rows of {layout.length}",
+            f"    count = min({per}, {layout.batch} - k * {per})",
+        ]
+        if self.kind == "ones":
+            return [*head, f"    return np.ones((count, {layout.length}), np.{self._native_dtype})"]
+        wide = "float64" if self.dtype == "float64" else "float32"
+        lines = [
+            *head,
+            f"    rng = np.random.default_rng([{self.seed}, {stream_key(self.stream)}, k])",
+            f"    values = rng.standard_normal((count, {layout.length}), dtype=np.{wide})",
+        ]
+        if self.kind == "logits":
+            overflowing, near_equal = (int(rows.size) for rows in self.regime_rows)
+            lines = [
+                f"{name}_order = np.random.default_rng([{self.seed}, {stream_key(self.stream + '/regimes')}])"
+                f".permutation({layout.batch})",
+                f"{name}_overflowing = np.sort({name}_order[:{overflowing}])",
+                f"{name}_near_equal = np.sort({name}_order[{overflowing}:{overflowing + near_equal}])",
+                *lines,
+                f"    overflowing = {name}_overflowing[({name}_overflowing >= k * {per}) & "
+                f"({name}_overflowing < k * {per} + count)] - k * {per}",
+                f"    near_equal = {name}_near_equal[({name}_near_equal >= k * {per}) & "
+                f"({name}_near_equal < k * {per} + count)] - k * {per}",
+                f"    narrow = np.minimum(np.abs(values[near_equal]), 4) * np.{wide}({-NEAR_EQUAL_WIDTH / 4!r})",
+                f"    values *= np.{wide}({LOGIT_SCALE!r})",
+                f"    values[overflowing] += np.{wide}({exp_overflow(self.numpy_dtype)!r})",
+                "    values[near_equal] = narrow",
+            ]
+        if self.dtype == "bfloat16":  # to the nearest bfloat16, ties to even: what astype(bfloat16) does
+            lines += [
+                "    bits = values.view(np.uint32)",
+                "    values = ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).astype(np.uint32).view(np.float32)",
+            ]
+        elif self.dtype != wide:
+            lines.append(f"    values = values.astype(np.{self.dtype})")
+        if self.zero_fraction is not None and self.zero_rows.size:
+            lines = [
+                f"{name}_zero_rows = np.random.default_rng([{self.seed}, {stream_key(self.stream + '/rows')}])"
+                f".choice({layout.batch}, size={self.zero_rows.size}, replace=False)",
+                *lines,
+                f"    values[{name}_zero_rows[({name}_zero_rows >= k * {per}) & "
+                f"({name}_zero_rows < k * {per} + count)] - k * {per}] = 0",
+            ]
+        return [*lines, "    return values"]
+
 
 @dataclass(frozen=True)
 class SeededRow:
@@ -199,6 +297,16 @@ class SeededRow:
 
     def changed(self, array: np.ndarray) -> int:
         return _differences(array, self.build())
+
+    def native_source(self, name: str) -> list[str]:
+        """NumPy lines that make this row as variable ``name`` without this suite (see
+        :meth:`Seeded.native_source`): its chunk, made alone, then the row."""
+        layout = self.parent.layout
+        k = layout.chunk_of(self.row_index)
+        return [
+            *self.parent._native_chunk(name),
+            f"{name} = np.ascontiguousarray({name}_chunk({k})[{self.row_index - layout.rows(k).start}])",
+        ]
 
 
 Recipe = Seeded | SeededRow
@@ -236,6 +344,11 @@ def row(
 ) -> np.ndarray:
     """Row ``row`` of the seeded array, made alone (without the rest of the array)."""
     return Seeded(tuple(shape), dtype, int(seed), stream, axis, kind, zero_fraction).row(row)  # type: ignore[arg-type]
+
+
+def exp_overflow(dtype: Any) -> float:
+    """log of ``dtype``'s largest number: exp of anything larger is inf in ``dtype``."""
+    return float(np.log(float(ml_dtypes.finfo(dtype).max)))
 
 
 def local_rows(support: np.ndarray, rows: slice) -> np.ndarray:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from conformance.checks.assertions import assert_exactly
 from conformance.checks.quantities import compare, draw_problem
 from conformance.inputs.profiles import budget
-from conformance.inputs.strategies import vectors
+from conformance.inputs.strategies import BLOCK_RUNS, CONTIGUOUS_MASKS, vectors
 from conformance.properties.marks import conformance_property
 
 
@@ -17,8 +17,14 @@ from conformance.properties.marks import conformance_property
 @budget(1.0)
 @given(data=st.data())
 def test_masked_places_give_exact_zero_and_the_rest_is_finite(subject, op, dtype, pool, data):
+    """Half the examples take rows longer than the longest block run (a wide or the long
+    site) under a padding or causal mask, which covers whole blocks of a blocked kernel."""
     sites = pool.sites(min_rank=1, wide=True, min_row_length=2)
-    problem = draw_problem(data, dtype, sites, force_mask=True)
+    block_rows = tuple(site for site in (*sites, *pool.long) if site.row_length > max(BLOCK_RUNS))
+    if data.draw(st.booleans(), label="rows longer than a block, under a padding or causal mask"):
+        problem = draw_problem(data, dtype, block_rows, force_mask=True, mask_kinds=CONTIGUOUS_MASKS)
+    else:
+        problem = draw_problem(data, dtype, sites, force_mask=True)
     cotangent = data.draw(vectors(problem.shape, dtype), label="cotangent")
     masked = np.isneginf(problem.x.value)
     # compare() also fails NaN or inf anywhere the oracle is finite.

@@ -25,6 +25,13 @@ def pool(request: pytest.FixtureRequest, op: str, dtype: Any) -> ShapePool:
 
 
 @pytest.fixture
+def run_dtypes(request: pytest.FixtureRequest, subject: Subject) -> tuple[Any, ...]:
+    """The dtypes of this run that the adapter under test supports, in the run's order."""
+    supported = supported_dtypes(subject.adapter)
+    return tuple(dtype_named(name) for name in session_of(request.config).settings.dtypes if name in supported)
+
+
+@pytest.fixture
 def large_site(request: pytest.FixtureRequest) -> Site | None:
     """The input ``--conformance-large-input ROWSxLENGTH[@AXIS]`` asks for (bench), else None."""
     return large_input_site(session_of(request.config).settings.large_input)

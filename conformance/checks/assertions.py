@@ -15,6 +15,7 @@ import numpy as np
 
 from conformance.checks import measure
 from conformance.checks.failures import ConformanceFailure, WorstElement
+from conformance.checks.native import native_script
 from conformance.checks.reproducer import Call, format_value
 from conformance.truth import oracle
 from conformance.truth.dtypes import as_float64, dtype_name, ulp
@@ -29,11 +30,13 @@ def _at(quantity: str, index: tuple[int, ...]) -> str:
     return f"{quantity}[{', '.join(map(str, index))}]" if index else quantity
 
 
-def absolute_error(actual: np.ndarray, exact: np.ndarray, bound: Bound) -> np.ndarray:
+def absolute_error(actual: np.ndarray, exact: np.ndarray, bound: Bound, *, agreement: bool = False) -> np.ndarray:
     """|actual - exact|, in the precision of ``exact`` (float64 or long double; for an exact
     value in the portable oracle's precision, taken there). Matching infinities count as 0,
     and so does an infinity that a value within ``bound`` of ``exact`` rounds to; NaN or a
-    stray inf counts as inf."""
+    stray inf counts as inf. With ``agreement`` (``exact`` is the same computation done
+    otherwise, not the truth) a NaN facing a NaN counts as 0 too: the two agree, and whether
+    NaN is right is the accuracy properties' question."""
     exact = np.asarray(exact)
     if exact.dtype == oracle.PORTABLE:
         work: Any = np.float64
@@ -50,6 +53,8 @@ def absolute_error(actual: np.ndarray, exact: np.ndarray, bound: Bound) -> np.nd
             return error
     a = np.asarray(actual)
     same_infinity = np.isinf(e) & (a == e)
+    if agreement:
+        same_infinity |= np.isnan(e) & np.isnan(a.astype(np.float64))
     error = np.where(same_infinity, 0, np.where(np.isnan(error), np.inf, error))
     if np.isinf(a).any():
         error = np.where(_rounds_to_infinity(actual, exact, np.asarray(bound.absolute), bound.dtype), 0, error)
@@ -95,11 +100,17 @@ class Comparison:
     worst: Worst | None = None
     samples: list[float] = field(default_factory=list)
     sampling: bool = True  # whether :meth:`add` keeps the largest ratios (the report's plots)
+    agreement: bool = False  # the reference is the same computation done otherwise: NaN agrees with NaN
 
     def part(self, number: int) -> Comparison:
         """An empty comparison for piece ``number`` of this one, to :meth:`merge` back in order:
         only the first pieces keep samples, as many as :meth:`merge` takes."""
-        return Comparison(self.quantity, self.reference, sampling=number < _SAMPLES_KEPT // _SAMPLES_PER_PIECE)
+        return Comparison(
+            self.quantity,
+            self.reference,
+            sampling=number < _SAMPLES_KEPT // _SAMPLES_PER_PIECE,
+            agreement=self.agreement,
+        )
 
     def add(
         self,
@@ -111,7 +122,7 @@ class Comparison:
         """Compare one piece; ``locate`` turns a flat index into the piece into the index into
         the whole result (by default the piece is the whole result)."""
         limit = np.asarray(bound.absolute, dtype=np.float64)
-        error = absolute_error(actual, exact, bound)
+        error = absolute_error(actual, exact, bound, agreement=self.agreement)
         if not np.size(error):
             return
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -155,12 +166,14 @@ class Comparison:
         note: str = "",
         explain: Callable[[], str | None] | None = None,
         cause: Callable[[tuple[int, ...]], str] | None = None,
+        native: Callable[[WorstElement], str | None] | None = None,
     ) -> None:
         """Record the figures; raise, naming the worst element, when an element is over its bound.
         ``note`` follows the counts (which cotangent, which row); ``explain()``, called only
         then, gives the likely cause (:mod:`conformance.checks.hints`), the message's last line.
         ``cause(index)`` describes what flushed to zero in the reference of the worst element
-        when the result itself shows nothing of it (``", where ..."`` or "")."""
+        when the result itself shows nothing of it (``", where ..."`` or ""). ``native(worst)``
+        makes the reproducer in the framework's own words, if there is one."""
         __tracebackhide__ = True
         worst = self.worst
         if worst is None:
@@ -181,18 +194,20 @@ class Comparison:
         hint = explain() if explain is not None else None
         if hint:
             message = f"{message}\n{hint}"
+        named = WorstElement(
+            self.quantity,
+            worst.index,
+            _number(value),
+            _number(expected),
+            _number(worst.error_ulp),
+            _number(worst.bound_ulp),
+        )
         raise ConformanceFailure(
             message,
             reproduce(),
-            worst=WorstElement(
-                self.quantity,
-                worst.index,
-                _number(value),
-                _number(expected),
-                _number(worst.error_ulp),
-                _number(worst.bound_ulp),
-            ),
+            worst=named,
             hint=hint or None,
+            native_reproducer=native(named) if native is not None else None,
         )
 
 
@@ -219,14 +234,19 @@ def assert_within_bound(
     reference: str = "the oracle",
     explain: Callable[[], str | None] | None = None,
     cause: Callable[[tuple[int, ...]], str] | None = None,
+    note: str = "",
+    native: Callable[[WorstElement], str | None] | None = None,
+    agreement: bool = False,
 ) -> None:
     """Every element of ``actual`` is within ``bound`` of ``exact``, which ``reference`` gives
     (the message says so); ``reproduce()`` makes the reproducer and ``explain()`` the likely
-    cause, on failure only (``cause``: see :meth:`Comparison.conclude`)."""
+    cause, on failure only (``cause``, ``note``, ``native``: see :meth:`Comparison.conclude`).
+    ``agreement``: ``exact`` is the same computation done otherwise (a row alone, a call made
+    alone), so identical NaNs agree."""
     __tracebackhide__ = True
-    comparison = Comparison(quantity, reference)
+    comparison = Comparison(quantity, reference, agreement=agreement)
     comparison.add(actual, exact, bound)
-    comparison.conclude(where, reproduce, bound.dtype, explain=explain, cause=cause)
+    comparison.conclude(where, reproduce, bound.dtype, note, explain=explain, cause=cause, native=native)
 
 
 FLUSH_ZONE = 64  # multiples of the smallest normal that a flushed intermediate, times a factor, can reach
@@ -318,12 +338,14 @@ def assert_exactly(
     worst = int(np.flatnonzero(wrong)[0])
     index = _index(worst, np.shape(actual))
     value, target = np.asarray(actual).flat[worst], expected.flat[worst]
+    named = WorstElement(quantity, index, _number(value), _number(target))
     raise ConformanceFailure(
         f"{_at(quantity, index)} = {format_value(value, target)}, but {rule} "
         f"(expected exactly {format_value(target, value)}) "
         f"{where}; {int(np.count_nonzero(wrong))} such elements",
         call.source(),
-        worst=WorstElement(quantity, index, _number(value), _number(target)),
+        worst=named,
+        native_reproducer=native_script(call, named, f"but {rule}: expected exactly"),
     )
 
 

@@ -48,9 +48,7 @@ ONEDNN = {"off": "0", "on": "1"}  # the campaign's name for each TF_ENABLE_ONEDN
 Planned = tuple[str, list[str], dict[str, str], str | None]  # name, arguments, environment, frameworks
 
 
-def runs(
-    thorough_seeds: list[int], dev_seeds: list[int], only: str | None, frameworks: str = THREE
-) -> list[Planned]:
+def runs(thorough_seeds: list[int], dev_seeds: list[int], only: str | None, frameworks: str = THREE) -> list[Planned]:
     """The campaign's runs: each one's name, arguments, environment variables and frameworks
     (None: the campaign's); the oneDNN pairs when the campaign's frameworks include TensorFlow."""
     planned: list[Planned] = []

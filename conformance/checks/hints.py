@@ -6,6 +6,10 @@ Each function takes the failed :class:`Computation` and returns one line (withou
 
 * :func:`narrower_dtype`: the result is within the bound of the same computation done in a
   narrower dtype (float64 computed in float32; float32 in float16 or bfloat16);
+* :func:`overflowed_row_sum`: the result is inf or NaN (a softmax 0) where the exact value is
+  finite, and a sum over a row that the computation needs passes the dtype's largest number:
+  Σexp(x - max) over more near-equal logits than float16 counts to, or a loss-scaled
+  cotangent's Σ|g|;
 * :func:`flushed_subnormals`: the elements over their bound are all subnormals of the exact
   result, returned as 0;
 * :func:`other_axis`: the result is within its bound of the same quantity over another axis;
@@ -87,6 +91,51 @@ def narrower_dtype(c: Computation) -> str | None:
     return None
 
 
+# quantity -> the vectors it takes, in order, as messages name them
+_VECTOR_NAMES: dict[str, tuple[str, ...]] = {
+    "vjp": ("cotangent",),
+    "jvp": ("tangent",),
+    "vjp_derivative": ("cotangent", "direction"),
+}
+
+
+def _row_sums(values: np.ndarray, axis: int) -> np.ndarray:
+    """Each row's sum along ``axis``, in float64 (rows of a 0-d input: the value)."""
+    return np.sum(np.atleast_1d(values), axis=axis if values.ndim else 0)
+
+
+def overflowed_row_sum(c: Computation) -> str | None:
+    """The result is not finite (a softmax is 0) where the exact value is, and a row sum the
+    computation needs passes the dtype's largest number: Σexp(x - max) for the forward pass,
+    Σ|v| of a vector (a loss-scaled cotangent) for a derivative. What an implementation that
+    accumulates in the dtype itself returns, though the result fits in it."""
+    actual = np.asarray(c.actual).astype(np.float64)
+    exact = np.asarray(c.exact).astype(np.float64)
+    wrong = np.isfinite(exact) & ~np.isfinite(actual)
+    if c.quantity == "forward" and c.op == "softmax":
+        wrong |= (actual == 0) & (exact != 0)
+    if not wrong.any():
+        return None
+    largest = float(ml_dtypes.finfo(c.dtype).max)
+    name = dtype_name(c.dtype)
+    with np.errstate(all="ignore"):
+        if c.quantity == "forward":
+            x = c.x.astype(np.float64)
+            top = np.max(x, axis=c.axis if x.ndim else None, keepdims=True, initial=-np.inf)
+            sums = {"exp(x - max)": _row_sums(np.exp(x - top), c.axis)}
+        else:
+            names = _VECTOR_NAMES.get(c.quantity, ())
+            sums = {f"|{n}|": _row_sums(np.abs(v.astype(np.float64)), c.axis) for n, v in zip(names, c.vectors)}
+    found = {what: float(np.nanmax(total, initial=0.0)) for what, total in sums.items()}
+    what, reached = max(found.items(), key=lambda item: item[1], default=("", 0.0))
+    if reached <= largest:
+        return None
+    return (
+        f"a row sum overflows {name}? Σ{what} over a row reaches {reached:.4g}, past {name}'s largest "
+        f"number {largest:g}, though the result fits in {name}: accumulate in a wider type"
+    )
+
+
 def flushed_subnormals(c: Computation) -> str | None:
     """Every element over its bound has a nonzero subnormal (of the dtype) as its exact value,
     and 0 as the result: subnormals flushed to zero, the rest right."""
@@ -161,6 +210,7 @@ HINTS: tuple[Callable[[Computation], str | None], ...] = (
     missing_inner_product,
     other_axis,
     naive_log_softmax,
+    overflowed_row_sum,
     flushed_subnormals,
     narrower_dtype,
 )

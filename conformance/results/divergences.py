@@ -251,7 +251,7 @@ def _entry(raw: Any, number: int, source: str) -> Divergence:
                 "property": "a string or a list of strings",
                 "intermittent": "true or false",
                 "machinery": "true or false",
-                "environment": "a table of facts (environment = { onednn = \"on\" })",
+                "environment": 'a table of facts (environment = { onednn = "on" })',
             }.get(name, "a string")
             raise DivergenceFileError(f"{where}: {name} must be {kind}, got {value!r}")
         if isinstance(value, str) and not value.strip():

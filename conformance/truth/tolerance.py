@@ -15,8 +15,12 @@ Allowances (relative errors, in units of u):
 * ``UNDERFLOW = 4``: below the normal range rounding is absolute, not relative (Higham's
   model fl(a op b) = (a op b)(1 + d) + e, |e| <= eta/2, eta the smallest subnormal);
   each bound adds 4 eta for the roundings that feed one output. A probability s_j formed
-  in the dtype carries such an absolute error too, and the products magnify it: the VJP
-  and JVP bounds add eta/2 times the factor each s_j is multiplied by. (TensorFlow's
+  in the dtype carries such an absolute error too, one eta/2 for each of the
+  ``PROBABILITY_ROUNDINGS = 2`` roundings it is formed by (exp(d_j) in the dtype, then the
+  division by Z), and the products magnify it: the VJP and JVP bounds add eta times the
+  factor each s_j is multiplied by. (torch's float16 softmax over a first axis gives 0 for
+  an exact 3.17e-8, 0.53 eta from it, and a loss-scaled cotangent multiplies that by
+  |g_i - <g, s>| = 28000 in the VJP.) (TensorFlow's
   float16 log_softmax VJP forms exp(y) in float16: a probability of 2.6e-8 rounds to 0
   and drops s_i * sum(g) = 1.7e-6 from a gradient of 2.7e-4, 7 ulp. It is a correct
   rounding in the dtype, not a bug.)
@@ -79,6 +83,7 @@ from conformance.truth.oracle import Op
 ROUNDED = 1.0
 ELEMENTARY = 4.0
 UNDERFLOW = 4.0  # roundings near underflow that feed one output, each off by <= half a subnormal spacing
+PROBABILITY_ROUNDINGS = 2.0  # roundings that form a probability s_j in the dtype: exp(d_j), then / Z
 
 
 RUNNING_SUM_SIGMAS = 5.0
@@ -108,11 +113,12 @@ def _smallest_subnormal(dtype: Any) -> float:
     return float(ml_dtypes.finfo(dtype).smallest_subnormal)
 
 
-def _half_spacings(eta: float, magnitude: np.ndarray) -> np.ndarray:
-    """eta/2 times ``magnitude``, with eta last: half of float64's smallest subnormal is not
-    a float64 and rounds to 0, and so does eta times a magnitude below 1/2 (such a term is
+def _rounded_probability_error(eta: float, magnitude: np.ndarray) -> np.ndarray:
+    """eta/2 times ``magnitude`` for each of the PROBABILITY_ROUNDINGS that form a probability
+    below the normal range, with eta last: half of float64's smallest subnormal is not a
+    float64 and rounds to 0, and so does eta times a magnitude below 1/2 (such a term is
     below the eta every bound adds anyway)."""
-    return np.asarray(eta * (magnitude / 2))
+    return np.asarray(eta * (magnitude * (PROBABILITY_ROUNDINGS / 2)))
 
 
 @dataclass(frozen=True)
@@ -240,8 +246,8 @@ def _product_bound(op: Op, row: RowTerms, vector: np.ndarray, u: float, eta: flo
         |err_i| <= u [ s_i |G| (K'_i + 1) + accumulation_allowance(n) s_i sum|g| + |g_i| ] + 2u|v_i|,
         scale M_i = |g_i| + s_i sum|g|.
     (The log_softmax JVP ``t_i - <s, t>`` is bounded by its own branch below.)
-    Each s_j may also be off by eta/2 absolutely (a probability rounded below the normal
-    range): softmax adds eta/2 (|g_i - c| + s_i sum|g|), log_softmax eta/2 |G|.
+    Each s_j may also be off by eta absolutely (a probability formed below the normal range by
+    two roundings): softmax adds eta (|g_i - c| + s_i sum|g|), log_softmax eta |G|.
     """
     s, k, axis = row.s, row.relative_s, row.axis
     g = np.asarray(vector, dtype=np.float64).reshape(s.shape)
@@ -251,7 +257,7 @@ def _product_bound(op: Op, row: RowTerms, vector: np.ndarray, u: float, eta: flo
     gather = row.accumulation + ROUNDED
     if op == "softmax":
         # the terms above, gathered so that each pass over the row does the most:
-        # s_i (u [|g_i - c| (K_s,i + 2) + |g_i| + R] + eta/2 sum|g|) + eta/2 |g_i - c|,
+        # s_i (u [|g_i - c| (K_s,i + 2) + |g_i| + R] + eta sum|g|) + eta |g_i - c|,
         # R = sum_j |g_j| s_j K_s,j + (accumulation_allowance(n) + 1) A + |c|, since |v_i| = s_i |g_i - c|
         c = _dot(g, s, axis)
         a = _dot(mag, s, axis)
@@ -261,9 +267,9 @@ def _product_bound(op: Op, row: RowTerms, vector: np.ndarray, u: float, eta: flo
         absolute += mag
         absolute += _dot(mag * s, k, axis) + gather * a + np.abs(c)
         absolute *= u
-        absolute += _half_spacings(eta, np.sum(mag, axis=axis, keepdims=True))
+        absolute += _rounded_probability_error(eta, np.sum(mag, axis=axis, keepdims=True))
         absolute *= s
-        absolute += _half_spacings(eta, spread)
+        absolute += _rounded_probability_error(eta, spread)
         scale = s * (mag + a)
         return absolute, scale
     total = np.sum(g, axis=axis, keepdims=True)
@@ -271,7 +277,7 @@ def _product_bound(op: Op, row: RowTerms, vector: np.ndarray, u: float, eta: flo
     v = g - s * total
     k = row.relative_s_from_log_softmax
     absolute = u * (s * np.abs(total) * (k + ROUNDED) + gather * s * total_mag + mag)
-    absolute = absolute + _half_spacings(eta, np.abs(total))
+    absolute = absolute + _rounded_probability_error(eta, np.abs(total))
     absolute += (2 * ROUNDED * u) * np.abs(v)
     return absolute, mag + s * total_mag
 
@@ -289,7 +295,7 @@ def jvp_bound(
 ) -> Bound:
     """The softmax JVP has the VJP's form (J is symmetric). The log_softmax JVP is
     ``t_i - <s, t>``: |err_i| <= u [ |t_i| + sum_j s_j |t_j| (K_s,j + |d_j| + gather) ] + 2u|v_i|
-    + eta/2 sum|t| (each s_j off by eta/2 below the normal range)."""
+    + eta sum|t| (each s_j off by eta below the normal range)."""
     row = terms or row_terms(x, axis, dtype)
     u, eta = unit_roundoff(dtype), _smallest_subnormal(dtype)
     if op == "softmax":
@@ -299,7 +305,7 @@ def jvp_bound(
         weighted = _dot(row.s * np.abs(t), row.relative_s_from_log_softmax + row.accumulation + ROUNDED, row.axis)
         v = t - _dot(row.s, t, row.axis)
         absolute = u * (np.abs(t) + weighted) + 2 * ROUNDED * u * np.abs(v)
-        absolute = absolute + _half_spacings(eta, np.sum(np.abs(t), axis=row.axis, keepdims=True))
+        absolute = absolute + _rounded_probability_error(eta, np.sum(np.abs(t), axis=row.axis, keepdims=True))
         scale = np.abs(t) + _dot(row.s, np.abs(t), row.axis)
     return Bound.of(absolute, scale, dtype, np.shape(x))
 
@@ -340,8 +346,8 @@ def vjp_derivative_bound(
     magnitude, so |err_i| <= 2 K u M_i with M_i the sum of the terms' magnitudes:
     softmax  M_i = |ds_i| (|g_i| + A) + s_i sum_j |ds_j g_j| + s_i |<g, ds>|,
     log_softmax M_i = |ds_i| sum|g|,  with |ds| = s (|u| + <s, |u|>).
-    Each s_j off by eta/2 (below the normal range) puts eta/2 (|u_i| + <s, |u|> + s_i sum|u|)
-    into ds_i, and that and the s_j's own eta/2 pass through the same products.
+    Each s_j off by eta (below the normal range) puts eta (|u_i| + <s, |u|> + s_i sum|u|)
+    into ds_i, and that and the s_j's own eta pass through the same products.
     """
     row = terms or row_terms(x, axis, dtype)
     s, axis_ = row.s, row.axis
@@ -357,11 +363,11 @@ def vjp_derivative_bound(
         scale = ds * total_g
     k = np.max(row.relative_s, axis=axis_, keepdims=True, initial=0.0) + row.accumulation + 3 * ROUNDED
     absolute = 2 * k * unit_roundoff(dtype) * scale
-    # each s_j off by eta/2 moves ds_i by eta/2 * spread_i (spread, in units of eta/2)
+    # each s_j off by eta moves ds_i by eta * spread_i (spread, in units of eta)
     spread = abs_w + abs_w_s + s * np.sum(abs_w, axis=axis_, keepdims=True)
     if op == "softmax":
         moved = spread * (abs_g + abs_g_s) + ds * total_g + _dot(abs_g, ds, axis_) + s * _dot(abs_g, spread, axis_)
     else:
         moved = spread * total_g
-    absolute = absolute + _half_spacings(_smallest_subnormal(dtype), moved)
+    absolute = absolute + _rounded_probability_error(_smallest_subnormal(dtype), moved)
     return Bound.of(absolute, scale, dtype, np.shape(x))

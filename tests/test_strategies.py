@@ -160,3 +160,18 @@ def test_loss_scaled_vectors_stay_finite_and_only_the_half_types_are_scaled(data
 def test_a_vector_asked_unscaled_is_never_scaled(data: Any):
     drawn = data.draw(vectors((3, 4), FLOAT16, loss_scaled=False)).value
     assert float(np.max(np.abs(drawn.astype(np.float64)))) <= 4
+
+
+def test_dev_writes_each_high_rank_axis_one_way_per_run_and_ci_both_ways() -> None:
+    """dev: one form per axis, fixed by the seed, so every example of a run reuses the same
+    compiled programs; ci and thorough: each axis counted from the start and from the end."""
+    from conformance.inputs.shape_pool import shape_pool
+
+    dev = shape_pool(3, "softmax", "float32")
+    assert len(dev.axis_forms) == 1 and len(dev.axis_forms[0]) == dev.high_rank.rank
+    assert shape_pool(3, "softmax", "float32").axis_forms == dev.axis_forms  # the same in every worker
+    drawn = {shape_pool(seed, "softmax", "float32").axis_forms[0][0] for seed in range(40)}
+    assert drawn == {False, True}  # runs differ in how they write an axis
+    every = shape_pool(3, "softmax", "float32", every_axis_form=True)
+    assert every.axis_forms == ((False,) * every.high_rank.rank, (True,) * every.high_rank.rank)
+    assert every.high_rank == dev.high_rank and every.wide == dev.wide  # the sites themselves do not move

@@ -20,7 +20,10 @@ Each pool is stratified, so that every (op, dtype) reaches the places where bugs
 * ``long``: one row of 4095 to 8193 elements (a power of two, or one more or less), where
   the order of accumulation matters;
 * ``high_rank``: one site of rank 5 to 8 (every side 2 or 3), called on each of its axes in
-  turn. The ranks are dealt out so that each op sees all four in every run;
+  turn. The ranks are dealt out so that each op sees all four in every run. Each axis is
+  written in one form per run, counted from the start or from the end as the seed says
+  (``axis_forms``), so that every example of a run calls the same programs; ``ci`` and
+  ``thorough`` write every axis both ways;
 * the large tier, where real kernels change algorithm: ``many_rows``, more than 65535 rows
   (a launch grid's largest side; the half types' rows are long enough that the input also
   passes 2**24 elements, where float32 stops counting exactly), and ``vocabulary``, two or
@@ -112,6 +115,7 @@ class ShapePool:
     wide: tuple[Site, ...]
     long: tuple[Site, ...]
     high_rank: Site  # called on every axis; ``axis`` is unused
+    axis_forms: tuple[tuple[bool, ...], ...]  # per form, per axis of high_rank: written from the end?
     many_rows: Site
     vocabulary: Site
     huge: Site | None  # float16 in the thorough profile and bench only
@@ -224,24 +228,39 @@ def _by_size(sites: Sequence[Site]) -> tuple[Site, ...]:
     return tuple(sorted(dict.fromkeys(sites), key=lambda site: (site.size, site.rank)))
 
 
-def shape_pool(seed: int, op: str, dtype_name: str, *, thorough: bool = False) -> ShapePool:
+def _axis_forms(rng: np.random.Generator, rank: int, every_form: bool) -> tuple[tuple[bool, ...], ...]:
+    """How the high-rank site's axes are written, per form: each from the end or not, as drawn
+    (one form), or both ways for every axis (``every_form``)."""
+    if every_form:
+        return ((False,) * rank, (True,) * rank)
+    return (tuple(bool(side) for side in rng.random(rank) < 0.5),)
+
+
+def shape_pool(
+    seed: int, op: str, dtype_name: str, *, thorough: bool = False, every_axis_form: bool = False
+) -> ShapePool:
     """The pool of (``op``, ``dtype_name``) for a run with ``seed``: the same for every
-    worker and adapter of that run. ``thorough`` makes the large tier larger and adds ``huge``."""
+    worker and adapter of that run. ``thorough`` makes the large tier larger and adds ``huge``;
+    ``every_axis_form`` writes each axis of the high-rank site both ways (``ci``, ``thorough``)."""
     rng = _rng(seed, op, dtype_name)
     small = _small_sites(rng)
     row_axis = small[0].axis
+    wide = _by_size(
+        [
+            _wide_site(rng, TAIL_ROW_LENGTHS),
+            _wide_site(rng, AWKWARD_ROW_LENGTHS[int(rng.integers(0, len(AWKWARD_ROW_LENGTHS)))]),
+        ]
+    )
+    long = (_long_site(rng),)
+    high_rank = _high_rank_site(rng, seed, op, dtype_name)
     return ShapePool(
         seed=seed,
         small=_by_size(small),
         row_axis=row_axis,
-        wide=_by_size(
-            [
-                _wide_site(rng, TAIL_ROW_LENGTHS),
-                _wide_site(rng, AWKWARD_ROW_LENGTHS[int(rng.integers(0, len(AWKWARD_ROW_LENGTHS)))]),
-            ]
-        ),
-        long=(_long_site(rng),),
-        high_rank=_high_rank_site(rng, seed, op, dtype_name),
+        wide=wide,
+        long=long,
+        high_rank=high_rank,
+        axis_forms=_axis_forms(_rng(seed, f"{op}|axis forms", dtype_name), high_rank.rank, every_axis_form),
         many_rows=_many_rows_site(rng, dtype_name, small[0].row_length, thorough),
         vocabulary=_vocabulary_site(rng, thorough),
         huge=_huge_site(rng) if thorough and dtype_name == "float16" else None,

@@ -143,16 +143,18 @@ def test_a_single_row_or_column_is_within_its_bound(subject, op, dtype, pool, da
 @budget(0.2)
 @given(data=st.data())
 def test_one_shape_on_each_of_its_axes_in_turn(subject, op, dtype, pool, data):
-    """The rank 5 to 8 site on axis 0, 1, ... in turn (each written as drawn: counted from the
-    start or from the end): the forward pass on every axis, the VJP on the first and the last
-    (each axis is a program of its own for a compiled path, and the VJP's costs most)."""
+    """The rank 5 to 8 site on axis 0, 1, ... in turn, each written as the run's pool says
+    (counted from the start or from the end; both ways in ``ci`` and ``thorough``): the
+    forward pass on every axis, the VJP on the first and the last (each axis is a program of
+    its own for a compiled path, and the VJP's costs most)."""
     shape = pool.high_rank.shape
     rank = len(shape)
-    written = data.draw(st.lists(st.booleans(), min_size=rank, max_size=rank), label="axes from the end")
-    for position in range(rank):
-        axis = position - rank if written[position] else position
-        problem = draw_problem(data, dtype, [Site(shape, axis)], label="problem" if position == 0 else f"axis {axis}")
-        cotangent = data.draw(vectors(shape, dtype), label=f"axis {axis}: cotangent")
-        compare(subject, op, "forward", problem.x, problem.axis)
-        if position in (0, rank - 1):
-            compare(subject, op, "vjp", problem.x, problem.axis, [cotangent])
+    for form, from_end in enumerate(pool.axis_forms):
+        for position in range(rank):
+            axis = position - rank if from_end[position] else position
+            first = form == 0 and position == 0
+            problem = draw_problem(data, dtype, [Site(shape, axis)], label="problem" if first else f"axis {axis}")
+            cotangent = data.draw(vectors(shape, dtype), label=f"axis {axis}: cotangent")
+            compare(subject, op, "forward", problem.x, problem.axis)
+            if position in (0, rank - 1):
+                compare(subject, op, "vjp", problem.x, problem.axis, [cotangent])

@@ -47,7 +47,10 @@ class Session:
         """The shape pool of (``op``, ``dtype``): every property of the run draws from it."""
         key = (op, dtype)
         if key not in self.pools:
-            self.pools[key] = shape_pool(self.shape_seed, op, dtype, thorough=self.settings.profile == "thorough")
+            profile = self.settings.profile
+            self.pools[key] = shape_pool(
+                self.shape_seed, op, dtype, thorough=profile == "thorough", every_axis_form=profile != "dev"
+            )
         return self.pools[key]
 
     def pairs(self) -> list[tuple[Op, str]]:

@@ -187,3 +187,26 @@ def test_stock_tensorflow_conforms_with_onednn_off_and_on(cli, setting) -> None:
     for record in result.records("xfailed"):
         if "Input dims must be <= 5" in record["message"]:
             assert setting == "1" and record["dtype"] in raising and record["op"] == "softmax"
+
+
+def test_a_failure_in_another_dtype_of_the_same_record_is_matched_at_that_dtype() -> None:
+    """every_dtype_in_turn calls every dtype within one record: a float32 answer that fails
+    inside the bfloat16 record is explained by the float32 entries, not the bfloat16 ones."""
+    [entry] = divergences.parse(
+        '[[divergence]]\nadapter = "jax*"\nproperty = "*"\ndtype = "float32"\nframework = "jax"\n'
+        'message = "*flushed to zero*"\nreason = "XLA flushes float32 subnormals"\n'
+    )
+    failing = Record(
+        "jax-jit",
+        "every_dtype_in_turn",
+        "softmax",
+        "bfloat16",
+        "failed",
+        "softmax[0, 2] = 0 ... flushed to zero",
+        framework="jax",
+    )
+    assert divergences.apply([failing], [entry], {})[0].status == "failed"
+    in_float32 = failing.replace(call_dtype="float32")
+    assert in_float32.failing_dtype == "float32"
+    assert divergences.apply([in_float32], [entry], {})[0].status == "xfailed"
+    assert Record.from_dict(in_float32.as_dict()).call_dtype == "float32"

@@ -208,6 +208,7 @@ class Comparison:
             worst=named,
             hint=hint or None,
             native_reproducer=native(named) if native is not None else None,
+            dtype=dtype_name(dtype),
         )
 
 

@@ -183,7 +183,11 @@ def invoke(subject: Subject, op: Op, quantity: Quantity, call: Call, expected_sh
         ) from None
     except Exception as error:
         raise AdapterCallError(
-            raised_message(name, error, where), call.source(), error, native_reproducer=native_script(call)
+            raised_message(name, error, where),
+            call.source(),
+            error,
+            native_reproducer=native_script(call),
+            dtype=dtype_name(x.dtype),
         ) from error
     modified = call.modified()
     if modified:

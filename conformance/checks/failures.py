@@ -43,7 +43,10 @@ class Failure(Exception):
     by how much), ``reproducer`` (a script), ``worst`` (the element it names, if any),
     ``hint``: the likely cause a second look found, if any, which is also the message's last
     line (see :mod:`conformance.checks.hints`), and ``native_reproducer``: for a built-in
-    adapter, the same call in the framework's own API (see :mod:`conformance.checks.native`)."""
+    adapter, the same call in the framework's own API (see :mod:`conformance.checks.native`).
+    ``dtype``: the dtype of the call whose answer failed, where the check knows it; a property
+    that calls several dtypes (every_dtype_in_turn) may fail on another than its record's, and
+    the known divergences of that dtype are the ones that can explain it."""
 
     status = "failed"
 
@@ -54,6 +57,7 @@ class Failure(Exception):
         worst: WorstElement | None = None,
         hint: str | None = None,
         native_reproducer: str | None = None,
+        dtype: str | None = None,
     ) -> None:
         super().__init__(f"{message}\n\nReproduce with:\n{reproducer}")
         self.message = message
@@ -61,6 +65,7 @@ class Failure(Exception):
         self.worst = worst
         self.hint = hint
         self.native_reproducer = native_reproducer
+        self.dtype = dtype
 
 
 class ConformanceFailure(Failure, AssertionError):
@@ -79,6 +84,7 @@ class AdapterCallError(Failure):
         reproducer: str,
         raised: Exception | None = None,
         native_reproducer: str | None = None,
+        dtype: str | None = None,
     ) -> None:
-        super().__init__(message, reproducer, native_reproducer=native_reproducer)
+        super().__init__(message, reproducer, native_reproducer=native_reproducer, dtype=dtype)
         self.raised = raised

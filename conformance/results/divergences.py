@@ -177,7 +177,7 @@ class Divergence:
             return True
         if environment is None:
             return False
-        return holds(self.environment, facts_for(environment, self.version_framework(record)), record.dtype)
+        return holds(self.environment, facts_for(environment, self.version_framework(record)), record.failing_dtype)
 
     def matches(
         self,
@@ -219,7 +219,7 @@ class Divergence:
             return False
         if self.op is not None and self.op != "any" and record.op != self.op:
             return False
-        return self.dtype is None or fnmatchcase(record.dtype, self.dtype)
+        return self.dtype is None or fnmatchcase(record.failing_dtype, self.dtype)
 
 
 def _patterns(value: str | list[Any], where: str, name: str) -> tuple[str, ...]:
@@ -398,7 +398,9 @@ def audit(
     ``torch`` ran) or about checks it did not make (a property, op or dtype left out), and
     entries whose ``versions`` exclude the installed version, are not about this run and are
     ignored, and so are entries whose ``environment`` the run's facts do not satisfy for any
-    record (oneDNN was off; the probe found no dtype affected on this machine).
+    record (oneDNN was off; the probe found no dtype affected on this machine). An entry about
+    an edge catalogue's record that checked only a block of its product (a ``dev`` run) is
+    treated like an intermittent one: its case may not have been drawn.
     """
     records = list(records)
     run_frameworks = {record.framework for record in records}
@@ -407,6 +409,8 @@ def audit(
     for entry in entries:
         if entry.intermittent:
             continue  # whether it shows depends on process state or the processor: absence proves nothing
+        if any(record.partial and entry.about_check(record) for record in records):
+            continue  # a dev run checked a block of its catalogue that may not hold its case: not drawn
         checked = any(entry.about_check(record) for record in records) or not entry.names_a_property()
         ran = checked and any(entry.about(adapter, ad_path) for adapter, ad_path in run_adapters)
         if entry.framework is not None:

@@ -66,10 +66,13 @@ class Record:
     not_supported: bool = False  # skipped: its function cannot compute a quantity on its AD path
     reproducer: str | None = None
     native_reproducer: str | None = None  # a built-in adapter's failure in the framework's own API
+    call_dtype: str | None = None  # the dtype of the failing call, where it is not ``dtype`` (dtypes in turn)
     worst: WorstElement | None = None
     hint: str | None = None  # the failure's likely cause, when a second look found one (its message's last line)
     hypothesis_blob: str | None = None
     xfail_reason: str | None = None  # a known divergence explains the failure
+    checked_combinations: int | None = None  # an edge catalogue's record: the combinations it checked ...
+    product_combinations: int | None = None  # ... of its full product's (fewer in a dev run's block)
     run: int | None = None  # which document of a merge it came from
 
     def __post_init__(self) -> None:
@@ -82,12 +85,25 @@ class Record:
         return (self.adapter, self.property, self.op, self.dtype)
 
     @builtins.property
+    def failing_dtype(self) -> str:
+        """The dtype of the call that failed: ``call_dtype`` where a property called several
+        (every_dtype_in_turn), else the record's."""
+        return self.call_dtype or self.dtype
+
+    @builtins.property
     def failing(self) -> bool:
         return self.status in FAILING
 
     @builtins.property
     def ran(self) -> bool:
         return self.status in RAN
+
+    @builtins.property
+    def partial(self) -> bool:
+        """An edge catalogue's record that checked only a block of its full product."""
+        if self.checked_combinations is None or self.product_combinations is None:
+            return False
+        return self.checked_combinations < self.product_combinations
 
     def describe(self) -> str:
         """``adapter property (op, dtype)``."""
@@ -120,10 +136,13 @@ class Record:
             "not_supported": True if self.not_supported else None,
             "reproducer": self.reproducer,
             "native_reproducer": self.native_reproducer,
+            "call_dtype": self.call_dtype,
             "worst": self.worst.as_dict() if self.worst is not None else None,
             "hint": self.hint,
             "hypothesis_blob": self.hypothesis_blob,
             "xfail_reason": self.xfail_reason,
+            "checked_combinations": self.checked_combinations,
+            "product_combinations": self.product_combinations,
             "run": self.run,
         }
         found.update({key: value for key, value in optional.items() if value is not None})
@@ -154,10 +173,13 @@ class Record:
             not_supported=bool(raw.get("not_supported", False)),
             reproducer=raw.get("reproducer"),
             native_reproducer=raw.get("native_reproducer"),
+            call_dtype=raw.get("call_dtype"),
             worst=WorstElement.from_dict(worst) if isinstance(worst, Mapping) else None,
             hint=raw.get("hint"),
             hypothesis_blob=raw.get("hypothesis_blob"),
             xfail_reason=raw.get("xfail_reason"),
+            checked_combinations=raw.get("checked_combinations"),
+            product_combinations=raw.get("product_combinations"),
             run=raw.get("run"),
         )
 

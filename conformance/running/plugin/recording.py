@@ -16,9 +16,11 @@ import pytest
 from conformance.checks import measure
 from conformance.checks.calls import QuantityNotSupported, Subject
 from conformance.checks.failures import Failure
+from conformance.inputs.covering import coverage
 from conformance.results.documents import write_document
 from conformance.results.records import FAILING, Document, Record, metadata
 from conformance.running.plugin import known
+from conformance.running.plugin.collection import EDGES
 from conformance.running.plugin.session import session_of
 from conformance.truth.dtypes import dtype_name
 
@@ -80,7 +82,15 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
 
 def _explained(item: pytest.Item, failure: BaseException) -> bool:
     status, message, *_ = _classify(failure)
-    return known.explain(item.config, identity(item, status, message)).status == "xfailed"
+    record = identity(item, status, message).replace(call_dtype=_call_dtype(item, failure))
+    return known.explain(item.config, record).status == "xfailed"
+
+
+def _call_dtype(item: pytest.Item, raised: BaseException) -> str | None:
+    """The dtype of the call that failed, when it is not the record's own."""
+    error = _first_exception(raised)
+    dtype = error.dtype if isinstance(error, Failure) else None
+    return dtype if dtype is not None and dtype != identity(item).dtype else None
 
 
 def _first_exception(error: BaseException) -> BaseException:
@@ -131,8 +141,12 @@ def _record_for(item: pytest.Item, report: pytest.TestReport, call: pytest.CallI
             not_provided=reason.startswith("not provided"),
             not_supported=isinstance(raised, QuantityNotSupported),
         )
+    planned = item.stash.get(EDGES, None)
+    if planned is not None:
+        record = record.replace(checked_combinations=len(planned.combinations), product_combinations=planned.of)
     if report.passed:
-        return record.replace(status="passed")
+        # a passed record claims only what its block checked
+        return record.replace(status="passed", message=planned.describe() if planned is not None else "")
     blob = _BLOB.search(report.longreprtext)
     record = record.replace(hypothesis_blob=blob.group(0) if blob else None)
     if call.excinfo is None:
@@ -145,6 +159,7 @@ def _record_for(item: pytest.Item, report: pytest.TestReport, call: pytest.CallI
         worst=worst,
         hint=hint,
         native_reproducer=native_reproducer,
+        call_dtype=_call_dtype(item, call.excinfo.value),
     )
     if worst is not None and worst.error_ulp is not None:
         # the figures of the example the message reports (Hypothesis' smallest), not of the
@@ -179,6 +194,7 @@ def run_metadata(config: pytest.Config) -> dict[str, Any]:
             started=session.started,
             duration=time.monotonic() - session.clock,
         ),
+        "coverage": coverage(session.settings.ops, session.settings.dtypes, session.settings.block),
         "divergence_files": session.divergence_sources,
     }
 

@@ -16,8 +16,9 @@ from conformance.adapter import Quantity
 from conformance.checks.assertions import assert_within_bound
 from conformance.checks.calls import Subject
 from conformance.checks.failures import WorstElement
+from conformance.checks.hints import Computation, likely_cause
 from conformance.checks.native import element, steps_script
-from conformance.checks.quantities import Outcome, bound_for, exact_value, run
+from conformance.checks.quantities import Outcome, bound_for, exact_value, reference, run
 from conformance.checks.reproducer import reproducer
 from conformance.inputs.strategies import Argument
 from conformance.truth import oracle, tolerance
@@ -96,9 +97,32 @@ def assert_row_alone_agrees(
         functools.partial(_reproduce, batch, alone, picking),
         reference="the same row in the batch",
         agreement=True,
+        explain=functools.partial(_likely_cause, op, quantity, x_row, vectors, row_axis, (alone.actual, picked)),
         note=note,
         native=functools.partial(_native, op, quantity, batch, alone, axis, index, x_row, vectors),
     )
+
+
+def _likely_cause(
+    op: Op,
+    quantity: Quantity,
+    x_row: Argument,
+    vectors: list[Argument],
+    row_axis: int,
+    answers: tuple[np.ndarray, np.ndarray],
+) -> str | None:
+    """Why the row alone and the row in the batch disagree, when one of them is off the oracle
+    for a known reason (a row sum that overflows the dtype in one kernel and not the other):
+    the likely cause of the first answer that has one."""
+    plain = [vector.value for vector in vectors]
+    again = functools.partial(reference, op, quantity)
+    exact, bound = again(x_row.value, plain, row_axis)
+    for answer in answers:
+        computation = Computation(op, quantity, x_row.value, row_axis, tuple(plain), answer, exact, bound, again)
+        found = likely_cause(computation)
+        if found:
+            return found
+    return None
 
 
 def _native(

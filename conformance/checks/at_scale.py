@@ -43,10 +43,9 @@ from conformance.checks import calls
 from conformance.checks.assertions import Comparison, format_value
 from conformance.checks.calls import Subject
 from conformance.checks.failures import ConformanceFailure, WorstElement
-from conformance.checks.hints import Computation, likely_cause
 from conformance.checks.memory import gib, memory_available_bytes
 from conformance.checks.native import native_script
-from conformance.checks.quantities import Outcome, reference, run
+from conformance.checks.quantities import Outcome, likely_cause, run
 from conformance.checks.reproducer import reproducer
 from conformance.checks.rows import assert_row_alone_agrees
 from conformance.checks.shared import Reference, locked, shared, shared_array
@@ -212,10 +211,9 @@ def _worst_row_cause(
     def pick(array: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(np.moveaxis(array, layout.axis, -1)[row])
 
-    x_row, vector_rows = pick(x.value), tuple(pick(vector.value) for vector in vectors)
-    again = functools.partial(reference, op, quantity)
-    exact, bound = again(x_row, vector_rows, -1)
-    return likely_cause(Computation(op, quantity, x_row, -1, vector_rows, pick(outcome.actual), exact, bound, again))
+    return likely_cause(
+        op, quantity, pick(x.value), -1, [pick(vector.value) for vector in vectors], pick(outcome.actual)
+    )
 
 
 def _worst_element_source(outcome: Outcome, comparison: Comparison, layout: Layout, exact: Callable[[int], str]) -> str:

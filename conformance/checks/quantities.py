@@ -116,6 +116,17 @@ def reference(
     return exact, bound_for(op, quantity, x, axis, vectors)
 
 
+def likely_cause(
+    op: Op, quantity: Quantity, x: np.ndarray, axis: int, vectors: Sequence[np.ndarray], answer: np.ndarray
+) -> str | None:
+    """Why ``answer`` (``quantity`` of ``op`` at ``x``) is off the oracle, when a second look
+    finds a known reason (:mod:`conformance.checks.hints`): for the checks that compare it with
+    something else than the oracle (the same row in a batch, the adapter's own Jacobian)."""
+    again = functools.partial(reference, op, quantity)
+    exact, bound = again(x, vectors, axis)
+    return hints.likely_cause(hints.Computation(op, quantity, x, axis, tuple(vectors), answer, exact, bound, again))
+
+
 def expected_shape(quantity: Quantity, x: np.ndarray) -> tuple[int, ...]:
     return tuple(x.shape) * 2 if quantity == "jacobian" else tuple(x.shape)
 

@@ -16,9 +16,8 @@ from conformance.adapter import Quantity
 from conformance.checks.assertions import assert_within_bound
 from conformance.checks.calls import Subject
 from conformance.checks.failures import WorstElement
-from conformance.checks.hints import Computation, likely_cause
 from conformance.checks.native import element, steps_script
-from conformance.checks.quantities import Outcome, bound_for, exact_value, reference, run
+from conformance.checks.quantities import Outcome, bound_for, exact_value, likely_cause, run
 from conformance.checks.reproducer import reproducer
 from conformance.inputs.strategies import Argument
 from conformance.truth import oracle, tolerance
@@ -115,14 +114,8 @@ def _likely_cause(
     for a known reason (a row sum that overflows the dtype in one kernel and not the other):
     the likely cause of the first answer that has one."""
     plain = [vector.value for vector in vectors]
-    again = functools.partial(reference, op, quantity)
-    exact, bound = again(x_row.value, plain, row_axis)
-    for answer in answers:
-        computation = Computation(op, quantity, x_row.value, row_axis, tuple(plain), answer, exact, bound, again)
-        found = likely_cause(computation)
-        if found:
-            return found
-    return None
+    causes = (likely_cause(op, quantity, x_row.value, row_axis, plain, answer) for answer in answers)
+    return next((cause for cause in causes if cause), None)
 
 
 def _native(

@@ -11,7 +11,7 @@ from conformance.adapter import method_name
 from conformance.checks.assertions import assert_exactly, assert_within_bound, flushed_jacobian_entries
 from conformance.checks.failures import WorstElement
 from conformance.checks.native import call_script, element, native_script, steps_script
-from conformance.checks.quantities import compare, draw_problem, run, transposed_product
+from conformance.checks.quantities import compare, draw_problem, likely_cause, run, transposed_product
 from conformance.inputs.profiles import budget
 from conformance.inputs.strategies import Argument, vectors
 from conformance.properties.marks import conformance_property
@@ -121,6 +121,7 @@ def test_vjp_equals_transposed_jacobian_times_cotangent(subject, op, dtype, pool
             f"np.tensordot(cotangent, adapter.{jacobian_call}(x, axis={problem.axis}), axes=x.ndim)"
         ),
         reference="its own Jacobian, transposed, times the cotangent,",
+        explain=lambda: likely_cause(op, "vjp", problem.x.value, problem.axis, [cotangent.value], outcome.actual),
         cause=lambda index: flushed_jacobian_entries(
             op, problem.x.value, problem.axis, jacobian, g, index, outcome.actual, transposed, bound
         ),

@@ -232,8 +232,9 @@ def command_run(args: argparse.Namespace) -> int:
         properties,
         tuple(args.divergences),
         not args.no_default_divergences,
+        block=args.block,
     )
-    runner = Runner(options, on_record, live.collected)
+    runner = Runner(options, on_record, live.collected, live.running)
     try:
         runner.run(specs)
     finally:

@@ -3,11 +3,14 @@ conform."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
-from conformance.adapters.numpy_adapter import NumpyReference
+from conformance.adapters.numpy_adapter import NumpyReference, _along_contiguous_rows
+from conformance.truth import oracle
+from conformance.truth.oracle import Op
 
 
 class RejectsZeroDimensionalInput(NumpyReference):
@@ -27,3 +30,65 @@ class RejectsZeroDimensionalInput(NumpyReference):
 
             return rejecting
         return method
+
+
+PAIRWISE_WORK = 2**28  # the most exponentials (rows × length²) of an input the pairwise form takes: a second or two
+PAIRWISE_BLOCK = 2**22  # elements of the pairwise matrices made at once
+
+
+def _log_pairwise_sums(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each element x_i of the last axis, (m_i, log Σ_j exp(x_j - x_i - m_i)) with
+    m_i = max_j (x_j - x_i): the pairwise differences of a row as an n×n matrix, made in
+    blocks of at most PAIRWISE_BLOCK elements."""
+    rows = rows.reshape(-1, rows.shape[-1])
+    count, n = rows.shape
+    shifts = np.max(rows, axis=-1, keepdims=True) - rows
+    logs = np.empty_like(rows)
+    rows_at_once = max(1, PAIRWISE_BLOCK // (n * n))
+    columns_at_once = max(1, PAIRWISE_BLOCK // n)
+    for first in range(0, count, rows_at_once):
+        block = rows[first : first + rows_at_once]
+        for column in range(0, n, columns_at_once):
+            part = slice(column, column + columns_at_once)
+            differences = block[:, None, :] - block[:, part, None] - shifts[first : first + rows_at_once, part, None]
+            logs[first : first + rows_at_once, part] = np.log(np.sum(np.exp(differences), axis=-1))
+    return shifts, logs
+
+
+def _pairwise(op: Op, x: np.ndarray, axis: int) -> np.ndarray:
+    """softmax or log_softmax of ``x`` along its last axis in float64: pairwise where the
+    input is finite and takes at most PAIRWISE_WORK exponentials, the reference's elsewhere."""
+    work = x.astype(np.float64)
+    if work.size == 0 or work.size * work.shape[-1] > PAIRWISE_WORK or not np.isfinite(work).all():
+        return oracle.forward(op, work, -1)
+    shifts, logs = _log_pairwise_sums(work)
+    if op == "log_softmax":
+        return (-shifts - logs).reshape(work.shape)
+    return (np.exp(-shifts) / np.exp(logs)).reshape(work.shape)
+
+
+class PairwiseQuadraticSoftmax(NumpyReference):
+    """Correct and slow by construction: s_i = 1 / Σ_j exp(x_j - x_i), the pairwise form, an
+    n×n matrix per row of n (shifted by its row's largest difference, so nothing overflows);
+    the VJP uses those probabilities. A row of the long tier (8193) costs 67 million
+    exponentials where the reference's costs 8193: each example of a long row takes a second
+    or more. Inputs with a non-finite value (where -inf - -inf has no answer) and those of the
+    large tier (67375 rows of 257, or 3 rows of 100277, would take half a minute to minutes a
+    call, which only the call limit bounds, not a property's time budget) take the reference's
+    form."""
+
+    name = "pairwise-quadratic"
+
+    def _forward(self, op: Op, x: np.ndarray, axis: int) -> np.ndarray:
+        if x.ndim == 0:
+            return oracle.forward(op, x, axis).astype(x.dtype)
+        return _along_contiguous_rows(lambda rows, axis: _pairwise(op, rows, axis), x, (), axis).astype(x.dtype)
+
+    def _vjp(self, op: Op, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
+        probabilities = self._forward("softmax", x.astype(np.float64), axis)
+        return oracle.vjp(op, x, cotangent, axis, probabilities=probabilities).astype(x.dtype)
+
+    softmax = functools.partialmethod(_forward, "softmax")
+    log_softmax = functools.partialmethod(_forward, "log_softmax")
+    vjp = functools.partialmethod(_vjp, "softmax")
+    log_softmax_vjp = functools.partialmethod(_vjp, "log_softmax")

@@ -18,11 +18,22 @@ class Display(Protocol):
 
     def record(self, record: Record) -> None: ...
 
+    def running(self, record: Record, seconds: float, examples: int) -> None: ...
+
     def close(self) -> None: ...
+
+
+STILL_RUNNING_S = 15.0  # how often a plain line says that a property is still running
 
 
 def _line(record: Record) -> str:
     return f"{record.property} {record.op} {record.dtype}: {record.status}"
+
+
+def _running_line(record: Record, seconds: float, examples: int) -> str:
+    """``concurrent_calls_agree softmax float32: 45 s, 3 examples``: what runs, for how long."""
+    plural = "" if examples == 1 else "s"
+    return f"{record.property} {record.op} {record.dtype}: {seconds:.0f} s, {examples} example{plural}"
 
 
 class PlainLines:
@@ -32,6 +43,7 @@ class PlainLines:
         self.stream = stream or sys.stderr
         self.totals: dict[str, int] = {}
         self.seen: dict[str, int] = {}
+        self.told: dict[tuple[str, str | None], int] = {}  # STILL_RUNNING_S periods announced per property
 
     def collected(self, spec: str, count: int) -> None:
         self.totals[spec] = count
@@ -42,6 +54,15 @@ class PlainLines:
         self.seen[spec] = self.seen.get(spec, 0) + 1
         total = self.totals.get(spec, "?")
         print(f"[{spec}] {self.seen[spec]}/{total} {_line(record)}", file=self.stream, flush=True)
+
+    def running(self, record: Record, seconds: float, examples: int) -> None:
+        """A line every STILL_RUNNING_S that a property runs, so a slow one is not mistaken for a hang."""
+        spec = record.spec or record.adapter
+        periods = int(seconds // STILL_RUNNING_S)
+        if periods > self.told.get((spec, record.nodeid), 0):
+            self.told[spec, record.nodeid] = periods
+            line = _running_line(record, seconds, examples)
+            print(f"[{spec}] still running {line}", file=self.stream, flush=True)
 
     def close(self) -> None:
         pass
@@ -73,6 +94,10 @@ class LiveBars:
 
     def record(self, record: Record) -> None:
         self.progress.update(self._task(record.spec or record.adapter), advance=1, last=escape(_line(record)))
+
+    def running(self, record: Record, seconds: float, examples: int) -> None:
+        line = f"running {_running_line(record, seconds, examples)}"
+        self.progress.update(self._task(record.spec or record.adapter), last=escape(line))
 
     def close(self) -> None:
         self.progress.stop()

@@ -27,6 +27,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.adapter import Quantity, method_name
+from conformance.checks import time_budget
 from conformance.checks.assertions import assert_within_bound
 from conformance.checks.calls import time_allowed
 from conformance.checks.failures import AdapterCallError, WorstElement
@@ -69,7 +70,8 @@ def _overlapped(intervals: list[tuple[float, float]]) -> bool:
 def _concurrently(subject, op, problems: list[tuple[Argument, Argument]], axis: int) -> list[list[dict[str, Outcome]]]:
     """Each caller's answers in each round, every caller in its own thread, all started at once.
     On a loaded machine the threads of a round may run one after another and test nothing, so
-    rounds go on until ``ROUNDS`` of them had calls overlapping in time, or ``MAX_ROUNDS`` ran.
+    rounds go on until ``ROUNDS`` of them had calls overlapping in time, ``MAX_ROUNDS`` ran, or
+    the property's time budget is spent (:mod:`conformance.checks.time_budget`).
     A caller's exception is raised here."""
     answers: list[list[dict[str, Outcome]]] = [[] for _ in problems]
     intervals: list[tuple[float, float]] = [(0.0, 0.0)] * len(problems)
@@ -79,7 +81,7 @@ def _concurrently(subject, op, problems: list[tuple[Argument, Argument]], axis: 
     def end_of_round() -> None:  # run by one thread, once every caller has finished the round
         progress["rounds"] += 1
         progress["overlapped"] += _overlapped(intervals)
-        progress["done"] = progress["overlapped"] >= ROUNDS or progress["rounds"] >= MAX_ROUNDS
+        progress["done"] = progress["overlapped"] >= ROUNDS or progress["rounds"] >= MAX_ROUNDS or time_budget.spent()
 
     start = threading.Barrier(len(problems))
     finish = threading.Barrier(len(problems), action=end_of_round)
@@ -194,6 +196,13 @@ def _native(alone: list[dict[Quantity, Outcome]], caller: int, quantity: Quantit
     )
 
 
+def _agreement_bound(op, quantity: Quantity, x: Argument, cotangent: Argument, axis: int) -> Bound:
+    """How far a caller's answer may be from the same call made alone: twice the oracle's
+    bound, once per caller and quantity (every round is held to the same one)."""
+    bound = bound_for(op, quantity, x.value, axis, [cotangent.value] if quantity == "vjp" else [])
+    return Bound(2 * bound.absolute, bound.scale, bound.dtype)
+
+
 @conformance_property("concurrent_calls_agree", needs=("forward", "vjp"))
 @budget(0.3)
 @given(data=st.data())
@@ -214,14 +223,13 @@ def test_concurrent_calls_give_what_the_same_calls_give_alone(subject, op, dtype
     ]
     together = _concurrently(subject, op, problems, site.axis)
     for index, ((x, cotangent), own, rounds) in enumerate(zip(problems, alone, together)):
+        bounds = {quantity: _agreement_bound(op, quantity, x, cotangent, site.axis) for quantity in QUANTITIES}
         for answers, quantity in itertools.product(rounds, QUANTITIES):
-            vectors_ = [cotangent.value] if quantity == "vjp" else []
-            bound = bound_for(op, quantity, x.value, site.axis, vectors_)
             assert_within_bound(
                 f"caller {index} of {CALLERS} at once: {answers[quantity].call.method}",
                 answers[quantity].actual,
                 own[quantity].actual,
-                Bound(2 * bound.absolute, bound.scale, bound.dtype),
+                bounds[quantity],
                 answers[quantity].where,
                 functools.partial(_source, subject, op, problems, site.axis, index),
                 reference="the same call made alone",

@@ -54,6 +54,7 @@ MAX_RESTARTS = 3  # deaths that no known divergence explains, before a worker's 
 GRACE_S = 10.0
 STARTUP_S = 300.0  # importing a framework and collecting, before the first test starts
 _POLL_S = 0.05
+RUNNING_EVERY_S = 1.0  # how often the runner says what each worker runs
 
 
 @dataclass
@@ -101,6 +102,10 @@ class _Worker:
     collected: list[str] = field(default_factory=list)
     done: set[str] = field(default_factory=set)
     current: dict[str, Any] | None = None
+    running: Record | None = None  # the property under way, and since when, with its examples so far
+    running_since: float = 0.0
+    examples: int = 0
+    told: float = 0.0  # when the runner last said what it runs
     call_limit: float | None = None  # seconds the call under way may take, as its last beat said
     last_activity: float = 0.0
     started: float | None = None
@@ -193,10 +198,12 @@ class Runner:
         options: RunOptions,
         on_record: Callable[[Record], None],
         on_collected: Callable[[str, int], None] = lambda spec, count: None,
+        on_running: Callable[[Record, float, int], None] = lambda record, seconds, examples: None,
     ) -> None:
         self.options = options
         self.on_record = on_record
         self.on_collected = on_collected
+        self.on_running = on_running
         self.adapters: list[dict[str, Any]] = []
         self.behaviour: list[dict[str, Any]] = []
         self.outputs: dict[str, dict[str, np.ndarray]] = {}
@@ -237,6 +244,8 @@ class Runner:
                 for worker in list(active):
                     if self._step(worker):
                         active.remove(worker)
+                    else:
+                        self._tell_running(worker)
         finally:
             for worker in active:  # interrupted: leave no worker behind
                 self._kill(worker)
@@ -352,9 +361,12 @@ class Runner:
             self.on_collected(worker.spec, self._collected[worker.spec])
         elif kind == "start":
             worker.current = event
+            worker.running = Record.from_dict(event["record"])
+            worker.running_since, worker.examples = worker.last_activity, 0
             worker.call_limit = None
         elif kind == "beat":
             worker.call_limit = event.get("timeout")
+            worker.examples = event.get("examples", worker.examples)
         elif kind == "record":
             record = Record.from_dict(event["record"])
             if record.nodeid is not None:
@@ -363,6 +375,15 @@ class Runner:
             self._report(record)
         elif kind == "finished":
             worker.finished_metadata = event.get("metadata", {})
+
+    def _tell_running(self, worker: _Worker) -> None:
+        """Hand on the property ``worker`` runs, for how long and with how many examples so
+        far, at most once every RUNNING_EVERY_S."""
+        moment = time.monotonic()
+        if worker.current is None or worker.running is None or moment - worker.told < RUNNING_EVERY_S:
+            return
+        worker.told = moment
+        self.on_running(worker.running, moment - worker.running_since, worker.examples)
 
     def _report(self, record: Record) -> None:
         """Hand ``record`` on; an adapter that would not load says so from each of its shards,

@@ -32,6 +32,7 @@ from conformance.running.plugin.session import KEY, Session, beats, shape_seed
 FEATURES: tuple[str, ...] = (
     "conformance.running.plugin.collection",  # parametrizing, fixtures, deselecting, "not provided"
     "conformance.running.plugin.recording",  # records, the stream to the runner, the document
+    "conformance.running.plugin.budgeting",  # each property's time budget in dev
 )
 PROPERTIES = Path(__file__).resolve().parents[2] / "properties"
 

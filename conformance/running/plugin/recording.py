@@ -19,7 +19,7 @@ from conformance.checks.failures import Failure
 from conformance.inputs.covering import coverage
 from conformance.results.documents import write_document
 from conformance.results.records import FAILING, Document, Record, metadata
-from conformance.running.plugin import known
+from conformance.running.plugin import budgeting, known
 from conformance.running.plugin.collection import EDGES
 from conformance.running.plugin.session import session_of
 from conformance.truth.dtypes import dtype_name
@@ -145,8 +145,9 @@ def _record_for(item: pytest.Item, report: pytest.TestReport, call: pytest.CallI
     if planned is not None:
         record = record.replace(checked_combinations=len(planned.combinations), product_combinations=planned.of)
     if report.passed:
-        # a passed record claims only what its block checked
-        return record.replace(status="passed", message=planned.describe() if planned is not None else "")
+        # a passed record claims only what its block checked, and what its time budget let it check
+        notes = (planned.describe() if planned is not None else "", budgeting.stopped_early(item) or "")
+        return record.replace(status="passed", message="; ".join(note for note in notes if note))
     blob = _BLOB.search(report.longreprtext)
     record = record.replace(hypothesis_blob=blob.group(0) if blob else None)
     if call.excinfo is None:

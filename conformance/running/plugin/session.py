@@ -14,8 +14,10 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from conformance.adapters import framework_of
+from conformance.checks import measure
 from conformance.checks.calls import Subject
 from conformance.checks.headlines import raised_message
+from conformance.inputs.covering import Drawn, drawn
 from conformance.inputs.profiles import hypothesis_name
 from conformance.inputs.shape_pool import ShapePool, shape_pool
 from conformance.results import divergences
@@ -139,7 +141,8 @@ def beats(stream: Stream, seconds: float) -> Callable[[float | None], None]:
         moment = time.monotonic()
         if moment - last[0] >= seconds or timeout != last[1]:
             last[:] = [moment, timeout]
-            stream.emit("beat", timeout=timeout)
+            measurement = measure.current()
+            stream.emit("beat", timeout=timeout, examples=measurement.examples if measurement is not None else 0)
 
     return beat
 

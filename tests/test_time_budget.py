@@ -1,0 +1,118 @@
+"""A slow adapter stays a bounded run: in ``dev`` each property has a time budget, past which
+it starts no new example and passes with what it checked; ``ci`` runs every example."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conformance.checks import time_budget
+from conformance.presentation.progress import STILL_RUNNING_S, PlainLines
+from conformance.results.records import Record
+from tests.conftest import REPO, CliResult, run_cli
+
+QUADRATIC = "tests/conforming_adapters.py:PairwiseQuadraticSoftmax"
+REFERENCE = "adapters/numpy_adapter.py:NumpyReference"
+
+
+def test_the_first_example_always_runs_and_none_starts_once_the_budget_is_spent() -> None:
+    budget = time_budget.start(0.0)
+    try:
+        time_budget.begin_example()  # the budget is spent already, but nothing was checked yet
+        with pytest.raises(time_budget.OutOfTime):
+            time_budget.begin_example()
+    finally:
+        time_budget.stop()
+    assert budget.examples == 1
+    assert budget.summary() == "stopped early: 1 example in 0 s"
+
+
+def test_outside_a_budget_every_example_starts() -> None:
+    for _ in range(3):
+        time_budget.begin_example()
+    assert not time_budget.spent()
+
+
+def test_a_plain_line_says_what_still_runs_once_per_period() -> None:
+    stream = io.StringIO()
+    lines = PlainLines(stream)
+    running = Record(
+        "slow", "concurrent_calls_agree", "softmax", "float32", "skipped", spec="slow", nodeid="concurrent"
+    )
+    for seconds, examples in ((1.0, 1), (STILL_RUNNING_S + 1, 2), (STILL_RUNNING_S + 2, 2), (3 * STILL_RUNNING_S, 3)):
+        lines.running(running, seconds, examples)
+    assert stream.getvalue().splitlines() == [
+        "[slow] still running concurrent_calls_agree softmax float32: 16 s, 2 examples",
+        "[slow] still running concurrent_calls_agree softmax float32: 45 s, 3 examples",
+    ]
+
+
+_COUNT_BOUNDS = """
+import sys, pytest
+calls = []
+
+class CountingBounds:  # after collection, once the suite's profile has set the property's settings
+    def pytest_collection_finish(self):
+        import conformance.properties.test_threads as threads
+        original = threads.bound_for
+        threads.bound_for = lambda *arguments, **options: calls.append(1) or original(*arguments, **options)
+
+code = pytest.main(["--pyargs", "conformance.properties.test_threads", "-q", "--assert=plain", "-p", "no:randomly",
+    "-p", "no:cacheprovider", "-p", "no:warnings",
+    "--adapter", "numpy", "--conformance-profile", "ci", "--conformance-ops", "softmax", "--dtypes", "float32",
+    "--conformance-json", sys.argv[1]], plugins=[CountingBounds()])
+print("bounds", len(calls))
+sys.exit(code)
+"""
+
+
+def test_concurrent_calls_compute_each_bound_once_per_example_not_per_round(tmp_path: Path) -> None:
+    document = tmp_path / "threads.json"
+    done = subprocess.run(
+        [sys.executable, "-c", _COUNT_BOUNDS, str(document)], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    [record] = json.loads(document.read_text())["results"]
+    callers, quantities = 4, 2
+    assert f"bounds {record['examples'] * callers * quantities}" in done.stdout
+
+
+def _timed_dev_run(spec: str, json_path: Path) -> tuple[CliResult, float]:
+    started = time.monotonic()
+    result = run_cli("run", "--adapter", spec, "--profile", "dev", "--seed", "1", "--plain", json_path=json_path)
+    return result, time.monotonic() - started
+
+
+def _checked(result: CliResult) -> set[tuple[str, str, str]]:
+    return {(record["property"], record["op"], record["dtype"]) for record in result.records()}
+
+
+@pytest.mark.slow
+def test_a_quadratic_adapter_runs_in_dev_within_three_times_the_reference(tmp_path: Path) -> None:
+    reference, reference_s = _timed_dev_run(REFERENCE, tmp_path / "reference.json")
+    quadratic, quadratic_s = _timed_dev_run(QUADRATIC, tmp_path / "quadratic.json")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    assert quadratic.returncode == 0, quadratic.stderr[-3000:]
+    assert _checked(quadratic) == _checked(reference), "every property × op × dtype has its record"
+    stopped = [record for record in quadratic.records("passed") if "stopped early" in record["message"]]
+    assert stopped, "no property ran out of its budget"
+    assert quadratic_s <= 3 * reference_s, f"{quadratic_s:.0f} s, but the reference took {reference_s:.0f} s"
+
+
+@pytest.mark.slow
+def test_ci_runs_every_example_of_a_slow_adapter(tmp_path: Path) -> None:
+    result = run_cli(
+        "run",
+        *("--adapter", QUADRATIC, "--profile", "ci", "--plain"),
+        *("--properties", "long_row_accuracy", "--dtypes", "float64"),
+        json_path=tmp_path / "ci.json",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert any(record["duration_s"] > time_budget.PROPERTY_SECONDS for record in result.records())
+    assert all("stopped early" not in record["message"] for record in result.records())

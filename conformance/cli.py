@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dtypes", type=_comma_list, default=None, help=f"subset of {','.join(DTYPE_NAMES)}")
     run.add_argument("--properties", type=_comma_list, default=None, help="subset of the properties to run")
     run.add_argument("--seed", type=int, default=None, help="hypothesis seed (random under the dev profile)")
+    run.add_argument(
+        "--block",
+        type=int,
+        default=None,
+        help="dev: the run number whose block of each edge catalogue to check (default: this machine's next)",
+    )
     run.add_argument("--call-timeout", type=float, default=60.0, help="seconds one adapter call may take")
     run.add_argument(
         "--jobs", type=_positive_int, default=None, help="adapters run at once, each in a process (default: cores)"
@@ -208,6 +214,8 @@ def command_run(args: argparse.Namespace) -> int:
             divergence_files=sources,
             **extra,
         )
+        if runner.coverage:
+            meta["coverage"] = runner.coverage
         return Document(meta, tuple(records))
 
     versions = results.framework_versions()
@@ -257,7 +265,12 @@ def command_run(args: argparse.Namespace) -> int:
 
         write_html([document], args.html_path)
     verdict = evaluate([document])
-    print_summary(records, verdict, written=tuple(path for path in (args.json_path, args.html_path) if path))
+    print_summary(
+        records,
+        verdict,
+        written=tuple(path for path in (args.json_path, args.html_path) if path),
+        coverage=runner.coverage,
+    )
     return EXIT_OK if verdict.passed else EXIT_FAILED
 
 

@@ -1,4 +1,6 @@
-"""The finite edge catalogues: every case runs in every profile, for every adapter, op and dtype.
+"""The finite edge catalogues: every case runs for every adapter, op and dtype; in every run of
+``ci`` and ``thorough``, and within a few consecutive runs of ``dev``, which checks one block of
+a covering design of them per run (:mod:`conformance.inputs.covering`).
 
 Random draws find what nobody thought of; they also miss, by chance, a finite edge that
 somebody did think of. These edges are few, so they are enumerated instead of sampled:

@@ -35,6 +35,7 @@ import jinja2
 from markupsafe import Markup
 
 from conformance.checks.headlines import headline
+from conformance.inputs.covering import coverage_line
 from conformance.presentation import plots
 from conformance.results import gate as gate_module
 from conformance.results.divergences import RANGE_PROBLEM, Divergence
@@ -442,6 +443,7 @@ def _environment(documents: Sequence[Document]) -> dict[str, Any]:
                 "duration": fmt_duration(meta.get("duration_s")),
                 "frameworks": ", ".join(f"{k} {v}" for k, v in (meta.get("frameworks") or {}).items()) or "—",
                 "results": len(document.results),
+                "coverage": coverage_line(meta["coverage"]) if meta.get("coverage") else None,
             }
         )
     adapters: dict[str, dict[str, Any]] = {}

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from conformance.checks.headlines import headline
+from conformance.inputs.covering import coverage_line
 from conformance.results.gate import GateVerdict
 from conformance.results.records import STATUSES, Record
 
@@ -20,10 +21,15 @@ _STYLE = {"passed": "green", "failed": "bold red", "error": "bold magenta", "xfa
 
 
 def print_summary(
-    records: list[Record], verdict: GateVerdict, console: Console | None = None, written: tuple[str, ...] = ()
+    records: list[Record],
+    verdict: GateVerdict,
+    console: Console | None = None,
+    written: tuple[str, ...] = (),
+    coverage: dict[str, dict[str, int | None]] | None = None,
 ) -> None:
     """Every string from an adapter is printed as text, never read as rich markup. ``written``
-    names the results files the run wrote (JSON, HTML), where every reproducer is."""
+    names the results files the run wrote (JSON, HTML), where every reproducer is; ``coverage``
+    which blocks of the edge catalogues the run checked (the document's ``coverage``)."""
     console = console or Console()
     counts: dict[str, Counter[str]] = {}
     adapter_of: dict[str, str] = {}
@@ -48,6 +54,8 @@ def print_summary(
     if len(bad_records) > 40:
         console.print(f"... and {len(bad_records) - 40} more; see the JSON or HTML report")
     _print_reproducer(console, bad_records, written)
+    if coverage:
+        _plain(console, coverage_line(coverage))
     for line in verdict.reasons:
         _plain(console, line)
     word = "PASS" if verdict.passed else "FAIL"

@@ -1,5 +1,8 @@
-"""The finite edges, enumerated: every case of :mod:`conformance.inputs.catalogue` runs in every
-example of its property, whatever the profile; only the values are drawn.
+"""The finite edges, enumerated: the (case, quantity) combinations of
+:mod:`conformance.inputs.catalogue` that the run's plan gives a record (``edges``: all of them
+in ``ci`` and ``thorough``, one block of a covering design in ``dev``, see
+:mod:`conformance.inputs.covering`) run in every example of its property; only the values are
+drawn.
 
 * ``empty_inputs``: a zero-size side, on the axis and elsewhere, at ranks 1 to 4: every
   quantity has the documented (empty) shape and the input's dtype;
@@ -16,6 +19,8 @@ example of its property, whatever the profile; only the values are drawn.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
@@ -28,12 +33,11 @@ from conformance.checks.headlines import cause_line
 from conformance.checks.quantities import VECTORS, Outcome, compare, draw_problem, make_call, run
 from conformance.checks.reproducer import Call, reproducer
 from conformance.inputs import catalogue
+from conformance.inputs.covering import Drawn, axis_of
 from conformance.inputs.profiles import budget
 from conformance.inputs.shape_pool import Site
 from conformance.inputs.strategies import Problem, vectors
 from conformance.properties.marks import conformance_property
-
-FIRST_ORDER: tuple[Quantity, ...] = ("forward", "vjp", "jvp", "jacobian")
 
 
 def _draw(data, dtype, case: catalogue.Case, index: int, **options) -> Problem:
@@ -41,25 +45,35 @@ def _draw(data, dtype, case: catalogue.Case, index: int, **options) -> Problem:
     return draw_problem(data, dtype, [case.site], label="problem" if index == 0 else case.what, **options)
 
 
-def _provided(subject, op, quantities: tuple[Quantity, ...]) -> list[Quantity]:
+def _by_case(edges: Drawn, cases: tuple[catalogue.Case, ...]) -> dict[catalogue.Case, list[Quantity]]:
+    """The record's planned quantities of each case, cases in the catalogue's order."""
+    planned: dict[catalogue.Case, list[Quantity]] = {}
+    for index, quantity in edges.combinations:  # in the product's order: case by case
+        planned.setdefault(cases[cast(int, index)], []).append(cast(Quantity, quantity))
+    return planned
+
+
+def _provided(subject, op, quantities: list[Quantity]) -> list[Quantity]:
     return [quantity for quantity in quantities if subject.computes(op, quantity)]
 
 
 @conformance_property("empty_inputs", needs=("forward", "vjp", "jacobian"))
 @budget(0.2)
 @given(data=st.data())
-def test_empty_inputs_give_empty_results(subject, op, dtype, pool, data):
+def test_empty_inputs_give_empty_results(subject, op, dtype, pool, edges, data):
     """Every quantity of every empty case has the documented shape (empty) and dtype."""
-    for index, case in enumerate(catalogue.EMPTY):
+    for index, (case, quantities) in enumerate(_by_case(edges, catalogue.EMPTY).items()):
         problem = _draw(data, dtype, case, index)
-        for quantity in _provided(subject, op, FIRST_ORDER):
+        for quantity in _provided(subject, op, quantities):
             names = VECTORS[quantity]
             drawn = [data.draw(vectors(problem.shape, dtype), label=f"{case.what}: {name}") for name in names]
             with skipping_unsupported():
                 run(subject, op, quantity, problem.x, problem.axis, drawn)
 
 
-def _rows_of_length_one_are_exact(subject, op, dtype, problem: Problem, data, what: str) -> None:
+def _rows_of_length_one_are_exact(
+    subject, op, dtype, problem: Problem, data, what: str, quantities: list[Quantity]
+) -> None:
     """softmax is exactly 1 (log_softmax 0), and the VJP, JVP and Jacobian exactly 0, on inputs
     whose every row has one element (``what`` says which). A 0-d input may also be rejected:
     a call that raises on it is a valid choice, not a failure, when every method of the
@@ -73,7 +87,7 @@ def _rows_of_length_one_are_exact(subject, op, dtype, problem: Problem, data, wh
     }
     accepted: list[Outcome] = []
     rejected: list[tuple[Call, Exception]] = []  # the calls that raised on a 0-d input, and what they raised
-    for quantity in _provided(subject, op, FIRST_ORDER):
+    for quantity in _provided(subject, op, quantities):
         drawn = [data.draw(vectors(problem.shape, dtype), label=f"{what}: {name}") for name in VECTORS[quantity]]
         try:
             outcome = run(subject, op, quantity, problem.x, problem.axis, drawn)
@@ -110,51 +124,56 @@ def _rejected_by_some_methods_only(accepted: Outcome, rejected: Call, raised: Ex
 @conformance_property("length_one_axis_is_exact", needs=("forward", "vjp", "jacobian"))
 @budget(0.3)
 @given(data=st.data())
-def test_length_one_axis_gives_exactly_one_and_zero_gradient(subject, op, dtype, pool, data):
-    for index, case in enumerate(catalogue.LENGTH_ONE):
+def test_length_one_axis_gives_exactly_one_and_zero_gradient(subject, op, dtype, pool, edges, data):
+    for index, (case, quantities) in enumerate(_by_case(edges, catalogue.LENGTH_ONE).items()):
         problem = _draw(data, dtype, case, index, masks=False)
-        _rows_of_length_one_are_exact(subject, op, dtype, problem, data, f"a row of length 1 ({case.what})")
+        what = f"a row of length 1 ({case.what})"
+        _rows_of_length_one_are_exact(subject, op, dtype, problem, data, what, quantities)
 
 
 @conformance_property("zero_dimensional_input", needs=("forward", "vjp", "jacobian"))
 @budget(0.2)
 @given(data=st.data())
-def test_a_zero_dimensional_input_is_one_row_of_length_one_or_rejected(subject, op, dtype, pool, data):
+def test_a_zero_dimensional_input_is_one_row_of_length_one_or_rejected(subject, op, dtype, pool, edges, data):
     """A 0-d x (axis 0 or -1) is a single row of one element, every result 0-d too; or the
     adapter rejects it, raising at every call of every method. Anything it does return must
     be right."""
-    for index, case in enumerate(catalogue.ZERO_DIMENSIONAL):
+    for index, (case, quantities) in enumerate(_by_case(edges, catalogue.ZERO_DIMENSIONAL).items()):
         problem = _draw(data, dtype, case, index, masks=False)
-        _rows_of_length_one_are_exact(subject, op, dtype, problem, data, case.what)
+        _rows_of_length_one_are_exact(subject, op, dtype, problem, data, case.what, quantities)
 
 
 @conformance_property("single_row_and_column", needs=("forward", "vjp"))
 @budget(0.3)
 @given(data=st.data())
-def test_a_single_row_or_column_is_within_its_bound(subject, op, dtype, pool, data):
-    for index, case in enumerate(catalogue.SINGLE_ROW):
+def test_a_single_row_or_column_is_within_its_bound(subject, op, dtype, pool, edges, data):
+    for index, (case, quantities) in enumerate(_by_case(edges, catalogue.SINGLE_ROW).items()):
         problem = _draw(data, dtype, case, index)
         cotangent = data.draw(vectors(problem.shape, dtype), label=f"{case.what}: cotangent")
-        compare(subject, op, "forward", problem.x, problem.axis)
-        compare(subject, op, "vjp", problem.x, problem.axis, [cotangent])
+        for quantity in quantities:
+            compare(subject, op, quantity, problem.x, problem.axis, [cotangent] if quantity == "vjp" else [])
 
 
 @conformance_property("every_axis_in_turn", needs=("forward", "vjp"))
 @budget(0.2)
 @given(data=st.data())
-def test_one_shape_on_each_of_its_axes_in_turn(subject, op, dtype, pool, data):
+def test_one_shape_on_each_of_its_axes_in_turn(subject, op, dtype, pool, edges, data):
     """The rank 5 to 8 site on axis 0, 1, ... in turn, each written as the run's pool says
     (counted from the start or from the end; both ways in ``ci`` and ``thorough``): the
     forward pass on every axis, the VJP on the first and the last (each axis is a program of
-    its own for a compiled path, and the VJP's costs most)."""
+    its own for a compiled path, and the VJP's costs most), as far as the run's plan has them."""
     shape = pool.high_rank.shape
     rank = len(shape)
+    planned: dict[int, list[Quantity]] = {}
+    for ((position, quantity),) in edges.combinations:
+        calls = planned.setdefault(axis_of(cast(int, position), rank), [])
+        if quantity not in calls:
+            calls.append(cast(Quantity, quantity))
     for form, from_end in enumerate(pool.axis_forms):
-        for position in range(rank):
+        for number, (position, quantities) in enumerate(sorted(planned.items())):
             axis = position - rank if from_end[position] else position
-            first = form == 0 and position == 0
+            first = form == 0 and number == 0
             problem = draw_problem(data, dtype, [Site(shape, axis)], label="problem" if first else f"axis {axis}")
             cotangent = data.draw(vectors(shape, dtype), label=f"axis {axis}: cotangent")
-            compare(subject, op, "forward", problem.x, problem.axis)
-            if position in (0, rank - 1):
-                compare(subject, op, "vjp", problem.x, problem.axis, [cotangent])
+            for quantity in quantities:
+                compare(subject, op, quantity, problem.x, problem.axis, [cotangent] if quantity == "vjp" else [])

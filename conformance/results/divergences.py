@@ -519,7 +519,8 @@ def audit_versions(
         if not failing:
             continue
         covers = {version: entry.version_applies(framework, {framework: version}) for version in ran}
-        too_wide = [] if entry.intermittent else [v for v in ran if covers[v] and not same_way[v]]
+        not_drawn = any(r.partial and entry.about_check(r) for v in ran for r in by_version[v])  # a dev block
+        too_wide = [] if entry.intermittent or not_drawn else [v for v in ran if covers[v] and not same_way[v]]
         too_narrow = [v for v in ran if not covers[v] and any(r.failing for r in same_way[v])]
         if not (too_wide or too_narrow):
             continue

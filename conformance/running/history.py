@@ -1,5 +1,6 @@
 """How long each adapter's worker took before, so that a run splits the long ones and starts
-the longest first.
+the longest first; and how many dev runs this machine made, so that each checks the next block
+of the edge catalogues' covering designs (:mod:`conformance.inputs.covering`).
 
 With two workers at a time and adapters that take from seconds (numpy, torch) to many
 minutes (jax eager), the order decides the wall time: the longest started last finishes
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from pathlib import Path
 from conformance.results.documents import write_atomic
 
 FILE_NAME = "worker-seconds.json"
+RUNS_FILE_NAME = "dev-runs.json"
 
 # Seconds a cold worker took per built-in adapter (dev profile, 2 cores, nothing cached),
 # for the order of a first run.
@@ -66,6 +69,26 @@ def save(folder: Path | None, seconds: Mapping[str, float]) -> None:
     kept = {**load(folder), **{spec: round(value, 3) for spec, value in seconds.items()}}
     with contextlib.suppress(OSError):
         write_atomic(folder / FILE_NAME, json.dumps(kept, indent=1, sort_keys=True) + "\n")
+
+
+def next_run(folder: Path | None) -> int:
+    """This dev run's number on this machine, counted in ``folder``: consecutive runs take
+    consecutive blocks, so a few of them check every edge combination. Without a folder that
+    can be read and written, a random number (some block, never always the first)."""
+    if folder is None:
+        return random.randrange(2**31)
+    path = folder / RUNS_FILE_NAME
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        runs = int(raw["runs"]) if isinstance(raw, dict) and isinstance(raw.get("runs"), int) else 0
+    except (OSError, ValueError):
+        runs = 0
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps({"runs": runs + 1}) + "\n")
+    except OSError:
+        return random.randrange(2**31)
+    return runs
 
 
 STARTUP_S = 3.0  # what one more worker costs: starting Python, importing a framework, collecting

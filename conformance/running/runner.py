@@ -70,6 +70,7 @@ class RunOptions:
     ops: str | None = None  # comma-separated; None: both
     large_input: str | None = None  # ROWSxLENGTH@AXIS, the large_input property's input (bench)
     cotangents: int = 1  # random cotangents of the large checks' VJP
+    block: int | None = None  # dev: the run number that picks the edge catalogues' blocks (None: the next one)
 
 
 @dataclass
@@ -175,6 +176,8 @@ def worker_command(
         command += ["--conformance-ops", options.ops]
     if options.large_input:
         command += ["--conformance-large-input", options.large_input]
+    if options.block is not None:
+        command += ["--conformance-block", str(options.block)]
     if options.cotangents != 1:
         command += ["--conformance-cotangents", str(options.cotangents)]
     if options.properties:
@@ -215,6 +218,9 @@ class Runner:
         self._collected: dict[str, int] = {}
         self._adapter_errors: set[tuple[Any, Any]] = set()
         self._divergences: tuple[list[Any], dict[str, str]] | None = None
+        self.coverage: dict[str, Any] = {}  # the edge catalogues' blocks, as the workers report them
+        if options.profile == "dev" and options.block is None:  # every worker of the run takes the same
+            options.block = history.next_run(self._cache_folder)
 
     def run(self, specs: list[str]) -> None:
         """Run every spec, each split into shards where that shortens the run, the longest
@@ -304,6 +310,7 @@ class Runner:
         known = {entry.get("spec") for entry in self.adapters}
         self.adapters.extend(entry for entry in meta.get("adapters", []) if entry.get("spec") not in known)
         self.behaviour.extend(meta.get("behaviour", []))
+        self.coverage = self.coverage or meta.get("coverage", {})
         for path in sorted(worker.folder.glob("outputs-*.npz")):
             with np.load(path) as saved:
                 answers = self.outputs.setdefault(str(saved["spec"]), {})

@@ -13,6 +13,7 @@ import pytest
 
 from conformance.adapter import provided_method, supported_dtypes
 from conformance.checks.calls import Subject
+from conformance.inputs.covering import Drawn
 from conformance.inputs.shape_pool import ShapePool, Site
 from conformance.running.plugin.session import session_of
 from conformance.truth.dtypes import dtype_name, dtype_named
@@ -22,6 +23,20 @@ from conformance.truth.dtypes import dtype_name, dtype_named
 def pool(request: pytest.FixtureRequest, op: str, dtype: Any) -> ShapePool:
     """The shape pool of this test's (op, dtype): every property of the run draws from it."""
     return session_of(request.config).pool(op, dtype_name(dtype))
+
+
+EDGES = pytest.StashKey[Drawn]()
+
+
+@pytest.fixture
+def edges(request: pytest.FixtureRequest, op: str, dtype: Any) -> Drawn:
+    """The combinations of its edge catalogue this test's record checks in this run (kept on
+    the item, for its record to say how much of the full product it checked)."""
+    marker = request.node.get_closest_marker("conformance")
+    assert marker is not None
+    planned = session_of(request.config).edges(marker.kwargs["name"], op, dtype_name(dtype))
+    request.node.stash[EDGES] = planned
+    return planned
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ ASKING: tuple[str, ...] = (
     "conformance_shard",
     "conformance_ops",
     "conformance_large_input",
+    "conformance_block",
 )
 
 
@@ -85,6 +86,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="ROWSxLENGTH[@AXIS]: the input of the large_input property (used by bench)",
     )
     group.addoption(
+        "--conformance-block",
+        type=int,
+        default=None,
+        help="N: in dev, run N's block of each edge catalogue's covering design (used by the runner)",
+    )
+    group.addoption(
         "--conformance-cotangents",
         type=int,
         default=1,
@@ -124,6 +131,7 @@ class Settings:
     large_input: str | None
     cotangents: int
     hypothesis_seed: Any
+    block: int | None  # the run number that picks the edge catalogues' blocks; None: their full product
 
     @classmethod
     def read(cls, config: pytest.Config) -> Settings:
@@ -156,4 +164,5 @@ class Settings:
             large_input=config.getoption("conformance_large_input"),
             cotangents=max(1, int(config.getoption("conformance_cotangents"))),
             hypothesis_seed=config.getoption("hypothesis_seed", None),
+            block=config.getoption("conformance_block") if profile == "dev" else None,
         )

@@ -55,6 +55,11 @@ class Session:
             )
         return self.pools[key]
 
+    def edges(self, name: str, op: str, dtype: str) -> Drawn:
+        """What record (``op``, ``dtype``) of catalogue property ``name`` checks: the run's block
+        of its covering design in ``dev``, the full product otherwise."""
+        return drawn(name, op, dtype, self.settings.ops, self.settings.dtypes, self.settings.block)
+
     def pairs(self) -> list[tuple[Op, str]]:
         """The (op, dtype) pairs this session tests, in order: its shard's share of them."""
         every = [(op, dtype) for op in OPS if op in self.settings.ops for dtype in self.settings.dtypes]
@@ -134,7 +139,8 @@ def shape_seed(hypothesis_seed: Any, profile: str) -> int:
 
 def beats(stream: Stream, seconds: float) -> Callable[[float | None], None]:
     """A heartbeat for the runner: at most one every ``seconds``, except that a call allowed
-    another time than the last beat said is announced at once (the runner waits that long)."""
+    another time than the last beat said is announced at once (the runner waits that long).
+    Each says how many examples the property under way has started, for the progress line."""
     last: list[Any] = [0.0, None]
 
     def beat(timeout: float | None) -> None:

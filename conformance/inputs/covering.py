@@ -1,0 +1,189 @@
+"""The planned edge catalogues of a ``dev`` run: one block of a covering design per run.
+
+Each catalogue property (see :mod:`conformance.inputs.catalogue`) checks a finite product of
+factors: the case, the quantity, the op and the dtype (for ``every_axis_in_turn``, the (axis,
+quantity) call instead of the case). On a compiled path every element of the product is a
+program to build, at 50 to 150 ms each, and the catalogue was more than half of jax-jit's
+programs. The bugs it targets depend on one or two factors (a torch empty Jacobian on the
+quantity; TensorFlow's length-1 float32 entry on the op and dtype), or three (a crash on an
+empty axis on the case, quantity and op).
+
+So the product is cut into ``k`` blocks, each a covering array (every pair of factor values
+appears in it; for the empty inputs every (case, quantity, op) triple too), whose union is
+the whole product. A ``dev`` run checks block ``run % k``, the run number kept in the
+machine's history (:mod:`conformance.running.history`), so ``k`` consecutive runs check the
+whole product; ``ci`` and ``thorough`` check the whole product in every run. The blocks are
+made by the ``covertable`` library from a greedy first choice of the product's elements not
+yet in a block (its presets), and depend on nothing but the run's ops and dtypes.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from covertable import make
+
+from conformance.inputs import catalogue
+
+Combination = tuple[Hashable, ...]  # one element of a product: a value per factor, in order
+
+HIGH_RANK_POSITIONS = 8  # the most axes of the high-rank site; a position past its last axis is the last
+FIRST_ORDER: tuple[str, ...] = ("forward", "vjp", "jvp", "jacobian")  # the quantities, by name
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """A catalogue property's factors inside one record: their names, the values of each, and
+    those that a block must cover three-way (with the op), where the bug class needs it."""
+
+    factors: tuple[str, ...]
+    values: tuple[tuple[Hashable, ...], ...]
+    three_way: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """``(case, quantity)``: what a record's combinations are of."""
+        return f"({', '.join(self.factors)})"
+
+
+def _axis_calls() -> tuple[tuple[int, str], ...]:
+    """``every_axis_in_turn``'s calls: the forward pass on every position, the VJP on the first
+    and the last (the VJP's program costs most)."""
+    last = HIGH_RANK_POSITIONS - 1
+    return (*((position, "forward") for position in range(HIGH_RANK_POSITIONS)), (0, "vjp"), (last, "vjp"))
+
+
+def _cases(cases: Sequence[catalogue.Case]) -> tuple[int, ...]:
+    return tuple(range(len(cases)))
+
+
+CATALOGUES: dict[str, Catalogue] = {
+    "empty_inputs": Catalogue(
+        ("case", "quantity"), (_cases(catalogue.EMPTY), FIRST_ORDER), three_way=("case", "quantity", "op")
+    ),
+    "length_one_axis_is_exact": Catalogue(("case", "quantity"), (_cases(catalogue.LENGTH_ONE), FIRST_ORDER)),
+    "zero_dimensional_input": Catalogue(("case", "quantity"), (_cases(catalogue.ZERO_DIMENSIONAL), FIRST_ORDER)),
+    "single_row_and_column": Catalogue(("case", "quantity"), (_cases(catalogue.SINGLE_ROW), ("forward", "vjp"))),
+    "every_axis_in_turn": Catalogue(("axis, quantity",), (_axis_calls(),)),
+}
+
+
+def axis_of(position: int, rank: int) -> int:
+    """The axis a design's position stands for on a site of ``rank``: itself, or the last axis
+    for a position past it (so the first and the last positions are always the first and last
+    axes, and the union of the blocks reaches every axis of any rank)."""
+    return min(position, rank - 1)
+
+
+@dataclass(frozen=True)
+class Design:
+    """A catalogue's full product over the run's ops and dtypes, and its blocks."""
+
+    catalogue: Catalogue
+    product: tuple[Combination, ...]  # (inner factors..., op, dtype)
+    blocks: tuple[tuple[Combination, ...], ...]
+
+
+def _interactions(row: Combination, groups: Sequence[tuple[int, ...]]) -> set[tuple[tuple[int, Hashable], ...]]:
+    return {tuple((index, row[index]) for index in group) for group in groups}
+
+
+def _greedy_presets(remaining: Sequence[Combination], groups: Sequence[tuple[int, ...]]) -> list[Combination]:
+    """Elements of ``remaining`` that each cover an interaction not yet covered, those that
+    cover only new ones first: the start of a block that leaves covertable little to add."""
+    chosen: list[Combination] = []
+    covered: set[tuple[tuple[int, Hashable], ...]] = set()
+    for only_new in (True, False):
+        for row in remaining:
+            if row in chosen:
+                continue
+            new = _interactions(row, groups) - covered
+            if new and (len(new) == len(groups) or not only_new):
+                chosen.append(row)
+                covered |= new
+    return chosen
+
+
+@cache
+def design(name: str, ops: tuple[str, ...], dtypes: tuple[str, ...]) -> Design:
+    """The blocks of catalogue property ``name`` over ``ops`` and ``dtypes``: computed once per
+    process, the same on every machine (covertable orders by a fixed hash, not Python's)."""
+    shape = CATALOGUES[name]
+    names = (*shape.factors, "op", "dtype")
+    factors = dict(zip(names, (*shape.values, ops, dtypes), strict=True))
+    groups: list[tuple[int, ...]] = list(itertools.combinations(range(len(names)), 2))
+    sub_models = []
+    if shape.three_way:
+        groups += [tuple(names.index(factor) for factor in shape.three_way)]
+        sub_models = [{"fields": list(shape.three_way), "strength": 3}]
+    product = tuple(itertools.product(*factors.values()))
+    order = {row: index for index, row in enumerate(product)}
+    remaining = list(product)
+    blocks: list[tuple[Combination, ...]] = []
+    while remaining:
+        presets = [dict(zip(names, row, strict=True)) for row in _greedy_presets(remaining, groups)]
+        rows = make(factors, strength=2, sub_models=sub_models, presets=presets)
+        block = tuple(sorted({tuple(row[factor] for factor in names) for row in rows}, key=order.__getitem__))
+        blocks.append(block)
+        taken = set(block)
+        remaining = [row for row in remaining if row not in taken]
+    return Design(shape, product, tuple(blocks))
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """What one record (op, dtype) of a catalogue property checks in this run."""
+
+    combinations: tuple[Combination, ...]  # the inner factors' values, op and dtype left out
+    of: int  # how many the record's full product holds
+    block: int | None  # which block (from 0); None: the full product
+    blocks: int
+    described: str  # what the combinations are of: "(case, quantity)"
+
+    def describe(self) -> str:
+        """``checked 12 of 56 (case, quantity) combinations, block 3 of 8``."""
+        where = "the full product" if self.block is None else f"block {self.block + 1} of {self.blocks}"
+        return f"checked {len(self.combinations)} of {self.of} {self.described} combinations, {where}"
+
+
+def drawn(name: str, op: str, dtype: str, ops: tuple[str, ...], dtypes: tuple[str, ...], run: int | None) -> Drawn:
+    """The combinations that record (``op``, ``dtype``) of ``name`` checks in run number ``run``
+    (None: every one). Every record checks at least one: (op, dtype) is a pair of factor
+    values, which every block covers."""
+    planned = design(name, ops, dtypes)
+    own = [row[:-2] for row in planned.product if row[-2:] == (op, dtype)]
+    described = planned.catalogue.describe()
+    if run is None:
+        return Drawn(tuple(own), len(own), None, len(planned.blocks), described)
+    block = run % len(planned.blocks)
+    chosen = tuple(row[:-2] for row in planned.blocks[block] if row[-2:] == (op, dtype))
+    return Drawn(chosen, len(own), block, len(planned.blocks), described)
+
+
+def coverage(ops: tuple[str, ...], dtypes: tuple[str, ...], run: int | None) -> dict[str, dict[str, int | None]]:
+    """Per catalogue property, the block run ``run`` checks (from 1; None: the full product),
+    how many blocks there are, and how many of the product's combinations the block holds."""
+    found: dict[str, dict[str, int | None]] = {}
+    for name in CATALOGUES:
+        planned = design(name, ops, dtypes)
+        block = None if run is None else run % len(planned.blocks)
+        checked = len(planned.product) if block is None else len(planned.blocks[block])
+        found[name] = {
+            "block": None if block is None else block + 1,
+            "blocks": len(planned.blocks),
+            "checked": checked,
+            "of": len(planned.product),
+        }
+    return found
+
+
+def coverage_line(entries: dict[str, dict[str, int | None]]) -> str:
+    """One sentence for the summary and the report: which block ran, and what the history covers."""
+    partial = {name: entry for name, entry in entries.items() if entry["block"] is not None}
+    if not partial:
+        return "edge catalogues: the full product"
+    most = max(int(entry["blocks"] or 1) for entry in partial.values())
+    blocks = "; ".join(f"{name} block {entry['block']} of {entry['blocks']}" for name, entry in partial.items())
+    return f"edge catalogues: {blocks}; the full product over the last {most} runs"

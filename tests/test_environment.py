@@ -210,3 +210,18 @@ def test_a_failure_in_another_dtype_of_the_same_record_is_matched_at_that_dtype(
     assert in_float32.failing_dtype == "float32"
     assert divergences.apply([in_float32], [entry], {})[0].status == "xfailed"
     assert Record.from_dict(in_float32.as_dict()).call_dtype == "float32"
+
+
+def test_the_second_order_s_overflow_is_named_when_the_cotangent_sum_times_the_direction_passes_the_max() -> None:
+    """jax's float16 second order of log_softmax gave inf for an exact 3295: Σ|g| was 62144,
+    under 65504, but it is multiplied by the direction's terms (up to 2.3) on the way."""
+    import numpy as np
+
+    from conformance.checks.quantities import likely_cause
+
+    x = np.zeros(3, np.float16)
+    g = np.array([30000, 20000, 12144], np.float16)
+    u = np.array([2.3, -1.0, 0.5], np.float16)
+    overflowed = np.array([np.inf, 0, 0], np.float16)
+    cause = likely_cause("log_softmax", "vjp_derivative", x, -1, [g, u], overflowed)
+    assert cause is not None and "times the direction's largest |u|" in cause and "float16" in cause

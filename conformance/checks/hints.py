@@ -107,8 +107,9 @@ def _row_sums(values: np.ndarray, axis: int) -> np.ndarray:
 def overflowed_row_sum(c: Computation) -> str | None:
     """The result is not finite (a softmax is 0) where the exact value is, and a row sum the
     computation needs passes the dtype's largest number: Σexp(x - max) for the forward pass,
-    Σ|v| of a vector (a loss-scaled cotangent) for a derivative. What an implementation that
-    accumulates in the dtype itself returns, though the result fits in it."""
+    Σ|v| of a vector (a loss-scaled cotangent) for a derivative, and that sum times the
+    direction's largest element for the second order (which multiplies them). What an
+    implementation that accumulates in the dtype itself returns, though the result fits in it."""
     actual = np.asarray(c.actual).astype(np.float64)
     exact = np.asarray(c.exact).astype(np.float64)
     wrong = np.isfinite(exact) & ~np.isfinite(actual)
@@ -125,7 +126,14 @@ def overflowed_row_sum(c: Computation) -> str | None:
             sums = {"exp(x - max)": _row_sums(np.exp(x - top), c.axis)}
         else:
             names = _VECTOR_NAMES.get(c.quantity, ())
-            sums = {f"|{n}|": _row_sums(np.abs(v.astype(np.float64)), c.axis) for n, v in zip(names, c.vectors)}
+            magnitudes = [np.abs(v.astype(np.float64)) for v in c.vectors]
+            sums = {f"|{n}|": _row_sums(m, c.axis) for n, m in zip(names, magnitudes)}
+            if c.quantity == "vjp_derivative":
+                # the second order multiplies the cotangent's sum by the direction's terms
+                largest_direction = np.max(np.atleast_1d(magnitudes[1]), axis=c.axis if c.x.ndim else 0)
+                sums["|cotangent| times the direction's largest |u|"] = (
+                    _row_sums(magnitudes[0], c.axis) * largest_direction
+                )
     found = {what: float(np.nanmax(total, initial=0.0)) for what, total in sums.items()}
     what, reached = max(found.items(), key=lambda item: item[1], default=("", 0.0))
     if reached <= largest:

@@ -171,3 +171,17 @@ def test_float16_is_widened_by_its_bits_to_the_same_float64_as_numpys_cast():
         assert widened.dtype == np.float64 and widened.shape == np.shape(array)
         assert np.array_equal(widened, np.asarray(array).astype(np.float64), equal_nan=True)
     assert as_float64(np.array([1.5], np.float32)).dtype == np.float64
+
+
+def test_identical_nans_agree_when_the_reference_is_the_same_computation_done_otherwise() -> None:
+    """A row alone against the same row in the batch, a call alone against the same call from
+    another thread: NaN facing NaN is agreement (whether NaN is right is the accuracy
+    properties' question), while against the oracle it stays a failure."""
+    same = np.array([np.nan, 0.25, np.inf], dtype=np.float32)
+    bound = tolerance.Bound(np.full(3, 1e-7), np.ones(3), np.dtype(np.float32))
+    assert_within_bound("softmax", same, same.astype(np.float64), bound, "[t]", lambda: "", agreement=True)
+    with pytest.raises(ConformanceFailure, match="softmax"):
+        assert_within_bound("softmax", same, same.astype(np.float64), bound, "[t]", lambda: "")
+    other = np.array([0.5, 0.25, np.inf], dtype=np.float32)
+    with pytest.raises(ConformanceFailure, match="nan"):
+        assert_within_bound("softmax", same, other.astype(np.float64), bound, "[t]", lambda: "", agreement=True)

@@ -7,9 +7,10 @@ Bugs live at the edges, so the logits come from regimes, each aimed at a class o
 * ``spread``: a huge range, where x - max itself is large and exp underflows;
 * ``ties``: few distinct values, where argmax-like shortcuts and symmetric rows go wrong;
 * ``tiny``: near zero, including subnormals, where softmax is almost uniform;
-* ``underflow``: logits from 0 down to a little past log of the dtype's smallest subnormal,
-  so that a row's probabilities run from 1 through the subnormals to 0, where flush-to-zero
-  arithmetic and a kernel's rounding below the normal range show;
+* ``underflow``: each row's first logit 0 and the rest between log of the dtype's smallest
+  normal and a little past log of its smallest subnormal, so that the row's other
+  probabilities are subnormals (or round to 0), where flush-to-zero arithmetic and a kernel's
+  rounding below the normal range show;
 * ``late_max``: moderate logits with each row's maximum near its end, where a streaming
   (online) softmax must rescale what it has summed so far;
 * ``mixed_scales``: each row of a batch scaled by its own power of two (2**-12 to 2**12),
@@ -134,7 +135,7 @@ def _regime_range(regime: str, dtype: np.dtype[Any]) -> tuple[float, float]:
     if regime == "tiny":
         return -64 * float(info.smallest_normal), 64 * float(info.smallest_normal)
     if regime == "underflow":
-        return float(np.log(float(info.smallest_subnormal))) - 2.0, 0.0
+        return float(np.log(float(info.smallest_subnormal))) - 2.0, float(np.log(float(info.smallest_normal)))
     return -8.0, 8.0
 
 
@@ -211,6 +212,8 @@ def _values(
     else:
         values = rng().uniform(low, high, size=shape)
     values = np.asarray(values, dtype=np.float64)
+    if regime == "underflow" and values.ndim and values.size:
+        np.moveaxis(values, axis, -1)[..., 0] = 0.0  # the row's maximum: the rest fall below the normal range
     if regime in ("late_max", "mixed_scales") and values.ndim and values.size:
         generator = rng()
         rows = np.moveaxis(values, axis, -1)  # a view: writing it writes ``values``

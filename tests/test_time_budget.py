@@ -33,6 +33,18 @@ def test_the_first_example_always_runs_and_none_starts_once_the_budget_is_spent(
     assert budget.summary() == "stopped early: 1 example in 0 s"
 
 
+def test_once_an_example_failed_the_budget_stops_none_of_its_shrinking() -> None:
+    """Stopped while Hypothesis shrinks a failure, a property would pass: the failure is kept."""
+    budget = time_budget.start(0.0)
+    try:
+        time_budget.begin_example()
+        time_budget.example_failed()
+        time_budget.begin_example()  # the budget is spent, and an example failed: it runs
+    finally:
+        time_budget.stop()
+    assert budget.examples == 2 and budget.failed
+
+
 def test_outside_a_budget_every_example_starts() -> None:
     for _ in range(3):
         time_budget.begin_example()
@@ -85,7 +97,20 @@ def test_concurrent_calls_compute_each_bound_once_per_example_not_per_round(tmp_
 
 def _timed_dev_run(spec: str, json_path: Path) -> tuple[CliResult, float]:
     started = time.monotonic()
-    result = run_cli("run", "--adapter", spec, "--profile", "dev", "--seed", "1", "--plain", json_path=json_path)
+    # one dtype: the budget is per property, op and dtype, so the others would only repeat it
+    result = run_cli(
+        "run",
+        "--adapter",
+        spec,
+        "--profile",
+        "dev",
+        "--seed",
+        "1",
+        "--dtypes",
+        "float32",
+        "--plain",
+        json_path=json_path,
+    )
     return result, time.monotonic() - started
 
 

@@ -67,7 +67,8 @@ def test_the_targets_script_times_a_user_adapter_run_cold_and_warm_against_its_t
     assert (cold["target"], cold["condition"]) == ("user", "cold")
     assert (warm["target"], warm["condition"]) == ("user (warm)", "warm")
     for row in (cold, warm):
-        assert row["limit_s"] == 6 and row["returncode"] == 0
+        assert row["limit_loops"] == 7 and row["returncode"] == 0
+        assert row["met"] == (row["in_python_loops"] <= 7)
         assert row["in_python_loops"] > 0
         assert row["wall_s"] > 0 and row["peak_rss_mib"] > 0 and row["user_s"] > 0
         assert "NumpyReference" in row["command"]

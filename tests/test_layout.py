@@ -108,3 +108,14 @@ def test_the_top_level_holds_the_entry_points_the_adapter_protocol_and_the_stage
         path.name for path in PACKAGE.iterdir() if path.suffix != ".py" and path.name not in (*ALLOWED, "__pycache__")
     )
     assert not others, f"conformance/ holds more than modules and stage packages: {others}"
+
+
+README_LINE_LIMIT = 300
+
+
+def test_the_readme_stays_short():
+    """The README gets a reader going; the reference lives in docs/ (issue 28)."""
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) < README_LINE_LIMIT, (
+        f"README.md has {len(lines)} lines, the limit is {README_LINE_LIMIT - 1}: move reference material into docs/"
+    )

@@ -4,8 +4,10 @@ In the ``dev`` profile a property may take :data:`PROPERTY_SECONDS`; an adapter 
 take seconds would otherwise spend many minutes on the examples of one property (a pairwise
 softmax, quadratic per row, took 8 minutes in ``concurrent_calls_agree``). The plugin opens a
 budget around each test and checks it at the start of every example; the first example always
-runs, so a property stopped early has checked something. ``ci`` and ``thorough`` run every
-example, so that their results stay reproducible.
+runs, so a property stopped early has checked something. Once an example has failed, the
+budget stops nothing: Hypothesis shrinks the failure and reports it, as in ``ci`` (stopped
+while shrinking, a failure found would be reported as a pass). ``ci`` and ``thorough`` run
+every example, so that their results stay reproducible.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class TimeBudget:
     seconds: float
     started: float = field(default_factory=time.monotonic)
     examples: int = 0  # examples started
+    failed: bool = False  # an example failed: Hypothesis is shrinking it
 
     @property
     def elapsed(self) -> float:
@@ -63,10 +66,16 @@ def spent() -> bool:
 
 
 def begin_example() -> None:
-    """Count an example about to start, or raise :class:`OutOfTime` if the budget is spent and
-    one has run already."""
+    """Count an example about to start, or raise :class:`OutOfTime` if the budget is spent, one
+    has run already and none has failed."""
     if _current is None:
         return
-    if _current.examples and _current.spent:
+    if _current.examples and _current.spent and not _current.failed:
         raise OutOfTime
     _current.examples += 1
+
+
+def example_failed() -> None:
+    """Say that the example under way failed: from now on the budget stops nothing."""
+    if _current is not None:
+        _current.failed = True

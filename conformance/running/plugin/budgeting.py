@@ -1,8 +1,8 @@
 """In the ``dev`` profile each property has a time budget (:mod:`conformance.checks.time_budget`):
 the plugin checks it at the start of every Hypothesis example, and a property that ran out of
 time passes with the examples it checked, its record saying so ("stopped early: 4 examples in
-30 s"). ``ci`` and ``thorough`` run every example, and so does a Hypothesis profile the user
-chose."""
+30 s"). A property whose example failed runs on, shrinking it (:mod:`conformance.checks.time_budget`).
+``ci`` and ``thorough`` run every example, and so does a Hypothesis profile the user chose."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import functools
 from typing import Any
 
 import pytest
+from hypothesis.errors import UnsatisfiedAssumption
 
 from conformance.checks import time_budget
 from conformance.running.plugin.session import session_of
@@ -27,7 +28,13 @@ def _counting_examples(test: Any) -> Any:
     @functools.wraps(test)
     def example(*args: Any, **kwargs: Any) -> Any:
         time_budget.begin_example()
-        return test(*args, **kwargs)
+        try:
+            return test(*args, **kwargs)
+        except UnsatisfiedAssumption:
+            raise
+        except Exception:
+            time_budget.example_failed()
+            raise
 
     return example
 

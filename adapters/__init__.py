@@ -12,8 +12,10 @@ function where the framework's softmax was, differentiated by the same machinery
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from conformance.adapter import check_promises
 
 # adapter name -> (module, class)
 BUILTIN_ADAPTERS: dict[str, tuple[str, str]] = {
@@ -64,14 +66,18 @@ def from_torch(
     log_softmax: Callable[[Any, Any], Any] | None = None,
     name: str | None = None,
     path: str | None = None,
+    bitwise: Sequence[str] = (),
     **options: Any,
 ) -> Any:
     """An adapter of ``softmax(x, axis)`` on torch tensors, differentiated by torch on ``path``
     (one of FRAMEWORKS["torch"]'s paths; default: the primary, ``torch``), exactly as that
     path's built-in adapter differentiates ``torch.softmax``. Without ``log_softmax`` the
     log_softmax capabilities are "not provided". ``name`` defaults to ``<function>@<path>``;
-    ``options`` go to the path's adapter (``device=``, and ``backend=`` for torch-compile)."""
-    return from_framework("torch", softmax, log_softmax=log_softmax, name=name, path=path, **options)
+    ``bitwise`` is what the function promises to keep bit for bit (a subset of
+    ``conformance.adapter.BITWISE_PROMISES``: ``"batch"``, ``"determinism"``, ``"threads"``),
+    a failure where it does not hold; ``options`` go to the path's adapter (``device=``, and
+    ``backend=`` for torch-compile)."""
+    return from_framework("torch", softmax, log_softmax=log_softmax, name=name, path=path, bitwise=bitwise, **options)
 
 
 def from_jax(
@@ -80,10 +86,11 @@ def from_jax(
     log_softmax: Callable[[Any, Any], Any] | None = None,
     name: str | None = None,
     path: str | None = None,
+    bitwise: Sequence[str] = (),
     **options: Any,
 ) -> Any:
     """As :func:`from_torch`, on jax arrays; paths ``jax-jit`` (the default), ``jax``, ``jax-jacfwd``."""
-    return from_framework("jax", softmax, log_softmax=log_softmax, name=name, path=path, **options)
+    return from_framework("jax", softmax, log_softmax=log_softmax, name=name, path=path, bitwise=bitwise, **options)
 
 
 def from_tensorflow(
@@ -92,11 +99,14 @@ def from_tensorflow(
     log_softmax: Callable[[Any, Any], Any] | None = None,
     name: str | None = None,
     path: str | None = None,
+    bitwise: Sequence[str] = (),
     **options: Any,
 ) -> Any:
     """As :func:`from_torch`, on TensorFlow tensors; paths ``tensorflow-function`` (the default),
     ``tensorflow``, ``tensorflow-xla``."""
-    return from_framework("tensorflow", softmax, log_softmax=log_softmax, name=name, path=path, **options)
+    return from_framework(
+        "tensorflow", softmax, log_softmax=log_softmax, name=name, path=path, bitwise=bitwise, **options
+    )
 
 
 # the frameworks whose functions can be wrapped, by from_framework and on the command line
@@ -110,9 +120,11 @@ def from_framework(
     log_softmax: Callable[[Any, Any], Any] | None = None,
     name: str | None = None,
     path: str | None = None,
+    bitwise: Sequence[str] = (),
     **options: Any,
 ) -> Any:
     """``from_<framework>``: the adapter of ``path``'s class made with the user's functions."""
+    promises = check_promises(bitwise, f"from_{framework}")
     if framework not in FUNCTION_FRAMEWORKS:
         raise ValueError(f"no from_{framework}: the frameworks are {', '.join(FUNCTION_FRAMEWORKS)}")
     paths = FRAMEWORKS[framework][1]
@@ -123,4 +135,4 @@ def from_framework(
         raise TypeError(f"from_{framework}: softmax and log_softmax must be functions (x, axis) -> y")
     module_name, class_name = BUILTIN_ADAPTERS[path]
     adapter_class = getattr(importlib.import_module(module_name), class_name)
-    return adapter_class.of_functions(softmax, log_softmax, name=name, **options)
+    return adapter_class.of_functions(softmax, log_softmax, name=name, bitwise=promises, **options)

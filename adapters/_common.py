@@ -133,6 +133,7 @@ class AdapterBase:
     name: str
     device: str
     ad_path: str | None = None  # set on an adapter of a user's function (of_functions)
+    bitwise: tuple[str, ...] = ()  # what it promises to keep bit for bit (conformance.adapter.BITWISE_PROMISES)
     dtypes: tuple[str, ...] = DTYPE_NAMES
     _strategies: ClassVar[Mapping[str, Strategy]]
     # Pieces of the framework's error messages that mean "this function has no rule for this
@@ -146,13 +147,16 @@ class AdapterBase:
         log_softmax: Callable[[Any, Any], Any] | None = None,
         *,
         name: str | None = None,
+        bitwise: tuple[str, ...] = (),
         **options: Any,
     ) -> Self:
         """This path's adapter, differentiating ``softmax(x, axis)`` (and ``log_softmax``) on
         the framework's own tensors instead of the framework's ops; ``options`` go to the
         constructor (``device=``). Without ``log_softmax`` the log_softmax methods are absent
-        (None: "not provided"). The adapter's ``ad_path`` is this path's name."""
+        (None: "not provided"). The adapter's ``ad_path`` is this path's name, its ``bitwise``
+        what the user's function promises to keep bit for bit."""
         adapter = cls(**options)
+        adapter.bitwise = tuple(bitwise)
         adapter._namespace = types.SimpleNamespace(softmax=softmax, log_softmax=log_softmax)
         adapter.name = name or f"{getattr(softmax, '__name__', 'softmax')}@{cls.name}"
         adapter.ad_path = cls.name

@@ -125,6 +125,13 @@ class JaxEager(AdapterBase):
             "jax_default_matmul_precision": str(jax.config.values.get("jax_default_matmul_precision")),
         }
 
+    def thread_environment(self, count: int) -> dict[str, str]:
+        """XLA's CPU client sizes its intra-op pool by the cores the process may run on, when
+        it starts, and Eigen's pool by ``--xla_cpu_multi_thread_eigen``: one thread turns that
+        off (the suite pins a one-thread process to one core)."""
+        eigen = f"--xla_cpu_multi_thread_eigen={'false' if count == 1 else 'true'}"
+        return {"XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {eigen}".strip()}
+
     def _to_framework(self, array: np.ndarray) -> jax.Array:
         return jax.device_put(array, self._jax_device)
 

@@ -221,6 +221,11 @@ class TensorflowEager(AdapterBase):
     def environment(self) -> dict[str, Any]:
         return dict(_environment())
 
+    def thread_environment(self, count: int) -> dict[str, str]:
+        """TensorFlow sizes its intra-op pool (its CPU kernels', oneDNN's included) once, when its
+        runtime starts (loading this adapter starts it), from ``TF_NUM_INTRAOP_THREADS``."""
+        return {"TF_NUM_INTRAOP_THREADS": str(count), "OMP_NUM_THREADS": str(count)}
+
     def _to_framework(self, array: np.ndarray) -> tf.Tensor:
         """``array`` as a tensor: on the CPU one on its buffer, or on one aligned copy
         (:func:`_shared_tensor`); else ``tf.convert_to_tensor``."""

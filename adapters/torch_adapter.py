@@ -180,6 +180,14 @@ class _TorchAdapter(AdapterBase):
             "threads": str(torch.get_num_threads()),
         }
 
+    def thread_environment(self, count: int) -> dict[str, str]:
+        """The OpenMP and MKL pools of a process that starts with these, ``count`` threads each."""
+        return {"OMP_NUM_THREADS": str(count), "MKL_NUM_THREADS": str(count)}
+
+    def use_threads(self, count: int) -> None:
+        """``torch.set_num_threads``: the intra-op pool that ATen's CPU kernels split their work over."""
+        torch.set_num_threads(count)
+
     def _to_framework(self, array: np.ndarray) -> torch.Tensor:
         if any(stride < 0 for stride in array.strides):
             array = array.copy(order="K")  # torch has no negative strides: the same axes, each ascending

@@ -26,6 +26,28 @@ Optional capabilities are discovered by name; a missing one is reported as
   ``from_jax`` and ``from_tensorflow`` set. Its results carry the path and its framework, and
   the known divergences of that path's machinery (``machinery = true``) apply to them.
 
+An adapter may promise that its results are the same bits whatever else is computed with
+them: a class attribute ``bitwise``, a subset of :data:`BITWISE_PROMISES` (``from_torch``,
+``from_jax`` and ``from_tensorflow`` take it as ``bitwise=``):
+
+* ``"batch"``: a row gives the same bits alone and in any batch, at any place in it;
+* ``"determinism"``: the same call gives the same bits every time, and from several threads at once;
+* ``"threads"``: the same call gives the same bits on one thread and on all of them.
+
+The bit-for-bit properties measure all three for every adapter and report what they find; a
+promise made that does not hold is a failure, and one not made never is.
+
+The thread count is set where a process starts (an environment variable, XLA's flags,
+TensorFlow's intra-op pool), so an adapter that has a thread setting says how to make it,
+with either or both of:
+
+* ``thread_environment(count)``: the environment variables a process must start with to
+  compute on ``count`` threads (asked in the process that tests it);
+* ``use_threads(count)``: called in such a process once the adapter is loaded, before any
+  call (``torch.set_num_threads``; a NumPy adapter may keep ``count`` and honour it).
+
+An adapter with neither has no thread setting: the thread-count property is "not provided".
+
 A built-in adapter also spells its calls in the framework's own API,
 :meth:`native_program` (see :class:`NativeProgram`): how a failure is reproduced without
 this suite, for the framework's issue tracker.
@@ -93,6 +115,43 @@ class Adapter(Protocol):
     def jacobian(self, x: np.ndarray, axis: int) -> np.ndarray: ...
 
     def vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray: ...
+
+
+# What an adapter may promise to keep bit for bit (its ``bitwise`` attribute).
+BITWISE_PROMISES: tuple[str, ...] = ("batch", "determinism", "threads")
+
+
+class UnknownPromise(ValueError):
+    """A ``bitwise`` declaration that names something other than :data:`BITWISE_PROMISES`."""
+
+
+def check_promises(declared: Any, where: str) -> tuple[str, ...]:
+    """``declared`` (a name or names of :data:`BITWISE_PROMISES`) as a tuple; an
+    :class:`UnknownPromise`, one line naming the valid choices and ``where`` it was declared,
+    for anything else."""
+    names = (declared,) if isinstance(declared, str) else declared
+    try:
+        found = tuple(names)
+    except TypeError:
+        found = (declared,)
+    unknown = [name for name in found if name not in BITWISE_PROMISES]
+    if unknown:
+        raise UnknownPromise(
+            f"{where}: bitwise={declared!r}, but the promises are: {', '.join(BITWISE_PROMISES)} "
+            f"(unknown: {', '.join(map(repr, unknown))})"
+        )
+    return found
+
+
+def declared_promises(adapter: Any) -> tuple[str, ...]:
+    """What ``adapter`` promises to keep bit for bit (its ``bitwise`` attribute), checked."""
+    return check_promises(getattr(adapter, "bitwise", ()) or (), f"{adapter_name(adapter)}.bitwise")
+
+
+def has_thread_setting(adapter: Any) -> bool:
+    """Whether ``adapter`` can be told how many threads to compute on (``use_threads`` or
+    ``thread_environment``)."""
+    return any(callable(getattr(adapter, name, None)) for name in ("use_threads", "thread_environment"))
 
 
 def method_name(op: Op, quantity: Quantity) -> str:

@@ -205,6 +205,8 @@ def command_run(args: argparse.Namespace) -> int:
     last_write = [0.0]
 
     def current_document(runner: Runner, **extra: Any) -> Document:
+        from conformance.results import bitwise
+
         meta = results.metadata(profile, seed, runner.adapters, started, time.monotonic() - clock)
         meta.update(
             command=["python", "-m", "conformance", *sys.argv[1:]],
@@ -216,6 +218,9 @@ def command_run(args: argparse.Namespace) -> int:
         )
         if runner.coverage:
             meta["coverage"] = runner.coverage
+        tables = bitwise.metadata(records)
+        if tables:
+            meta["bitwise"] = tables
         return Document(meta, tuple(records))
 
     versions = results.framework_versions()

@@ -773,6 +773,100 @@ class AcceptsZeroDimensionalOnlyForward(NumpyReference):
         return super().jacobian(x, axis)
 
 
+class _SummedInPieces(NumpyReference):
+    """softmax and log_softmax with each row's sum(exp(x - max)) added up by :meth:`_total`, in
+    float32 (float64 for float64 inputs), as a kernel does: right within the bound whatever the
+    order of the sum, and other bits for another order. The derivatives are the reference's."""
+
+    def _total(self, e: np.ndarray) -> np.ndarray:
+        return np.sum(e, axis=-1, keepdims=True)
+
+    def _shifted_and_total(self, x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        work = np.float64 if x.dtype == np.float64 else np.float32
+        rows = np.ascontiguousarray(np.moveaxis(x, axis, -1), dtype=work)  # along a strided axis NumPy sums in order
+        with np.errstate(invalid="ignore"):
+            shifted = rows - np.max(rows, axis=-1, keepdims=True)
+        return shifted, self._total(np.exp(shifted))
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        if x.ndim == 0 or x.size == 0:
+            return super().softmax(x, axis)
+        shifted, total = self._shifted_and_total(x, axis)
+        with np.errstate(invalid="ignore"):
+            return np.moveaxis(np.exp(shifted) / total, -1, axis).astype(x.dtype)
+
+    def log_softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        if x.ndim == 0 or x.size == 0:
+            return super().log_softmax(x, axis)
+        shifted, total = self._shifted_and_total(x, axis)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.moveaxis(shifted - np.log(total), -1, axis).astype(x.dtype)
+
+
+def _in_pieces(e: np.ndarray, starts: list[int], order: np.ndarray | None = None) -> np.ndarray:
+    """The row sums of ``e`` (rows last), each piece from one of ``starts`` to the next summed
+    alone, then the pieces added one after another, in ``order`` (by default as they come)."""
+    bounds = [*starts, e.shape[-1]]
+    parts = [np.sum(e[..., bounds[k] : bounds[k + 1]], axis=-1, keepdims=True) for k in range(len(starts))]
+    total = np.zeros_like(parts[0])
+    for k in range(len(parts)) if order is None else order:
+        total = total + parts[k]
+    return total
+
+
+def _halves(e: np.ndarray, pieces: int = 2) -> np.ndarray:
+    """The row sums of ``e`` in ``pieces`` contiguous pieces of (nearly) equal length."""
+    return _in_pieces(e, [e.shape[-1] * k // pieces for k in range(pieces)])
+
+
+class SplitsSmallBatchSums(_SummedInPieces):
+    """A batch of fewer than ROWS rows has too few rows to keep every core busy, so each row's
+    sum is split in two halves, summed separately and then added; larger batches sum each row
+    whole. Both are accurate, and a row alone gets other bits than the same row in a large
+    batch. It promises batch invariance and determinism all the same."""
+
+    name = "splits-small-batch-sums"
+    bitwise = ("batch", "determinism")
+    ROWS = 8
+
+    def _total(self, e: np.ndarray) -> np.ndarray:
+        return _halves(e) if e.size // max(e.shape[-1], 1) < self.ROWS else super()._total(e)
+
+
+class ShufflesLongRowChunks(_SummedInPieces):
+    """Rows of LONG or more elements are summed in chunks of CHUNK, whose partial sums are added
+    in the order their threads finish: a new order on every call. The same call gives other
+    bits from one call to the next. It promises batch invariance and determinism."""
+
+    name = "shuffles-long-row-chunks"
+    bitwise = ("batch", "determinism")
+    LONG = 256
+    CHUNK = 64
+
+    def _total(self, e: np.ndarray) -> np.ndarray:
+        n = e.shape[-1]
+        if n < self.LONG:
+            return super()._total(e)
+        starts = list(range(0, n, self.CHUNK))
+        return _in_pieces(e, starts, np.random.default_rng().permutation(len(starts)))
+
+
+class ThreadCountSplitsRowSums(_SummedInPieces):
+    """Sums each row in as many pieces as it has threads (its ``use_threads``, called where a
+    process starts on a set number of them; 1 until then), one piece a thread: one thread and
+    two give other bits. It promises batch invariance, determinism and thread invariance."""
+
+    name = "thread-count-splits-row-sums"
+    bitwise = ("batch", "determinism", "threads")
+    threads = 1
+
+    def use_threads(self, count: int) -> None:
+        self.threads = count
+
+    def _total(self, e: np.ndarray) -> np.ndarray:
+        return _halves(e, min(self.threads, e.shape[-1])) if self.threads > 1 else super()._total(e)
+
+
 # broken adapter -> (dtypes to run it on, properties any of which must flag it)
 CAUGHT_BY: dict[type, tuple[str, tuple[str, ...]]] = {
     FlattenedJacobian: ("float64", ("jacobian_is_block_diagonal", "jacobian_accuracy", "vjp_accuracy")),
@@ -811,6 +905,9 @@ CAUGHT_BY: dict[type, tuple[str, tuple[str, ...]]] = {
     MultiBlockSkipsMaxShift: ("float32", ("many_rows",)),
     HalfRowSumInHalf: ("float16", ("vocabulary_rows",)),
     PlanCachedByElementSize: ("float16,bfloat16", ("every_dtype_in_turn",)),
+    SplitsSmallBatchSums: ("float32", ("same_bits_in_any_batch",)),
+    ShufflesLongRowChunks: ("float32", ("same_bits_every_call",)),
+    ThreadCountSplitsRowSums: ("float32", ("same_bits_on_any_thread_count",)),
 }
 # the broken adapters whose bug is an exception (an ``error`` record), not a wrong answer
 RAISE: frozenset[type] = frozenset({CrashesOnEmptyAxis})

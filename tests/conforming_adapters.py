@@ -4,6 +4,7 @@ conform."""
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ import numpy as np
 from conformance.adapters.numpy_adapter import NumpyReference, _along_contiguous_rows
 from conformance.truth import oracle
 from conformance.truth.oracle import Op
+from tests.broken_adapters import SplitsSmallBatchSums
 
 
 class RejectsZeroDimensionalInput(NumpyReference):
@@ -92,3 +94,48 @@ class PairwiseQuadraticSoftmax(NumpyReference):
     log_softmax = functools.partialmethod(_forward, "log_softmax")
     vjp = functools.partialmethod(_vjp, "softmax")
     log_softmax_vjp = functools.partialmethod(_vjp, "log_softmax")
+
+
+class RowsSharedOutOverThreads(NumpyReference):
+    """The reference, its rows dealt out to as many threads as ``use_threads`` gives it (1 until
+    then): each row is computed whole by one thread, in the same order whatever the thread
+    count and whichever rows share its batch, so it keeps the promise it makes: the same bits
+    in any batch, on every call, and on any number of threads. NumPy, under it, keeps them: a
+    row's sum runs along its contiguous row, the same for a row alone as for one of a batch."""
+
+    name = "rows-shared-out-over-threads"
+    bitwise = ("batch", "determinism", "threads")
+    threads = 1
+
+    def use_threads(self, count: int) -> None:
+        self.threads = count
+
+    def _dealt_out(self, method: str, x: np.ndarray, *vectors_and_axis: Any) -> np.ndarray:
+        *vectors, axis = vectors_and_axis
+        compute = getattr(super(), method)
+        if self.threads == 1 or x.ndim == 0 or x.size == 0:
+            return compute(x, *vectors, axis)
+        axis = oracle.normalize_axis(axis, x.ndim)
+        rows = [np.moveaxis(array, axis, -1) for array in (x, *vectors)]
+        flat = [array.reshape(-1, array.shape[-1]) for array in rows]
+        groups = np.array_split(np.arange(flat[0].shape[0]), self.threads)
+        with ThreadPoolExecutor(self.threads) as pool:
+            parts = pool.map(lambda group: compute(*(array[group] for array in flat), -1), groups)
+            out = np.concatenate(list(parts))
+        return np.moveaxis(out.reshape(rows[0].shape), -1, axis)
+
+    softmax = functools.partialmethod(_dealt_out, "softmax")
+    log_softmax = functools.partialmethod(_dealt_out, "log_softmax")
+    vjp = functools.partialmethod(_dealt_out, "vjp")
+    log_softmax_vjp = functools.partialmethod(_dealt_out, "log_softmax_vjp")
+    jvp = functools.partialmethod(_dealt_out, "jvp")
+    log_softmax_jvp = functools.partialmethod(_dealt_out, "log_softmax_jvp")
+
+
+class BatchVariantWithoutPromise(SplitsSmallBatchSums):
+    """Accurate, and a row alone gets other bits than the same row in a batch of 8 rows or more
+    (a small batch sums each row in two halves), as a kernel may: it promises nothing bit for
+    bit, so it conforms, and its records say what was measured."""
+
+    name = "batch-variant-without-promise"
+    bitwise = ()

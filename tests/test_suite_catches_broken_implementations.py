@@ -51,12 +51,15 @@ def test_the_correct_numpy_adapter_passes_every_property(cli):
         "ci",
         "--plain",
     )
+    # NumPy has no thread setting: one thread against all of them has nothing to compare there
+    no_threads = "same_bits_on_any_thread_count"
     bad = [
         f"{r['property']} {r['op']} {r['dtype']}: {r['message'][:300]}"
         for r in result.records()
-        if r["status"] != "passed"
+        if r["status"] != "passed" and not (r["property"] == no_threads and r.get("not_provided"))
     ]
     assert result.returncode == 0 and not bad, "\n".join(bad) or result.stderr[-2000:]
+    assert {r["status"] for r in result.records() if r["property"] == no_threads} == {"skipped"}
     from conformance.properties.marks import PROPERTY_NAMES
 
     asked_only = {"large_input", "past_2_31_elements"}  # bench's input; the thorough profile's 2**31

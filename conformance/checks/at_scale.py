@@ -259,7 +259,9 @@ def check_forward(subject: Subject, op: Op, x: Argument, row_axis: int) -> None:
     _rows_alone(subject, op, "forward", x, outcome, row_axis)
 
 
-def _cotangent(x: Argument, op: Op, stream: str, zero_fraction: float | None = None) -> Argument:
+def seeded_vector(x: Argument, op: Op, stream: str, zero_fraction: float | None = None) -> Argument:
+    """A seeded N(0, 1) vector shaped like the large input ``x``, named by ``stream`` (``zero_fraction``
+    of its rows exactly 0), made once per run and shared by its workers."""
     base = _recipe(x)
     return _made(Seeded(base.shape, base.dtype, base.seed, f"{op}/{stream}", base.axis, "normal", zero_fraction))
 
@@ -309,7 +311,7 @@ def _check_vjp_with(subject: Subject, op: Op, x: Argument, number: int, cotangen
     of memory at the peak)."""
     __tracebackhide__ = True
     layout, dtype = _layout(x), x.value.dtype
-    cotangent = _cotangent(x, op, f"cotangent-{number}", ZERO_ROW_FRACTION if number == 0 else None)
+    cotangent = seeded_vector(x, op, f"cotangent-{number}", ZERO_ROW_FRACTION if number == 0 else None)
     outcome = run(subject, op, "vjp", x, _recipe(x).axis, [cotangent])
     if number == 0:
         _assert_zero_rows_are_zero(op, outcome, layout, _recipe(cotangent))

@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conformance.adapter import NotSupported, Quantity, adapter_name, capabilities, method_name, provided_method
+from conformance.adapter import (
+    NotSupported,
+    Quantity,
+    adapter_name,
+    capabilities,
+    declared_promises,
+    method_name,
+    provided_method,
+)
 from conformance.adapters import framework_of
 from conformance.checks.failures import AdapterCallError, ConformanceFailure
 from conformance.checks.headlines import raised_message
@@ -91,7 +99,8 @@ class Subject:
 
     def metadata(self) -> dict[str, Any]:
         """What a run's document says of the adapter: name, spec, framework, AD path, device,
-        capabilities, and the facts of its framework's environment."""
+        capabilities, what it promises to keep bit for bit, and the facts of its framework's
+        environment."""
         return {
             "adapter": self.name,
             "spec": self.spec,
@@ -99,6 +108,7 @@ class Subject:
             "ad_path": self.ad_path,
             "device": str(getattr(self.adapter, "device", "")) or None,
             "capabilities": capabilities(self.adapter),
+            "bitwise": list(declared_promises(self.adapter)),
             "environment": self.environment,
         }
 

@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conformance.checks.bitwise import BitwiseFinding
 
 _SAMPLES_KEPT = 256
 
@@ -25,6 +29,7 @@ class Measurement:
     worst_ratio: float = -math.inf  # its error / bound
     ratios: list[float] = field(default_factory=list)
     examples: int = 0  # examples Hypothesis ran, shrinking included
+    bitwise: BitwiseFinding | None = None  # what a bit-for-bit property found (conformance.checks.bitwise)
 
     def observe(self, error_ulp: float, bound_ulp: float, ratio: float, samples: list[float]) -> None:
         """Record one comparison: its worst element's error and bound (ulps), its error/bound

@@ -15,8 +15,9 @@ into. Every string from adapters, exceptions and metadata goes through Jinja2's 
 Stable ids, for tests and links: ``verdict``, ``summary`` (the matrix), ``failures``
 (groups ``g-<n>``), ``divergences`` (known, grouped the same way), ``changes`` (against a
 baseline), ``versions`` (when a framework ran in several versions: one table per framework,
-``versions-<framework>``), ``accuracy``, ``plots``, ``agreement``, ``behaviour``, ``environment``,
-``records`` (one table per adapter, rows ``r-<adapter>-<property>``).
+``versions-<framework>``), ``accuracy``, ``bitwise`` (bit for bit: one table per adapter,
+``bitwise-<adapter>``), ``plots``, ``agreement``, ``behaviour``, ``environment``, ``records`` (one
+table per adapter, rows ``r-<adapter>-<property>``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from markupsafe import Markup
 from conformance.checks.headlines import headline
 from conformance.inputs.covering import coverage_line
 from conformance.presentation import plots
+from conformance.results import bitwise
 from conformance.results import gate as gate_module
 from conformance.results.divergences import RANGE_PROBLEM, Divergence
 from conformance.results.documents import documents_from, one_line, write_atomic
@@ -299,6 +301,40 @@ def _accuracy(records: list[Record], adapters: list[str]) -> dict[str, Any]:
     return {"properties": properties, "rows": rows}
 
 
+def _bitwise(records: list[Record]) -> list[dict[str, Any]]:
+    """The bit-for-bit table of each adapter (:mod:`conformance.results.bitwise`): per op and
+    dtype, each aspect's verdict, where the bits first changed and by how many ulps at most."""
+    out = []
+    for table in bitwise.tables(records):
+        rows = []
+        for row in bitwise.row_order(table.rows):
+            cells: list[dict[str, Any] | None] = []
+            for cell in row.cells:
+                if cell is None:
+                    cells.append(None)
+                    continue
+                finding = cell.finding
+                measured = cell.verdict in (bitwise.SAME, bitwise.OTHER) and finding is not None
+                cells.append(
+                    {
+                        "text": cell.short(),
+                        "kind": {bitwise.SAME: "same", bitwise.OTHER: "other"}.get(cell.verdict, "none"),
+                        "failed": cell.status in ("failed", "error"),
+                        "title": finding.describe() if measured and finding is not None else cell.verdict,
+                    }
+                )
+            rows.append({"op": row.op, "dtype": row.dtype, "cells": cells})
+        out.append(
+            {
+                "adapter": table.adapter,
+                "id": f"bitwise-{_slug(table.adapter)}",
+                "promised": ", ".join(table.promised) or "nothing",
+                "rows": rows,
+            }
+        )
+    return out
+
+
 def _agreement(entries: list[Any]) -> list[dict[str, Any]]:
     """Pairwise tables, one per (op, dtype, quantity): adapters x adapters -> max |a - b|."""
     groups: dict[tuple[str, str, str], dict[tuple[str, str], Any]] = {}
@@ -537,6 +573,8 @@ def build_context(
         "known": _groups(records, ("xfailed",), "k"),
         "records": _records_by_adapter(records, adapters),
         "accuracy": _accuracy(records, adapters),
+        "bitwise": _bitwise(records),
+        "bitwise_headings": [bitwise.HEADINGS[aspect] for aspect in bitwise.ASPECTS],
         "plot_svg": plots.error_ratio_svg(records, adapters),
         "agreement": _agreement(agreement if isinstance(agreement, list) else []),
         "behaviour": _behaviour(behaviour if isinstance(behaviour, list) else []),

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from conformance.checks.headlines import headline
 from conformance.inputs.covering import coverage_line
+from conformance.results import bitwise
 from conformance.results.gate import GateVerdict
 from conformance.results.records import STATUSES, Record
 
@@ -46,6 +47,7 @@ def print_summary(
         verdict_word = "conforms" if verdict.conforms(adapter_of[spec]) else "FAILS"
         table.add_row(escape(spec), *(str(counter[status]) for status in STATUSES), verdict_word)
     console.print(table)
+    _print_bitwise(console, records)
     bad_records = [record for record in records if record.failing]
     for record in bad_records[:40]:
         _plain(console, f"{record.status.upper()} {_label(record)}: {headline(record.message)}")
@@ -60,6 +62,20 @@ def print_summary(
         _plain(console, line)
     word = "PASS" if verdict.passed else "FAIL"
     _plain(console, f"{word}: {verdict.sentence}")
+
+
+def _print_bitwise(console: Console, records: list[Record]) -> None:
+    """The bit-for-bit table of each adapter that ran a bit-for-bit property: per op and dtype,
+    "yes", or "no: " where the bits first changed and by how many ulps at most."""
+    for found in bitwise.tables(records):
+        promised = ", ".join(found.promised) or "nothing"
+        table = Table(title=f"bit for bit: {escape(found.adapter)} (promises {promised})")
+        for heading in ("op", "dtype", *(bitwise.HEADINGS[aspect] for aspect in bitwise.ASPECTS)):
+            table.add_column(heading, overflow="fold")
+        for row in bitwise.row_order(found.rows):
+            cells = ["—" if cell is None else cell.short() for cell in row.cells]
+            table.add_row(row.op, row.dtype, *(escape(cell) for cell in cells))
+        console.print(table)
 
 
 def _label(record: Record) -> str:

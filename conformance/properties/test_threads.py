@@ -16,21 +16,15 @@ from __future__ import annotations
 
 import functools
 import itertools
-import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.adapter import Quantity, method_name
-from conformance.checks import time_budget
 from conformance.checks.assertions import assert_within_bound
-from conformance.checks.calls import time_allowed
-from conformance.checks.failures import AdapterCallError, WorstElement
+from conformance.checks.concurrency import ROUNDS, SWITCH_INTERVAL_S, Caller, concurrently
+from conformance.checks.failures import WorstElement
 from conformance.checks.native import Step, element, steps_script
 from conformance.checks.quantities import Outcome, bound_for, draw_problem, make_call, run
 from conformance.checks.reproducer import reproducer
@@ -41,90 +35,7 @@ from conformance.properties.marks import conformance_property
 from conformance.truth.tolerance import Bound
 
 CALLERS = 4
-ROUNDS = 4  # rounds whose calls overlapped in time
-MAX_ROUNDS = 32
-SWITCH_INTERVAL_S = 1e-6  # how often the interpreter hands the GIL to another thread, while they run
 QUANTITIES: tuple[Quantity, ...] = ("forward", "vjp")
-
-
-@contextmanager
-def _frequent_switches() -> Iterator[None]:
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(previous)
-
-
-def _overlapped(intervals: list[tuple[float, float]]) -> bool:
-    """Whether two of the callers' (start, end) intervals of one round overlap in time."""
-    latest_end = float("-inf")
-    for start, end in sorted(intervals):
-        if start < latest_end:
-            return True
-        latest_end = max(latest_end, end)
-    return False
-
-
-def _concurrently(subject, op, problems: list[tuple[Argument, Argument]], axis: int) -> list[list[dict[str, Outcome]]]:
-    """Each caller's answers in each round, every caller in its own thread, all started at once.
-    On a loaded machine the threads of a round may run one after another and test nothing, so
-    rounds go on until ``ROUNDS`` of them had calls overlapping in time, ``MAX_ROUNDS`` ran, or
-    the property's time budget is spent (:mod:`conformance.checks.time_budget`).
-    A caller's exception is raised here."""
-    answers: list[list[dict[str, Outcome]]] = [[] for _ in problems]
-    intervals: list[tuple[float, float]] = [(0.0, 0.0)] * len(problems)
-    errors: list[BaseException] = []
-    progress = {"rounds": 0, "overlapped": 0, "done": False}
-
-    def end_of_round() -> None:  # run by one thread, once every caller has finished the round
-        progress["rounds"] += 1
-        progress["overlapped"] += _overlapped(intervals)
-        progress["done"] = progress["overlapped"] >= ROUNDS or progress["rounds"] >= MAX_ROUNDS or time_budget.spent()
-
-    start = threading.Barrier(len(problems))
-    finish = threading.Barrier(len(problems), action=end_of_round)
-
-    def caller(index: int) -> None:
-        x, cotangent = problems[index]
-        try:
-            while not progress["done"]:
-                start.wait()
-                began = time.perf_counter()
-                answers[index].append(
-                    {
-                        quantity: run(subject, op, quantity, x, axis, [cotangent] if quantity == "vjp" else [])
-                        for quantity in QUANTITIES
-                    }
-                )
-                intervals[index] = (began, time.perf_counter())
-                finish.wait()
-        except BaseException as error:
-            errors.append(error)
-            start.abort()
-            finish.abort()
-
-    threads = [threading.Thread(target=caller, args=(index,), daemon=True) for index in range(len(problems))]
-    allowed = time_allowed(subject.call_timeout, int(problems[0][0].value.size))
-    with _frequent_switches():
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(None if allowed is None else allowed * MAX_ROUNDS * len(QUANTITIES) * len(problems))
-    if any(thread.is_alive() for thread in threads):
-        subject.hung = f"a call from {len(problems)} threads at once did not return"
-        raise AdapterCallError(
-            f"{subject.hung} {_label(subject, op, problems, axis)}", _source(subject, op, problems, axis)
-        )
-    real = [error for error in errors if not isinstance(error, threading.BrokenBarrierError)]
-    if real:
-        raise real[0]
-    return answers
-
-
-def _label(subject, op, problems, axis) -> str:
-    return f"[{subject.name} {op} axis={axis} {problems[0][0].value.dtype}]"
 
 
 def _source(subject, op, problems: list[tuple[Argument, Argument]], axis: int, caller: int = 0) -> str:
@@ -221,7 +132,10 @@ def test_concurrent_calls_give_what_the_same_calls_give_alone(subject, op, dtype
         }
         for x, cotangent in problems
     ]
-    together = _concurrently(subject, op, problems, site.axis)
+    callers: list[Caller] = [(x, {"forward": [], "vjp": [cotangent]}) for x, cotangent in problems]
+    together = concurrently(
+        subject, op, callers, site.axis, functools.partial(_source, subject, op, problems, site.axis)
+    )
     for index, ((x, cotangent), own, rounds) in enumerate(zip(problems, alone, together)):
         bounds = {quantity: _agreement_bound(op, quantity, x, cotangent, site.axis) for quantity in QUANTITIES}
         for answers, quantity in itertools.product(rounds, QUANTITIES):

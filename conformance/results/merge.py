@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from conformance.results import bitwise
 from conformance.results.records import Document, Record
 
 
@@ -43,6 +44,7 @@ def merge(documents: Sequence[Document]) -> Document:
     The metadata keeps each run's metadata under ``"runs"`` and combines the rest so that the
     merged document is still valid against results.schema.json: distinct pythons/platforms are
     joined with ", ", framework versions that differ between runs are joined with " | ",
+    the bit-for-bit tables are made again from the merged records,
     the timestamp is the earliest, the duration the sum, the seed the common one (else
     null), adapters are deduplicated by name, and ``divergence_problems``, ``agreement``,
     ``behaviour`` and ``workers`` lists are concatenated.
@@ -75,4 +77,8 @@ def merge(documents: Sequence[Document]) -> Document:
                 joined.extend(item for item in value if not once or item not in joined)
         if joined:
             combined[key] = joined
-    return Document(combined, tuple(tagged(documents)))
+    records = tuple(tagged(documents))
+    tables = bitwise.metadata(records)
+    if tables:
+        combined["bitwise"] = tables
+    return Document(combined, records)

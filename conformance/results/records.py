@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.adapters import framework_of
+from conformance.checks.bitwise import BitwiseFinding
 from conformance.checks.failures import WorstElement
 from conformance.results.environment import run_environment
 
@@ -73,6 +74,7 @@ class Record:
     xfail_reason: str | None = None  # a known divergence explains the failure
     checked_combinations: int | None = None  # an edge catalogue's record: the combinations it checked ...
     product_combinations: int | None = None  # ... of its full product's (fewer in a dev run's block)
+    bitwise: BitwiseFinding | None = None  # a bit-for-bit property's draws: same bits or not, by how many ulps
     run: int | None = None  # which document of a merge it came from
 
     def __post_init__(self) -> None:
@@ -143,6 +145,7 @@ class Record:
             "xfail_reason": self.xfail_reason,
             "checked_combinations": self.checked_combinations,
             "product_combinations": self.product_combinations,
+            "bitwise": self.bitwise.as_dict() if self.bitwise is not None else None,
             "run": self.run,
         }
         found.update({key: value for key, value in optional.items() if value is not None})
@@ -153,6 +156,7 @@ class Record:
         """A record from its JSON form. A record without ``framework`` (written before the field
         existed) takes the built-in framework its adapter name belongs to."""
         worst = raw.get("worst")
+        bitwise = raw.get("bitwise")
         return cls(
             adapter=str(raw["adapter"]),
             property=str(raw["property"]),
@@ -180,6 +184,7 @@ class Record:
             xfail_reason=raw.get("xfail_reason"),
             checked_combinations=raw.get("checked_combinations"),
             product_combinations=raw.get("product_combinations"),
+            bitwise=BitwiseFinding.from_dict(bitwise) if isinstance(bitwise, Mapping) else None,
             run=raw.get("run"),
         )
 

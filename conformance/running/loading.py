@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conformance.adapter import missing_required
+from conformance.adapter import UnknownPromise, check_promises, declared_promises, missing_required
 from conformance.adapters import BUILTIN_ADAPTERS, FRAMEWORKS, FUNCTION_FRAMEWORKS, from_framework
 
 
@@ -203,7 +203,8 @@ def _module_at(spec: str, location: str) -> Any:
 
 
 def _instance(target: Any) -> Any:
-    """``target`` instantiated if it is a class, checked to have the required methods."""
+    """``target`` instantiated if it is a class, checked to have the required methods and to
+    promise only what can be promised (``bitwise``)."""
     adapter = target() if isinstance(target, type) else target
     missing = missing_required(adapter)
     if missing:
@@ -211,6 +212,10 @@ def _instance(target: Any) -> Any:
             f"{type(adapter).__name__} lacks {', '.join(missing)}; "
             "an adapter needs softmax(x, axis), jacobian(x, axis) and vjp(x, cotangent, axis)"
         )
+    try:
+        declared_promises(adapter)
+    except UnknownPromise as error:
+        raise AdapterSpecError(str(error)) from None
     return adapter
 
 
@@ -331,6 +336,50 @@ def _check_location(spec: str, location: str, attribute: str) -> None:
     if names is not None and attribute not in names:
         defined = ", ".join(sorted(name for name in names if not name.startswith("_"))) or "nothing public"
         raise AdapterSpecError(f"--adapter={spec}: {location} has no {attribute!r}; it defines: {defined}")
+    if source is not None:
+        _check_declared_promises(spec, source, attribute)
+
+
+def _check_declared_promises(spec: str, source: Path, attribute: str) -> None:
+    """Reject, without running the file, a ``bitwise`` that ``attribute`` declares as a literal
+    (``bitwise = (...)`` in its class, or ``bitwise=(...)`` in the call that makes it) and that
+    names something that cannot be promised."""
+    try:
+        tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return
+    for node in tree.body:
+        for declared in _bitwise_literals(node, attribute):
+            try:
+                check_promises(declared, f"--adapter={spec}: {attribute}")
+            except UnknownPromise as error:
+                raise AdapterSpecError(str(error)) from None
+
+
+def _binds(targets: list[ast.expr], name: str) -> bool:
+    return any(isinstance(target, ast.Name) and target.id == name for target in targets)
+
+
+def _bitwise_literals(node: ast.stmt, attribute: str) -> list[Any]:
+    """The literal ``bitwise`` declarations of ``attribute`` in the top-level statement ``node``."""
+    found: list[ast.expr] = []
+    if isinstance(node, ast.ClassDef) and node.name == attribute:
+        for statement in node.body:
+            targets = statement.targets if isinstance(statement, ast.Assign) else []
+            if isinstance(statement, ast.AnnAssign):
+                targets = [statement.target]
+            value = getattr(statement, "value", None)
+            if _binds(targets, "bitwise") and value is not None:
+                found.append(value)
+    elif isinstance(node, ast.Assign) and _binds(node.targets, attribute) and isinstance(node.value, ast.Call):
+        found += [keyword.value for keyword in node.value.keywords if keyword.arg == "bitwise"]
+    literals = []
+    for expression in found:
+        try:
+            literals.append(ast.literal_eval(expression))
+        except (ValueError, TypeError, SyntaxError):  # not a literal: checked when the adapter loads
+            continue
+    return literals
 
 
 def _top_level_names(path: Path) -> set[str] | None:

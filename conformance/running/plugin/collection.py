@@ -25,6 +25,13 @@ def pool(request: pytest.FixtureRequest, op: str, dtype: Any) -> ShapePool:
     return session_of(request.config).pool(op, dtype_name(dtype))
 
 
+@pytest.fixture
+def run_profile(request: pytest.FixtureRequest) -> str:
+    """The run's profile (``ci``, ``dev``, ``thorough``), for a property that checks more outside
+    ``dev`` than in it."""
+    return session_of(request.config).settings.profile
+
+
 EDGES = pytest.StashKey[Drawn]()
 
 

@@ -17,6 +17,7 @@ from conformance.checks import measure
 from conformance.checks.calls import QuantityNotSupported, Subject
 from conformance.checks.failures import Failure
 from conformance.inputs.covering import coverage
+from conformance.results import bitwise
 from conformance.results.documents import write_document
 from conformance.results.records import FAILING, Document, Record, metadata
 from conformance.running.plugin import budgeting, known
@@ -127,6 +128,7 @@ def _record_for(item: pytest.Item, report: pytest.TestReport, call: pytest.CallI
             max_error_ulp=_finite(measurement.max_error_ulp),
             bound_ulp=_finite(measurement.bound_ulp),
             error_ratios=tuple(value for value in measurement.ratios if np.isfinite(value)),
+            bitwise=measurement.bitwise,
         )
     if report.skipped:
         raised = call.excinfo.value if call.excinfo is not None else None
@@ -146,7 +148,11 @@ def _record_for(item: pytest.Item, report: pytest.TestReport, call: pytest.CallI
         record = record.replace(checked_combinations=len(planned.combinations), product_combinations=planned.of)
     if report.passed:
         # a passed record claims only what its block checked, and what its time budget let it check
-        notes = (planned.describe() if planned is not None else "", budgeting.stopped_early(item) or "")
+        notes = (
+            planned.describe() if planned is not None else "",
+            budgeting.stopped_early(item) or "",
+            record.bitwise.describe() if record.bitwise is not None and record.bitwise.differing_draws else "",
+        )
         return record.replace(status="passed", message="; ".join(note for note in notes if note))
     blob = _BLOB.search(report.longreprtext)
     record = record.replace(hypothesis_blob=blob.group(0) if blob else None)
@@ -187,6 +193,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def run_metadata(config: pytest.Config) -> dict[str, Any]:
     session = session_of(config)
+    tables = bitwise.metadata(session.records)
     return {
         **metadata(
             profile=session.settings.profile,
@@ -197,6 +204,7 @@ def run_metadata(config: pytest.Config) -> dict[str, Any]:
         ),
         "coverage": coverage(session.settings.ops, session.settings.dtypes, session.settings.block),
         "divergence_files": session.divergence_sources,
+        **({"bitwise": tables} if tables else {}),
     }
 
 

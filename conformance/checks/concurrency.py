@@ -1,0 +1,114 @@
+"""Calling an adapter from several threads at once, the way a server calls its model.
+
+Each caller runs in its own thread; a barrier lines them up at the start of every round, and
+the interpreter switches threads every few microseconds while they run. On a loaded machine
+the threads of a round may run one after another and test nothing, so rounds go on until
+enough of them had calls overlapping in time, the most rounds ran, or the property's time
+budget is spent (:mod:`conformance.checks.time_budget`). ``concurrent_calls_agree`` gives
+each caller its own input (a race mixes them up); ``same_bits_every_call`` gives every
+caller the same one (the same call must give the same bits).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+from conformance.adapter import Quantity
+from conformance.checks import time_budget
+from conformance.checks.calls import Subject, label, time_allowed
+from conformance.checks.failures import AdapterCallError
+from conformance.checks.quantities import Outcome, run
+from conformance.inputs.strategies import Argument
+from conformance.truth.oracle import Op
+
+ROUNDS = 4  # rounds whose calls overlapped in time
+MAX_ROUNDS = 32
+SWITCH_INTERVAL_S = 1e-6  # how often the interpreter hands the GIL to another thread, while they run
+
+# A caller: its input, and the vectors each quantity it computes takes after it.
+Caller = tuple[Argument, Mapping[Quantity, Sequence[Argument]]]
+
+
+@contextmanager
+def frequent_switches() -> Iterator[None]:
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+
+
+def overlapped(intervals: list[tuple[float, float]]) -> bool:
+    """Whether two of the callers' (start, end) intervals of one round overlap in time."""
+    latest_end = float("-inf")
+    for start, end in sorted(intervals):
+        if start < latest_end:
+            return True
+        latest_end = max(latest_end, end)
+    return False
+
+
+def concurrently(
+    subject: Subject,
+    op: Op,
+    callers: Sequence[Caller],
+    axis: int,
+    source: Callable[[], str],
+    *,
+    rounds: int = ROUNDS,
+    max_rounds: int = MAX_ROUNDS,
+) -> list[list[dict[Quantity, Outcome]]]:
+    """Each caller's answers in each round (each quantity its vectors name), every caller in
+    its own thread, all started at once, until ``rounds`` rounds overlapped in time,
+    ``max_rounds`` ran or the time budget is spent. A caller's exception is raised here; calls
+    that never return are an :class:`AdapterCallError` whose reproducer is ``source()``."""
+    answers: list[list[dict[Quantity, Outcome]]] = [[] for _ in callers]
+    intervals: list[tuple[float, float]] = [(0.0, 0.0)] * len(callers)
+    errors: list[BaseException] = []
+    progress = {"rounds": 0, "overlapped": 0, "done": False}
+
+    def end_of_round() -> None:  # run by one thread, once every caller has finished the round
+        progress["rounds"] += 1
+        progress["overlapped"] += overlapped(intervals)
+        progress["done"] = progress["overlapped"] >= rounds or progress["rounds"] >= max_rounds or time_budget.spent()
+
+    start = threading.Barrier(len(callers))
+    finish = threading.Barrier(len(callers), action=end_of_round)
+
+    def caller(index: int) -> None:
+        x, vectors = callers[index]
+        try:
+            while not progress["done"]:
+                start.wait()
+                began = time.perf_counter()
+                answers[index].append(
+                    {quantity: run(subject, op, quantity, x, axis, list(given)) for quantity, given in vectors.items()}
+                )
+                intervals[index] = (began, time.perf_counter())
+                finish.wait()
+        except BaseException as error:
+            errors.append(error)
+            start.abort()
+            finish.abort()
+
+    threads = [threading.Thread(target=caller, args=(index,), daemon=True) for index in range(len(callers))]
+    allowed = time_allowed(subject.call_timeout, int(callers[0][0].value.size))
+    calls = max(len(vectors) for _, vectors in callers)
+    with frequent_switches():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(None if allowed is None else allowed * max_rounds * calls * len(callers))
+    if any(thread.is_alive() for thread in threads):
+        subject.hung = f"a call from {len(callers)} threads at once did not return"
+        where = label(subject, op, callers[0][0].value.dtype, axis)
+        raise AdapterCallError(f"{subject.hung} {where}", source())
+    real = [error for error in errors if not isinstance(error, threading.BrokenBarrierError)]
+    if real:
+        raise real[0]
+    return answers

@@ -20,6 +20,12 @@ worst against its bound, in ulps), and a failure is the same :class:`Conformance
 anywhere, naming the row and the element. Its reproducer makes the input again from its seed
 (:mod:`conformance.inputs.seeded`) instead of printing megabytes.
 
+In ``dev`` the comparisons with the oracle take a seeded sample of the input's chunks of rows
+(:func:`compared_chunks`), and every chunk that holds a row past the sizes where kernels change
+algorithm (65535 rows, 2**24 elements); the record says so. The calls are whole in every profile,
+and so are the block-structure check and the rows computed alone. ``ci`` and ``thorough``
+compare every element.
+
 Memory: the adapter necessarily sees the whole tensor (that is what is being checked), but
 the suite holds at most x, one vector and one adapter output of N elements at a time. The
 oracle and the bounds (the one tolerance model) are computed in float64 (long double for
@@ -39,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from conformance.adapter import Quantity, method_name, provided_method
-from conformance.checks import calls
+from conformance.checks import calls, measure
 from conformance.checks.assertions import Comparison, format_value
 from conformance.checks.calls import Subject
 from conformance.checks.failures import ConformanceFailure, WorstElement
@@ -58,6 +64,9 @@ from conformance.truth.oracle import Op
 from conformance.truth.tolerance import Bound
 
 SAMPLED_ROWS = 8  # rows computed alone
+GRID_ROWS = 65535  # a launch grid's limit: every row past it is compared in every profile
+INDEX_ELEMENTS = 2**24  # float32's exact integers: every element past it is compared in every profile
+SAMPLED_CHUNK_SHARE = 1 / 8  # of the other chunks of rows, compared with the oracle in dev
 ZERO_ROW_FRACTION = 1 / 16  # share of rows on which the first cotangent is exactly 0 (block structure)
 EXCLUSIVE_BYTES = 2**30  # an input this large takes the machine's memory lock (one such check at a time)
 LOCK_FILE = os.path.join(tempfile.gettempdir(), "softmax-conformance-memory.lock")
@@ -146,11 +155,42 @@ def _row_expression(name: str, layout: Layout, row: int) -> str:
     return f"np.moveaxis({name}, {layout.axis}, -1)[{row}]"
 
 
-def _each_chunk(layout: Layout, work: Callable[[int], Any]) -> list[Any]:
-    """``[work(k) for k in chunks]``, a few chunks at once on threads (NumPy lets go of the GIL)."""
-    chunks = range(layout.chunks)
+def compared_chunks(recipe: Seeded, sampled: bool) -> tuple[int, ...]:
+    """The chunks of rows of ``recipe``'s input whose elements are compared with the oracle: all
+    of them, or, when ``sampled``, chunk 0, every chunk from the one holding row GRID_ROWS or
+    element INDEX_ELEMENTS on, the chunks of the first row of each regime of the logits (exp
+    overflow, near-equal), and a share of the rest drawn from the seed (the same in every
+    worker of a run, which share the references)."""
+    layout = recipe.layout
+    every = tuple(range(layout.chunks))
+    if not sampled:
+        return every
+    first_past = layout.chunk_of(min(GRID_ROWS, INDEX_ELEMENTS // max(layout.length, 1)))
+    regimes = {layout.chunk_of(int(rows[0])) for rows in recipe.regime_rows if rows.size}
+    rest = [k for k in every[1:first_past] if k not in regimes]
+    rng = np.random.default_rng([recipe.seed, layout.batch, layout.length, 13])
+    count = min(len(rest), max(1, round(len(rest) * SAMPLED_CHUNK_SHARE)))
+    drawn: list[int] = [int(k) for k in rng.choice(rest, size=count, replace=False)] if rest else []
+    return tuple(sorted({0, *regimes, *drawn, *every[first_past:]}))
+
+
+def _note_sample(layout: Layout, chunks: tuple[int, ...]) -> None:
+    """Say on the record that the oracle saw a sample of the rows (nothing when it saw all)."""
+    if len(chunks) == layout.chunks:
+        return
+    rows = sum(len(range(layout.batch)[layout.rows(k)]) for k in chunks)
+    measure.note(
+        f"compared {rows:,} of {layout.batch:,} rows with the oracle: a seeded sample, and every row past "
+        f"{GRID_ROWS} rows and 2**24 elements (ci compares them all)"
+    )
+
+
+def _each_chunk(layout: Layout, work: Callable[[int], Any], chunks: tuple[int, ...] | None = None) -> list[Any]:
+    """``[work(k) for k in chunks]`` (every chunk by default), a few at once on threads (NumPy
+    lets go of the GIL)."""
+    chunks = tuple(range(layout.chunks)) if chunks is None else chunks
     threads = _threads()
-    if threads == 1 or layout.chunks < 2:
+    if threads == 1 or len(chunks) < 2:
         return _beating(map(work, chunks))
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="oracle") as pool:
         return _beating(pool.map(work, chunks))
@@ -165,9 +205,11 @@ def _beating(results: Iterable[Any]) -> list[Any]:
     return listed
 
 
-def _compare_chunks(comparison: Comparison, out: np.ndarray, layout: Layout, reference: Reference) -> None:
-    """Compare ``out`` (shaped like x) chunk by chunk with ``reference`` (chunk k -> its exact
-    values and bound); the pieces are merged into ``comparison``."""
+def _compare_chunks(
+    comparison: Comparison, out: np.ndarray, layout: Layout, reference: Reference, chunks: tuple[int, ...]
+) -> None:
+    """Compare ``out`` (shaped like x) with ``reference`` (chunk k -> its exact values and
+    bound) on ``chunks``; the pieces are merged into ``comparison``."""
     view = layout.view(out)
     length = layout.length
 
@@ -178,14 +220,17 @@ def _compare_chunks(comparison: Comparison, out: np.ndarray, layout: Layout, ref
         part.add(view[rows], exact, bound, lambda flat: layout.index(rows.start + flat // length, flat % length))
         return part
 
-    for part in _each_chunk(layout, piece):
+    for part in _each_chunk(layout, piece, chunks):
         comparison.merge(part)
+    _note_sample(layout, chunks)
 
 
-def _shared(key: str, x: Argument, reference: Reference) -> Reference:
-    """``reference``, computed once per run and shared by its workers (:mod:`shared`)."""
+def _shared(key: str, x: Argument, reference: Reference, chunks: tuple[int, ...]) -> Reference:
+    """``reference`` on ``chunks``, computed once per run and shared by its workers (:mod:`shared`)."""
     layout = _layout(x)
-    return shared(key, layout, x.value.dtype, reference, lambda work: _each_chunk(layout, work))
+    if len(chunks) < layout.chunks:
+        key += f"|chunks {len(chunks)} of {layout.chunks}"
+    return shared(key, layout, x.value.dtype, reference, lambda work: _each_chunk(layout, work, chunks))
 
 
 def _in_row(comparison: Comparison, layout: Layout) -> str:
@@ -227,10 +272,11 @@ def _worst_element_source(outcome: Outcome, comparison: Comparison, layout: Layo
     return reproducer(outcome.call.spec, [*outcome.call.assignments(), f"result = {outcome.call.expression()}"], shown)
 
 
-def check_forward(subject: Subject, op: Op, x: Argument, row_axis: int) -> None:
-    """The op on the whole input against the oracle, every element; then sampled rows of it
-    against the same rows computed alone (``row_axis``)."""
+def check_forward(subject: Subject, op: Op, x: Argument, row_axis: int, chunks: tuple[int, ...] | None = None) -> None:
+    """The op on the whole input against the oracle on ``chunks`` of its rows (all by default);
+    then sampled rows of it against the same rows computed alone (``row_axis``)."""
     __tracebackhide__ = True
+    chunks = compared_chunks(_recipe(x), sampled=False) if chunks is None else chunks
     layout, dtype = _layout(x), x.value.dtype
     work = oracle.reference_work(dtype)
     outcome = run(subject, op, "forward", x, _recipe(x).axis)
@@ -245,7 +291,8 @@ def check_forward(subject: Subject, op: Op, x: Argument, row_axis: int) -> None:
         return exact, tolerance.forward_bound(op, xc, -1, dtype, terms)
 
     comparison = Comparison(method_name(op, "forward"))
-    _compare_chunks(comparison, outcome.actual, layout, _shared(f"{op}|forward|{_recipe(x).source()}", x, reference))
+    forward_reference = _shared(f"{op}|forward|{_recipe(x).source()}", x, reference, chunks)
+    _compare_chunks(comparison, outcome.actual, layout, forward_reference, chunks)
     comparison.conclude(
         outcome.where,
         lambda: _worst_element_source(
@@ -275,7 +322,7 @@ def _vjp_exact(op: Op, xc: np.ndarray, gc: np.ndarray, dtype: Any) -> tuple[np.n
     return exact, tolerance.vjp_bound(op, xc, gc, -1, dtype, terms)
 
 
-def _vjp_reference(op: Op, x: Argument, cotangent: Argument) -> Reference:
+def _vjp_reference(op: Op, x: Argument, cotangent: Argument, chunks: tuple[int, ...]) -> Reference:
     """Chunk k -> the oracle's VJP with ``cotangent`` and its bound, computed once per run."""
     layout, dtype = _layout(x), x.value.dtype
     rows_of_g = layout.view(cotangent.value)
@@ -284,7 +331,7 @@ def _vjp_reference(op: Op, x: Argument, cotangent: Argument) -> Reference:
         rows = layout.rows(k)
         return _vjp_exact(op, layout.view(x.value)[rows], rows_of_g[rows], dtype)
 
-    return _shared(f"{op}|vjp|{_recipe(x).source()}|{_recipe(cotangent).source()}", x, reference)
+    return _shared(f"{op}|vjp|{_recipe(x).source()}|{_recipe(cotangent).source()}", x, reference, chunks)
 
 
 def _vjp_oracle_source(op: Op, layout: Layout) -> Callable[[int], str]:
@@ -296,16 +343,22 @@ def _vjp_oracle_source(op: Op, layout: Layout) -> Callable[[int], str]:
     return source
 
 
-def check_vjp(subject: Subject, op: Op, x: Argument, cotangents: int, row_axis: int) -> None:
-    """``J^T g`` against the oracle, every element, for ``cotangents`` seeded N(0, 1) cotangents.
+def check_vjp(
+    subject: Subject, op: Op, x: Argument, cotangents: int, row_axis: int, chunks: tuple[int, ...] | None = None
+) -> None:
+    """``J^T g`` against the oracle on ``chunks`` of rows (all by default), for ``cotangents``
+    seeded N(0, 1) cotangents.
     The first is exactly 0 on ZERO_ROW_FRACTION of the rows, where the VJP must be exactly 0
     (block structure); with it, sampled rows against the same rows computed alone (``row_axis``)."""
     __tracebackhide__ = True
+    chunks = compared_chunks(_recipe(x), sampled=False) if chunks is None else chunks
     for number in range(cotangents):
-        _check_vjp_with(subject, op, x, number, cotangents, row_axis)
+        _check_vjp_with(subject, op, x, number, cotangents, row_axis, chunks)
 
 
-def _check_vjp_with(subject: Subject, op: Op, x: Argument, number: int, cotangents: int, row_axis: int) -> None:
+def _check_vjp_with(
+    subject: Subject, op: Op, x: Argument, number: int, cotangents: int, row_axis: int, chunks: tuple[int, ...]
+) -> None:
     """The VJP with cotangent ``number``: one call of its own, so that the cotangent and the
     answer of one are freed before the next is made (two of each would be 2 more inputs' worth
     of memory at the peak)."""
@@ -316,7 +369,7 @@ def _check_vjp_with(subject: Subject, op: Op, x: Argument, number: int, cotangen
     if number == 0:
         _assert_zero_rows_are_zero(op, outcome, layout, _recipe(cotangent))
     comparison = Comparison(method_name(op, "vjp"))
-    _compare_chunks(comparison, outcome.actual, layout, _vjp_reference(op, x, cotangent))
+    _compare_chunks(comparison, outcome.actual, layout, _vjp_reference(op, x, cotangent, chunks), chunks)
     note = _in_row(comparison, layout) + (f", with cotangent {number + 1} of {cotangents}" if cotangents > 1 else "")
     comparison.conclude(
         outcome.where,
@@ -390,10 +443,14 @@ def _rows_alone(subject: Subject, op: Op, quantity: Quantity, x: Argument, batch
         assert_row_alone_agrees(subject, op, quantity, batch, layout.axis, (row,), x_row, row_vectors, row_axis)
 
 
-def check_large_input(subject: Subject, op: Op, x: Argument, row_axis: int, cotangents: int = 1) -> None:
-    """Every check of the large tier on ``x``, under the machine's memory lock when it is huge."""
+def check_large_input(
+    subject: Subject, op: Op, x: Argument, row_axis: int, cotangents: int = 1, sampled: bool = False
+) -> None:
+    """Every check of the large tier on ``x``, under the machine's memory lock when it is huge;
+    with ``sampled``, the oracle sees the chunks :func:`compared_chunks` picks."""
     __tracebackhide__ = True
+    chunks = compared_chunks(_recipe(x), sampled)
     with exclusive_memory(x.value.nbytes * 4):
-        check_forward(subject, op, x, row_axis)
+        check_forward(subject, op, x, row_axis, chunks)
         if provided_method(subject.adapter, op, "vjp") is not None:
-            check_vjp(subject, op, x, cotangents, row_axis)
+            check_vjp(subject, op, x, cotangents, row_axis, chunks)

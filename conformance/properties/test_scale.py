@@ -2,7 +2,8 @@
 
 Each property takes one seeded input of its (op, dtype)'s pool (the same in every worker of a
 run) and checks it as a whole, in O(N) memory: the forward pass and the VJP against the
-oracle, every element, the VJP's block structure, and sampled rows against the same rows
+oracle, every element (in ``dev``, a seeded sample of the rows and every row past 65535 rows and
+2**24 elements), the VJP's block structure, and sampled rows against the same rows
 computed alone (:mod:`conformance.checks.at_scale`). There is nothing for Hypothesis to draw:
 the input is defined by its seed, and so is its reproducer.
 """
@@ -17,7 +18,7 @@ from conformance.inputs.shape_pool import Site
 from conformance.properties.marks import conformance_property
 
 
-def _check(subject, op, dtype, pool, site: Site | None, cotangents: int = 1) -> None:
+def _check(subject, op, dtype, pool, site: Site | None, cotangents: int = 1, profile: str = "ci") -> None:
     if site is None:
         pytest.skip("no input of this size in this run")
     missing = reference_available(dtype)
@@ -27,19 +28,20 @@ def _check(subject, op, dtype, pool, site: Site | None, cotangents: int = 1) -> 
     if short is not None:
         pytest.skip(short)
     count_example()
-    check_large_input(subject, op, large_input(site, dtype, pool.seed, op), pool.row_axis, cotangents)
+    x = large_input(site, dtype, pool.seed, op)
+    check_large_input(subject, op, x, pool.row_axis, cotangents, sampled=profile == "dev")
 
 
 @conformance_property("many_rows", needs=("forward",))
-def test_more_rows_than_a_launch_grid_holds(subject, op, dtype, pool):
+def test_more_rows_than_a_launch_grid_holds(subject, op, dtype, pool, run_profile):
     """More than 65535 rows; in the half types, past 2**24 elements too."""
-    _check(subject, op, dtype, pool, pool.many_rows)
+    _check(subject, op, dtype, pool, pool.many_rows, profile=run_profile)
 
 
 @conformance_property("vocabulary_rows", needs=("forward",))
-def test_rows_longer_than_a_16_bit_counter_counts(subject, op, dtype, pool):
+def test_rows_longer_than_a_16_bit_counter_counts(subject, op, dtype, pool, run_profile):
     """Rows of a real language model's vocabulary, 100277 to 262144 logits."""
-    _check(subject, op, dtype, pool, pool.vocabulary)
+    _check(subject, op, dtype, pool, pool.vocabulary, profile=run_profile)
 
 
 @conformance_property("past_2_31_elements", needs=("forward",), dtypes=("float16",), profiles=("thorough",))

@@ -151,6 +151,7 @@ def _record_for(item: pytest.Item, report: pytest.TestReport, call: pytest.CallI
         notes = (
             planned.describe() if planned is not None else "",
             budgeting.stopped_early(item) or "",
+            *(measurement.notes if measurement is not None else ()),
             record.bitwise.describe() if record.bitwise is not None and record.bitwise.differing_draws else "",
         )
         return record.replace(status="passed", message="; ".join(note for note in notes if note))

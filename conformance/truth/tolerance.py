@@ -347,7 +347,10 @@ def vjp_derivative_bound(
     softmax  M_i = |ds_i| (|g_i| + A) + s_i sum_j |ds_j g_j| + s_i |<g, ds>|,
     log_softmax M_i = |ds_i| sum|g|,  with |ds| = s (|u| + <s, |u|>).
     Each s_j off by eta (below the normal range) puts eta (|u_i| + <s, |u|> + s_i sum|u|)
-    into ds_i, and that and the s_j's own eta pass through the same products.
+    into ds_i, and that and the s_j's own eta pass through the same products; so does the
+    rounding of ds_i itself, a product below the normal range (eta/2), which sum|g| multiplies
+    in log_softmax's -ds_i sum(g): with |u_i - <s, u>| small and sum|g| large it is most of the
+    error.
     """
     row = terms or row_terms(x, axis, dtype)
     s, axis_ = row.s, row.axis
@@ -367,7 +370,8 @@ def vjp_derivative_bound(
     spread = abs_w + abs_w_s + s * np.sum(abs_w, axis=axis_, keepdims=True)
     if op == "softmax":
         moved = spread * (abs_g + abs_g_s) + ds * total_g + _dot(abs_g, ds, axis_) + s * _dot(abs_g, spread, axis_)
+        moved = moved + (abs_g + abs_g_s + s * total_g) / 2  # ds's own rounding
     else:
-        moved = spread * total_g
+        moved = spread * total_g + total_g / 2
     absolute = absolute + _rounded_probability_error(_smallest_subnormal(dtype), moved)
     return Bound.of(absolute, scale, dtype, np.shape(x))

@@ -276,7 +276,8 @@ class ReusesItsOutputBuffer(NumpyReference):
 
 class ShiftsByTheBatchMaximum(NumpyReference):
     """Subtracts the maximum of the whole batch instead of each row's: right while the rows
-    have similar scales, 0/0 = NaN for a row far below the largest."""
+    have similar scales, 0/0 = NaN for a row far below the largest, and NaN in every row once
+    one row holds NaN or +inf (which poison_stays_in_its_row draws in every profile)."""
 
     name = "shifts-by-the-batch-maximum"
 
@@ -887,7 +888,7 @@ CAUGHT_BY: dict[type, tuple[str, tuple[str, ...]]] = {
     ForgetsTheSimdTail: ("float32", ("forward_accuracy",)),
     ShiftsItsInputInPlace: ("float32", ("forward_accuracy",)),
     ReusesItsOutputBuffer: ("float32", ("results_are_not_reused",)),
-    ShiftsByTheBatchMaximum: ("float32", ("forward_accuracy", "batch_equals_rows")),
+    ShiftsByTheBatchMaximum: ("float32", ("forward_accuracy", "batch_equals_rows", "poison_stays_in_its_row")),
     GridWrapsPast65535Rows: ("float32", ("many_rows",)),
     SixteenBitRowCounter: ("float32", ("vocabulary_rows",)),
     MergesTheLastTwoSidesOfRank5: ("float16,bfloat16,float32,float64", ("every_axis_in_turn",)),

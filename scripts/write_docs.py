@@ -363,7 +363,10 @@ def _result_lines(path: Path) -> list[str]:
                 "so that figures taken on machines of different speeds can be compared.",
                 "",
             ]
-    used = {*_HEADER_FIELDS, *runs, *tabled}
+    targets = _target_rows(result)
+    if targets:
+        lines += [*targets, ""]
+    used = {*_HEADER_FIELDS, *runs, *tabled, *(("results",) if targets else ())}
     others = [name for name in result if name not in used]
     if others:
         lines += ["Other fields of the file:", ""]
@@ -371,6 +374,34 @@ def _result_lines(path: Path) -> list[str]:
             lines += _nested(name, result[name], 0)
         lines.append("")
     return lines
+
+
+_TARGET_COLUMNS = (
+    ("target", "target"),
+    ("wall_s", "wall, s"),
+    ("in_python_loops", "in loops"),
+    ("limit_loops", "limit, loops"),
+    ("aim_loops", "aim, loops"),
+    ("met", "met"),
+    ("returncode", "exit"),
+    ("peak_rss_mib", "peak, MiB"),
+)
+
+
+def _target_rows(result: Mapping[str, Any]) -> list[str]:
+    """The table of a ``benchmarks/targets.py`` file (its ``results``: one row per target,
+    each in loops of the reference measured beside it), or nothing for another file."""
+    rows = result.get("results")
+    if not isinstance(rows, list) or not all(isinstance(row, dict) and "target" in row for row in rows):
+        return []
+    table = [
+        [_escape(_scalar(row[key])) if row.get(key) is not None else "" for key, _ in _TARGET_COLUMNS] for row in rows
+    ]
+    loop = result.get("reference", {}).get("mean", {}).get("python_loop_s")
+    note = (
+        f"The reference loop took {loop} s (the mean of before and after); a figure in loops is the wall time over it."
+    )
+    return [*_table([label for _, label in _TARGET_COLUMNS], table), "", note]
 
 
 def performance_page(folder: Path = BENCHMARK_RESULTS) -> str:

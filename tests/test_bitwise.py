@@ -157,3 +157,36 @@ def test_a_broken_promise_fails_with_a_reproducer_that_prints_both_answers_bits(
     assert alone.startswith("the row alone, bits: [0x") and in_batch.startswith("the same row in the batch, bits: [0x")
     count = int(differing.split("elements whose bits differ:")[1].split()[0])
     assert count > 0 and alone != in_batch
+
+
+_NAN_AT_THE_MAXIMUM = '''
+import numpy as np
+from conformance.adapters.numpy_adapter import NumpyReference
+
+class NaNAtTheMaximum(NumpyReference):
+    """Right everywhere but at each row's first maximum, which is NaN: the same NaNs alone,
+    in any batch, on every call and from any thread."""
+
+    name = "nan-at-the-maximum"
+    bitwise = ("batch", "determinism")
+
+    def softmax(self, x, axis):
+        out = super().softmax(x, axis)
+        if out.ndim and out.shape[axis]:
+            rows = np.moveaxis(out, axis, -1)
+            first = np.argmax(np.moveaxis(x, axis, -1), axis=-1)[..., None]
+            np.put_along_axis(rows, first, np.nan, axis=-1)
+        return out
+'''
+
+
+def test_the_same_nans_everywhere_pass_the_agreement_properties_and_fail_the_accuracy_one(cli, tmp_path: Path):
+    """Agreement means agreement (issue 30): NaNs in the same places, alone, in a batch, on every
+    call and from concurrent callers, are an accuracy bug, not a batching or threading one."""
+    (tmp_path / "nan_at_the_maximum.py").write_text(_NAN_AT_THE_MAXIMUM)
+    agreement = "batch_equals_rows,concurrent_calls_agree,same_bits_in_any_batch,same_bits_every_call"
+    result = _run(cli, f"{tmp_path / 'nan_at_the_maximum.py'}:NaNAtTheMaximum", f"{agreement},forward_accuracy")
+    softmax = {record["property"]: record for record in result.records() if record["op"] == "softmax"}
+    assert softmax["forward_accuracy"]["status"] == "failed"
+    for name in agreement.split(","):
+        assert softmax[name]["status"] == "passed", f"{name}: {softmax[name]['message'][:500]}"

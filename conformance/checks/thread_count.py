@@ -6,7 +6,7 @@ runtime starts, XLA's CPU client from the cores the process may run on. So a thr
 tested in a process of its own, started with it: :class:`ThreadCountProcess` starts
 ``python -c`` with the adapter's own settings (its ``thread_environment(count)``, see
 :mod:`conformance.adapter`) and the common ones (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``,
-``OPENBLAS_NUM_THREADS``), pinned to ``count`` cores where the machine has them, loads the
+``OPENBLAS_NUM_THREADS``, ``TF_NUM_INTRAOP_THREADS``), pinned to ``count`` cores where the machine has them, loads the
 adapter there, calls its ``use_threads(count)`` if it has one, and then answers calls sent to
 it over a pipe, one at a time, as pickled NumPy arrays. It stays up for the rest of the worker's
 session (one per adapter and thread count), and ends when the worker does: its input closes.
@@ -33,7 +33,14 @@ import numpy as np
 from conformance.adapter import adapter_name
 from conformance.checks import calls
 
-COMMON_VARIABLES: tuple[str, ...] = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+# The thread pools of the math libraries a process may load: torch (OpenMP), BLAS, TensorFlow.
+# The runner gives each worker its share of the cores through them too.
+THREAD_VARIABLES: tuple[str, ...] = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+)
 STARTUP_S = 300.0  # importing a framework and loading the adapter
 _POLL_S = 0.2
 _HEADER = struct.Struct("<Q")
@@ -68,7 +75,7 @@ def all_threads() -> int:
 def thread_environment(adapter: Any, count: int) -> dict[str, str]:
     """The variables a process computing on ``count`` threads starts with: the common ones, then
     the adapter's own (``thread_environment(count)``)."""
-    found = {name: str(count) for name in COMMON_VARIABLES}
+    found = {name: str(count) for name in THREAD_VARIABLES}
     own = getattr(adapter, "thread_environment", None)
     if callable(own):
         found.update({str(name): str(value) for name, value in dict(own(count)).items()})

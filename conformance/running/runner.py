@@ -35,6 +35,7 @@ import numpy as np
 
 from conformance.adapters import framework_of
 from conformance.checks.shared import SHARED_ENVIRONMENT_VARIABLE
+from conformance.checks.thread_count import THREAD_VARIABLES
 from conformance.results.documents import parse_event
 from conformance.results.records import Record, adapter_error
 from conformance.running import history, probes
@@ -43,13 +44,6 @@ from conformance.running.processes import available_cores, signal_name
 from conformance.truth.dtypes import DTYPE_NAMES
 from conformance.truth.oracle import OPS
 
-# The thread pools of the math libraries each worker loads: torch (OpenMP), BLAS, TensorFlow.
-THREAD_VARIABLES: tuple[str, ...] = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "TF_NUM_INTRAOP_THREADS",
-)
 MAX_RESTARTS = 3  # deaths that no known divergence explains, before a worker's remaining properties are given up
 GRACE_S = 10.0
 STARTUP_S = 300.0  # importing a framework and collecting, before the first test starts

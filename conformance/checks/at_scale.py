@@ -178,7 +178,7 @@ def _note_sample(layout: Layout, chunks: tuple[int, ...]) -> None:
     """Say on the record that the oracle saw a sample of the rows (nothing when it saw all)."""
     if len(chunks) == layout.chunks:
         return
-    rows = sum(len(range(layout.batch)[layout.rows(k)]) for k in chunks)
+    rows = sum(layout.rows(k).stop - layout.rows(k).start for k in chunks)
     measure.note(
         f"compared {rows:,} of {layout.batch:,} rows with the oracle: a seeded sample, and every row past "
         f"{GRID_ROWS} rows and 2**24 elements (ci compares them all)"

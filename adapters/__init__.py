@@ -1,7 +1,8 @@
 """Built-in adapters, one module per framework; each AD path is its own adapter.
 
 Modules are imported only when their adapter is loaded, so a missing framework costs
-nothing until it is asked for.
+nothing until it is asked for. Which adapters and frameworks there are is plain data in
+:mod:`conformance.truth.frameworks`, which every stage may read; it is re-exported here.
 
 :func:`from_torch`, :func:`from_jax` and :func:`from_tensorflow` make an adapter of a user's
 own ``softmax(x, axis)`` on the framework's tensors (a ``torch.autograd.Function``, a
@@ -16,48 +17,18 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from conformance.adapter import check_promises
+from conformance.truth.frameworks import BUILTIN_ADAPTERS, FRAMEWORKS, FUNCTION_FRAMEWORKS, framework_of
 
-# adapter name -> (module, class)
-BUILTIN_ADAPTERS: dict[str, tuple[str, str]] = {
-    "numpy": ("conformance.adapters.numpy_adapter", "NumpyReference"),
-    "torch": ("conformance.adapters.torch_adapter", "TorchAutograd"),
-    "torch-func": ("conformance.adapters.torch_adapter", "TorchFunc"),
-    "torch-jacfwd": ("conformance.adapters.torch_adapter", "TorchFuncForward"),
-    "torch-compile": ("conformance.adapters.torch_adapter", "TorchCompile"),
-    "jax": ("conformance.adapters.jax_adapter", "JaxEager"),
-    "jax-jit": ("conformance.adapters.jax_adapter", "JaxJit"),
-    "jax-jacfwd": ("conformance.adapters.jax_adapter", "JaxForward"),
-    "tensorflow": ("conformance.adapters.tensorflow_adapter", "TensorflowEager"),
-    "tensorflow-function": ("conformance.adapters.tensorflow_adapter", "TensorflowFunction"),
-    "tensorflow-xla": ("conformance.adapters.tensorflow_adapter", "TensorflowXla"),
-    "mlx": ("conformance.adapters.mlx_adapter", "MlxEager"),
-    "mlx-compile": ("conformance.adapters.mlx_adapter", "MlxCompile"),
-    "paddle": ("conformance.adapters.paddle_adapter", "PaddleDynamic"),
-    "paddle-static": ("conformance.adapters.paddle_adapter", "PaddleStatic"),
-}
-
-# framework -> (the module it needs, its AD paths); mlx.core, not mlx, because any folder
-# named mlx on the path imports as a namespace package. The first path is the framework's
-# primary path, the one most of its users run, and the only one a run checks unless asked
-# for all: torch's eager autograd; jax.jit (a training step is jitted); tf.function (what
-# Keras' fit and most training loops trace their steps into); MLX's eager transforms (mx.compile
-# is opt-in); Paddle's dynamic graph (its default mode; to_static is opt-in).
-FRAMEWORKS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "jax": ("jax", ("jax-jit", "jax", "jax-jacfwd")),
-    "mlx": ("mlx.core", ("mlx", "mlx-compile")),
-    "numpy": ("numpy", ("numpy",)),
-    "paddle": ("paddle", ("paddle", "paddle-static")),
-    "tensorflow": ("tensorflow", ("tensorflow-function", "tensorflow", "tensorflow-xla")),
-    "torch": ("torch", ("torch", "torch-func", "torch-jacfwd", "torch-compile")),
-}
-
-
-def framework_of(spec: str) -> str | None:
-    """The built-in framework a spec belongs to, or None for a user adapter."""
-    for framework, (_, names) in FRAMEWORKS.items():
-        if spec in names:
-            return framework
-    return None
+__all__ = [
+    "BUILTIN_ADAPTERS",
+    "FRAMEWORKS",
+    "FUNCTION_FRAMEWORKS",
+    "framework_of",
+    "from_framework",
+    "from_jax",
+    "from_tensorflow",
+    "from_torch",
+]
 
 
 def from_torch(
@@ -107,10 +78,6 @@ def from_tensorflow(
     return from_framework(
         "tensorflow", softmax, log_softmax=log_softmax, name=name, path=path, bitwise=bitwise, **options
     )
-
-
-# the frameworks whose functions can be wrapped, by from_framework and on the command line
-FUNCTION_FRAMEWORKS: tuple[str, ...] = ("torch", "jax", "tensorflow")
 
 
 def from_framework(

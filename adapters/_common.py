@@ -35,16 +35,15 @@ import re
 import types
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from conformance.adapter import QUANTITIES, NativeArgument, NativeProgram, NotSupported, method_name
-from conformance.adapters import BUILTIN_ADAPTERS
+from conformance.adapter import NativeArgument, NativeProgram, NotSupported, method_name
 from conformance.truth.dtypes import DTYPE_NAMES
+from conformance.truth.frameworks import BUILTIN_ADAPTERS
+from conformance.truth.oracle import QUANTITIES, Op, Quantity
 
-Op = Literal["softmax", "log_softmax"]
-Quantity = Literal["forward", "jacobian", "vjp", "jvp", "vjp_derivative"]
 Strategy = Callable[..., Any]
 Program = Callable[..., Any]
 

@@ -21,10 +21,8 @@ import numpy as np
 from conformance.adapter import NativeArgument
 from conformance.adapters._common import (
     AdapterBase,
-    Op,
     Program,
     ProgramCache,
-    Quantity,
     Strategy,
     axis_key,
     native,
@@ -33,6 +31,7 @@ from conformance.adapters._common import (
     unavailable_device,
     viewed,
 )
+from conformance.truth.oracle import Op, Quantity
 
 jax.config.update("jax_enable_x64", True)
 

@@ -35,10 +35,8 @@ import tensorflow as tf
 from conformance.adapter import NativeArgument
 from conformance.adapters._common import (
     AdapterBase,
-    Op,
     Program,
     ProgramCache,
-    Quantity,
     Strategy,
     axis_key,
     native,
@@ -49,6 +47,7 @@ from conformance.adapters._common import (
 )
 from conformance.truth.arrays import aligned_empty
 from conformance.truth.dtypes import DTYPE_NAMES
+from conformance.truth.oracle import Op, Quantity
 
 _DEVICE_KINDS = {"cpu": "CPU", "gpu": "GPU", "cuda": "GPU"}
 _BFLOAT16 = np.dtype(ml_dtypes.bfloat16)

@@ -27,10 +27,8 @@ from torch.autograd import forward_ad
 from conformance.adapter import NativeArgument
 from conformance.adapters._common import (
     AdapterBase,
-    Op,
     Program,
     ProgramCache,
-    Quantity,
     Strategy,
     axis_key,
     native,
@@ -40,6 +38,7 @@ from conformance.adapters._common import (
     unavailable_device,
     viewed,
 )
+from conformance.truth.oracle import Op, Quantity
 
 _BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 _DEVICE_ALIASES = {"gpu": "cuda"}

@@ -61,15 +61,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from conformance.truth.dtypes import DTYPE_NAMES
-from conformance.truth.oracle import OPS, Op
+from conformance.truth.oracle import OPS, QUANTITIES, Op, Quantity
 
-Quantity = Literal["forward", "jacobian", "vjp", "jvp", "vjp_derivative"]
-QUANTITIES: tuple[Quantity, ...] = ("forward", "jacobian", "vjp", "jvp", "vjp_derivative")
 REQUIRED_METHODS: tuple[str, ...] = ("softmax", "jacobian", "vjp")
 
 

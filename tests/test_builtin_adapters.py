@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 from conformance import load_adapter, oracle
-from conformance.adapter import QUANTITIES, capabilities, method_name, provided_method
+from conformance.adapter import capabilities, method_name, provided_method
 from conformance.adapters import BUILTIN_ADAPTERS, FRAMEWORKS
 from conformance.adapters._common import DEVICE_ENVIRONMENT_VARIABLE
 from conformance.truth import tolerance
 from conformance.truth.dtypes import DTYPE_NAMES, DTYPES
-from conformance.truth.oracle import OPS
+from conformance.truth.oracle import OPS, QUANTITIES
 
 # Warnings from torch 2.13 itself, about its own use of torch.jit.script / script_method:
 # torch.autograd.forward_ad loads its JVP decompositions lazily on the first make_dual, and

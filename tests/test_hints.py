@@ -13,14 +13,13 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from conformance.adapter import Quantity
 from conformance.checks import hints, quantities
 from conformance.checks.assertions import assert_within_bound, exceeding
 from conformance.checks.failures import ConformanceFailure
 from conformance.results.documents import schema_problem
 from conformance.results.records import Document, Record, metadata
 from conformance.truth import oracle
-from conformance.truth.oracle import Op
+from conformance.truth.oracle import Op, Quantity
 from tests import broken_adapters
 from tests.conftest import TESTS
 

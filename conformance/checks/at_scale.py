@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapter import Quantity, method_name, provided_method
+from conformance.adapter import method_name, provided_method
 from conformance.checks import calls, measure
 from conformance.checks.assertions import Comparison, format_value
 from conformance.checks.calls import Subject
@@ -60,7 +60,7 @@ from conformance.inputs.shape_pool import Site
 from conformance.inputs.strategies import Argument
 from conformance.truth import oracle, tolerance
 from conformance.truth.dtypes import dtype_name
-from conformance.truth.oracle import Op
+from conformance.truth.oracle import Op, Quantity
 from conformance.truth.tolerance import Bound
 
 SAMPLED_ROWS = 8  # rows computed alone

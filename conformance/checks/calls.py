@@ -15,20 +15,19 @@ import pytest
 
 from conformance.adapter import (
     NotSupported,
-    Quantity,
     adapter_name,
     capabilities,
     declared_promises,
     method_name,
     provided_method,
 )
-from conformance.adapters import framework_of
 from conformance.checks.failures import AdapterCallError, ConformanceFailure
 from conformance.checks.headlines import raised_message
 from conformance.checks.native import call_script, native_script
 from conformance.checks.reproducer import Call
 from conformance.truth.dtypes import dtype_name
-from conformance.truth.oracle import Op
+from conformance.truth.frameworks import framework_of
+from conformance.truth.oracle import Op, Quantity
 
 
 class _Deadline(BaseException):

@@ -17,13 +17,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
-from conformance.adapter import Quantity
 from conformance.checks import time_budget
 from conformance.checks.calls import Subject, label, time_allowed
 from conformance.checks.failures import AdapterCallError
 from conformance.checks.quantities import Outcome, run
 from conformance.inputs.strategies import Argument
-from conformance.truth.oracle import Op
+from conformance.truth.oracle import Op, Quantity
 
 ROUNDS = 4  # rounds whose calls overlapped in time
 MAX_ROUNDS = 32

@@ -31,11 +31,10 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from conformance.adapter import Quantity
 from conformance.checks.assertions import exceeding
 from conformance.truth import oracle
 from conformance.truth.dtypes import DTYPES, dtype_name
-from conformance.truth.oracle import Op
+from conformance.truth.oracle import Op, Quantity
 from conformance.truth.tolerance import Bound
 
 PREFIX = "likely cause: "

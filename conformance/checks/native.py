@@ -20,11 +20,11 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from conformance.adapter import NativeArgument, NativeProgram, Quantity
+from conformance.adapter import NativeArgument, NativeProgram
 from conformance.checks.failures import WorstElement
 from conformance.checks.reproducer import Call, array_source
 from conformance.truth.dtypes import dtype_name
-from conformance.truth.oracle import Op
+from conformance.truth.oracle import Op, Quantity
 
 _BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 _NON_FINITE = re.compile(r"\b(inf|nan)\b")

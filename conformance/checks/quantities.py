@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapter import Quantity, method_name
+from conformance.adapter import method_name
 from conformance.checks import hints, measure
 from conformance.checks.assertions import assert_within_bound
 from conformance.checks.calls import Subject, invoke, label
@@ -25,7 +25,7 @@ from conformance.inputs.shape_pool import Site
 from conformance.inputs.strategies import Argument, Problem, problems
 from conformance.truth import oracle, tolerance
 from conformance.truth.dtypes import dtype_name
-from conformance.truth.oracle import Op
+from conformance.truth.oracle import Op, Quantity
 from conformance.truth.tolerance import Bound, RowTerms
 
 # Names of the vectors each quantity takes after x, in the adapter's argument order.

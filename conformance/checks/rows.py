@@ -12,7 +12,6 @@ import functools
 
 import numpy as np
 
-from conformance.adapter import Quantity
 from conformance.checks.assertions import assert_within_bound
 from conformance.checks.calls import Subject
 from conformance.checks.failures import WorstElement
@@ -21,7 +20,7 @@ from conformance.checks.quantities import Outcome, bound_for, exact_value, likel
 from conformance.checks.reproducer import reproducer
 from conformance.inputs.strategies import Argument
 from conformance.truth import oracle, tolerance
-from conformance.truth.oracle import Op
+from conformance.truth.oracle import Op, Quantity
 from conformance.truth.tolerance import Bound
 
 

@@ -7,9 +7,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from conformance.adapter import Quantity
 from conformance.checks.names import PROPERTY_NAMES
-from conformance.truth.oracle import OPS, Op
+from conformance.truth.oracle import OPS, Op, Quantity
 
 F = TypeVar("F", bound=Callable[..., Any])
 

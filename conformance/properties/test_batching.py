@@ -6,7 +6,6 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.adapter import Quantity
 from conformance.checks.calls import skipping_unsupported
 from conformance.checks.quantities import VECTORS, Outcome, draw_problem, run
 from conformance.checks.rows import assert_row_alone_agrees, batch_indices, row_of
@@ -14,6 +13,7 @@ from conformance.inputs.poison import describe, poison_row, poisoned_places
 from conformance.inputs.profiles import budget
 from conformance.inputs.strategies import Argument, vectors
 from conformance.properties.marks import conformance_property
+from conformance.truth.oracle import Quantity
 
 ROWS_CHECKED = 3
 QUANTITIES_CHECKED: tuple[Quantity, ...] = ("forward", "vjp", "jacobian")

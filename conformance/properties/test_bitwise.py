@@ -41,7 +41,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.adapter import Quantity, declared_promises, has_thread_setting, method_name
+from conformance.adapter import declared_promises, has_thread_setting, method_name
 from conformance.checks import thread_count
 from conformance.checks.at_scale import ZERO_ROW_FRACTION, large_input, memory_short, seeded_vector
 from conformance.checks.bitwise import Draw, bits_lines, bits_reproducer
@@ -58,7 +58,7 @@ from conformance.inputs.shape_pool import ShapePool, Site
 from conformance.inputs.strategies import Argument, vectors
 from conformance.properties.marks import conformance_property
 from conformance.truth.dtypes import dtype_name
-from conformance.truth.oracle import Op
+from conformance.truth.oracle import Op, Quantity
 
 FIXED_LENGTH = 1000
 FIXED_ROWS = 8

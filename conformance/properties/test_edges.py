@@ -25,7 +25,6 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.adapter import Quantity
 from conformance.checks.assertions import assert_exactly
 from conformance.checks.calls import QuantityNotSupported, skipping_unsupported
 from conformance.checks.failures import AdapterCallError, ConformanceFailure
@@ -38,6 +37,7 @@ from conformance.inputs.profiles import budget
 from conformance.inputs.shape_pool import Site
 from conformance.inputs.strategies import Problem, vectors
 from conformance.properties.marks import conformance_property
+from conformance.truth.oracle import Quantity
 
 
 def _draw(data, dtype, case: catalogue.Case, index: int, **options) -> Problem:

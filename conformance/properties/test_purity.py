@@ -11,7 +11,6 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.adapter import QUANTITIES
 from conformance.checks.calls import QuantityNotSupported, shares_memory
 from conformance.checks.failures import ConformanceFailure
 from conformance.checks.native import steps_script
@@ -21,6 +20,7 @@ from conformance.inputs.profiles import budget
 from conformance.inputs.shape_pool import Site
 from conformance.inputs.strategies import problems, vectors
 from conformance.properties.marks import conformance_property
+from conformance.truth.oracle import QUANTITIES
 
 
 @conformance_property("results_are_not_reused", needs=("forward", "vjp", "jacobian"))

@@ -5,12 +5,12 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.adapter import Quantity
 from conformance.checks.calls import skipping_unsupported
 from conformance.checks.quantities import draw_problem, run
 from conformance.inputs.profiles import budget
 from conformance.inputs.strategies import Problem, vectors
 from conformance.properties.marks import conformance_property
+from conformance.truth.oracle import Quantity
 
 
 def _every_quantity(subject, op, dtype, problem: Problem, data) -> None:

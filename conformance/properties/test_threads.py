@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.adapter import Quantity, method_name
+from conformance.adapter import method_name
 from conformance.checks.assertions import assert_within_bound
 from conformance.checks.concurrency import ROUNDS, SWITCH_INTERVAL_S, Caller, concurrently
 from conformance.checks.failures import WorstElement
@@ -32,6 +32,7 @@ from conformance.inputs.profiles import budget
 from conformance.inputs.shape_pool import Site
 from conformance.inputs.strategies import Argument, vectors
 from conformance.properties.marks import conformance_property
+from conformance.truth.oracle import Quantity
 from conformance.truth.tolerance import Bound
 
 CALLERS = 4

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapter import QUANTITIES, Quantity, method_name, provided_method
+from conformance.adapter import method_name, provided_method
 from conformance.checks.calls import Subject, deadline
 from conformance.inputs.shape_pool import ShapePool, Site
 from conformance.truth.dtypes import DTYPES, ulp
-from conformance.truth.oracle import Op
+from conformance.truth.oracle import QUANTITIES, Op, Quantity
 
 
 def _row(*values: float) -> np.ndarray:

@@ -43,6 +43,9 @@ import numpy as np
 
 Op = Literal["softmax", "log_softmax"]
 OPS: tuple[Op, ...] = ("softmax", "log_softmax")
+# what is computed of an op, here and by an adapter
+Quantity = Literal["forward", "jacobian", "vjp", "jvp", "vjp_derivative"]
+QUANTITIES: tuple[Quantity, ...] = ("forward", "jacobian", "vjp", "jvp", "vjp_derivative")
 PORTABLE = np.dtype(object)  # the work precision of mpmath numbers, the same on every platform
 PORTABLE_BITS = 113
 PORTABLE_ENVIRONMENT_VARIABLE = "CONFORMANCE_PORTABLE_ORACLE"

@@ -17,6 +17,7 @@ made in the array's memory order and transposed back in MLX, so kernels see the 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, ClassVar
 
@@ -25,19 +26,21 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from conformance.adapter import NativeArgument, NativeProgram
 from conformance.adapters._common import (
     AdapterBase,
-    Op,
     Program,
     ProgramCache,
-    Quantity,
     Strategy,
     axis_key,
+    native,
     no_result,
     requested_device,
     unavailable_device,
+    viewed,
 )
 from conformance.truth.dtypes import DTYPE_NAMES
+from conformance.truth.oracle import Op, Quantity
 
 _BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 _MX_DTYPES = {np.dtype(np.float16): mx.float16, np.dtype(np.float32): mx.float32, np.dtype(np.float64): mx.float64}
@@ -46,20 +49,28 @@ _MX_DTYPES = {np.dtype(np.float16): mx.float16, np.dtype(np.float32): mx.float32
 # -- AD strategies: (f, x, *vectors) -> array, f = x -> op(x, axis) ----------------------
 
 
+@native("return f(x)")
 def _call(f: Any, x: mx.array) -> mx.array:
     return f(x)
 
 
+@native("return mx.vjp(f, [x], [cotangent])[1][0]")
 def _vjp(f: Any, x: mx.array, cotangent: mx.array) -> mx.array:
     _, (grad,) = mx.vjp(f, [x], [cotangent])
     return grad
 
 
+@native("return mx.jvp(f, [x], [tangent])[1][0]")
 def _jvp(f: Any, x: mx.array, tangent: mx.array) -> mx.array:
     _, (tangent_out,) = mx.jvp(f, [x], [tangent])
     return tangent_out
 
 
+@native(
+    "one_hots = mx.eye(x.size, dtype=x.dtype).reshape((x.size, *x.shape))",
+    "rows = mx.vmap(lambda one_hot: mx.vjp(f, [x], [one_hot])[1][0])(one_hots)",
+    "return rows.reshape(x.shape + x.shape)",
+)
 def _vmapped_vjp_jacobian(f: Any, x: mx.array) -> mx.array:
     # Row i of the Jacobian is e_i^T J, the VJP of the one-hot cotangent e_i; mx.vmap
     # batches the n pullbacks into one.
@@ -69,6 +80,7 @@ def _vmapped_vjp_jacobian(f: Any, x: mx.array) -> mx.array:
     return rows.reshape(x.shape + x.shape)
 
 
+@native("return mx.jvp(lambda y: mx.vjp(f, [y], [cotangent])[1][0], [x], [direction])[1][0]")
 def _forward_over_reverse(f: Any, x: mx.array, cotangent: mx.array, direction: mx.array) -> mx.array:
     return _jvp(lambda y: _vjp(f, y, cotangent), x, direction)
 
@@ -109,6 +121,9 @@ class MlxEager(AdapterBase):
 
     name = "mlx"
     _namespace = _Ops()
+    _native_namespace = "mx"
+    _native_imports = ("import mlx.core as mx", "import mlx.nn as nn")
+    _native_numpy = "np.array(value.astype(mx.float32) if value.dtype == mx.bfloat16 else value, dtype=np.float64)"
     _strategies: ClassVar[dict[str, Strategy]] = {
         "forward": _call,
         "jacobian": _vmapped_vjp_jacobian,
@@ -122,6 +137,36 @@ class MlxEager(AdapterBase):
         self.device = "cpu" if self._mx_device.type == mx.cpu else "gpu"
         # MLX's GPU (Metal) has no float64
         self.dtypes = DTYPE_NAMES if self.device == "cpu" else tuple(n for n in DTYPE_NAMES if n != "float64")
+
+    def native_program(
+        self, op: Op, quantity: Quantity, axis: Any, arguments: tuple[NativeArgument, ...]
+    ) -> NativeProgram | None:
+        """As the other built-in paths spell theirs, with log_softmax where MLX keeps it:
+        ``nn.log_softmax`` (mlx.core has none)."""
+        program = super().native_program(op, quantity, axis, arguments)
+        if program is None or op != "log_softmax":
+            return program
+        lines = tuple(line.replace("mx.log_softmax(", "nn.log_softmax(") for line in program.lines)
+        return dataclasses.replace(program, lines=lines)
+
+    def _native_array(self, argument: NativeArgument) -> str:
+        """``mx.array`` with the dtype named, as the adapter converts: a transposed view as the
+        MLX transpose of its base (the layout the adapter gives MLX), any other view copied."""
+        dtype = f"mx.{argument.dtype}"
+        if argument.view == "base.T":
+            return f"mx.array({argument.name}, dtype={dtype}).T"
+        return f"mx.array({viewed(argument, argument.name)}, dtype={dtype})"
+
+    def _native_compilation(self, quantity: Quantity) -> list[str]:
+        """MLX computes lazily: ``program`` evaluates its answer on the adapter's device where it
+        is called (in a thread, say), as the adapter's conversion to NumPy does."""
+        return [
+            "def program(*arguments, lazy=program):  # MLX is lazy: compute here, on the adapter's device",
+            f"    with mx.stream(mx.{self.device}):",
+            "        result = lazy(*arguments)",
+            "        mx.eval(result)",
+            "    return result",
+        ]
 
     def _placement(self) -> Any:
         return mx.stream(self._mx_device)
@@ -154,6 +199,9 @@ class MlxCompile(MlxEager):
     def __init__(self, device: str | None = None) -> None:
         super().__init__(device)
         self._compiled = ProgramCache()
+
+    def _native_compilation(self, quantity: Quantity) -> list[str]:
+        return ["program = mx.compile(program)", *super()._native_compilation(quantity)]
 
     def _program(self, op: Op, quantity: Quantity, axis: Any, arrays: tuple[np.ndarray, ...]) -> Program:
         eager = super()._program

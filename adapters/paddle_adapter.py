@@ -59,20 +59,22 @@ with warnings.catch_warnings():
     import paddle.nn.functional
 from paddle.framework import core as _core
 
+from conformance.adapter import NativeArgument
 from conformance.adapters._common import (
     AdapterBase,
-    Op,
     Program,
     ProgramCache,
-    Quantity,
     Strategy,
     axis_key,
+    native,
     no_result,
     op_function,
     requested_device,
     unavailable_device,
+    viewed,
 )
 from conformance.truth.dtypes import DTYPE_NAMES
+from conformance.truth.oracle import Op, Quantity
 
 _BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 core: Any = _core  # Paddle's type stubs lack the prim switches used below
@@ -107,7 +109,15 @@ def _composite_backward_static() -> Iterator[None]:
 
 # -- AD strategies, dynamic graph: (f, x, *vectors) -> tensor, f = x -> op(x, axis) ----------
 
+# A native reproducer's body between these runs with the composite backward rules on
+_COMPOSITE_EAGER_ON = (
+    "paddle.framework.core.set_prim_eager_enabled(True)  # composite rules: softmax_grad has no grad op",
+    "try:",
+)
+_COMPOSITE_EAGER_OFF = ("finally:", "    paddle.framework.core.set_prim_eager_enabled(False)")
 
+
+@native("return f(x)")
 def _call(f: Any, x: paddle.Tensor) -> paddle.Tensor:
     return f(x)
 
@@ -119,12 +129,29 @@ def _leaf(x: paddle.Tensor) -> paddle.Tensor:
     return leaf
 
 
+@native(
+    "x = x.detach()",
+    "x.stop_gradient = False",
+    "(grad,) = paddle.grad([f(x)], [x], [cotangent])",
+    "return grad",
+)
 def _grad_vjp(f: Any, x: paddle.Tensor, cotangent: paddle.Tensor) -> paddle.Tensor:
     x = _leaf(x)
     (grad,) = paddle.grad([f(x)], [x], [cotangent])
     return grad
 
 
+@native(
+    "x = x.detach()",
+    "x.stop_gradient = False",
+    "y = f(x)",
+    "count = int(np.prod(y.shape))",
+    "one_hots = paddle.eye(count, dtype=y.dtype).reshape([count, *y.shape])",
+    "rows = [paddle.grad([y], [x], [one_hots[i]], retain_graph=True)[0] for i in range(count)]",
+    "if not rows:",
+    "    return paddle.zeros([*x.shape, *x.shape], dtype=x.dtype)",
+    "return paddle.stack(rows).reshape([*y.shape, *x.shape])",
+)
 def _grad_rows_jacobian(f: Any, x: paddle.Tensor) -> paddle.Tensor:
     # Row i of the Jacobian is e_i^T J: one backward pass per output element on a graph kept
     # between them (paddle.autograd.jacobian would ask for create_graph=True, which softmax's
@@ -139,12 +166,26 @@ def _grad_rows_jacobian(f: Any, x: paddle.Tensor) -> paddle.Tensor:
     return paddle.stack(rows).reshape([*y.shape, *x.shape])
 
 
+@native(
+    *_COMPOSITE_EAGER_ON,
+    "    return paddle.incubate.autograd.jvp(f, x, tangent)[1]",
+    *_COMPOSITE_EAGER_OFF,
+)
 def _double_backward_jvp(f: Any, x: paddle.Tensor, tangent: paddle.Tensor) -> paddle.Tensor:
     with _composite_backward_eager():
         _, tangent_out = paddle.incubate.autograd.jvp(f, x, tangent)
     return tangent_out
 
 
+@native(
+    *_COMPOSITE_EAGER_ON,
+    "    x = x.detach()",
+    "    x.stop_gradient = False",
+    "    (grad,) = paddle.grad([f(x)], [x], [cotangent], create_graph=True)",
+    "    (second,) = paddle.grad([grad], [x], [direction])",
+    "    return second",
+    *_COMPOSITE_EAGER_OFF,
+)
 def _double_backward(f: Any, x: paddle.Tensor, cotangent: paddle.Tensor, direction: paddle.Tensor) -> paddle.Tensor:
     # v(x) = J(x)^T g is the gradient of <g, f(x)>, so dv/dx is a (symmetric) Hessian and
     # the VJP of v with the direction is the derivative of v along it.
@@ -195,6 +236,32 @@ def _static_double_backward(
     return seconds[0].detach()
 
 
+# What each static strategy reads as in Paddle's own API. Declared here, not as decorators:
+# to_static rewrites a function from its source, decorators and all.
+
+_static_call = native("return f(x)")(_static_call)
+_static_vjp = native(
+    "x.stop_gradient = False",
+    "grads = paddle.grad([f(x)], [x], [cotangent])",
+    "return grads[0].detach()",
+)(_static_vjp)
+_static_jacobian = native(
+    "shape = x.shape",
+    "flat = x.reshape([-1])",
+    "flat.stop_gradient = False",
+    "y = f(flat.reshape(shape)).reshape([-1])",
+    "jacobian = paddle.autograd.jacobian(y, flat)[:]",
+    "return jacobian.reshape(shape + shape).detach()",
+)(_static_jacobian)
+_static_jvp = native("results = paddle.incubate.autograd.jvp(f, x, tangent)", "return results[1].detach()")(_static_jvp)
+_static_double_backward = native(
+    "x.stop_gradient = False",
+    "grads = paddle.grad([f(x)], [x], [cotangent], create_graph=True)",
+    "seconds = paddle.grad([grads[0]], [x], [direction])",
+    "return seconds[0].detach()",
+)(_static_double_backward)
+
+
 # -- the framework layer ----------------------------------------------------------------
 
 
@@ -229,6 +296,9 @@ class PaddleDynamic(AdapterBase):
 
     name = "paddle"
     _namespace = paddle.nn.functional
+    _native_namespace = "paddle.nn.functional"
+    _native_imports = ("import paddle",)
+    _native_numpy = "value.cpu().astype('float64').numpy()"
     _strategies: ClassVar[dict[str, Strategy]] = {
         "forward": _call,
         "jacobian": _grad_rows_jacobian,
@@ -267,6 +337,19 @@ class PaddleDynamic(AdapterBase):
         if self.device != "cpu":
             tensor = tensor.to(self.device)
         return tensor
+
+    def _native_array(self, argument: NativeArgument) -> str:
+        """``paddle.from_dlpack`` of the NumPy view: the memory and strides the adapter gives
+        Paddle (bfloat16, which DLPack cannot carry from NumPy, as a copy)."""
+        values = viewed(argument, argument.name)
+        if argument.dtype == "bfloat16":
+            tensor = f"paddle.to_tensor({values}, place='cpu').astype('bfloat16')"
+        else:
+            tensor = f"paddle.from_dlpack({values})"
+        return tensor if self.device == "cpu" else f"{tensor}.to({self.device!r})"
+
+    def _native_call(self, call: str) -> list[str]:
+        return [f"paddle.device.set_device({self.device!r})", call]
 
     def _to_numpy(self, value: Any) -> np.ndarray:
         if value is None:
@@ -326,6 +409,24 @@ class PaddleStatic(PaddleDynamic):
         if array.dtype == _BFLOAT16:
             return paddle.to_tensor(array.view(np.uint16), place=self.device)
         return paddle.to_tensor(array, place=self.device)
+
+    def _native_array(self, argument: NativeArgument) -> str:
+        """``paddle.to_tensor``: a copy, as the adapter gives a static program."""
+        tensor = f"paddle.to_tensor({viewed(argument, argument.name)}, place={self.device!r})"
+        return f"{tensor}.astype('bfloat16')" if argument.dtype == "bfloat16" else tensor
+
+    def _native_compilation(self, quantity: Quantity) -> list[str]:
+        static = "paddle.jit.to_static(program, full_graph=True)"
+        if quantity not in self._composite:
+            return [f"program = {static}"]
+        return [  # built and run with the composite backward rules on, as the adapter does
+            f"def program(*arguments, static={static}):",
+            "    paddle.framework.core._set_prim_backward_enabled(True)  # softmax_grad has no grad op",
+            "    try:",
+            "        return static(*arguments)",
+            "    finally:",
+            "        paddle.framework.core._set_prim_backward_enabled(False)",
+        ]
 
     def _program(self, op: Op, quantity: Quantity, axis: Any, arrays: tuple[np.ndarray, ...]) -> Program:
         strategy = self._strategies[quantity]

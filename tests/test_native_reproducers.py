@@ -7,11 +7,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import html
+import importlib
 import io
 import re
 import subprocess
 import sys
 import types
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ import numpy as np
 import pytest
 
 from conformance import load_adapter
-from conformance.adapter import QUANTITIES, NativeArgument, NativeProgram, Quantity, method_name
+from conformance.adapter import NativeArgument, NativeProgram, method_name
 from conformance.adapters import FRAMEWORKS
 from conformance.checks.calls import Subject
 from conformance.checks.failures import AdapterCallError, ConformanceFailure, WorstElement
@@ -31,11 +33,12 @@ from conformance.inputs.seeded import Seeded, SeededRow
 from conformance.inputs.strategies import Argument, View
 from conformance.presentation import report
 from conformance.results.records import Document, Record
+from conformance.truth.oracle import QUANTITIES, Quantity
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script(_method)?` is deprecated:DeprecationWarning")
 
-# every AD path whose native spelling is written (mlx and paddle have none)
-PATHS = [name for framework in ("torch", "jax", "tensorflow") for name in FRAMEWORKS[framework][1]]
+# every AD path of a framework (numpy's only path has no autodiff to spell)
+PATHS = [name for framework, (_, names) in FRAMEWORKS.items() if framework != "numpy" for name in names]
 X = np.array([[0.5, -1.25, 2.0], [3.0, 0.0, -0.75]], dtype=np.float32)
 VECTOR_VALUES = {"cotangent": [1.0, -2.0, 0.5], "tangent": [0.25, 1.5, -1.0], "direction": [-0.5, 0.75, 2.0]}
 
@@ -138,20 +141,31 @@ def _adapter(adapters: dict[str, Any], name: str) -> Any:
     return adapters[name]
 
 
-def _as_float64(value: Any) -> np.ndarray:
-    """A framework's array as float64 NumPy (torch's bfloat16 has no NumPy form)."""
-    if hasattr(value, "detach"):
-        return value.detach().cpu().double().numpy()
-    return np.asarray(value).astype(np.float64)
+def _as_float64(adapter: Any, value: Any, namespace: dict[str, Any]) -> np.ndarray:
+    """A framework's array as float64 NumPy, as the adapter's native scripts make one
+    (torch's, mlx's and paddle's bfloat16 have no NumPy form); ``namespace`` is the script's."""
+    return eval(adapter._native_numpy, {**namespace, "value": value})
+
+
+def _run_in_this_process(script: str, namespace: dict[str, Any], folder: Path) -> None:
+    """``script`` run here from a file of its own, as a user runs it (paddle.jit.to_static
+    reads the source of the functions it converts); the framework's remarks to its user while
+    it runs (warnings) are let pass."""
+    (folder / "native.py").write_text(script)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        exec(compile(script, str(folder / "native.py"), "exec"), namespace)
 
 
 @pytest.mark.parametrize("quantity", QUANTITIES)
 @pytest.mark.parametrize("op", ["softmax", "log_softmax"])
 @pytest.mark.parametrize("path", PATHS)
-def test_native_script_computes_what_the_adapter_computes(adapters, path, op, quantity):
+def test_native_script_computes_what_the_adapter_computes(adapters, path, op, quantity, tmp_path):
     adapter = _adapter(adapters, path)
     arrays = {"x": X, **{name: np.array([VECTOR_VALUES[name]] * 2, np.float32) for name in VECTORS[quantity]}}
     call = _call(adapter, op, quantity, arrays)
+    if getattr(adapter, call.method) is None:
+        pytest.skip(f"{path} does not provide {call.method}")
     expected = getattr(adapter, call.method)(*arrays.values(), call.axis)
     index = (1, 2, 1, 0) if quantity == "jacobian" else (1, 2)
     script = native_script(call, WorstElement(call.method, index, 0.0, 0.125))
@@ -159,27 +173,31 @@ def test_native_script_computes_what_the_adapter_computes(adapters, path, op, qu
     printed = io.StringIO()
     namespace: dict[str, Any] = {}
     with contextlib.redirect_stdout(printed):
-        exec(script, namespace)
-    np.testing.assert_array_equal(_as_float64(namespace["result"]), expected.astype(np.float64))
+        _run_in_this_process(script, namespace, tmp_path)
+    np.testing.assert_array_equal(_as_float64(adapter, namespace["result"], namespace), expected.astype(np.float64))
     label = f"{call.method}[{', '.join(map(str, index))}] ="
     assert printed.getvalue() == f"{label} {float(expected[index])!r} but the oracle gives 0.125\n"
 
 
-@pytest.mark.parametrize("path", ["torch", "jax", "tensorflow"])
-def test_native_script_gives_a_view_and_bfloat16_as_the_adapter_does(adapters, path):
+@pytest.mark.parametrize("path", ["torch", "jax", "tensorflow", "mlx", "paddle", "paddle-static"])
+def test_native_script_gives_a_view_and_bfloat16_as_the_adapter_does(adapters, path, tmp_path):
+    """bfloat16 where the adapter offers it (Paddle's CPU build has no bfloat16 softmax: float32)."""
     adapter = _adapter(adapters, path)
-    base = np.array([[0.5, 3.0], [-1.25, 0.0], [2.0, -0.75]], dtype=ml_dtypes.bfloat16)
-    cotangent = np.array([[1.0, -2.0, 0.5], [1.0, -2.0, 0.5]], dtype=ml_dtypes.bfloat16)
+    dtype = ml_dtypes.bfloat16 if "bfloat16" in adapter.dtypes else np.float32
+    base = np.array([[0.5, 3.0], [-1.25, 0.0], [2.0, -0.75]], dtype=dtype)
+    cotangent = np.array([[1.0, -2.0, 0.5], [1.0, -2.0, 0.5]], dtype=dtype)
     call = _call(adapter, "softmax", "vjp", {"x": base.T, "cotangent": cotangent}, views={"x": View(base, "base.T")})
     expected = adapter.vjp(base.T, cotangent, 1)
     script = native_script(call, WorstElement("vjp", (0, 1), 0.0, 0.0))
     assert script is not None
     namespace: dict[str, Any] = {}
     with contextlib.redirect_stdout(io.StringIO()):
-        exec(script, namespace)
+        _run_in_this_process(script, namespace, tmp_path)
     if path == "torch":
         assert namespace["x"].stride() == (1, 2) and str(namespace["x"].dtype) == "torch.bfloat16"
-    np.testing.assert_array_equal(_as_float64(namespace["result"]), expected.astype(np.float64))
+    if path == "paddle" and dtype == np.float32:  # the NumPy memory itself, strides and all
+        assert not namespace["x"].is_contiguous()
+    np.testing.assert_array_equal(_as_float64(adapter, namespace["result"], namespace), expected.astype(np.float64))
 
 
 def test_a_real_failure_reproduces_without_this_suite(cli, tmp_path: Path):
@@ -362,7 +380,8 @@ def _runs_without_this_suite(script: str, folder: Path, prelude: str = "") -> su
         [
             sys.executable,
             "-c",
-            f"import sys; sys.modules['conformance'] = None\n{prelude}\nexec(open('native.py').read())",
+            "import sys; sys.modules['conformance'] = None\n"
+            f"{prelude}\nexec(compile(open('native.py').read(), 'native.py', 'exec'))",
         ],
         cwd=folder,
         capture_output=True,
@@ -454,13 +473,22 @@ FORM_BUGS = {
 }
 
 
-def _buggy(patch: Any, source: str) -> str:
-    """Put the bug ``source`` into torch.softmax here (undone after the test), and return the
-    prelude that does the same in a fresh interpreter."""
-    import torch
+# The module each framework's adapters look the op up on, by framework and op.
+OP_MODULES = {
+    "torch": {"softmax": "torch", "log_softmax": "torch"},
+    "mlx": {"softmax": "mlx.core", "log_softmax": "mlx.nn"},
+    "paddle": {"softmax": "paddle.nn.functional", "log_softmax": "paddle.nn.functional"},
+}
 
-    prelude = f"import torch\n_softmax = torch.softmax\ntorch.softmax = {source}"
-    patch.setattr(torch, "softmax", eval(source, {"_softmax": torch.softmax}))
+
+def _buggy(patch: Any, source: str, framework: str = "torch", op: str = "softmax") -> str:
+    """Put the bug ``source`` into the framework's ``op`` here (undone after the test), and
+    return the prelude that does the same in a fresh interpreter. ``source`` calls the right op
+    as ``_softmax`` or ``_log_softmax``, and may use the op's module as ``_bugged``."""
+    module_name = OP_MODULES[framework][op]
+    module = importlib.import_module(module_name)
+    prelude = f"import {module_name} as _bugged\n_{op} = _bugged.{op}\n_bugged.{op} = {source}"
+    patch.setattr(module, op, eval(source, {f"_{op}": getattr(module, op), "_bugged": module}))
     return prelude
 
 
@@ -513,3 +541,132 @@ def test_a_failure_on_a_seeded_input_makes_it_again_natively(adapters, monkeypat
     assert worst is not None
     printed = f"softmax{list(worst.index)} = {worst.value!r} but the oracle gives {worst.expected!r}\n"
     assert completed.stdout == printed
+
+
+# -- MLX and Paddle: the same failures, in their own words -----------------------------
+
+OTHER_PATHS = [name for framework in ("mlx", "paddle") for name in FRAMEWORKS[framework][1]]
+SCALED = "lambda x, dim: _{op}(x, dim) * 1.5"  # wrong forward, so every derivative is wrong too
+
+
+def _fresh(path: str) -> Any:
+    """A new adapter of ``path`` (a compiled path keeps the programs it built with the op as it was)."""
+    framework = next(framework for framework, (_, names) in FRAMEWORKS.items() if path in names)
+    pytest.importorskip(FRAMEWORKS[framework][0], reason=f"{framework} is not installed")
+    return load_adapter(path)
+
+
+def _framework(path: str) -> str:
+    return path.split("-")[0]
+
+
+def _failure(
+    adapter: Any,
+    path: str,
+    op: str,
+    quantity: Quantity,
+    x: Argument,
+    vectors: list[Argument] | None = None,
+    **options: Any,
+) -> ConformanceFailure:
+    """What compare() raises for ``quantity`` of ``op`` on ``x`` (the vectors, by default from VECTOR_VALUES)."""
+    if getattr(adapter, method_name(op, quantity)) is None:  # type: ignore[arg-type]
+        pytest.skip(f"{path} does not provide {method_name(op, quantity)}")  # type: ignore[arg-type]
+    if vectors is None:
+        vectors = [Argument(np.array([VECTOR_VALUES[name]] * 2, x.value.dtype)) for name in VECTORS[quantity]]
+    with pytest.raises(ConformanceFailure) as raised:
+        compare(Subject(adapter, path, path), op, quantity, x, 1, vectors, **options)  # type: ignore[arg-type]
+    return raised.value
+
+
+def _shows_worst(failure: ConformanceFailure, completed: subprocess.CompletedProcess[str]) -> None:
+    """The script ran and printed the adapter's own worst element beside the oracle's value."""
+    worst = failure.worst
+    assert worst is not None and completed.returncode == 0, completed.stderr[-3000:]
+    label = f"{worst.quantity}{list(worst.index)}" if len(worst.index) else worst.quantity
+    assert (
+        completed.stdout.strip().splitlines()[-1]
+        == f"{label} = {worst.value!r} but the oracle gives {worst.expected!r}"
+    )
+
+
+@pytest.mark.parametrize("quantity", QUANTITIES)
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("path", OTHER_PATHS)
+def test_a_wrong_value_of_mlx_or_paddle_reproduces_in_its_own_words(monkeypatch, tmp_path, path, op, quantity):
+    """Every quantity of both ops, through the framework's own autodiff (mx.vjp, mx.jvp,
+    mx.vmap; paddle.grad, paddle.incubate.autograd.jvp, to_static): the script prints the
+    adapter's wrong value beside the oracle's, in an interpreter that cannot import this suite."""
+    adapter = _fresh(path)
+    prelude = _buggy(monkeypatch, SCALED.format(op=op), _framework(path), op)
+    failure = _failure(adapter, path, op, quantity, Argument(X.copy()))
+    script = failure.native_reproducer
+    assert script is not None and "conformance" not in script
+    _shows_worst(failure, _runs_without_this_suite(script, tmp_path, prelude))
+
+
+@pytest.mark.parametrize("path", OTHER_PATHS)
+def test_mlx_or_paddle_failure_after_earlier_calls_makes_them_first(monkeypatch, tmp_path, path):
+    adapter = _fresh(path)
+    prelude = _buggy(monkeypatch, SCALED.format(op="softmax"), _framework(path))  # before a path compiles it
+    earlier = run(Subject(adapter, path, path), "softmax", "forward", Argument(X[::-1].copy()), 1).call
+    failure = _failure(adapter, path, "softmax", "forward", Argument(X.copy()), earlier=[earlier])
+    assert failure.native_reproducer is not None and "turn1_x = " in failure.native_reproducer
+    _shows_worst(failure, _runs_without_this_suite(failure.native_reproducer, tmp_path, prelude))
+
+
+@pytest.mark.parametrize("path", OTHER_PATHS)
+def test_mlx_or_paddle_failure_on_a_seeded_input_makes_it_again_natively(monkeypatch, tmp_path, path):
+    recipe = Seeded((400, 300), "float32", 5, "softmax/x", 1, "logits")
+    seeded_cotangent = Seeded((400, 300), "float32", 5, "softmax/cotangent", 1, "logits")
+    cotangent = Argument(seeded_cotangent.build(), recipe=seeded_cotangent)
+    adapter = _fresh(path)
+    prelude = _buggy(monkeypatch, SCALED.format(op="softmax"), _framework(path))
+    failure = _failure(adapter, path, "softmax", "vjp", Argument(recipe.build(), recipe=recipe), [cotangent])
+    script = failure.native_reproducer
+    assert script is not None and "default_rng" in script and "base64" not in script
+    _shows_worst(failure, _runs_without_this_suite(script, tmp_path, prelude))
+
+
+# Each a bug the framework's softmax could have, and what the native script then prints.
+OTHER_FORM_BUGS = {
+    ("mlx", "shape"): ("lambda x, dim: _softmax(x, dim).reshape(-1)", r"shape: \(6,\) but the oracle gives \(2, 3\)"),
+    ("mlx", "dtype"): (
+        "lambda x, dim: _softmax(x, dim).astype(_bugged.float64)",
+        r"dtype: mlx.core.float64 for float32",
+    ),
+    ("mlx", "error"): ("lambda x, dim: x.no_such_method()", r"AttributeError: .*no_such_method"),
+    ("paddle", "shape"): (
+        "lambda x, dim: _softmax(x, dim).reshape([-1])",
+        r"shape: \(6,\) but the oracle gives \(2, 3\)",
+    ),
+    ("paddle", "dtype"): ("lambda x, dim: _softmax(x, dim).astype('float64')", r"dtype: paddle.float64 for float32"),
+    ("paddle", "error"): ("lambda x, dim: x.no_such_method()", r"AttributeError: .*no_such_method"),
+}
+
+
+@pytest.mark.parametrize("bug", ["shape", "dtype", "error"])
+@pytest.mark.parametrize("path", OTHER_PATHS)
+def test_a_wrong_form_from_mlx_or_paddle_has_a_native_script_that_shows_it(monkeypatch, tmp_path, path, bug):
+    source, shown = OTHER_FORM_BUGS[_framework(path), bug]
+    adapter = _fresh(path)
+    prelude = _buggy(monkeypatch, source, _framework(path))
+    with pytest.raises((ConformanceFailure, AdapterCallError)) as raised:
+        compare(Subject(adapter, path, path), "softmax", "forward", Argument(X.copy()), 1)
+    script = raised.value.native_reproducer
+    assert script is not None
+    completed = _runs_without_this_suite(script, tmp_path, prelude)
+    assert re.search(shown, completed.stdout + completed.stderr), (completed.stdout, completed.stderr[-2000:])
+
+
+def test_paddle_writing_into_its_input_has_a_native_script_that_shows_it(monkeypatch, tmp_path):
+    """The dynamic graph reads the caller's memory itself (paddle.from_dlpack): a write into
+    the input is one into the caller's array, in the script as in the adapter."""
+    adapter = _fresh("paddle")
+    prelude = _buggy(monkeypatch, "lambda x, dim: _softmax(x.scale_(2.0), dim)", "paddle")
+    with pytest.raises(ConformanceFailure) as raised:
+        compare(Subject(adapter, "paddle", "paddle"), "softmax", "forward", Argument(X.copy()), 1)
+    script = raised.value.native_reproducer
+    assert script is not None and "paddle.from_dlpack(x)" in script
+    completed = _runs_without_this_suite(script, tmp_path, prelude)
+    assert "x unchanged, bit for bit: False" in completed.stdout, completed.stderr[-2000:]

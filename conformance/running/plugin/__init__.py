@@ -23,6 +23,7 @@ import pytest
 from hypothesis import settings
 
 from conformance.checks import calls
+from conformance.inputs.local_constants import draw_no_local_constants
 from conformance.inputs.profiles import hypothesis_name, register_profiles
 from conformance.results.documents import Stream
 from conformance.results.records import framework_versions
@@ -49,7 +50,8 @@ def active(config: pytest.Config) -> bool:
 
 def activate(config: pytest.Config) -> None:
     """Turn the plugin on for this session: its marker, the suite's profile (unless the user
-    chose one), the session's state, the stream to the runner, and its features."""
+    chose one), draws that no literal of the suite's own code takes part in, the session's
+    state, the stream to the runner, and its features."""
     if active(config):
         return
     config.addinivalue_line("markers", "conformance(name, needs, ops): a conformance property")
@@ -57,6 +59,7 @@ def activate(config: pytest.Config) -> None:
     register_profiles()
     if chosen.hypothesis_profile is None:
         settings.load_profile(hypothesis_name(chosen.profile))
+    draw_no_local_constants()
     stream = Stream(chosen.stream_path) if chosen.stream_path else None
     if stream is not None:
         calls.heartbeat = beats(stream, seconds=0.5)

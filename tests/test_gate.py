@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from conformance.results import divergences, documents, gate
+from conformance.results.baseline import load_baseline, make_baseline, save_baseline
 from conformance.results.documents import ResultsFileError
 
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -101,7 +102,7 @@ def test_missing_files_and_patterns(tmp_path: Path) -> None:
 def test_make_baseline_keeps_the_worst_status_per_record(tmp_path: Path) -> None:
     first, second = clean(fixture("torch_run")), clean(fixture("torch_run"))
     find(second, "torch", "vjp_accuracy", "softmax", "float32")["status"] = "failed"
-    baseline = gate.make_baseline([first, second])
+    baseline = make_baseline([first, second])
     assert baseline["baseline_version"] == 1 and baseline["frameworks"] == {"torch": "2.13.0", "numpy": "2.1.3"}
     assert len(baseline["results"]) == len(first["results"])
     [entry] = [
@@ -118,20 +119,20 @@ def test_make_baseline_keeps_the_worst_status_per_record(tmp_path: Path) -> None
         "status": "failed",
     }
     path = tmp_path / "baseline.json"
-    gate.save_baseline(baseline, path)
-    assert gate.load_baseline(path) == baseline
+    save_baseline(baseline, path)
+    assert load_baseline(path) == baseline
     # a full results document is a baseline too
-    assert gate.load_baseline(FIXTURES / "torch_run.json") == gate.make_baseline([fixture("torch_run")])
+    assert load_baseline(FIXTURES / "torch_run.json") == make_baseline([fixture("torch_run")])
 
 
 def test_bad_baselines(tmp_path: Path) -> None:
     path = tmp_path / "baseline.json"
     path.write_text('{"baseline_version": 1, "results": [{"adapter": "torch"}]}', encoding="utf-8")
     with pytest.raises(ResultsFileError, match="not a valid baseline"):
-        gate.load_baseline(path)
+        load_baseline(path)
     path.write_text("[]", encoding="utf-8")
     with pytest.raises(ResultsFileError, match="not a baseline"):
-        gate.load_baseline(path)
+        load_baseline(path)
 
 
 # --- the verdict ------------------------------------------------------------------------------
@@ -139,7 +140,7 @@ def test_bad_baselines(tmp_path: Path) -> None:
 
 def test_clean_torch_and_jax_pass() -> None:
     documents = [clean(fixture("torch_run")), fixture("jax_run")]
-    verdict = gate.evaluate(documents, gate.make_baseline(documents), ["torch", "jax"], [])
+    verdict = gate.evaluate(documents, make_baseline(documents), ["torch", "jax"], [])
     assert verdict.passed, verdict.lines
     assert verdict.lines == [] and verdict.baseline_used
     without = gate.evaluate(documents, None, None, None)
@@ -162,7 +163,7 @@ def test_regression_against_the_baseline_fails() -> None:
     after = copy.deepcopy(before)
     broken = find(after, "torch-func", "vjp_accuracy", "log_softmax", "float32")
     broken.update(status="failed", message="vjp: error 12 ulp exceeds the bound 7.5 ulp\nmore detail")
-    verdict = gate.evaluate([after], gate.make_baseline([before]))
+    verdict = gate.evaluate([after], make_baseline([before]))
     assert not verdict.passed
     assert verdict.lines[0] == (
         "REGRESSED torch-func vjp_accuracy (log_softmax, float32): failed: "
@@ -173,7 +174,7 @@ def test_regression_against_the_baseline_fails() -> None:
 
 def test_newly_passing_is_reported_and_passes() -> None:
     before = fixture("torch_run")
-    baseline = gate.make_baseline([before])
+    baseline = make_baseline([before])
     verdict = gate.evaluate([clean(before)], baseline)
     assert verdict.passed
     assert len(verdict.newly_passing) == 3
@@ -194,7 +195,7 @@ def test_an_expected_framework_without_results_fails() -> None:
 
 def test_a_framework_in_the_baseline_is_expected() -> None:
     torch_run, jax_run = clean(fixture("torch_run")), fixture("jax_run")
-    verdict = gate.evaluate([torch_run], gate.make_baseline([torch_run, jax_run]))
+    verdict = gate.evaluate([torch_run], make_baseline([torch_run, jax_run]))
     assert not verdict.passed
     assert verdict.missing_frameworks == ["framework jax: no results (in the baseline)"]
     assert verdict.missing_results == []  # reported once, as the framework
@@ -207,7 +208,7 @@ def test_fewer_results_than_the_baseline_fails() -> None:
         r for r in after["results"] if not (r["adapter"] == "torch-compile" and r["property"] == "forward_accuracy")
     ]
     find(after, "torch", "forward_accuracy", "softmax", "float64").update(status="skipped", not_provided=True)
-    verdict = gate.evaluate([after], gate.make_baseline([before]), ["torch"])
+    verdict = gate.evaluate([after], make_baseline([before]), ["torch"])
     assert not verdict.passed
     assert len(verdict.missing_results) == 9
     [line] = verdict.lines
@@ -259,7 +260,7 @@ def test_recorded_divergence_problems_fail_when_no_entries_are_given() -> None:
 def test_the_same_framework_from_two_pythons() -> None:
     py311, py312 = clean(fixture("jax_run")), clean(fixture("jax_run"))
     py312["metadata"]["python"] = "3.12.7"
-    baseline = gate.make_baseline([py311, py312])
+    baseline = make_baseline([py311, py312])
     find(py312, "jax-jit", "jvp_accuracy", "softmax", "bfloat16").update(status="error", message="XlaRuntimeError")
     verdict = gate.evaluate([py311, py312], baseline, ["jax"])
     assert not verdict.passed

@@ -1,12 +1,17 @@
 """The package is grouped by the stages data passes through, and each stage imports only
 from itself and the stages below it.
 
-From the bottom: ``truth`` (dtypes, the oracle, the tolerance model) and ``inputs`` (the
-shape pools and strategies), then ``checks``, ``results``, ``running``, ``presentation``
-and ``scale``. ``conformance/adapter.py`` (the adapter protocol) and the built-in adapters
-(``adapters/``, installed as ``conformance.adapters``) sit just above ``truth``; the
-properties may import ``truth``, ``inputs``, ``checks`` and the adapter protocol. The entry
-points (``conformance/__init__.py``, ``__main__.py``, ``cli.py``) may import anything.
+From the bottom: ``truth`` (dtypes, the oracle with its ops and quantities, the tolerance
+model, and the registry of the built-in frameworks and adapters as plain names) and
+``inputs`` (the shape pools and strategies); the adapter protocol
+(``conformance/adapter.py``) just above ``truth``; then ``checks``, ``properties``,
+``results``, ``running``, ``presentation`` and ``scale``. The built-in adapters
+(``adapters/``, installed as ``conformance.adapters``) are implementations on the protocol:
+they import only it and ``truth``, and only ``running`` and above import them, where the
+loader (``conformance/running/loading.py``) turns a spec into an adapter (issue 28: no
+module below ``running/`` imports ``conformance.adapters``; the stages below know the
+built-ins by name, from ``conformance.truth.frameworks``). The entry points
+(``conformance/__init__.py``, ``__main__.py``, ``cli.py``) may import anything.
 """
 
 from __future__ import annotations
@@ -25,18 +30,32 @@ ALLOWED: dict[str, frozenset[str]] = {
     "truth": frozenset({"truth"}),
     "inputs": frozenset({"inputs", "truth"}),
     "adapter": frozenset({"adapter", "truth"}),
+    "adapters": frozenset({"adapters", "adapter", "truth"}),
     "checks": frozenset({"checks", "adapter", "inputs", "truth"}),
     "properties": frozenset({"properties", "checks", "adapter", "inputs", "truth"}),
     "results": frozenset({"results", "checks", "adapter", "inputs", "truth"}),
-    "running": frozenset({"running", "results", "properties", "checks", "adapter", "inputs", "truth"}),
+    "running": frozenset({"running", "results", "properties", "checks", "adapters", "adapter", "inputs", "truth"}),
     "presentation": frozenset(
-        {"presentation", "running", "results", "properties", "checks", "adapter", "inputs", "truth"}
+        {"presentation", "running", "results", "properties", "checks", "adapters", "adapter", "inputs", "truth"}
     ),
     "scale": frozenset(
-        {"scale", "presentation", "running", "results", "properties", "checks", "adapter", "inputs", "truth"}
+        {
+            "scale",
+            "presentation",
+            "running",
+            "results",
+            "properties",
+            "checks",
+            "adapters",
+            "adapter",
+            "inputs",
+            "truth",
+        }
     ),
 }
-STAGE_OF_NAME = {stage: stage for stage in ALLOWED} | {"adapters": "adapter", "cli": ENTRY, "__main__": ENTRY}
+BELOW_RUNNING = ("truth", "inputs", "adapter", "checks", "properties", "results")
+BUILTIN_ADAPTERS_PACKAGE = "conformance.adapters"
+STAGE_OF_NAME = {stage: stage for stage in ALLOWED} | {"cli": ENTRY, "__main__": ENTRY}
 TOP_LEVEL_LIMIT = 8
 
 
@@ -95,6 +114,20 @@ def test_each_stage_imports_only_from_itself_and_the_stages_below():
     assert not offending, "imports against the layering:\n" + "\n".join(offending)
 
 
+def test_no_module_below_running_imports_the_built_in_adapters():
+    """The stages below ``running`` know the built-in adapters by name only
+    (``conformance.truth.frameworks``); loading one is the loader's work (issue 28)."""
+    known = _modules()
+    offending = [
+        f"{path.relative_to(REPO)}:{line}: {module} imports {target}"
+        for module, path in known.items()
+        if _stage(module) in BELOW_RUNNING
+        for line, target in _imported(module, path, known)
+        if target == BUILTIN_ADAPTERS_PACKAGE or target.startswith(f"{BUILTIN_ADAPTERS_PACKAGE}.")
+    ]
+    assert not offending, "below running/, imports of the built-in adapters:\n" + "\n".join(offending)
+
+
 def test_every_module_belongs_to_a_stage():
     unplaced = [module for module in _modules() if _stage(module) == "no stage"]
     assert not unplaced, f"modules outside the stages: {unplaced}"
@@ -104,8 +137,11 @@ def test_the_top_level_holds_the_entry_points_the_adapter_protocol_and_the_stage
     modules = sorted(path.name for path in PACKAGE.glob("*.py"))
     assert len(modules) <= TOP_LEVEL_LIMIT, f"{len(modules)} modules at the top level of conformance/: {modules}"
     assert set(modules) <= {"__init__.py", "__main__.py", "cli.py", "adapter.py"}, modules
+    stage_packages = set(ALLOWED) - {"adapters"}  # the built-in adapters live in adapters/, outside conformance/
     others = sorted(
-        path.name for path in PACKAGE.iterdir() if path.suffix != ".py" and path.name not in (*ALLOWED, "__pycache__")
+        path.name
+        for path in PACKAGE.iterdir()
+        if path.suffix != ".py" and path.name not in (*stage_packages, "__pycache__")
     )
     assert not others, f"conformance/ holds more than modules and stage packages: {others}"
 
@@ -119,3 +155,27 @@ def test_the_readme_stays_short():
     assert len(lines) < README_LINE_LIMIT, (
         f"README.md has {len(lines)} lines, the limit is {README_LINE_LIMIT - 1}: move reference material into docs/"
     )
+
+
+TYPED_STAGES = ("results", "presentation")  # results end to end: typed records, baseline, verdict and views
+
+
+def _untyped_dicts(path: Path) -> list[int]:
+    """The lines of ``path`` that spell ``dict[str, Any]`` (or ``Dict[str, Any]``)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in ("dict", "Dict"):
+            arguments = node.slice.elts if isinstance(node.slice, ast.Tuple) else []
+            if len(arguments) == 2 and isinstance(arguments[1], ast.Name) and arguments[1].id == "Any":
+                found.append(node.lineno)
+    return found
+
+
+def test_results_and_presentation_have_no_untyped_dicts():
+    offending = [
+        f"{path.relative_to(REPO)}:{line}"
+        for stage in TYPED_STAGES
+        for path in sorted((PACKAGE / stage).rglob("*.py"))
+        for line in _untyped_dicts(path)
+    ]
+    assert offending == [], f"dict[str, Any] where a typed structure belongs: {offending}"

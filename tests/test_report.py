@@ -20,7 +20,9 @@ import pytest
 
 from conformance.presentation import plots, report
 from conformance.results import divergences
+from conformance.results.baseline import make_baseline
 from conformance.results.records import Record
+from conformance.results.run_metadata import RunMetadata
 from tests.test_headlines import INFORMATIVE, TENSORFLOW_GRAPH_ERROR, WHERE
 
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -176,8 +178,8 @@ def test_the_same_cause_across_dtypes_and_adapters_is_one_group() -> None:
         for i, (adapter, dtype) in enumerate([("a", "float16"), ("a", "float32"), ("b", "float32")])
     ] + [Record(adapter="a", property="q", op="softmax", dtype="float16", status="error", message="boom")]
     groups = report._groups(records, ("failed", "error"), "g")
-    assert [group["count"] for group in groups] == [3, 1]
-    assert groups[0]["reproducer"] == "x" * 10  # the smallest
+    assert [group.count for group in groups] == [3, 1]
+    assert groups[0].reproducer == "x" * 10  # the smallest
     assert report.cause(records[0]) == report.cause(records[2])
 
 
@@ -212,10 +214,9 @@ def test_a_clean_run_passes_and_divergences_show_as_xfailed(tmp_path: Path) -> N
 
 
 def test_a_baseline_shows_what_changed(tmp_path: Path) -> None:
-    from conformance.results import gate
 
     torch_run = fixture("torch_run")
-    baseline = gate.make_baseline([torch_run])
+    baseline = make_baseline([torch_run])
     for entry in baseline["results"]:
         if entry["adapter"] == "torch" and entry["status"] == "xfailed":
             entry["status"] = "failed"  # failed in the baseline, xfailed now
@@ -294,23 +295,27 @@ def test_the_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_agreement_and_behaviour_models() -> None:
-    tables = report._agreement(
-        [
-            {"a": "x", "b": "y", "op": "softmax", "dtype": "float32", "quantity": "forward", "max_abs_diff": 0.5},
-            {"a": "y", "b": "x", "op": "softmax", "dtype": "float32", "quantity": "forward", "max_abs_diff": 0.25},
-            "junk",
-        ]
+    metadata = RunMetadata.from_json(
+        {
+            "agreement": [
+                {"a": "x", "b": "y", "op": "softmax", "dtype": "float32", "quantity": "forward", "max_abs_diff": 0.5},
+                {"a": "y", "b": "x", "op": "softmax", "dtype": "float32", "quantity": "forward", "max_abs_diff": 0.25},
+                "junk",
+                {"a": "x", "op": "softmax"},
+            ],
+            "behaviour": [
+                {"adapter": "x", "input": "nan", "quantity": "forward", "outcome": "nan"},
+                {"adapter": "y", "input": "nan", "quantity": "forward", "outcome": "raises"},
+                {"input": "nan"},
+            ],
+        }
     )
-    [table] = tables
-    assert table["adapters"] == ["x", "y"]
-    assert [c["text"] for c in table["rows"][0]["cells"]] == ["·", "0.5"]
-    behaviour = report._behaviour(
-        [
-            {"adapter": "x", "input": "nan", "quantity": "forward", "outcome": "nan"},
-            {"adapter": "y", "input": "nan", "quantity": "forward", "outcome": "raises"},
-        ]
-    )
-    assert behaviour is not None and behaviour["rows"][0]["disagree"]
+    assert len(metadata.agreement) == 2 and len(metadata.behaviour) == 2  # what names no pair or adapter is left out
+    [table] = report._agreement(metadata.agreement)
+    assert table.adapters == ["x", "y"]
+    assert [c.text for c in table.rows[0].cells] == ["·", "0.5"]
+    behaviour = report._behaviour(metadata.behaviour)
+    assert behaviour is not None and behaviour.rows[0].disagree
     assert report._behaviour([]) is None
 
 

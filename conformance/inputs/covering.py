@@ -20,7 +20,7 @@ yet in a block (its presets), and depend on nothing but the run's ops and dtypes
 from __future__ import annotations
 
 import itertools
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -179,7 +179,7 @@ def coverage(ops: tuple[str, ...], dtypes: tuple[str, ...], run: int | None) -> 
     return found
 
 
-def coverage_line(entries: dict[str, dict[str, int | None]]) -> str:
+def coverage_line(entries: Mapping[str, Mapping[str, int | None]]) -> str:
     """One sentence for the summary and the report: which block ran, and what the history covers."""
     partial = {name: entry for name, entry in entries.items() if entry["block"] is not None}
     if not partial:

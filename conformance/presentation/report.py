@@ -15,9 +15,10 @@ into. Every string from adapters, exceptions and metadata goes through Jinja2's 
 Stable ids, for tests and links: ``verdict``, ``summary`` (the matrix), ``failures``
 (groups ``g-<n>``), ``divergences`` (known, grouped the same way), ``changes`` (against a
 baseline), ``versions`` (when a framework ran in several versions: one table per framework,
-``versions-<framework>``), ``accuracy``, ``bitwise`` (bit for bit: one table per adapter,
-``bitwise-<adapter>``), ``plots``, ``agreement``, ``behaviour``, ``environment``, ``records`` (one
-table per adapter, rows ``r-<adapter>-<property>``).
+``versions-<framework>``, and one of its bit-for-bit facts, ``versions-<framework>-bits``),
+``accuracy``, ``bitwise`` (bit for bit: one table per adapter, ``bitwise-<adapter>``),
+``plots``, ``agreement``, ``behaviour``, ``environment``, ``records`` (one table per adapter,
+rows ``r-<adapter>-<property>``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, fields
 
 import jinja2
 from markupsafe import Markup
@@ -38,13 +39,50 @@ from markupsafe import Markup
 from conformance.checks.headlines import headline
 from conformance.inputs.covering import coverage_line
 from conformance.presentation import plots
+from conformance.presentation.report_views import (
+    Accuracy,
+    AccuracyCell,
+    AccuracyRow,
+    AdapterRow,
+    AgreementCell,
+    AgreementRow,
+    AgreementTable,
+    Behaviour,
+    BehaviourRow,
+    BitwiseCell,
+    BitwiseRow,
+    BitwiseTable,
+    CauseGroup,
+    EnvironmentView,
+    FactRow,
+    Matrix,
+    MatrixCell,
+    MatrixRow,
+    MatrixSquare,
+    RecordRow,
+    RecordTable,
+    ReportContext,
+    RunRow,
+    SummaryContext,
+    VersionBitsCell,
+    VersionBitsRow,
+    VersionCell,
+    VersionChangeLine,
+    VersionRow,
+    VersionStep,
+    VersionView,
+)
 from conformance.results import bitwise
 from conformance.results import gate as gate_module
+from conformance.results.baseline import Baseline
+from conformance.results.bitwise_versions import BitsHistory, bits_history
 from conformance.results.divergences import RANGE_PROBLEM, Divergence
 from conformance.results.documents import documents_from, one_line, write_atomic
 from conformance.results.environment import describe as describe_fact
 from conformance.results.merge import framework_versions, merge
-from conformance.results.records import BADNESS, Document, Record, worst_per_key
+from conformance.results.records import Document, Record, rank_in_order, worst_per_key
+from conformance.results.run_metadata import AgreementEntry, BehaviourEntry
+from conformance.results.status import Status
 from conformance.truth.dtypes import DTYPE_NAMES
 
 OP_ORDER = ("softmax", "log_softmax", "any")
@@ -59,22 +97,22 @@ LABELS = {
     "not-supported": "not supported",
 }
 DISPLAY_BADNESS = {
-    "not-provided": 0,
+    "not-provided": 0.0,
     "not-supported": 0.25,
     "skipped": 0.5,
-    **{k: v for k, v in BADNESS.items() if k != "skipped"},
+    **{status.value: float(status.badness) for status in Status if status is not Status.SKIPPED},
 }
 
 
 def display_status(record: Record) -> str:
-    if record.status == "skipped" and record.not_provided:
+    if record.status is Status.SKIPPED and record.not_provided:
         return "not-provided"
-    if record.status == "skipped" and record.not_supported:
+    if record.status is Status.SKIPPED and record.not_supported:
         return "not-supported"
-    return record.status
+    return record.status.value
 
 
-def fmt_number(value: Any, digits: int = 3) -> str:
+def fmt_number(value: object, digits: int = 3) -> str:
     """Numbers for people: 3 significant digits, "—" for missing, strings as they are."""
     if value is None:
         return "—"
@@ -87,7 +125,7 @@ def fmt_number(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
-def fmt_duration(seconds: Any) -> str:
+def fmt_duration(seconds: object) -> str:
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
         return "—"
     if seconds < 60:
@@ -96,20 +134,16 @@ def fmt_duration(seconds: Any) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
-def wbr(text: Any) -> Markup:
+def wbr(text: object) -> Markup:
     """Escaped text with a line-break opportunity after each underscore (long property names)."""
     return Markup.escape(str(text)).replace("_", Markup("_<wbr>"))
 
 
-def _rank(value: str, order: Sequence[str]) -> tuple[int, str]:
-    return (order.index(value), "") if value in order else (len(order), value)
-
-
 def _ordered(values: Iterable[str], order: Sequence[str]) -> list[str]:
-    return sorted(dict.fromkeys(values), key=lambda v: _rank(v, order))
+    return sorted(dict.fromkeys(values), key=lambda v: rank_in_order(v, order))
 
 
-def _ratio(error: Any, bound: Any) -> float | None:
+def _ratio(error: object, bound: object) -> float | None:
     if isinstance(error, (int, float)) and isinstance(bound, (int, float)) and bound:
         return float(error) / float(bound)
     return None
@@ -119,12 +153,12 @@ def _ratio(error: Any, bound: Any) -> float | None:
 # view models
 
 
-def _slug(*parts: Any) -> str:
+def _slug(*parts: object) -> str:
     """An id fragment from arbitrary names (adapter names come from users)."""
     return "-".join(re.sub(r"[^A-Za-z0-9_.-]+", "_", str(part)) for part in parts)
 
 
-def _matrix(records: list[Record], adapters: list[str], verdict: gate_module.GateVerdict) -> dict[str, Any]:
+def _matrix(records: list[Record], adapters: list[str], verdict: gate_module.GateVerdict) -> Matrix:
     """Adapters x properties; each cell a glyph of ops x dtypes, worst status first in words."""
     ops = _ordered((r.op for r in records if r.op != "any"), OP_ORDER)
     dtypes = _ordered((r.dtype for r in records if r.dtype != "any"), DTYPE_NAMES)
@@ -137,7 +171,7 @@ def _matrix(records: list[Record], adapters: list[str], verdict: gate_module.Gat
             found[key] = status
     rows = []
     for adapter in adapters:
-        cells: list[dict[str, Any] | None] = []
+        cells: list[MatrixCell | None] = []
         for prop in properties:
             squares = [[found.get((adapter, prop, op, dtype), "none") for dtype in dtypes] for op in ops]
             present = [status for line in squares for status in line if status != "none"]
@@ -158,19 +192,19 @@ def _matrix(records: list[Record], adapters: list[str], verdict: gate_module.Gat
                 if squares[i][j] != "none"
             )
             cells.append(
-                {
-                    "worst": worst,
-                    "words": words,
-                    "title": f"{adapter} · {prop}: {where}",
-                    "href": f"#r-{_slug(adapter, prop)}",
-                    "squares": [
-                        [{"status": status, "label": f"{op} {dtype}"} for status, dtype in zip(line, dtypes)]
+                MatrixCell(
+                    worst=worst,
+                    words=words,
+                    title=f"{adapter} · {prop}: {where}",
+                    href=f"#r-{_slug(adapter, prop)}",
+                    squares=[
+                        [MatrixSquare(status, f"{op} {dtype}") for status, dtype in zip(line, dtypes)]
                         for line, op in zip(squares, ops)
                     ],
-                }
+                )
             )
-        rows.append({"adapter": adapter, "conforms": verdict.conforms(adapter), "cells": cells})
-    return {"ops": ops, "dtypes": dtypes, "properties": properties, "rows": rows}
+        rows.append(MatrixRow(adapter, verdict.conforms(adapter), cells))
+    return Matrix(ops, dtypes, properties, rows)
 
 
 _LOCATION = re.compile(r"\s*\[[^\[\]]*\]\s*(;|$)")  # "[torch softmax axis=1 float32]"
@@ -185,7 +219,7 @@ def cause(record: Record) -> str:
     return _NUMBER.sub("#", _INDEX.sub("[…]", text)).strip()
 
 
-def _groups(records: list[Record], statuses: tuple[str, ...], prefix: str) -> list[dict[str, Any]]:
+def _groups(records: list[Record], statuses: tuple[Status, ...], prefix: str) -> list[CauseGroup]:
     """Records of ``statuses`` grouped by :func:`cause`, the largest group first."""
     grouped: dict[tuple[str, str], list[Record]] = {}
     for record in worst_per_key(records):  # a result that several merged runs have is one member
@@ -201,22 +235,22 @@ def _groups(records: list[Record], statuses: tuple[str, ...], prefix: str) -> li
             (r for r in members if r.native_reproducer), key=lambda r: len(str(r.native_reproducer)), default=None
         )
         out.append(
-            {
-                "id": f"{prefix}-{number}",
-                "status": display_status(smallest),
-                "label": LABELS[display_status(smallest)],
-                "headline": headline(smallest.message),
-                "whole_message": _whole_message(smallest.message),
-                "count": len(members),
-                "members": [_describe(r) for r in members],
-                "reproducer": smallest.reproducer,
-                "reproducer_of": _describe(smallest),
-                "native_reproducer": native.native_reproducer if native else None,
-                "native_of": _describe(native) if native else None,
-                "framework": native.framework if native else None,
-                "blob": smallest.hypothesis_blob,
-                "reason": smallest.xfail_reason,
-            }
+            CauseGroup(
+                id=f"{prefix}-{number}",
+                status=display_status(smallest),
+                label=LABELS[display_status(smallest)],
+                headline=headline(smallest.message),
+                whole_message=_whole_message(smallest.message),
+                count=len(members),
+                members=[_describe(r) for r in members],
+                reproducer=smallest.reproducer,
+                reproducer_of=_describe(smallest),
+                native_reproducer=native.native_reproducer if native else None,
+                native_of=_describe(native) if native else None,
+                framework=native.framework if native else None,
+                blob=smallest.hypothesis_blob,
+                reason=smallest.xfail_reason,
+            )
         )
     return out
 
@@ -232,44 +266,49 @@ def _describe(record: Record) -> str:
     return " · ".join(record.key)
 
 
-def _records_by_adapter(records: list[Record], adapters: list[str]) -> list[dict[str, Any]]:
+def _records_by_adapter(records: list[Record], adapters: list[str]) -> list[RecordTable]:
     """Every record, one table per adapter, sorted by property, op and dtype."""
     out = []
     for adapter in adapters:
         own = [r for r in records if r.adapter == adapter]
-        own.sort(key=lambda r: (r.property, _rank(r.op, OP_ORDER), _rank(r.dtype, DTYPE_NAMES)))
-        rows, seen = [], set()
+        own.sort(key=lambda r: (r.property, rank_in_order(r.op, OP_ORDER), rank_in_order(r.dtype, DTYPE_NAMES)))
+        rows: list[RecordRow] = []
+        seen: set[str] = set()
         for record in own:
             anchor = f"r-{_slug(adapter, record.property)}"
             rows.append(
-                {
-                    "id": anchor if anchor not in seen else None,
-                    "record": record,
-                    "status": display_status(record),
-                    "label": LABELS[display_status(record)],
-                    "headline": headline(record.message) or headline(record.xfail_reason),
-                }
+                RecordRow(
+                    id=anchor if anchor not in seen else None,
+                    record=record,
+                    status=display_status(record),
+                    label=LABELS[display_status(record)],
+                    headline=headline(record.message) or headline(record.xfail_reason),
+                )
             )
             seen.add(anchor)
-        out.append({"adapter": adapter, "id": f"records-{_slug(adapter)}", "rows": rows})
+        out.append(RecordTable(adapter, f"records-{_slug(adapter)}", rows))
     return out
 
 
-def _accuracy(records: list[Record], adapters: list[str]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Worst:
+    """The record of a property worst against its bound, at one adapter, op and dtype."""
+
+    error: float
+    bound: float | None
+    status: str
+
+
+def _accuracy(records: list[Record], adapters: list[str]) -> Accuracy:
     measured = [r for r in records if r.max_error_ulp is not None]
     properties = list(dict.fromkeys(r.property for r in measured))
-    table: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
+    table: dict[tuple[str, str, str], dict[str, _Worst]] = {}
     for record in measured:
         row_key = (record.adapter, record.op, record.dtype)
         cell = table.setdefault(row_key, {}).get(record.property)
         error = float(record.max_error_ulp or 0.0)
-        if cell is None or error > cell["error"]:
-            table[row_key][record.property] = {
-                "error": error,
-                "bound": record.bound_ulp,
-                "ratio": _ratio(error, record.bound_ulp),
-                "status": display_status(record),
-            }
+        if cell is None or error > cell.error:
+            table[row_key][record.property] = _Worst(error, record.bound_ulp, display_status(record))
     rows = []
     dtypes = _ordered((k[2] for k in table), DTYPE_NAMES)
     ops = _ordered((k[1] for k in table), OP_ORDER)
@@ -280,127 +319,145 @@ def _accuracy(records: list[Record], adapters: list[str]) -> dict[str, Any]:
                 cells = table.get((adapter, op, dtype))
                 if cells is None:
                     continue
-                row: list[dict[str, Any] | None] = []
+                row: list[AccuracyCell | None] = []
                 for prop in properties:
                     cell = cells.get(prop)
                     if cell is None:
                         row.append(None)
                         continue
-                    ratio = cell["ratio"]
+                    ratio = _ratio(cell.error, cell.bound)
                     row.append(
-                        {
-                            "error": fmt_number(cell["error"]),
-                            "bound": fmt_number(cell["bound"]),
-                            "over": ratio is not None and ratio > 1,
-                            "ratio": "" if ratio is None else fmt_number(ratio, 2),
-                            "status": cell["status"],
-                        }
+                        AccuracyCell(
+                            error=fmt_number(cell.error),
+                            bound=fmt_number(cell.bound),
+                            over=ratio is not None and ratio > 1,
+                            ratio="" if ratio is None else fmt_number(ratio, 2),
+                            status=cell.status,
+                        )
                     )
-                rows.append({"adapter": adapter, "op": op, "dtype": dtype, "cells": row, "first": first})
+                rows.append(AccuracyRow(adapter, op, dtype, row, first))
                 first = False
-    return {"properties": properties, "rows": rows}
+    return Accuracy(properties, rows)
 
 
-def _bitwise(records: list[Record]) -> list[dict[str, Any]]:
+def _bitwise(records: list[Record]) -> list[BitwiseTable]:
     """The bit-for-bit table of each adapter (:mod:`conformance.results.bitwise`): per op and
     dtype, each aspect's verdict, where the bits first changed and by how many ulps at most."""
     out = []
     for table in bitwise.tables(records):
         rows = []
         for row in bitwise.row_order(table.rows):
-            cells: list[dict[str, Any] | None] = []
-            for cell in row.cells:
-                if cell is None:
-                    cells.append(None)
-                    continue
-                finding = cell.finding
-                measured = cell.verdict in (bitwise.SAME, bitwise.OTHER) and finding is not None
-                cells.append(
-                    {
-                        "text": cell.short(),
-                        "kind": {bitwise.SAME: "same", bitwise.OTHER: "other"}.get(cell.verdict, "none"),
-                        "failed": cell.status in ("failed", "error"),
-                        "title": finding.describe() if measured and finding is not None else cell.verdict,
-                    }
-                )
-            rows.append({"op": row.op, "dtype": row.dtype, "cells": cells})
+            cells = [None if cell is None else _bitwise_cell(cell) for cell in row.cells]
+            rows.append(BitwiseRow(row.op, row.dtype, cells))
         out.append(
-            {
-                "adapter": table.adapter,
-                "id": f"bitwise-{_slug(table.adapter)}",
-                "promised": ", ".join(table.promised) or "nothing",
-                "rows": rows,
-            }
+            BitwiseTable(
+                adapter=table.adapter,
+                id=f"bitwise-{_slug(table.adapter)}",
+                promised=", ".join(table.promised) or "nothing",
+                rows=rows,
+            )
         )
     return out
 
 
-def _agreement(entries: list[Any]) -> list[dict[str, Any]]:
+def _bitwise_cell(cell: bitwise.Cell) -> BitwiseCell:
+    """One bit-for-bit fact as a cell shows it: ``yes``, ``no: 8 rows, 4 ulp``, or why it was not measured."""
+    return BitwiseCell(
+        text=cell.short(),
+        kind={bitwise.SAME: "same", bitwise.OTHER: "other"}.get(cell.verdict, "none"),
+        failed=cell.status.failing,
+        title=cell.finding.describe() if cell.measured and cell.finding is not None else cell.verdict,
+    )
+
+
+def _agreement(entries: Sequence[AgreementEntry]) -> list[AgreementTable]:
     """Pairwise tables, one per (op, dtype, quantity): adapters x adapters -> max |a - b|."""
-    groups: dict[tuple[str, str, str], dict[tuple[str, str], Any]] = {}
+    groups: dict[tuple[str, str, str], dict[tuple[str, str], float | None]] = {}
     names: dict[tuple[str, str, str], list[str]] = {}
     for entry in entries:
-        if not isinstance(entry, dict) or "a" not in entry or "b" not in entry:
-            continue
-        key = (str(entry.get("op", "")), str(entry.get("dtype", "")), str(entry.get("quantity", "")))
-        a, b = str(entry["a"]), str(entry["b"])
+        key = (entry.op, entry.dtype, entry.quantity)
+        a, b = entry.a, entry.b
         order = names.setdefault(key, [])
         order.extend(name for name in (a, b) if name not in order)
-        value = entry.get("max_abs_diff")
+        value = entry.max_abs_diff
         pairs = groups.setdefault(key, {})
         for pair in ((a, b), (b, a)):
             old = pairs.get(pair)
-            if old is None or (isinstance(value, (int, float)) and isinstance(old, (int, float)) and value > old):
+            if old is None or (value is not None and value > old):
                 pairs[pair] = value
     tables = []
-    for key in sorted(groups, key=lambda k: (_rank(k[0], OP_ORDER), _rank(k[1], DTYPE_NAMES), k[2])):
+    for key in sorted(groups, key=lambda k: (rank_in_order(k[0], OP_ORDER), rank_in_order(k[1], DTYPE_NAMES), k[2])):
         order = names[key]
         rows = []
         for a in order:
             cells = []
             for b in order:
                 if a == b:
-                    cells.append({"text": "·", "cls": "diag"})
+                    cells.append(AgreementCell("·", "diag"))
                     continue
                 value = groups[key].get((a, b))
                 cls = "none" if value is None else ("zero" if value == 0 else "nonzero")
-                cells.append({"text": "—" if value is None else fmt_number(value), "cls": cls})
-            rows.append({"adapter": a, "cells": cells})
-        tables.append({"op": key[0], "dtype": key[1], "quantity": key[2], "adapters": order, "rows": rows})
+                cells.append(AgreementCell("—" if value is None else fmt_number(value), cls))
+            rows.append(AgreementRow(a, cells))
+        tables.append(AgreementTable(key[0], key[1], key[2], order, rows))
     return tables
 
 
-def _behaviour(entries: list[Any]) -> dict[str, Any] | None:
+def _behaviour(entries: Sequence[BehaviourEntry]) -> Behaviour | None:
     """inputs (x quantity) x adapters -> outcome; rows where adapters disagree are marked."""
     cells: dict[tuple[str, str], dict[str, str]] = {}
     adapters: list[str] = []
     for entry in entries:
-        if not isinstance(entry, dict) or "adapter" not in entry:
-            continue
-        adapter = str(entry["adapter"])
-        if adapter not in adapters:
-            adapters.append(adapter)
-        row = (str(entry.get("input", "")), str(entry.get("quantity", "")))
-        cells.setdefault(row, {})[adapter] = str(entry.get("outcome", ""))
+        if entry.adapter not in adapters:
+            adapters.append(entry.adapter)
+        cells.setdefault((entry.input, entry.quantity), {})[entry.adapter] = entry.outcome
     if not cells:
         return None
-    rows = []
-    for (inp, quantity), outcomes in cells.items():
-        rows.append(
-            {
-                "input": inp,
-                "quantity": quantity,
-                "outcomes": [outcomes.get(adapter) for adapter in adapters],
-                "disagree": len(set(outcomes.values())) > 1,
-            }
+    rows = [
+        BehaviourRow(
+            input=inp,
+            quantity=quantity,
+            outcomes=[outcomes.get(adapter) for adapter in adapters],
+            disagree=len(set(outcomes.values())) > 1,
         )
-    return {"adapters": adapters, "rows": rows}
+        for (inp, quantity), outcomes in cells.items()
+    ]
+    return Behaviour(adapters, rows)
 
 
 _CHANGE_CLASS = {"new failure": "ch-new", "fix": "ch-fix", "error moved": "ch-moved"}
+_BITS_CHANGE_CLASS = {"lost": "ch-bits-lost", "gained": "ch-bits-gained", "moved": "ch-moved"}
 
 
-def _versions(verdict: gate_module.GateVerdict) -> list[dict[str, Any]]:
+def _version_label(adapters: Sequence[str], adapter: str, *parts: str) -> str:
+    """A version view row's label: its parts, after its adapter where the view has several."""
+    return " · ".join(parts if len(adapters) == 1 else (adapter, *parts))
+
+
+def _version_bits(history: BitsHistory | None, adapters: Sequence[str]) -> list[VersionBitsRow]:
+    """The bit-for-bit facts of a version table in each version, each with the change from the
+    version before (:mod:`conformance.results.bitwise_versions`)."""
+    if history is None:
+        return []
+    rows = []
+    for row in history.rows:
+        adapter, _, op, dtype = row.key
+        cells = [
+            None
+            if cell is None
+            else VersionBitsCell(
+                fact=_bitwise_cell(cell),
+                change=None if change is None else change.mark,
+                change_class="" if change is None else _BITS_CHANGE_CLASS[change.kind],
+            )
+            for cell, change in zip(row.cells, row.changes)
+        ]
+        label = _version_label(adapters, adapter, bitwise.HEADINGS[row.aspect], op, dtype)
+        rows.append(VersionBitsRow(label, cells, row.changed))
+    return rows
+
+
+def _versions(verdict: gate_module.GateVerdict) -> list[VersionView]:
     """The version view: for each framework that ran in several versions, its results (rows:
     property x op x dtype) across them (columns, oldest first), each cell with its status, the
     worst element's error against its bound, and the change from the version before. The
@@ -411,112 +468,114 @@ def _versions(verdict: gate_module.GateVerdict) -> list[dict[str, Any]]:
         rows = []
         for row in table.rows:
             adapter, prop, op, dtype = row.key
-            cells: list[dict[str, Any] | None] = []
+            cells: list[VersionCell | None] = []
             for cell, change in zip(row.cells, row.changes):
                 if cell is None:
                     cells.append(None)
                     continue
-                status = "not-provided" if cell.status == "skipped" else cell.status
+                status = "not-provided" if cell.status is Status.SKIPPED else cell.status.value
                 ratio = _ratio(cell.max_error_ulp, cell.bound_ulp)
                 cells.append(
-                    {
-                        "status": status,
-                        "label": LABELS[status],
-                        "error": None if cell.max_error_ulp is None else fmt_number(cell.max_error_ulp),
-                        "bound": fmt_number(cell.bound_ulp),
-                        "ratio": "" if ratio is None else fmt_number(ratio, 2),
-                        "change": None if change is None else change.mark,
-                        "change_class": ""
+                    VersionCell(
+                        status=status,
+                        label=LABELS[status],
+                        error=None if cell.max_error_ulp is None else fmt_number(cell.max_error_ulp),
+                        bound=fmt_number(cell.bound_ulp),
+                        ratio="" if ratio is None else fmt_number(ratio, 2),
+                        change=None if change is None else change.mark,
+                        change_class=""
                         if change is None
                         else _CHANGE_CLASS[change.kind] + (" ch-known" if change.explained else ""),
-                        "title": one_line(headline(cell.message or cell.xfail_reason), 300),
-                    }
+                        title=one_line(headline(cell.message or cell.xfail_reason), 300),
+                    )
                 )
-            label = f"{prop} · {op} · {dtype}" if len(adapters) == 1 else f"{adapter} · {prop} · {op} · {dtype}"
-            rows.append({"label": label, "cells": cells, "changed": row.changed})
+            rows.append(VersionRow(_version_label(adapters, adapter, prop, op, dtype), cells, row.changed))
+        history = bits_history(table)
         per_version = []
         for version in table.versions[1:]:
             counts = table.counts(version)
-            words = ", ".join(
-                f"{n} {kind}{'s' if n != 1 and kind != 'error moved' else ''}" for kind, n in counts.items()
-            )
-            per_version.append({"version": version, "words": words or "no change"})
+            words = [f"{n} {kind}{'s' if n != 1 and kind != 'error moved' else ''}" for kind, n in counts.items()]
+            bits_changed = history.count(version) if history is not None else 0
+            if bits_changed:
+                words.append(f"{bits_changed} bit-for-bit change{'s' if bits_changed != 1 else ''}")
+            per_version.append(VersionStep(version, ", ".join(words) or "no change"))
         out.append(
-            {
-                "framework": table.framework,
-                "id": f"versions-{_slug(table.framework)}",
-                "adapters": adapters,
-                "versions": list(table.versions),
-                "rows": rows,
-                "changes": [
-                    {
-                        "kind": change.kind,
-                        "mark": change.mark,
-                        "text": change.describe(),
-                        "regression": change.regression,
-                    }
+            VersionView(
+                framework=table.framework,
+                id=f"versions-{_slug(table.framework)}",
+                adapters=adapters,
+                versions=list(table.versions),
+                rows=rows,
+                changes=[
+                    VersionChangeLine(change.kind, change.mark, change.describe(), change.regression)
                     for change in table.changes
                 ],
-                "per_version": per_version,
-                "newest_regression": table.newest_regression,
-            }
+                per_version=per_version,
+                newest_regression=table.newest_regression,
+                bits=_version_bits(history, adapters),
+                bits_changes=[
+                    VersionChangeLine(change.kind, change.mark, change.describe(), False)
+                    for change in (history.changes if history is not None else [])
+                ],
+            )
         )
     return out
 
 
-def _environment(documents: Sequence[Document]) -> dict[str, Any]:
+def _environment(documents: Sequence[Document]) -> EnvironmentView:
     runs = []
     for number, document in enumerate(documents, start=1):
-        meta = document.metadata
+        meta = document.run_metadata
         runs.append(
-            {
-                "number": number,
-                "python": meta.get("python", "—"),
-                "platform": meta.get("platform", "—"),
-                "profile": meta.get("profile", "—"),
-                "seed": "derandomized" if meta.get("seed") is None else meta.get("seed"),
-                "timestamp": meta.get("timestamp", "—"),
-                "duration": fmt_duration(meta.get("duration_s")),
-                "frameworks": ", ".join(f"{k} {v}" for k, v in (meta.get("frameworks") or {}).items()) or "—",
-                "results": len(document.results),
-                "coverage": coverage_line(meta["coverage"]) if meta.get("coverage") else None,
-            }
+            RunRow(
+                number=number,
+                python=_or_dash(meta.python),
+                platform=_or_dash(meta.platform),
+                profile=_or_dash(meta.profile),
+                seed="derandomized" if meta.seed is None else str(meta.seed),
+                timestamp=_or_dash(meta.timestamp),
+                duration=fmt_duration(meta.duration_s),
+                frameworks=", ".join(f"{k} {v}" for k, v in meta.frameworks.items()) or "—",
+                results=len(document.results),
+                coverage=coverage_line(meta.coverage) if meta.coverage else None,
+            )
         )
-    adapters: dict[str, dict[str, Any]] = {}
+    adapters: dict[str, AdapterRow] = {}
     for document in documents:
-        for entry in document.metadata.get("adapters") or []:
-            if not isinstance(entry, dict):
+        for entry in document.run_metadata.adapters:
+            if entry.adapter in adapters:
                 continue
-            name = str(entry.get("adapter"))
-            if name in adapters:
-                continue
-            capabilities = entry.get("capabilities") or {}
-            adapters[name] = {
-                "adapter": name,
-                "spec": entry.get("spec", ""),
-                "framework": entry.get("framework") or "user adapter",
-                "device": entry.get("device") or "—",
-                "missing": [k for k, v in capabilities.items() if not v],
-                "provided": [k for k, v in capabilities.items() if v],
-            }
+            capabilities = entry.capabilities
+            adapters[entry.adapter] = AdapterRow(
+                adapter=entry.adapter,
+                spec=entry.spec,
+                framework=entry.framework or "user adapter",
+                device=entry.device or "—",
+                missing=[k for k, v in capabilities.items() if not v],
+                provided=[k for k, v in capabilities.items() if v],
+            )
     versions = {name: " | ".join(found) for name, found in framework_versions(documents).items()}
-    used = (name for document in documents for name in document.metadata.get("divergence_files") or [])
-    files = list(dict.fromkeys(used))
-    return {
-        "runs": runs,
-        "adapters": list(adapters.values()),
-        "frameworks": versions,
-        "facts": _facts(documents),
-        "divergence_files": files,
-    }
+    used = (name for document in documents for name in document.run_metadata.divergence_files)
+    return EnvironmentView(
+        runs=runs,
+        adapters=list(adapters.values()),
+        frameworks=versions,
+        facts=_facts(documents),
+        divergence_files=list(dict.fromkeys(used)),
+    )
 
 
-def _facts(documents: Sequence[Document]) -> list[dict[str, Any]]:
+def _or_dash(text: str | None) -> str:
+    """What the page shows for a metadata field: the field, or "—" where the run recorded none."""
+    return "—" if text is None else text
+
+
+def _facts(documents: Sequence[Document]) -> list[FactRow]:
     """The environment each run recorded, one row per fact of the machine or a framework
     (runs that agree on a fact show it once; runs that differ, each value with its run)."""
     found: dict[tuple[str, str], dict[str, list[int]]] = {}
     for number, document in enumerate(documents, start=1):
-        for owner, facts in (document.metadata.get("environment") or {}).items():
+        for owner, facts in document.run_metadata.environment.items():
             for name, fact in facts.items():
                 found.setdefault((owner, name), {}).setdefault(describe_fact(fact), []).append(number)
     rows = []
@@ -525,65 +584,66 @@ def _facts(documents: Sequence[Document]) -> list[dict[str, Any]]:
             [value] = values
         else:
             value = "; ".join(f"{text} (run {', '.join(map(str, runs))})" for text, runs in values.items())
-        rows.append({"owner": owner, "fact": name, "value": value})
+        rows.append(FactRow(owner, name, value))
     return rows
 
 
 def summary_context(
-    documents: Sequence[Document | Mapping[str, Any]],
+    documents: Sequence[Document | Mapping[str, object]],
     *,
-    baseline: Mapping[str, Any] | None = None,
+    baseline: Baseline | Mapping[str, object] | None = None,
     expect: Iterable[str] | None = None,
     divergences: Sequence[Divergence] | None = None,
-) -> dict[str, Any]:
+) -> SummaryContext:
     """What the Markdown summary shows, and the top of the page: the verdict, the matrix and
     the unexplained failures."""
     documents = documents_from(documents)
     verdict = gate_module.evaluate(documents, baseline, list(expect) if expect is not None else None, divergences)
     records = verdict.records
-    return {
-        "verdict": verdict,
-        "reasons": verdict.reasons,
-        "matrix": _matrix(records, verdict.adapters, verdict),
-        "failures": _groups(records, ("failed", "error"), "g"),
-    }
+    return SummaryContext(
+        verdict=verdict,
+        reasons=verdict.reasons,
+        matrix=_matrix(records, verdict.adapters, verdict),
+        failures=_groups(records, (Status.FAILED, Status.ERROR), "g"),
+    )
 
 
 def build_context(
-    documents: Sequence[Document | Mapping[str, Any]],
+    documents: Sequence[Document | Mapping[str, object]],
     *,
-    baseline: Mapping[str, Any] | None = None,
+    baseline: Baseline | Mapping[str, object] | None = None,
     expect: Iterable[str] | None = None,
     divergences: Sequence[Divergence] | None = None,
     title: str | None = None,
-) -> dict[str, Any]:
+) -> ReportContext:
     """Everything the page shows (the summary's context and the rest), computed once."""
     documents = documents_from(documents)
-    context = summary_context(documents, baseline=baseline, expect=expect, divergences=divergences)
-    verdict = context["verdict"]
+    summary = summary_context(documents, baseline=baseline, expect=expect, divergences=divergences)
+    verdict = summary.verdict
     records = verdict.records
     adapters = verdict.adapters
-    metadata = merge(documents).metadata
-    agreement = metadata.get("agreement") or []
-    behaviour = metadata.get("behaviour") or []
-    return {
-        **context,
-        "title": title or "softmax conformance report",
-        "record_count": len(records),
-        "known": _groups(records, ("xfailed",), "k"),
-        "records": _records_by_adapter(records, adapters),
-        "accuracy": _accuracy(records, adapters),
-        "bitwise": _bitwise(records),
-        "bitwise_headings": [bitwise.HEADINGS[aspect] for aspect in bitwise.ASPECTS],
-        "plot_svg": plots.error_ratio_svg(records, adapters),
-        "agreement": _agreement(agreement if isinstance(agreement, list) else []),
-        "behaviour": _behaviour(behaviour if isinstance(behaviour, list) else []),
-        "environment": _environment(documents),
-        "versions": _versions(verdict),
-        "version_problems": [line for line in verdict.divergence_problems if f": {RANGE_PROBLEM} " in line],
-        "run_count": len(documents),
-        "timestamp": metadata.get("timestamp", ""),
-    }
+    merged = merge(documents).run_metadata
+    return ReportContext(
+        verdict=summary.verdict,
+        reasons=summary.reasons,
+        matrix=summary.matrix,
+        failures=summary.failures,
+        title=title or "softmax conformance report",
+        record_count=len(records),
+        known=_groups(records, (Status.XFAILED,), "k"),
+        records=_records_by_adapter(records, adapters),
+        accuracy=_accuracy(records, adapters),
+        bitwise=_bitwise(records),
+        bitwise_headings=[bitwise.HEADINGS[aspect] for aspect in bitwise.ASPECTS],
+        plot_svg=plots.error_ratio_svg(records, adapters),
+        agreement=_agreement(merged.agreement),
+        behaviour=_behaviour(merged.behaviour),
+        environment=_environment(documents),
+        versions=_versions(verdict),
+        version_problems=[line for line in verdict.divergence_problems if f": {RANGE_PROBLEM} " in line],
+        run_count=len(documents),
+        timestamp=merged.timestamp or "",
+    )
 
 
 def _environment_jinja() -> jinja2.Environment:
@@ -610,9 +670,9 @@ def _script_hash(script: str) -> str:
 
 
 def render_html(
-    documents: Sequence[Document | Mapping[str, Any]],
+    documents: Sequence[Document | Mapping[str, object]],
     *,
-    baseline: Mapping[str, Any] | None = None,
+    baseline: Baseline | Mapping[str, object] | None = None,
     expect: Iterable[str] | None = None,
     divergences: Sequence[Divergence] | None = None,
     title: str | None = None,
@@ -623,10 +683,10 @@ def render_html(
     return html_from(build_context(documents, baseline=baseline, expect=expect, divergences=divergences, title=title))
 
 
-def html_from(context: Mapping[str, Any]) -> str:
+def html_from(context: ReportContext) -> str:
     """The page for a :func:`build_context` context."""
-    page = dict(context)
-    plot = page.pop("plot_svg")
+    page: dict[str, object] = {field.name: getattr(context, field.name) for field in fields(context)}
+    plot = context.plot_svg
     # the SVG comes from matplotlib, which escapes text; it and the script are the only unescaped insertions
     page["plot_svg"] = None if plot is None else Markup(plot)
     page["script"] = Markup(SCRIPT)
@@ -635,10 +695,10 @@ def html_from(context: Mapping[str, Any]) -> str:
 
 
 def write_html(
-    documents: Sequence[Document | Mapping[str, Any]],
+    documents: Sequence[Document | Mapping[str, object]],
     path: str | os.PathLike[str],
     *,
-    baseline: Mapping[str, Any] | None = None,
+    baseline: Baseline | Mapping[str, object] | None = None,
     expect: Iterable[str] | None = None,
     divergences: Sequence[Divergence] | None = None,
     title: str | None = None,
@@ -668,9 +728,9 @@ SYMBOLS = {
 
 
 def render_markdown(
-    documents: Sequence[Document | Mapping[str, Any]],
+    documents: Sequence[Document | Mapping[str, object]],
     *,
-    baseline: Mapping[str, Any] | None = None,
+    baseline: Baseline | Mapping[str, object] | None = None,
     expect: Iterable[str] | None = None,
     divergences: Sequence[Divergence] | None = None,
 ) -> str:
@@ -679,10 +739,10 @@ def render_markdown(
     return markdown_from(summary_context(documents, baseline=baseline, expect=expect, divergences=divergences))
 
 
-def markdown_from(context: Mapping[str, Any]) -> str:
+def markdown_from(context: SummaryContext) -> str:
     """The Markdown summary for a :func:`summary_context` (or :func:`build_context`) context."""
-    verdict, matrix = context["verdict"], context["matrix"]
-    adapters = [row["adapter"] for row in matrix["rows"]]
+    verdict, matrix = context.verdict, context.matrix
+    adapters = [row.adapter for row in matrix.rows]
     lines = [
         f"## Softmax conformance: {'PASS' if verdict.passed else 'FAIL'}",
         "",
@@ -691,43 +751,43 @@ def markdown_from(context: Mapping[str, Any]) -> str:
         "| property | " + " | ".join(_markdown_text(a) for a in adapters) + " |",
         "|---|" + "---|" * len(adapters),
     ]
-    for column, prop in enumerate(matrix["properties"]):
-        cells = [row["cells"][column] for row in matrix["rows"]]
-        symbols = [SYMBOLS.get(cell["worst"], "·") if cell else " " for cell in cells]
+    for column, prop in enumerate(matrix.properties):
+        cells = [row.cells[column] for row in matrix.rows]
+        symbols = [SYMBOLS.get(cell.worst, "·") if cell else " " for cell in cells]
         lines.append(f"| {prop} | " + " | ".join(symbols) + " |")
     lines += ["", "✅ passed · ❌ failed · 💥 error · ⚠️ known divergence · `·` skipped or not provided", ""]
-    if context["failures"]:
+    if context.failures:
         lines += ["### Unexplained failures", ""]
-        for group in context["failures"]:
+        for group in context.failures:
             lines += [
                 "<details>",
-                f"<summary>{_markdown_text(group['headline'])} ({group['count']}: "
-                f"{_markdown_text(', '.join(group['members'][:4]))}{', …' if group['count'] > 4 else ''})</summary>",
+                f"<summary>{_markdown_text(group.headline)} ({group.count}: "
+                f"{_markdown_text(', '.join(group.members[:4]))}{', …' if group.count > 4 else ''})</summary>",
                 "",
             ]
-            if group["reproducer"]:
+            if group.reproducer:
                 lines += [
-                    f"Reproducer ({_markdown_text(group['reproducer_of'])}):",
+                    f"Reproducer ({_markdown_text(group.reproducer_of)}):",
                     "",
                     "```python",
-                    group["reproducer"],
+                    group.reproducer,
                     "```",
                 ]
-            if group["native_reproducer"]:
+            if group.native_reproducer:
                 lines += [
-                    f"The smallest in {_markdown_text(group['framework'])}'s own API "
-                    f"({_markdown_text(group['native_of'])}), without this suite:",
+                    f"The smallest in {_markdown_text(group.framework)}'s own API "
+                    f"({_markdown_text(group.native_of)}), without this suite:",
                     "",
                     "```python",
-                    group["native_reproducer"],
+                    group.native_reproducer,
                     "```",
                 ]
             lines += ["</details>", ""]
-    if context["reasons"]:
-        lines += ["### The gate also says", ""] + [f"- {_markdown_text(line)}" for line in context["reasons"]] + [""]
+    if context.reasons:
+        lines += ["### The gate also says", ""] + [f"- {_markdown_text(line)}" for line in context.reasons] + [""]
     return "\n".join(lines)
 
 
-def _markdown_text(text: Any) -> str:
+def _markdown_text(text: object) -> str:
     """``text`` safe inside a Markdown table or a <summary>: HTML escaped, pipes and newlines neutral."""
     return html.escape(str(text)).replace("|", "\\|").replace("\n", " ")

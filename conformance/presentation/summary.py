@@ -13,12 +13,19 @@ from conformance.checks.headlines import headline
 from conformance.inputs.covering import coverage_line
 from conformance.results import bitwise
 from conformance.results.gate import GateVerdict
-from conformance.results.records import STATUSES, Record
+from conformance.results.records import Record
+from conformance.results.status import Status
 
 # A reproducer longer than this (a long row's arrays) stays in the results files
 REPRODUCER_PRINTED_UP_TO = 4_000  # characters
 
-_STYLE = {"passed": "green", "failed": "bold red", "error": "bold magenta", "xfailed": "yellow", "skipped": "dim"}
+_STYLE = {
+    Status.PASSED: "green",
+    Status.FAILED: "bold red",
+    Status.ERROR: "bold magenta",
+    Status.XFAILED: "yellow",
+    Status.SKIPPED: "dim",
+}
 
 
 def print_summary(
@@ -32,7 +39,7 @@ def print_summary(
     names the results files the run wrote (JSON, HTML), where every reproducer is; ``coverage``
     which blocks of the edge catalogues the run checked (the document's ``coverage``)."""
     console = console or Console()
-    counts: dict[str, Counter[str]] = {}
+    counts: dict[str, Counter[Status]] = {}
     adapter_of: dict[str, str] = {}
     for record in records:
         spec = record.spec or record.adapter
@@ -40,12 +47,12 @@ def print_summary(
         adapter_of[spec] = record.adapter
     table = Table(title="softmax conformance")
     table.add_column("adapter", overflow="fold")
-    for status in STATUSES:
+    for status in Status:
         table.add_column(status, justify="right", style=_STYLE[status])
     table.add_column("verdict")
     for spec, counter in sorted(counts.items()):  # by name: a framework's paths sit together
         verdict_word = "conforms" if verdict.conforms(adapter_of[spec]) else "FAILS"
-        table.add_row(escape(spec), *(str(counter[status]) for status in STATUSES), verdict_word)
+        table.add_row(escape(spec), *(str(counter[status]) for status in Status), verdict_word)
     console.print(table)
     _print_bitwise(console, records)
     bad_records = [record for record in records if record.failing]

@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from conformance.checks.bitwise import ASPECT_OF, FIRST_CHANGE_UNIT, PROPERTY_OF, BitwiseFinding
 from conformance.results.records import Record, worst_per_key
+from conformance.results.status import Status
 from conformance.truth.dtypes import DTYPE_NAMES
 
 ASPECTS: tuple[str, ...] = tuple(PROPERTY_OF)
@@ -32,16 +32,21 @@ class Cell:
 
     aspect: str
     verdict: str
-    status: str
+    status: Status
     finding: BitwiseFinding | None = None
 
     @property
     def promised(self) -> bool:
         return self.finding is not None and self.finding.promised
 
+    @property
+    def measured(self) -> bool:
+        """A draw gave its verdict (:data:`SAME` or :data:`OTHER`), rather than why none did."""
+        return self.finding is not None and self.verdict in (SAME, OTHER)
+
     def short(self) -> str:
         """``yes``, ``no: 8 rows, 4 ulp``, or why it was not measured; ``(promised)`` where it was."""
-        if self.finding is None or self.verdict not in (SAME, OTHER):
+        if self.finding is None or not self.measured:
             text = self.verdict
         elif self.verdict == SAME:
             text = "yes"
@@ -58,8 +63,8 @@ class Cell:
             return f"call {self.finding.first_change}"
         return f"{self.finding.first_change} {unit}"
 
-    def as_dict(self) -> dict[str, Any]:
-        found = {"verdict": self.verdict, "status": self.status}
+    def as_dict(self) -> dict[str, object]:
+        found: dict[str, object] = {"verdict": self.verdict, "status": self.status.value}
         if self.finding is not None:
             found.update({key: value for key, value in self.finding.as_dict().items() if key != "aspect"})
         return found
@@ -87,7 +92,7 @@ class Table:
     promised: tuple[str, ...]
     rows: tuple[Row, ...]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "adapter": self.adapter,
             "spec": self.spec,
@@ -112,8 +117,12 @@ def row_order(rows: Iterable[Row]) -> list[Row]:
     return sorted(rows, key=rank)
 
 
-def _cell(record: Record) -> Cell:
-    aspect = ASPECT_OF[record.property]
+def cell_of(record: Record) -> Cell | None:
+    """The bit-for-bit fact ``record`` holds; None where it is not of a bit-for-bit property
+    (or of its op ``any``)."""
+    aspect = ASPECT_OF.get(record.property)
+    if aspect is None or record.op == "any":
+        return None
     finding = record.bitwise
     if finding is not None and finding.draws:
         return Cell(aspect, SAME if finding.identical else OTHER, record.status, finding)
@@ -128,11 +137,11 @@ def tables(records: Iterable[Record]) -> list[Table]:
     """One table per adapter that has a record of a bit-for-bit property, in the order they come."""
     by_adapter: dict[tuple[str, str], dict[tuple[str, str], dict[str, Cell]]] = {}
     for record in worst_per_key(records):
-        if record.property not in ASPECT_OF or record.op == "any":
+        cell = cell_of(record)
+        if cell is None:
             continue
         owner = (record.adapter, record.spec or record.adapter)
-        row = by_adapter.setdefault(owner, {}).setdefault((record.op, record.dtype), {})
-        row[ASPECT_OF[record.property]] = _cell(record)
+        by_adapter.setdefault(owner, {}).setdefault((record.op, record.dtype), {})[cell.aspect] = cell
     found = []
     for (adapter, spec), rows in by_adapter.items():
         promised = {cell.aspect for row in rows.values() for cell in row.values() if cell.promised}
@@ -141,6 +150,6 @@ def tables(records: Iterable[Record]) -> list[Table]:
     return found
 
 
-def metadata(records: Iterable[Record]) -> list[dict[str, Any]]:
+def metadata(records: Iterable[Record]) -> list[dict[str, object]]:
     """The tables as the results document's metadata spells them (``bitwise``)."""
     return [table.as_dict() for table in tables(records)]

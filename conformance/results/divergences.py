@@ -68,11 +68,12 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from conformance.adapters import FRAMEWORKS
 from conformance.checks.names import PROPERTY_NAMES
 from conformance.results.documents import read_text
 from conformance.results.environment import Environment, facts_for, holds
-from conformance.results.records import FAILING, Record
+from conformance.results.records import Record
+from conformance.results.status import Status
+from conformance.truth.frameworks import FRAMEWORKS
 
 DEFAULT_NAME = "known_divergences.toml"
 DEFAULT_SOURCE = f"conformance/results/{DEFAULT_NAME}"  # how messages name the packaged file
@@ -372,7 +373,7 @@ def apply(
                 None,
             )
             if entry is not None:
-                record = record.replace(status="xfailed", xfail_reason=entry.reason)
+                record = record.replace(status=Status.XFAILED, xfail_reason=entry.reason)
         out.append(record)
     return out
 
@@ -446,8 +447,7 @@ def audit(
         if entry.message is not None:
             # Pinned to one failure: stale when that failure no longer occurs anywhere it applies.
             if not any(
-                record.status in (*FAILING, "xfailed")
-                and entry.matches(record, frameworks_versions, environment=environment)
+                record.status.bad and entry.matches(record, frameworks_versions, environment=environment)
                 for record in matched
             ):
                 problems.append(f"{entry.label()}: stale: no result fails with its message any more; remove it")
@@ -512,8 +512,7 @@ def audit_versions(
         ran = sorted(by_version, key=version_key)
         anywhere = replace(entry, versions=None, environment=None)  # the versions' facts were not kept
         same_way = {
-            version: [r for r in by_version[version] if r.status in (*FAILING, "xfailed") and anywhere.matches(r, {})]
-            for version in ran
+            version: [r for r in by_version[version] if r.status.bad and anywhere.matches(r, {})] for version in ran
         }
         failing = [version for version in ran if same_way[version]]
         if not failing:

@@ -27,9 +27,9 @@ class ResultsFileError(ValueError):
     """A results or baseline file that cannot be used; the message is one line naming the file."""
 
 
-def schema() -> dict[str, Any]:
+def schema() -> dict[str, object]:
     """The results document's JSON schema, read from the package."""
-    loaded: dict[str, Any] = json.loads(_schema_text())
+    loaded: dict[str, object] = json.loads(_schema_text())
     return loaded
 
 
@@ -59,7 +59,7 @@ def schema_problem(value: Any, validator: Any = None) -> str | None:
     return f"{one_line(error.message)} (at {where})"
 
 
-def validate(document: Document | dict[str, Any]) -> None:
+def validate(document: Document | Mapping[str, object]) -> None:
     """Raise ``jsonschema.ValidationError`` when ``document`` breaks the schema."""
     raw = document.as_dict() if isinstance(document, Document) else document
     _validator().validate(raw)
@@ -184,7 +184,7 @@ class Stream:
         self._file.close()
 
 
-def parse_event(line: str) -> dict[str, Any] | None:
+def parse_event(line: str) -> dict[str, object] | None:
     """One event of a stream; None for a torn line (a worker killed mid-write)."""
     try:
         event = json.loads(line)

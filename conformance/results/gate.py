@@ -18,77 +18,27 @@ the next: a result that passes in one version and fails, unexplained, in the nex
 regression, listed as ``REGRESSED`` with the two versions, and the verdict's sentence names
 the newest version that regressed (see :mod:`conformance.results.versions`).
 
-Baseline format: a *summary* made by :func:`make_baseline` (a full results document is
-accepted as well and summarised on the fly)::
-
-    {
-      "baseline_version": 1,
-      "frameworks": {"torch": "2.13.0", "jax": "0.4.35"},
-      "results": [
-        {"framework": "torch", "adapter": "torch", "property": "forward_accuracy",
-         "op": "softmax", "dtype": "float32", "status": "passed"},
-        ...
-      ]
-    }
-
-One entry per record identity (adapter, property, op, dtype); when the documents hold the
-same identity several times (one run per Python version), the worst status is kept
-(error > failed > xfailed > passed > skipped).
+The baseline's format is :mod:`conformance.results.baseline`'s. The comparisons here are pure:
+each returns typed findings (:class:`Failure`, :class:`MissingResults`, ...); one formatter,
+:func:`verdict_from`, words them into the :class:`GateVerdict`'s lines.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-import jsonschema
 
 from conformance.checks.headlines import headline
 from conformance.results import divergences as divergences_module
+from conformance.results.baseline import Baseline, entry_key, summary_from
 from conformance.results.divergences import Divergence
-from conformance.results.documents import (
-    ResultsFileError,
-    document_from,
-    documents_from,
-    one_line,
-    read_json,
-    schema_problem,
-    write_atomic,
-)
-from conformance.results.merge import merge
-from conformance.results.records import RAN, Document, Record, RecordKey, nothing_checked, worst_per_key, worst_status
+from conformance.results.documents import documents_from, one_line
+from conformance.results.records import Document, Record, RecordKey, nothing_checked, worst_per_key
+from conformance.results.status import Status, worst_status
 from conformance.results.versions import Change, VersionTable, regression_summary, version_of_record, version_tables
 
 MAX_LINES_PER_KIND = 25
 HEADLINE_LIMIT = 140  # characters of a failure's headline in a line of the verdict
-
-BASELINE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["baseline_version", "results"],
-    "properties": {
-        "baseline_version": {"const": 1},
-        "frameworks": {"type": "object", "additionalProperties": {"type": "string"}},
-        "results": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["adapter", "property", "op", "dtype", "status"],
-                "properties": {
-                    "framework": {"type": ["string", "null"]},
-                    "adapter": {"type": "string"},
-                    "property": {"type": "string"},
-                    "op": {"type": "string"},
-                    "dtype": {"type": "string"},
-                    "status": {"enum": ["passed", "failed", "error", "skipped", "xfailed"]},
-                },
-            },
-        },
-    },
-}
 
 
 @dataclass
@@ -139,7 +89,7 @@ class GateVerdict:
             named = ", ".join(" ".join(record.key) for record in failing[:3])
             named += ", …" if len(failing) > 3 else ""
             parts.append(f"{_count(len(failing), 'unexplained failure')} ({named})")
-        parts.append(_count(sum(record.status == "xfailed" for record in results), "known divergence"))
+        parts.append(_count(sum(record.status is Status.XFAILED for record in results), "known divergence"))
         parts.extend(regression_summary(self.version_tables))
         if self.missing_frameworks:
             parts.append("; ".join(self.missing_frameworks))
@@ -155,56 +105,69 @@ def _count(number: int, noun: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# the baseline
+# the findings: what the comparisons return
 
 
-def _summary_from(value: Mapping[str, Any], source: str) -> dict[str, Any]:
-    if "schema_version" in value:
-        return make_baseline([document_from(value, source)])
-    problem = schema_problem(value, jsonschema.Draft202012Validator(BASELINE_SCHEMA))
-    if problem is not None:
-        raise ResultsFileError(f"{source}: not a valid baseline: {problem}")
-    return dict(value)
+@dataclass(frozen=True)
+class VersionRegression:
+    """A result that passed in one version of its framework and fails, unexplained, in the next."""
+
+    change: Change
+    headline: str  # of the failure in the newer version; "" when it has none
 
 
-def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A baseline summary read from ``path`` (a summary or a full results document).
-    Raises ResultsFileError, one line, when it is unusable."""
-    value = read_json(Path(path), "baseline")
-    if not isinstance(value, dict):
-        raise ResultsFileError(f"{path}: not a baseline: the top level is a JSON {type(value).__name__}")
-    return _summary_from(value, str(path))
+@dataclass(frozen=True)
+class Failure:
+    """A result that fails, unexplained: the worst of the records that hold it."""
+
+    key: RecordKey
+    worst: Record
+    baseline: Status | None  # its status in the baseline, when there is one
+    version_regressions: tuple[VersionRegression, ...] = ()
+
+    @property
+    def regressed(self) -> bool:
+        """It passed in the baseline."""
+        return self.baseline is Status.PASSED
 
 
-def make_baseline(documents: Sequence[Document | Mapping[str, Any]]) -> dict[str, Any]:
-    """The baseline summary of ``documents`` (format in the module docstring), sorted."""
-    merged = merge(documents_from(documents))
-    statuses: dict[RecordKey, list[str]] = {}
-    frameworks: dict[RecordKey, str | None] = {}
-    for record in merged.results:
-        statuses.setdefault(record.key, []).append(record.status)
-        frameworks.setdefault(record.key, record.framework)
-    results = [
-        {
-            "framework": frameworks[key],
-            "adapter": key[0],
-            "property": key[1],
-            "op": key[2],
-            "dtype": key[3],
-            "status": worst_status(found),
-        }
-        for key, found in sorted(statuses.items())
-    ]
-    return {"baseline_version": 1, "frameworks": merged.metadata["frameworks"], "results": results}
+@dataclass(frozen=True)
+class MissingFramework:
+    name: str
+    why: str  # "expected" or "in the baseline"
 
 
-def save_baseline(baseline: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
-    """Write a baseline summary as JSON, atomically."""
-    write_atomic(path, json.dumps(baseline, indent=1, sort_keys=True) + "\n")
+@dataclass(frozen=True)
+class MissingResults:
+    """A framework x property with fewer results than in the baseline."""
+
+    framework: str | None  # None: user adapters
+    property: str
+    baseline_count: int
+    keys: tuple[RecordKey, ...]  # the ones that ran in the baseline and not now
+
+
+@dataclass(frozen=True)
+class BaselineChange:
+    """A result whose status moved against the baseline without failing the gate."""
+
+    key: RecordKey
+    was: Status
+    now: Status
+
+
+@dataclass(frozen=True)
+class Findings:
+    failures: tuple[Failure, ...]
+    missing_frameworks: tuple[MissingFramework, ...]
+    missing_adapters: tuple[str, ...]  # specs asked for with no result
+    missing_results: tuple[MissingResults, ...]
+    divergence_problems: tuple[str, ...]
+    baseline_changes: tuple[BaselineChange, ...]
 
 
 # ---------------------------------------------------------------------------------------------
-# the verdict
+# the comparisons
 
 
 def explain(documents: Sequence[Document], divergences: Sequence[Divergence] | None) -> tuple[list[Record], list[str]]:
@@ -218,13 +181,13 @@ def explain(documents: Sequence[Document], divergences: Sequence[Divergence] | N
     for run, document in enumerate(documents):
         own = [record.replace(run=run) for record in document.results]
         if divergences is not None:
-            versions = {str(k): str(v) for k, v in (document.metadata.get("frameworks") or {}).items()}
-            environment = document.metadata.get("environment") or {}
+            versions = dict(document.run_metadata.frameworks)
+            environment = document.run_metadata.environment
             own = divergences_module.apply(own, divergences, versions, environment)
             found = divergences_module.audit(own, divergences, versions, environment)
             runs.append((versions, own))
         else:
-            found = [str(problem) for problem in document.metadata.get("divergence_problems") or []]
+            found = list(document.run_metadata.divergence_problems)
         problems.extend(problem for problem in found if problem not in problems)
         records.extend(own)
     if divergences is not None:
@@ -238,6 +201,121 @@ def explain(documents: Sequence[Document], divergences: Sequence[Divergence] | N
     return records, problems
 
 
+def _by_key(records: Iterable[Record]) -> dict[RecordKey, list[Record]]:
+    grouped: dict[RecordKey, list[Record]] = {}
+    for record in records:
+        grouped.setdefault(record.key, []).append(record)
+    return grouped
+
+
+def baseline_statuses(baseline: Baseline | None) -> dict[RecordKey, tuple[Status, str | None]]:
+    """Each record identity of ``baseline``: its status and its framework."""
+    if baseline is None:
+        return {}
+    return {entry_key(entry): (Status(entry["status"]), entry.get("framework")) for entry in baseline["results"]}
+
+
+def missing_frameworks(
+    records: Sequence[Record], base: Mapping[RecordKey, tuple[Status, str | None]], expect: Iterable[str] | None
+) -> list[MissingFramework]:
+    """Frameworks named in ``expect``, or with results in the baseline, that have no result now."""
+    present = {record.framework for record in records if record.ran}
+    expected: dict[str, str] = {}
+    for name in expect or []:
+        name = name.strip()
+        if name:
+            expected.setdefault(name, "expected")
+    for status, framework in base.values():
+        if framework is not None and status.ran:
+            expected.setdefault(framework, "in the baseline")
+    return [MissingFramework(name, why) for name, why in expected.items() if name not in present]
+
+
+def failures(
+    documents: Sequence[Document],
+    by_key: Mapping[RecordKey, list[Record]],
+    base: Mapping[RecordKey, tuple[Status, str | None]],
+    version_regressions: Sequence[Change],
+) -> list[Failure]:
+    """Every result that fails unexplained, with its status in the baseline and the versions
+    of its framework it regressed between."""
+    changes_of: dict[RecordKey, list[Change]] = {}
+    for change in version_regressions:
+        changes_of.setdefault(change.key, []).append(change)
+    found: list[Failure] = []
+    for key, held in by_key.items():
+        bad = [record for record in held if record.failing]
+        if not bad:
+            continue
+        worst_of_bad = worst_status(record.status for record in bad)
+        worst = next(record for record in held if record.status == worst_of_bad)
+        regressions = []
+        for change in changes_of.get(key, []):
+            after = [r for r in held if r.failing and version_of_record(documents, r) == change.after]
+            regressions.append(VersionRegression(change, _headline(after[0]) if after else ""))
+        was = base.get(key)
+        found.append(Failure(key, worst, None if was is None else was[0], tuple(regressions)))
+    return found
+
+
+def baseline_changes(
+    current: Mapping[RecordKey, Status], base: Mapping[RecordKey, tuple[Status, str | None]]
+) -> list[BaselineChange]:
+    """Results that pass now and failed (or were known to) in the baseline, and results that
+    passed in the baseline and are known divergences now."""
+    found = []
+    for key, (was, _) in base.items():
+        now = current.get(key)
+        if now is not None and ((now is Status.PASSED and was.bad) or (was is Status.PASSED and now is Status.XFAILED)):
+            found.append(BaselineChange(key, was, now))
+    return found
+
+
+def missing_results(
+    current: Mapping[RecordKey, Status],
+    base: Mapping[RecordKey, tuple[Status, str | None]],
+    absent_frameworks: Iterable[str],
+) -> list[MissingResults]:
+    """Per framework x property: the results that ran in the baseline and do not now (left
+    out for a framework with no result at all, which is missing as a whole)."""
+    absent = set(absent_frameworks)
+    missing: dict[tuple[str | None, str], list[RecordKey]] = {}
+    counts: dict[tuple[str | None, str], int] = {}
+    for key, (was, framework) in base.items():
+        if not was.ran:
+            continue
+        group = (framework, key[1])
+        counts[group] = counts.get(group, 0) + 1
+        now = current.get(key)
+        if (now is None or not now.ran) and framework not in absent:
+            missing.setdefault(group, []).append(key)
+    return [
+        MissingResults(framework, prop, counts[(framework, prop)], tuple(keys))
+        for (framework, prop), keys in missing.items()
+    ]
+
+
+def missing_adapters(documents: Iterable[Document]) -> list[str]:
+    """The adapters a run was asked for that have no result."""
+    return [
+        record.spec or record.adapter
+        for document in documents
+        for record in nothing_checked(document.run_metadata.requested, document.results)
+    ]
+
+
+def _headline(record: Record) -> str:
+    return one_line(headline(record.message), HEADLINE_LIMIT)
+
+
+# ---------------------------------------------------------------------------------------------
+# the formatter
+
+
+def _described(key: RecordKey) -> str:
+    return f"{key[0]} {key[1]} ({key[2]}, {key[3]})"
+
+
 def _capped(kind: str, items: list[str]) -> list[str]:
     lines = [f"{kind} {item}" for item in items[:MAX_LINES_PER_KIND]]
     if len(items) > MAX_LINES_PER_KIND:
@@ -245,132 +323,100 @@ def _capped(kind: str, items: list[str]) -> list[str]:
     return lines
 
 
-def evaluate(
-    documents: Sequence[Document | Mapping[str, Any]],
-    baseline: Mapping[str, Any] | None = None,
-    expect: Iterable[str] | None = None,
-    divergences: Sequence[Divergence] | None = None,
+def verdict_from(
+    findings: Findings, records: list[Record], tables: list[VersionTable], baseline_used: bool
 ) -> GateVerdict:
-    """The gate's verdict on ``documents`` (see the module docstring for what fails).
-
-    ``baseline``: a summary from :func:`make_baseline`/:func:`load_baseline` or a full
-    results document; ``expect``: framework names that must have results; ``divergences``:
-    entries to apply and audit (None: use the statuses and divergence problems the runs recorded).
-    """
-    documents = documents_from(documents)
-    records, problems = explain(documents, divergences)
-    summary = None if baseline is None else _summary_from(baseline, "baseline")
-
-    by_key: dict[RecordKey, list[Record]] = {}
-    for record in records:
-        by_key.setdefault(record.key, []).append(record)
-    current = {key: worst_status(r.status for r in found) for key, found in by_key.items()}
-
-    base: dict[RecordKey, tuple[str, str | None]] = {}
-    if summary is not None:
-        for entry in summary["results"]:
-            key = (str(entry["adapter"]), str(entry["property"]), str(entry["op"]), str(entry["dtype"]))
-            base[key] = (str(entry["status"]), entry.get("framework"))
-
-    # frameworks with results now (at least one record that ran)
-    present = {r.framework for r in records if r.ran}
-    expected: dict[str, str] = {}
-    for name in expect or []:
-        name = name.strip()
-        if name:
-            expected.setdefault(name, "expected")
-    for status, framework in base.values():
-        if framework is not None and status in RAN:
-            expected.setdefault(framework, "in the baseline")
-    missing_frameworks = [
-        f"framework {name}: no results ({why})" for name, why in expected.items() if name not in present
-    ]
-    absent = {name for name in expected if name not in present}
-
-    # A version matrix: each version is the baseline of the next. An unexplained new failure
-    # from one version to the next is a regression, listed under the versions it came between.
-    tables = version_tables(documents, records)
-    version_regressions = [change for table in tables for change in table.regressions]
-    by_version_key: dict[RecordKey, list[Change]] = {}
-    for change in version_regressions:
-        by_version_key.setdefault(change.key, []).append(change)
-
+    """The verdict's words: each finding as a line of its kind, failing kinds first."""
     unexplained: list[str] = []
-    failing_keys: list[RecordKey] = []  # the key of each line of ``unexplained``
     regressed: list[str] = []
-    for key, found in by_key.items():
-        bad = [r for r in found if r.failing]
-        if not bad:
-            continue
-        failing_keys.append(key)
-        worst = next(r for r in found if r.status == worst_status(r.status for r in bad))
-        was = base.get(key, (None, None))[0]
-        text = f"{worst.describe()}: {worst.status}: {one_line(headline(worst.message), HEADLINE_LIMIT)}"
-        if was is not None:
-            text += f" (baseline: {was})"
+    listed: set[str] = set()  # failures listed under the versions they regressed between
+    for failure in findings.failures:
+        worst = failure.worst
+        text = f"{worst.describe()}: {worst.status}: {_headline(worst)}"
+        if failure.baseline is not None:
+            text += f" (baseline: {failure.baseline})"
         unexplained.append(text)
-        if was == "passed":
+        if failure.regressed:
             regressed.append(text)
-        for change in by_version_key.get(key, []):
-            after = [r for r in found if r.failing and version_of_record(documents, r) == change.after]
-            message = one_line(headline(after[0].message), HEADLINE_LIMIT) if after else ""
-            regressed.append(f"{change.describe()}: {message}" if message else change.describe())
-
-    newly_passing: list[str] = []
-    now_xfailed: list[str] = []
-    missing_groups: dict[tuple[str | None, str], list[RecordKey]] = {}
-    baseline_counts: dict[tuple[str | None, str], int] = {}
-    for key, (was, framework) in base.items():
-        now = current.get(key)
-        if was in ("failed", "error", "xfailed") and now == "passed":
-            newly_passing.append(f"{key[0]} {key[1]} ({key[2]}, {key[3]}) (baseline: {was})")
-        if was == "passed" and now == "xfailed":
-            now_xfailed.append(f"{key[0]} {key[1]} ({key[2]}, {key[3]})")
-        if was in RAN:
-            group = (framework, key[1])
-            baseline_counts[group] = baseline_counts.get(group, 0) + 1
-            if now not in RAN and framework not in absent:
-                missing_groups.setdefault(group, []).append(key)
-    missing_results: list[str] = []
-    missing_lines: list[str] = []
-    for (framework, prop), keys in missing_groups.items():
-        total = baseline_counts[(framework, prop)]
-        names = [f"{k[0]} ({k[2]}, {k[3]})" for k in keys]
-        missing_results.extend(f"{k[0]} {k[1]} ({k[2]}, {k[3]})" for k in keys)
+        for regression in failure.version_regressions:
+            described = regression.change.describe()
+            regressed.append(f"{described}: {regression.headline}" if regression.headline else described)
+        if failure.version_regressions:
+            listed.add(text)
+    frameworks = [f"framework {missing.name}: no results ({missing.why})" for missing in findings.missing_frameworks]
+    frameworks += [f"adapter {spec}: asked for, but no property ran on it" for spec in findings.missing_adapters]
+    missing_lines = []
+    for missing in findings.missing_results:
+        names = [f"{key[0]} ({key[2]}, {key[3]})" for key in missing.keys]
         shown = ", ".join(names[:6]) + (f", ... {len(names) - 6} more" if len(names) > 6 else "")
-        label = framework if framework is not None else "user adapters"
-        missing_lines.append(f"{label} {prop}: {total - len(keys)} of {total} baseline results; missing {shown}")
-
-    missing_adapters = [
-        f"adapter {record.spec}: asked for, but no property ran on it"
-        for document in documents
-        for record in nothing_checked(document.metadata.get("requested") or [], document.results)
+        label = missing.framework if missing.framework is not None else "user adapters"
+        have = missing.baseline_count - len(missing.keys)
+        missing_lines.append(
+            f"{label} {missing.property}: {have} of {missing.baseline_count} baseline results; missing {shown}"
+        )
+    newly_passing = [
+        f"{_described(change.key)} (baseline: {change.was})"
+        for change in findings.baseline_changes
+        if change.now is Status.PASSED
     ]
-    missing_frameworks += missing_adapters
-    passed = not (unexplained or missing_frameworks or missing_results or problems)
+    now_xfailed = [_described(change.key) for change in findings.baseline_changes if change.now is Status.XFAILED]
+    problems = list(findings.divergence_problems)
     regressed_set = set(regressed)
-    # a result that regressed between versions is listed there, not again as a failure
-    listed = {text for key, text in zip(failing_keys, unexplained) if key in by_version_key}
     lines = [
         *_capped("REGRESSED", regressed),
         *_capped("FAILED", [line for line in unexplained if line not in regressed_set and line not in listed]),
-        *_capped("MISSING", missing_frameworks),
+        *_capped("MISSING", frameworks),
         *_capped("MISSING", missing_lines),
         *_capped("DIVERGENCE", problems),
         *_capped("NEWLY PASSES", newly_passing),
         *_capped("NOW XFAILED", now_xfailed),
     ]
+    absent = [_described(key) for found in findings.missing_results for key in found.keys]
     return GateVerdict(
-        passed=passed,
+        passed=not (unexplained or frameworks or absent or problems),
         lines=lines,
         unexplained=unexplained,
         regressed=regressed,
         newly_passing=newly_passing,
-        missing_frameworks=missing_frameworks,
-        missing_results=missing_results,
+        missing_frameworks=frameworks,
+        missing_results=absent,
         divergence_problems=problems,
-        baseline_used=summary is not None,
+        baseline_used=baseline_used,
         records=records,
         version_tables=tables,
-        version_regressions=version_regressions,
+        version_regressions=[change for table in tables for change in table.regressions],
     )
+
+
+def evaluate(
+    documents: Sequence[Document | Mapping[str, object]],
+    baseline: Baseline | Mapping[str, object] | None = None,
+    expect: Iterable[str] | None = None,
+    divergences: Sequence[Divergence] | None = None,
+) -> GateVerdict:
+    """The gate's verdict on ``documents`` (see the module docstring for what fails).
+
+    ``baseline``: a summary from :func:`~conformance.results.baseline.make_baseline` or
+    :func:`~conformance.results.baseline.load_baseline`, or a full results document;
+    ``expect``: framework names that must have results; ``divergences``: entries to apply
+    and audit (None: use the statuses and divergence problems the runs recorded).
+    """
+    documents = documents_from(documents)
+    records, problems = explain(documents, divergences)
+    summary = None if baseline is None else summary_from(baseline, "baseline")
+    by_key = _by_key(records)
+    current = {key: worst_status(record.status for record in held) for key, held in by_key.items()}
+    base = baseline_statuses(summary)
+    frameworks = missing_frameworks(records, base, expect)
+    # A version matrix: each version is the baseline of the next. An unexplained new failure
+    # from one version to the next is a regression, listed under the versions it came between.
+    tables = version_tables(documents, records)
+    findings = Findings(
+        failures=tuple(failures(documents, by_key, base, [c for table in tables for c in table.regressions])),
+        missing_frameworks=tuple(frameworks),
+        missing_adapters=tuple(missing_adapters(documents)),
+        missing_results=tuple(missing_results(current, base, (missing.name for missing in frameworks))),
+        divergence_problems=tuple(problems),
+        baseline_changes=tuple(baseline_changes(current, base)),
+    )
+    return verdict_from(findings, records, tables, baseline_used=summary is not None)

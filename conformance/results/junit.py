@@ -10,6 +10,7 @@ from collections import defaultdict
 from conformance.checks.headlines import headline
 from conformance.results.documents import one_line, write_atomic
 from conformance.results.records import Record
+from conformance.results.status import Status
 
 # characters XML 1.0 cannot hold at all (control characters but tab, newline, return; surrogates;
 # U+FFFE and U+FFFF): an adapter's message may carry them, and a parser rejects the file
@@ -33,9 +34,9 @@ def write_junit(records: list[Record], path: str | os.PathLike[str]) -> None:
             "testsuite",
             name=xml_text(spec),
             tests=str(len(group)),
-            failures=str(sum(r.status == "failed" for r in group)),
-            errors=str(sum(r.status == "error" for r in group)),
-            skipped=str(sum(r.status in ("skipped", "xfailed") for r in group)),
+            failures=str(sum(r.status is Status.FAILED for r in group)),
+            errors=str(sum(r.status is Status.ERROR for r in group)),
+            skipped=str(sum(r.status in (Status.SKIPPED, Status.XFAILED) for r in group)),
         )
         for record in group:
             case = ET.SubElement(
@@ -47,10 +48,10 @@ def write_junit(records: list[Record], path: str | os.PathLike[str]) -> None:
             )
             summary = xml_text(one_line(headline(record.message), 1000))
             if record.failing:
-                element = ET.SubElement(case, "failure" if record.status == "failed" else "error", message=summary)
+                element = ET.SubElement(case, "failure" if record.status is Status.FAILED else "error", message=summary)
                 element.text = xml_text("\n\n".join(filter(None, [record.message, record.reproducer])))
-            elif record.status == "skipped":
+            elif record.status is Status.SKIPPED:
                 ET.SubElement(case, "skipped", message=summary)
-            elif record.status == "xfailed":
+            elif record.status is Status.XFAILED:
                 ET.SubElement(case, "skipped", message=xml_text(f"known divergence: {record.xfail_reason or ''}"))
     write_atomic(path, ET.tostring(root, encoding="unicode", xml_declaration=True))

@@ -26,10 +26,10 @@ def framework_versions(documents: Sequence[Document]) -> dict[str, list[str]]:
     """framework -> the distinct versions the runs had installed, in run order."""
     versions: dict[str, list[str]] = {}
     for document in documents:
-        for name, version in (document.metadata.get("frameworks") or {}).items():
-            listed = versions.setdefault(str(name), [])
-            if str(version) not in listed:
-                listed.append(str(version))
+        for name, version in document.run_metadata.frameworks.items():
+            listed = versions.setdefault(name, [])
+            if version not in listed:
+                listed.append(version)
     return versions
 
 
@@ -53,11 +53,11 @@ def merge(documents: Sequence[Document]) -> Document:
     seeds = _distinct(meta.get("seed") for meta in metadatas)
     timestamps = sorted(str(meta["timestamp"]) for meta in metadatas if meta.get("timestamp"))
     profiles = _distinct(meta.get("profile") for meta in metadatas if meta.get("profile"))
-    adapters: dict[str, Any] = {}
+    adapters: dict[str, object] = {}
     for meta in metadatas:
         for entry in meta.get("adapters") or []:
             adapters.setdefault(str(entry.get("adapter")), entry)
-    combined: dict[str, Any] = {
+    combined: dict[str, object] = {
         "python": ", ".join(str(v) for v in _distinct(meta.get("python") for meta in metadatas) if v is not None),
         "platform": ", ".join(str(v) for v in _distinct(meta.get("platform") for meta in metadatas) if v is not None),
         "profile": profiles[0] if profiles else "ci",

@@ -12,21 +12,19 @@ import builtins
 import contextlib
 import dataclasses
 import datetime as _dt
+import functools
 import importlib.metadata
 import platform
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.adapters import framework_of
 from conformance.checks.bitwise import BitwiseFinding
 from conformance.checks.failures import WorstElement
 from conformance.results.environment import run_environment
-
-STATUSES: tuple[str, ...] = ("passed", "failed", "error", "skipped", "xfailed")
-FAILING: tuple[str, ...] = ("failed", "error")  # a result that fails the run unless explained
-RAN: tuple[str, ...] = ("passed", "failed", "error", "xfailed")  # a result; "skipped" is not
-BADNESS = {"skipped": 0, "passed": 1, "xfailed": 2, "failed": 3, "error": 4}  # the worst of several runs wins
+from conformance.results.run_metadata import RunMetadata
+from conformance.results.status import Status
+from conformance.truth.frameworks import framework_of
 
 RecordKey = tuple[str, str, str, str]  # adapter, property, op, dtype
 
@@ -52,7 +50,7 @@ class Record:
     property: str
     op: str
     dtype: str
-    status: str
+    status: Status  # a string naming a status is taken as that status
     message: str = ""
     spec: str | None = None  # what load_adapter was given (a user adapter's file, a built-in name)
     framework: str | None = None  # None for a user adapter (unless it declares an ad_path)
@@ -78,8 +76,12 @@ class Record:
     run: int | None = None  # which document of a merge it came from
 
     def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"status={self.status!r}, but the statuses are: {', '.join(STATUSES)}")
+        if isinstance(self.status, Status):
+            return
+        try:
+            object.__setattr__(self, "status", Status(self.status))
+        except ValueError:
+            raise ValueError(f"status={self.status!r}, but the statuses are: {', '.join(Status)}") from None
 
     @builtins.property  # the field ``property`` hides the builtin in this class
     def key(self) -> RecordKey:
@@ -94,11 +96,11 @@ class Record:
 
     @builtins.property
     def failing(self) -> bool:
-        return self.status in FAILING
+        return self.status.failing
 
     @builtins.property
     def ran(self) -> bool:
-        return self.status in RAN
+        return self.status.ran
 
     @builtins.property
     def partial(self) -> bool:
@@ -114,16 +116,16 @@ class Record:
     def replace(self, **changes: Any) -> Record:
         return dataclasses.replace(self, **changes)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         """The record as the JSON document spells it (empty optional fields left out)."""
-        found: dict[str, Any] = {
+        found: dict[str, object] = {
             "adapter": self.adapter,
             "spec": self.spec if self.spec is not None else self.adapter,
             "framework": self.framework,
             "property": self.property,
             "op": self.op,
             "dtype": self.dtype,
-            "status": self.status,
+            "status": self.status.value,
             "message": self.message,
         }
         optional = {
@@ -162,7 +164,7 @@ class Record:
             property=str(raw["property"]),
             op=str(raw["op"]),
             dtype=str(raw["dtype"]),
-            status=str(raw["status"]),
+            status=Status(str(raw["status"])),
             message=str(raw.get("message") or ""),
             spec=raw.get("spec"),
             framework=raw["framework"] if "framework" in raw else framework_of(str(raw["adapter"])),
@@ -197,7 +199,12 @@ class Document:
     results: tuple[Record, ...] = field(default=())
     schema_version: int = 1
 
-    def as_dict(self) -> dict[str, Any]:
+    @functools.cached_property
+    def run_metadata(self) -> RunMetadata:
+        """The metadata typed, for reading (``metadata`` is what is written)."""
+        return RunMetadata.from_json(self.metadata)
+
+    def as_dict(self) -> dict[str, object]:
         return {
             "schema_version": self.schema_version,
             "metadata": dict(self.metadata),
@@ -213,8 +220,10 @@ class Document:
         )
 
 
-def worst_status(statuses: Iterable[str]) -> str:
-    return max(statuses, key=lambda status: BADNESS.get(status, 0), default="skipped")
+def rank_in_order(value: str, order: Sequence[str]) -> tuple[int, str]:
+    """A sort key that puts ``value`` where ``order`` has it (an op, a dtype in their usual
+    order), and a value ``order`` lacks after all of them, alphabetically."""
+    return (order.index(value), "") if value in order else (len(order), value)
 
 
 def worst_per_key(records: Iterable[Record]) -> list[Record]:
@@ -223,7 +232,7 @@ def worst_per_key(records: Iterable[Record]) -> list[Record]:
     worst: dict[RecordKey, Record] = {}
     for record in records:
         kept = worst.get(record.key)
-        if kept is None or BADNESS[record.status] > BADNESS[kept.status]:
+        if kept is None or record.status.badness > kept.status.badness:
             worst[record.key] = record
     return list(worst.values())
 
@@ -244,8 +253,8 @@ def now() -> str:
 
 
 def metadata(
-    profile: str, seed: int | None, adapters: list[dict[str, Any]], started: str, duration: float
-) -> dict[str, Any]:
+    profile: str, seed: int | None, adapters: Sequence[Mapping[str, object]], started: str, duration: float
+) -> dict[str, object]:
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -268,7 +277,7 @@ def adapter_error(spec: str, framework: str | None, prop: str, message: str) -> 
         property=prop,
         op="any",
         dtype="any",
-        status="error",
+        status=Status.ERROR,
         message=message,
     )
 

@@ -26,14 +26,17 @@ smallest failing example, not of the inputs the passing versions saw.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from packaging.version import InvalidVersion, Version
 
+from conformance.results import bitwise
 from conformance.results.merge import tagged
-from conformance.results.records import FAILING, Document, Record, RecordKey, worst_per_key
+from conformance.results.records import Document, Record, RecordKey, rank_in_order, worst_per_key
+from conformance.results.run_metadata import RunMetadata
+from conformance.results.status import Status
 from conformance.truth.dtypes import DTYPE_NAMES
 
 MOVE_FACTOR = 2.0  # an error figure that moved by more than this, up or down, is a change
@@ -41,6 +44,8 @@ ULP_FLOOR = 1.0  # errors below one ulp are rounding: they count as one ulp when
 
 OPS = ("softmax", "log_softmax")
 ChangeKind = Literal["new failure", "fix", "error moved"]
+CellT = TypeVar("CellT")
+ChangeT = TypeVar("ChangeT")
 
 
 def version_key(version: str) -> tuple[int, Any]:
@@ -52,15 +57,15 @@ def version_key(version: str) -> tuple[int, Any]:
         return (1, version)
 
 
-def version_of(metadata: Mapping[str, Any], framework: str | None) -> str | None:
+def version_of(metadata: RunMetadata, framework: str | None) -> str | None:
     """The version of ``framework`` a run recorded; None when it recorded none, or several (a
     merged document's ``"0.4.38 | 0.6.2"``)."""
     if framework is None:
         return None
-    version = (metadata.get("frameworks") or {}).get(framework)
-    if version is None or "|" in str(version):
+    version = metadata.frameworks.get(framework)
+    if version is None or "|" in version:
         return None
-    return str(version)
+    return version
 
 
 def version_of_record(documents: Sequence[Document], record: Record) -> str | None:
@@ -68,31 +73,39 @@ def version_of_record(documents: Sequence[Document], record: Record) -> str | No
     index into ``documents``) recorded."""
     if record.run is None or not 0 <= record.run < len(documents):
         return None
-    return version_of(documents[record.run].metadata, record.framework)
+    return version_of(documents[record.run].run_metadata, record.framework)
 
 
 @dataclass(frozen=True)
 class Cell:
     """One result in one version: the worst of the runs of that version that hold it."""
 
-    status: str
+    status: Status
     max_error_ulp: float | None = None
     bound_ulp: float | None = None
     message: str = ""
     xfail_reason: str | None = None
+    bits: bitwise.Cell | None = None  # a bit-for-bit property's fact (:mod:`conformance.results.bitwise`)
 
     @classmethod
     def of(cls, record: Record) -> Cell:
-        return cls(record.status, record.max_error_ulp, record.bound_ulp, record.message, record.xfail_reason)
+        return cls(
+            record.status,
+            record.max_error_ulp,
+            record.bound_ulp,
+            record.message,
+            record.xfail_reason,
+            bitwise.cell_of(record),
+        )
 
     @property
     def ran(self) -> bool:
-        return self.status != "skipped"
+        return self.status.ran
 
     @property
     def bad(self) -> bool:
         """Fails, explained or not."""
-        return self.status in (*FAILING, "xfailed")
+        return self.status.bad
 
 
 @dataclass(frozen=True)
@@ -104,8 +117,8 @@ class Change:
     before: str  # the older version
     after: str  # the newer one
     kind: ChangeKind
-    before_status: str
-    after_status: str
+    before_status: Status
+    after_status: Status
     explained: bool = False  # a new failure a known divergence explains (xfailed)
     factor: float | None = None  # error moved: the newer error/bound over the older (floored)
     before_error: float | None = None  # error moved: each version's worst error and its bound, ulps
@@ -224,27 +237,38 @@ class VersionTable:
         return counts
 
 
-def _rank(value: str, order: Sequence[str]) -> tuple[int, str]:
-    return (order.index(value), "") if value in order else (len(order), value)
-
-
 def _row_order(key: RecordKey) -> tuple[Any, ...]:
     """Rows by adapter and property, then op and dtype in their usual order."""
     adapter, prop, op, dtype = key
-    return (adapter, prop, _rank(op, OPS), _rank(dtype, DTYPE_NAMES))
+    return (adapter, prop, rank_in_order(op, OPS), rank_in_order(dtype, DTYPE_NAMES))
+
+
+def changes_along(
+    versions: Sequence[str],
+    cells: Sequence[CellT | None],
+    ran: Callable[[CellT], bool],
+    between: Callable[[tuple[str, CellT], tuple[str, CellT]], ChangeT | None],
+) -> tuple[ChangeT | None, ...]:
+    """For each version (oldest first) the change arriving there: ``between`` the nearest
+    older version whose cell ``ran`` and this one, each as ``(version, cell)``. None for a
+    cell that is missing or did not run, and for the first that ran."""
+    changes: list[ChangeT | None] = []
+    last: tuple[str, CellT] | None = None
+    for version, cell in zip(versions, cells):
+        change = None
+        if cell is not None and ran(cell):
+            if last is not None:
+                change = between(last, (version, cell))
+            last = (version, cell)
+        changes.append(change)
+    return tuple(changes)
 
 
 def _row(framework: str, key: RecordKey, versions: Sequence[str], cells: Sequence[Cell | None]) -> Row:
-    changes: list[Change | None] = []
-    last: tuple[str, Cell] | None = None
-    for version, cell in zip(versions, cells):
-        change = None
-        if cell is not None and cell.ran:
-            if last is not None:
-                change = change_between(framework, key, last, (version, cell))
-            last = (version, cell)
-        changes.append(change)
-    return Row(key, tuple(cells), tuple(changes))
+    changes = changes_along(
+        versions, cells, lambda cell: cell.ran, lambda before, after: change_between(framework, key, before, after)
+    )
+    return Row(key, tuple(cells), changes)
 
 
 def version_tables(documents: Sequence[Document], records: Sequence[Record] | None = None) -> list[VersionTable]:

@@ -9,22 +9,28 @@ import argparse
 import random
 import signal
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from conformance.inputs.profiles import PROFILE_NAMES, default_profile
-from conformance.properties.marks import UnknownProperty, check_properties
-from conformance.results import records as results
+from conformance.inputs.profiles import PROFILE_NAMES
+from conformance.properties.marks import UnknownProperty
+from conformance.running.config import (
+    Profile,
+    RunConfig,
+    UnknownOp,
+    comma_list,
+    dtypes_named,
+    profile_named,
+    properties_named,
+)
 from conformance.running.loading import (
     ENTRY_POINT_GROUP,
     AdapterSpecError,
-    check_spec,
+    checked_specs,
     framework_adapter_specs,
     not_installed,
-    selected_specs,
 )
-from conformance.truth.dtypes import DTYPE_NAMES, UnknownDtype, dtype_named
+from conformance.truth.dtypes import DTYPE_NAMES, UnknownDtype
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -46,10 +52,6 @@ def _positive_int(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
     return number
-
-
-def _comma_list(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def _divergence_options(parser: argparse.ArgumentParser) -> None:
@@ -78,15 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the conformance properties on adapters")
     run.add_argument(
-        "--frameworks", type=_comma_list, default=None, help="e.g. torch,jax,tensorflow: each one's primary path"
+        "--frameworks", type=comma_list, default=None, help="e.g. torch,jax,tensorflow: each one's primary path"
     )
     run.add_argument("--all-paths", action="store_true", help="every AD path of the frameworks, not just the primary")
     run.add_argument(
         "--adapter", action="append", default=[], help="built-in or plugin name (see `list`), file.py:NAME, module:NAME"
     )
     run.add_argument("--profile", default=None, choices=PROFILE_NAMES)
-    run.add_argument("--dtypes", type=_comma_list, default=None, help=f"subset of {','.join(DTYPE_NAMES)}")
-    run.add_argument("--properties", type=_comma_list, default=None, help="subset of the properties to run")
+    run.add_argument("--dtypes", type=comma_list, default=None, help=f"subset of {','.join(DTYPE_NAMES)}")
+    run.add_argument("--properties", type=comma_list, default=None, help="subset of the properties to run")
     run.add_argument("--seed", type=int, default=None, help="hypothesis seed (random under the dev profile)")
     run.add_argument(
         "--block",
@@ -116,14 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     gate = commands.add_parser("gate", help="exit 1 on regressions, unexplained failures or missing results")
     gate.add_argument("results", nargs="+", help="results JSON files")
     gate.add_argument("--baseline", default=None, help="baseline file (see --write-baseline)")
-    gate.add_argument("--expect", type=_comma_list, default=None, help="frameworks that must have results")
+    gate.add_argument("--expect", type=comma_list, default=None, help="frameworks that must have results")
     gate.add_argument("--write-baseline", default=None, help="write a baseline from these results and exit")
     _divergence_options(gate)
 
     from conformance.scale import options as _bench
 
     bench = commands.add_parser("bench", help="the large tier on one input of the size you give: records, time, memory")
-    bench.add_argument("--frameworks", type=_comma_list, default=None, help="each one's primary path: torch,jax")
+    bench.add_argument("--frameworks", type=comma_list, default=None, help="each one's primary path: torch,jax")
     bench.add_argument("--adapter", action="append", default=[], help="built-in name, file.py:NAME or module:NAME")
     bench.add_argument("--elements", required=True, type=_bench.element_count, help="input size N: 100000000 or 1e8")
     bench.add_argument("--dtype", default="float32", help=f"one of {','.join(DTYPE_NAMES)}")
@@ -135,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--axis", type=int, default=-1, help="the axis the rows run along: -1 or 1 (last), 0 or -2")
     bench.add_argument("--seed", type=int, default=0, help="seed of the input and every random vector")
-    bench.add_argument("--ops", type=_comma_list, default=["softmax"], help="softmax,log_softmax")
+    bench.add_argument("--ops", type=comma_list, default=["softmax"], help="softmax,log_softmax")
     bench.add_argument(
         "--cotangents", type=_bench.element_count, default=_bench.COTANGENTS, help="random cotangents for the VJP"
     )
@@ -163,104 +165,38 @@ def _skip_not_installed(args: argparse.Namespace) -> bool:
     return bool(args.frameworks or args.adapter)
 
 
-def _adapter_specs(args: argparse.Namespace) -> list[str]:
-    """The adapters a run covers, each checked to name something loadable."""
-    specs = selected_specs(args.frameworks, args.adapter, all_paths=args.all_paths)
-    for spec in specs:
-        check_spec(spec)
-    return specs
+def run_config_from(args: argparse.Namespace) -> RunConfig:
+    """The run the ``run`` command line asks for, checked; a seed is drawn when none is given
+    outside the ``ci`` profile, so that the run can be repeated."""
+    from conformance.running.processes import available_cores
 
-
-def _check_dtypes(names: list[str] | None) -> str | None:
-    if not names:
-        return None
-    for name in names:
-        dtype_named(name)
-    return ",".join(names)
+    profile = profile_named(args.profile)
+    return RunConfig(
+        profile=profile,
+        adapters=checked_specs(args.frameworks, args.adapter, all_paths=args.all_paths),
+        seed=args.seed if args.seed is not None or profile is Profile.CI else random.randrange(2**31),
+        dtypes=dtypes_named(args.dtypes or ()),
+        properties=properties_named(args.properties or ()),
+        call_timeout=args.call_timeout,
+        jobs=args.jobs or available_cores(),
+        divergence_files=tuple(args.divergences),
+        default_divergences=not args.no_default_divergences,
+        block=args.block if profile is Profile.DEV else None,
+        json_path=args.json_path,
+    )
 
 
 def command_run(args: argparse.Namespace) -> int:
     from conformance.presentation.progress import display
     from conformance.presentation.summary import print_summary
-    from conformance.results import divergences
-    from conformance.results.documents import write_document
-    from conformance.results.environment import run_environment
     from conformance.results.gate import evaluate
-    from conformance.results.records import Document, Record
-    from conformance.running.processes import available_cores
-    from conformance.running.runner import Runner, RunOptions
+    from conformance.running.session import run_session
 
     if not _skip_not_installed(args):
         print("FAIL: nothing to check: no framework asked for is installed here", file=sys.stderr)
         return EXIT_FAILED
-    specs = _adapter_specs(args)
-    dtypes = _check_dtypes(args.dtypes)
-    properties = ",".join(check_properties(args.properties)) if args.properties else None
-    entries, sources = _known(args)
-    profile = args.profile or default_profile()
-    seed = args.seed if args.seed is not None or profile == "ci" else random.randrange(2**31)
-    started, clock = results.now(), time.monotonic()
-    records: list[Record] = []
-    live = display(plain=args.plain)
-    last_write = [0.0]
-
-    def current_document(runner: Runner, **extra: Any) -> Document:
-        from conformance.results import bitwise
-
-        meta = results.metadata(profile, seed, runner.adapters, started, time.monotonic() - clock)
-        meta.update(
-            command=["python", "-m", "conformance", *sys.argv[1:]],
-            requested=specs,
-            behaviour=runner.behaviour,
-            workers=[stats.as_record(spec) for spec, stats in runner.worker_stats.items()],
-            divergence_files=sources,
-            **extra,
-        )
-        if runner.coverage:
-            meta["coverage"] = runner.coverage
-        tables = bitwise.metadata(records)
-        if tables:
-            meta["bitwise"] = tables
-        return Document(meta, tuple(records))
-
-    versions = results.framework_versions()
-
-    def on_record(record: Record) -> None:
-        # A worker matches its own records against the known divergences; what the runner
-        # reports for a worker that died (a crash, a hang) is matched here, so that the run's
-        # verdict is the gate's.
-        [record] = divergences.apply([record], entries, versions, run_environment(runner.adapters))
-        records.append(record)
-        live.record(record)
-        if args.json_path and time.monotonic() - last_write[0] > 2.0:
-            write_document(args.json_path, current_document(runner))
-            last_write[0] = time.monotonic()
-
-    options = RunOptions(
-        profile,
-        seed,
-        args.call_timeout,
-        args.jobs or available_cores(),
-        dtypes,
-        properties,
-        tuple(args.divergences),
-        not args.no_default_divergences,
-        block=args.block,
-    )
-    runner = Runner(options, on_record, live.collected, live.running)
-    try:
-        runner.run(specs)
-    finally:
-        live.close()
-    for record in results.nothing_checked(specs, records):
-        on_record(record)
-    document = current_document(
-        runner,
-        agreement=runner.agreement(),
-        divergence_problems=divergences.audit(records, entries, versions, run_environment(runner.adapters)),
-    )
-    if args.json_path:
-        write_document(args.json_path, document)
+    document = run_session(run_config_from(args), display(plain=args.plain))
+    records = list(document.results)
     if args.junit_path:
         from conformance.results.junit import write_junit
 
@@ -274,7 +210,7 @@ def command_run(args: argparse.Namespace) -> int:
         records,
         verdict,
         written=tuple(path for path in (args.json_path, args.html_path) if path),
-        coverage=runner.coverage,
+        coverage=document.metadata.get("coverage"),
     )
     return EXIT_OK if verdict.passed else EXIT_FAILED
 
@@ -290,8 +226,8 @@ def _load_results(paths: list[str]) -> list[Any]:
 
 def command_report(args: argparse.Namespace) -> int:
     from conformance.presentation.report import build_context, html_from, markdown_from
+    from conformance.results.baseline import load_baseline
     from conformance.results.documents import write_atomic
-    from conformance.results.gate import load_baseline
 
     documents = _load_results(args.results)
     baseline = load_baseline(args.baseline) if args.baseline else None
@@ -305,7 +241,8 @@ def command_report(args: argparse.Namespace) -> int:
 
 
 def command_gate(args: argparse.Namespace) -> int:
-    from conformance.results.gate import evaluate, load_baseline, make_baseline, save_baseline
+    from conformance.results.baseline import load_baseline, make_baseline, save_baseline
+    from conformance.results.gate import evaluate
 
     documents = _load_results(args.results)
     if args.write_baseline:
@@ -323,16 +260,16 @@ def command_gate(args: argparse.Namespace) -> int:
 
 def command_bench(args: argparse.Namespace) -> int:
     from conformance.scale import bench
-    from conformance.scale.options import BenchArgumentError, options_from_args
+    from conformance.scale.options import BenchArgumentError, bench_config
 
     if not _skip_not_installed(args):
         print("FAIL: nothing to bench: no framework asked for is installed here", file=sys.stderr)
         return EXIT_FAILED
     try:
-        options = options_from_args(args)
+        config = bench_config(args)
     except BenchArgumentError as error:
         raise UsageError(f"python -m conformance bench: {error}") from None
-    return bench.run(options)
+    return bench.run(config)
 
 
 def command_list(args: argparse.Namespace) -> int:
@@ -377,6 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         AdapterSpecError,
         UnknownDtype,
         UnknownProperty,
+        UnknownOp,
         DivergenceFileError,
         ResultsFileError,
     ) as error:

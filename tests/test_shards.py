@@ -61,10 +61,11 @@ def test_a_sharded_run_gives_every_record_once_and_the_same_probes(cli):
 
 def test_a_load_error_from_every_shard_is_reported_once_but_each_shard_that_gave_up_is_reported():
     from conformance.results import records
-    from conformance.running.runner import Runner, RunOptions
+    from conformance.running.config import Profile, RunConfig
+    from conformance.running.runner import Runner
 
     seen: list[dict] = []
-    runner = Runner(RunOptions(profile="ci", jobs=2), seen.append)
+    runner = Runner(RunConfig(Profile.CI, jobs=2), seen.append)
     for _ in range(2):
         runner._report(records.adapter_error("mine.py:Mine", None, "load_adapter", "ImportError: no module x"))
     for shard in (1, 2):
@@ -79,15 +80,17 @@ def test_deaths_a_known_divergence_explains_do_not_use_up_the_restarts(tmp_path,
     divergence): four explained deaths must not cost the worker its remaining properties."""
     from conformance.results import records
     from conformance.running import runner as running
+    from conformance.running.config import Profile, RunConfig
+    from conformance.running.loading import parse_spec
 
     known = tmp_path / "known.toml"
     known.write_text(
         '[[divergence]]\nadapter = "mine"\nproperty = "crashes"\nmessage = "the worker died of SIG*"\nreason = "r"\n'
     )
     seen: list = []
-    runner = running.Runner(running.RunOptions(profile="ci", jobs=1, divergences=(str(known),)), seen.append)
+    runner = running.Runner(RunConfig(Profile.CI, divergence_files=(str(known),)), seen.append)
     monkeypatch.setattr(runner, "_start", lambda worker: None)
-    worker = running._Worker("mine", tmp_path, collected=[f"p{i}" for i in range(10)])
+    worker = running._Worker(parse_spec("mine.py:Mine"), tmp_path, collected=[f"p{i}" for i in range(10)])
 
     def dies_in(prop: str, nodeid: str) -> bool:
         identity = records.Record("mine", prop, "softmax", "float32", "skipped", spec="mine")

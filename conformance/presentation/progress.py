@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Protocol
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from conformance.results.records import Record
+from conformance.running.session import Display
 
-
-class Display(Protocol):
-    def collected(self, spec: str, count: int) -> None: ...
-
-    def record(self, record: Record) -> None: ...
-
-    def running(self, record: Record, seconds: float, examples: int) -> None: ...
-
-    def close(self) -> None: ...
-
+__all__ = ["Display", "LiveBars", "PlainLines", "display"]
 
 STILL_RUNNING_S = 15.0  # how often a plain line says that a property is still running
 

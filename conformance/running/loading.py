@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance.adapter import UnknownPromise, check_promises, declared_promises, missing_required
-from conformance.adapters import BUILTIN_ADAPTERS, FRAMEWORKS, FUNCTION_FRAMEWORKS, from_framework
+from conformance.adapters import from_framework
+from conformance.truth.frameworks import BUILTIN_ADAPTERS, FRAMEWORKS, FUNCTION_FRAMEWORKS
 
 
 class AdapterSpecError(ValueError):
@@ -91,10 +92,43 @@ _FUNCTION_PREFIX = re.compile(r"[A-Za-z][\w-]+(@[\w-]+)?")
 
 
 @dataclass(frozen=True)
-class FunctionSpec:
-    """A parsed function spec: the framework, the AD path (None: the primary), where the
-    functions are (a file or a module) and their names."""
+class BuiltinSpec:
+    """A built-in adapter's name: ``torch``, ``jax-jacfwd``, ``numpy``."""
 
+    text: str
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """The name of an adapter an installed package registers (an entry point)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """``path/to/file.py:NAME``: NAME in a Python file (its folder need not be on ``sys.path``)."""
+
+    text: str
+    location: str
+    attribute: str
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """``package.module:NAME``: NAME in an importable module."""
+
+    text: str
+    location: str
+    attribute: str
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A function spec: the framework, the AD path (None: the primary), where the functions
+    are (a file or a module) and their names."""
+
+    text: str
     framework: str
     path: str | None
     location: str
@@ -105,19 +139,43 @@ class FunctionSpec:
     def names(self) -> tuple[str, ...]:
         return (self.softmax,) if self.log_softmax is None else (self.softmax, self.log_softmax)
 
-    def on_path(self, path: str | None) -> str:
-        """The spec for the same functions on ``path`` (None: the primary)."""
+    def on_path(self, path: str | None, location: str | None = None) -> str:
+        """The spec for the same functions on ``path`` (None: the primary), from ``location``
+        (by default the spec's own)."""
         prefix = self.framework if path is None else f"{self.framework}@{path}"
-        return f"{prefix}:{self.location}:{','.join(self.names)}"
+        return f"{prefix}:{location or self.location}:{','.join(self.names)}"
 
 
-def function_spec(spec: str) -> FunctionSpec | None:
+AdapterSpec = BuiltinSpec | PluginSpec | FileSpec | ModuleSpec | FunctionSpec
+
+
+def parse_spec(spec: str | AdapterSpec) -> AdapterSpec:
+    """``spec`` as the one of the five forms it has (a parsed spec is returned as it is); an
+    :class:`AdapterSpecError` naming the valid choices when it has none of them."""
+    if not isinstance(spec, str):
+        return spec
+    if not spec:
+        raise AdapterSpecError(f"--adapter={spec!r}: empty adapter spec; {_valid_choices()}")
+    if spec in BUILTIN_ADAPTERS:
+        return BuiltinSpec(spec)
+    if spec in plugin_adapters():
+        return PluginSpec(spec)
+    functions = _function_spec(spec)
+    if functions is not None:
+        return functions
+    location, sep, attribute = spec.rpartition(":")
+    if not sep or not location or not attribute:
+        raise AdapterSpecError(f"--adapter={spec}: unknown adapter; {_valid_choices()}")
+    return FileSpec(spec, location, attribute) if _is_file(location) else ModuleSpec(spec, location, attribute)
+
+
+def _function_spec(spec: str) -> FunctionSpec | None:
     """``spec`` parsed as a function spec, or None when it has not that form (two colons, a
     name before the first); an AdapterSpecError, naming the valid choices, for an unknown
     framework or path or a bad list of functions."""
     prefix, _, rest = spec.partition(":")
     location, sep, names = rest.rpartition(":")
-    if not sep or not _FUNCTION_PREFIX.fullmatch(prefix) or spec in BUILTIN_ADAPTERS or spec in plugin_adapters():
+    if not sep or not _FUNCTION_PREFIX.fullmatch(prefix):
         return None
     framework, _, path = prefix.partition("@")
     if framework not in FUNCTION_FRAMEWORKS:
@@ -132,11 +190,14 @@ def function_spec(spec: str) -> FunctionSpec | None:
     if not location or not 1 <= len(functions) <= 2 or not all(name.strip() for name in functions):
         raise AdapterSpecError(f"--adapter={spec}: a function spec is {FUNCTION_SPEC_FORM}")
     functions = [name.strip() for name in functions]
-    return FunctionSpec(framework, path or None, location, functions[0], functions[1] if len(functions) == 2 else None)
+    return FunctionSpec(
+        spec, framework, path or None, location, functions[0], functions[1] if len(functions) == 2 else None
+    )
 
 
-def _load_functions(spec: str, parsed: FunctionSpec) -> Any:
+def _load_functions(parsed: FunctionSpec) -> Any:
     """The adapter of a function spec: its functions, wrapped by from_<framework>."""
+    spec = parsed.text
     module = _module_at(spec, parsed.location)
     functions = []
     for name in parsed.names:
@@ -155,39 +216,30 @@ def _load_functions(spec: str, parsed: FunctionSpec) -> Any:
     )
 
 
-def _split(spec: str) -> tuple[str, str]:
-    location, sep, attribute = spec.rpartition(":")
-    if not sep or not location or not attribute:
-        raise AdapterSpecError(f"--adapter={spec}: unknown adapter; {_valid_choices()}")
-    return location, attribute
-
-
-def load_adapter(spec: str) -> Any:
+def load_adapter(spec: str | AdapterSpec) -> Any:
     """The adapter named by ``spec``.
 
     ``spec`` is a built-in name (``torch``, ``jax``, ``tensorflow``, their AD-path variants,
     ``numpy``), the name of a plugin adapter (see the module docstring), ``path/to/file.py:NAME``
-    (the file's folder need not be on ``sys.path``) or ``package.module:NAME``. NAME is a class,
-    instantiated with no arguments, or an instance.
+    (the file's folder need not be on ``sys.path``), ``package.module:NAME`` or a function spec.
+    NAME is a class, instantiated with no arguments, or an instance.
     """
-    if not isinstance(spec, str) or not spec:
-        raise AdapterSpecError(f"--adapter={spec!r}: empty adapter spec; {_valid_choices()}")
-    if spec in plugin_adapters():
-        return _instance(plugin_adapters()[spec].load())  # a broken entry point raises here: an error record
-    parsed = function_spec(spec)
-    if parsed is not None:
-        return _instance(_load_functions(spec, parsed))
-    if spec in BUILTIN_ADAPTERS:
-        module_name, attribute = BUILTIN_ADAPTERS[spec]
+    parsed = parse_spec(spec)
+    if isinstance(parsed, PluginSpec):
+        return _instance(plugin_adapters()[parsed.text].load())  # a broken entry point raises here: an error record
+    if isinstance(parsed, FunctionSpec):
+        return _instance(_load_functions(parsed))
+    if isinstance(parsed, BuiltinSpec):
+        module_name, attribute = BUILTIN_ADAPTERS[parsed.text]
         module = importlib.import_module(module_name)
     else:
-        location, attribute = _split(spec)
-        module = _module_at(spec, location)
+        attribute = parsed.attribute
+        module = _module_at(parsed.text, parsed.location)
     try:
         target = getattr(module, attribute)
     except AttributeError:
         raise AdapterSpecError(
-            f"--adapter={spec}: {module.__name__} has no {attribute!r}; {_valid_choices()}"
+            f"--adapter={parsed.text}: {module.__name__} has no {attribute!r}; {_valid_choices()}"
         ) from None
     return _instance(target)
 
@@ -219,22 +271,14 @@ def _instance(target: Any) -> Any:
     return adapter
 
 
-def absolute_spec(spec: str) -> str:
+def absolute_spec(spec: str | AdapterSpec) -> str:
     """``spec`` with a file's path made absolute, so that it loads from any folder."""
-    if spec in BUILTIN_ADAPTERS or spec in plugin_adapters() or ":" not in spec:
-        return spec
-    parsed = function_spec(spec)
-    if parsed is not None:
-        if not _is_file(parsed.location):
-            return spec
-        location = str(Path(parsed.location).resolve())
-        return FunctionSpec(parsed.framework, parsed.path, location, parsed.softmax, parsed.log_softmax).on_path(
-            parsed.path
-        )
-    location, attribute = _split(spec)
-    if _is_file(location):
-        return f"{Path(location).resolve()}:{attribute}"
-    return spec
+    parsed = parse_spec(spec)
+    if isinstance(parsed, FunctionSpec) and _is_file(parsed.location):
+        return parsed.on_path(parsed.path, str(Path(parsed.location).resolve()))
+    if isinstance(parsed, FileSpec):
+        return f"{Path(parsed.location).resolve()}:{parsed.attribute}"
+    return parsed.text
 
 
 def _is_file(location: str) -> bool:
@@ -294,28 +338,42 @@ def selected_specs(
     return list(dict.fromkeys(specs))
 
 
+def checked_specs(
+    frameworks: list[str] | None,
+    adapters: Sequence[str],
+    *,
+    all_paths: bool = False,
+    default: Sequence[str] | None = None,
+) -> tuple[AdapterSpec, ...]:
+    """What a run covers (:func:`selected_specs`), parsed, each checked to name something
+    loadable (:func:`check_spec`)."""
+    specs = tuple(
+        parse_spec(spec) for spec in selected_specs(frameworks, adapters, all_paths=all_paths, default=default)
+    )
+    for spec in specs:
+        check_spec(spec)
+    return specs
+
+
 def _on_paths(spec: str, all_paths: bool) -> list[str]:
     """``spec``; with ``all_paths``, a function spec without a path stands for one spec per AD
     path of its framework, the primary's being ``spec`` itself."""
-    parsed = function_spec(spec) if all_paths else None
-    if parsed is None or parsed.path is not None:
+    parsed = parse_spec(spec) if all_paths else None
+    if not isinstance(parsed, FunctionSpec) or parsed.path is not None:
         return [spec]
     return [spec, *(parsed.on_path(path) for path in FRAMEWORKS[parsed.framework][1][1:])]
 
 
-def check_spec(spec: str) -> None:
+def check_spec(spec: str | AdapterSpec) -> None:
     """Reject, without importing anything, a spec that cannot name an adapter: no such file or
     module, or a NAME its source does not define at the top level (for a function spec, each
     of its functions)."""
-    if spec in BUILTIN_ADAPTERS or spec in plugin_adapters():
-        return
-    parsed = function_spec(spec)
-    if parsed is not None:
+    parsed = parse_spec(spec)
+    if isinstance(parsed, FunctionSpec):
         for name in parsed.names:
-            _check_location(spec, parsed.location, name)
-        return
-    location, attribute = _split(spec)
-    _check_location(spec, location, attribute)
+            _check_location(parsed.text, parsed.location, name)
+    elif isinstance(parsed, (FileSpec, ModuleSpec)):
+        _check_location(parsed.text, parsed.location, parsed.attribute)
 
 
 def _check_location(spec: str, location: str, attribute: str) -> None:

@@ -1,6 +1,6 @@
 """Run each adapter in its own worker process, and survive whatever the adapter does.
 
-A worker is ``python -m pytest --pyargs conformance.properties --adapter SPEC`` with the
+A worker is ``python -m pytest --pyargs conformance.properties --run-config PATH`` with the
 plugin streaming JSON-lines events to a file. The runner reads the stream as it grows:
 
 * a worker killed by a signal (a segfault, an abort) becomes an ``error`` record for the
@@ -12,13 +12,15 @@ plugin streaming JSON-lines events to a file. The runner reads the stream as it 
   what it finished.
 
 With more cores than adapters, each adapter is split into shards, each a worker with its
-share of the (op, dtype) pairs (``--conformance-shard K/N``): one adapter on two cores runs
-as two halves. Each worker's math libraries get its share of the cores (:func:`share_cores`).
+share of the (op, dtype) pairs: one adapter on two cores runs as two halves. Each worker is
+given its whole configuration as one file (:meth:`RunConfig.write`, ``--run-config PATH``),
+and its math libraries its share of the cores (:func:`share_cores`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -33,38 +35,22 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapters import framework_of
 from conformance.checks.shared import SHARED_ENVIRONMENT_VARIABLE
 from conformance.checks.thread_count import THREAD_VARIABLES
 from conformance.results.documents import parse_event
 from conformance.results.records import Record, adapter_error
 from conformance.running import history, probes
 from conformance.running.compilation_cache import cache_root, worker_environment
+from conformance.running.config import Profile, RunConfig
+from conformance.running.loading import AdapterSpec
 from conformance.running.processes import available_cores, signal_name
-from conformance.truth.dtypes import DTYPE_NAMES
-from conformance.truth.oracle import OPS
+from conformance.truth.frameworks import framework_of
 
 MAX_RESTARTS = 3  # deaths that no known divergence explains, before a worker's remaining properties are given up
 GRACE_S = 10.0
 STARTUP_S = 300.0  # importing a framework and collecting, before the first test starts
 _POLL_S = 0.05
 RUNNING_EVERY_S = 1.0  # how often the runner says what each worker runs
-
-
-@dataclass
-class RunOptions:
-    profile: str
-    seed: int | None = None
-    call_timeout: float = 60.0
-    jobs: int = field(default_factory=available_cores)
-    dtypes: str | None = None
-    properties: str | None = None
-    divergences: tuple[str, ...] = ()  # known-divergence files of the user's
-    default_divergences: bool = True  # the suite's own entries too
-    ops: str | None = None  # comma-separated; None: both
-    large_input: str | None = None  # ROWSxLENGTH@AXIS, the large_input property's input (bench)
-    cotangents: int = 1  # random cotangents of the large checks' VJP
-    block: int | None = None  # dev: the run number that picks the edge catalogues' blocks (None: the next one)
 
 
 @dataclass
@@ -87,7 +73,7 @@ class WorkerStats:
 
 @dataclass
 class _Worker:
-    spec: str
+    parsed: AdapterSpec
     folder: Path
     shard: tuple[int, int] | None = None  # (K, N): the K-th of N shares of the (op, dtype) pairs
     restarts: int = 0
@@ -106,6 +92,10 @@ class _Worker:
     started: float | None = None
     launched: float = 0.0  # when the current process started
     finished_metadata: dict[str, Any] | None = None
+
+    @property
+    def spec(self) -> str:
+        return self.parsed.text
 
     @property
     def stream(self) -> Path:
@@ -134,9 +124,9 @@ def share_cores(environment: dict[str, str], jobs: int, cores: int) -> dict[str,
     return {**{name: share for name in THREAD_VARIABLES}, **environment}
 
 
-def worker_command(
-    spec: str, options: RunOptions, stream: Path, skip: Path | None, shard: tuple[int, int] | None = None
-) -> list[str]:
+def worker_command(config_path: Path, seed: int | None) -> list[str]:
+    """The worker's command line: the properties, with the run configuration at ``config_path``
+    (and the seed for Hypothesis' own option)."""
     command = [
         sys.executable,
         "-m",
@@ -151,53 +141,23 @@ def worker_command(
         "no:warnings",
         "-p",
         "no:randomly",
-        "--adapter",
-        spec,
-        "--conformance-profile",
-        options.profile,
-        "--conformance-stream",
-        str(stream),
-        "--call-timeout",
-        str(options.call_timeout),
-        "--conformance-probes",
-        str(stream.parent),
+        "--run-config",
+        str(config_path),
     ]
-    if options.seed is not None:
-        command += ["--hypothesis-seed", str(options.seed)]
-    if options.dtypes:
-        command += ["--dtypes", options.dtypes]
-    if options.ops:
-        command += ["--conformance-ops", options.ops]
-    if options.large_input:
-        command += ["--conformance-large-input", options.large_input]
-    if options.block is not None:
-        command += ["--conformance-block", str(options.block)]
-    if options.cotangents != 1:
-        command += ["--conformance-cotangents", str(options.cotangents)]
-    if options.properties:
-        command += ["--properties", options.properties]
-    for path in options.divergences:
-        command += ["--divergences", path]
-    if not options.default_divergences:
-        command.append("--no-default-divergences")
-    if skip is not None:
-        command += ["--conformance-skip", str(skip)]
-    if shard is not None:
-        command += ["--conformance-shard", f"{shard[0]}/{shard[1]}"]
-    return command
+    return command if seed is None else [*command, "--hypothesis-seed", str(seed)]
 
 
 class Runner:
-    """Runs adapters in workers, at most ``jobs`` at once, reporting records as they arrive."""
+    """Runs a configuration's adapters in workers, at most ``jobs`` at once, reporting records
+    as they arrive."""
 
     def __init__(
         self,
-        options: RunOptions,
+        config: RunConfig,
         on_record: Callable[[Record], None],
         on_collected: Callable[[str, int], None] = lambda spec, count: None,
         on_running: Callable[[Record, float, int], None] = lambda record, seconds, examples: None,
     ) -> None:
-        self.options = options
         self.on_record = on_record
         self.on_collected = on_collected
         self.on_running = on_running
@@ -205,7 +165,7 @@ class Runner:
         self.behaviour: list[dict[str, Any]] = []
         self.outputs: dict[str, dict[str, np.ndarray]] = {}
         self._scratch = Path(tempfile.mkdtemp(prefix="conformance-run-"))
-        self._environment = share_cores(worker_environment(), options.jobs, available_cores())
+        self._environment = share_cores(worker_environment(), config.jobs, available_cores())
         self._cache_folder = cache_root(self._environment)
         self.worker_seconds: dict[str, float] = {}  # a worker's time when it ran without a restart (history)
         self.worker_stats: dict[str, WorkerStats] = {}
@@ -213,20 +173,22 @@ class Runner:
         self._adapter_errors: set[tuple[Any, Any]] = set()
         self._divergences: tuple[list[Any], dict[str, str]] | None = None
         self.coverage: dict[str, Any] = {}  # the edge catalogues' blocks, as the workers report them
-        if options.profile == "dev" and options.block is None:  # every worker of the run takes the same
-            options.block = history.next_run(self._cache_folder)
+        if config.profile is Profile.DEV and config.block is None:  # every worker of the run takes the same
+            config = dataclasses.replace(config, block=history.next_run(self._cache_folder))
+        self.config = config
+        self._call_timeout = config.call_timeout if config.call_timeout is not None else float("inf")
 
-    def run(self, specs: list[str]) -> None:
-        """Run every spec, each split into shards where that shortens the run, the longest
+    def run(self) -> None:
+        """Run every adapter, each split into shards where that shortens the run, the longest
         worker (as timed in earlier runs) first (:func:`history.plan`)."""
-        dtypes = len(self.options.dtypes.split(",")) if self.options.dtypes else len(DTYPE_NAMES)
-        ops = len(self.options.ops.split(",")) if self.options.ops else len(OPS)
-        pieces = history.plan(specs, history.load(self._cache_folder), self.options.jobs, ops * dtypes)
+        specs = self.config.specs
+        pairs = len(self.config.ops) * len(self.config.dtypes)
+        pieces = history.plan(specs, history.load(self._cache_folder), self.config.jobs, pairs)
         if len(specs) > 1:  # adapters check the same large inputs: their reference values are computed once
             self._environment[SHARED_ENVIRONMENT_VARIABLE] = str(self._scratch / "references")
         waiting = [
             _Worker(
-                piece.spec,
+                self.config.adapters[specs.index(piece.spec)],
                 self._scratch / f"{specs.index(piece.spec):02d}-{piece.shard}",
                 None if piece.shards == 1 else (piece.shard, piece.shards),
             )
@@ -235,7 +197,7 @@ class Runner:
         active: list[_Worker] = []
         try:
             while waiting or active:
-                while waiting and len(active) < max(1, self.options.jobs):
+                while waiting and len(active) < max(1, self.config.jobs):
                     worker = waiting.pop(0)
                     worker.folder.mkdir(parents=True, exist_ok=True)
                     self._start(worker)
@@ -257,7 +219,9 @@ class Runner:
         if worker.done:
             skip = worker.folder / "skip.txt"
             skip.write_text("\n".join(sorted(worker.done)))
-        command = worker_command(worker.spec, self.options, worker.stream, skip, worker.shard)
+        config_path = worker.folder / "run-config.json"
+        self.config.for_worker(worker.parsed, worker.stream, worker.folder, skip, worker.shard).write(config_path)
+        command = worker_command(config_path, self.config.seed)
         with open(worker.log, "wb") as log:
             worker.process = subprocess.Popen(
                 command,
@@ -278,14 +242,14 @@ class Runner:
         assert worker.process is not None
         returncode = self._reap(worker, block=False)
         if returncode is None:
-            limit = (worker.call_limit or self.options.call_timeout) + GRACE_S if worker.current else STARTUP_S
+            limit = (worker.call_limit or self._call_timeout) + GRACE_S if worker.current else STARTUP_S
             if time.monotonic() - worker.last_activity > limit:
                 self._kill(worker)
                 self._read_events(worker)
                 return self._after_death(
                     worker,
                     f"no answer within {limit:g} s (the call timeout is "
-                    f"{self.options.call_timeout:g} s); the worker was killed",
+                    f"{self._call_timeout:g} s); the worker was killed",
                 )
             return False
         self._read_events(worker)
@@ -409,7 +373,7 @@ class Runner:
         from conformance.results.records import framework_versions
 
         if self._divergences is None:
-            entries, _ = divergences.load_all(self.options.divergences, defaults=self.options.default_divergences)
+            entries, _ = divergences.load_all(self.config.divergence_files, defaults=self.config.default_divergences)
             self._divergences = (entries, framework_versions())
         entries, versions = self._divergences
         return any(entry.matches(record, versions) for entry in entries)

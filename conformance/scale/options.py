@@ -1,5 +1,5 @@
-"""The ``bench`` command line: its arguments, checked before any worker starts, and the
-adapters it covers.
+"""The ``bench`` command line: its arguments, checked before any worker starts, as the
+:class:`~conformance.running.config.RunConfig` of bench's preset run, and the adapters it covers.
 """
 
 from __future__ import annotations
@@ -7,7 +7,9 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+
+from conformance.running.config import LargeInput, Profile, RunConfig, dtypes_named, ops_named
+from conformance.running.loading import AdapterSpec, checked_specs, installed_frameworks
 
 DEFAULT_ROW_LENGTH = 1000
 COTANGENTS = 3  # seeded random cotangents for the VJP check
@@ -46,83 +48,49 @@ def positive_seconds(text: str) -> float:
     return value
 
 
-@dataclass
-class BenchOptions:
-    specs: list[str]
-    elements: int
-    dtype: str = "float32"
-    row_length: int = DEFAULT_ROW_LENGTH
-    axis: int = -1
-    seed: int = 0
-    ops: list[str] = field(default_factory=lambda: ["softmax"])
-    cotangents: int = COTANGENTS
-    call_timeout: float = DEFAULT_CALL_TIMEOUT_S
-    json_path: str | None = None
-    divergences: list[str] = field(default_factory=list)  # the user's known-divergence files
-    default_divergences: bool = True
-
-    @property
-    def rows(self) -> int:
-        return self.elements // self.row_length
-
-    @property
-    def large_input(self) -> str:
-        """The input as the workers take it: ``ROWSxLENGTH@AXIS``."""
-        return f"{self.rows}x{self.row_length}@{self.axis}"
-
-
-def bench_specs(frameworks: list[str] | None, adapters: Sequence[str]) -> list[str]:
+def bench_specs(frameworks: list[str] | None, adapters: Sequence[str]) -> tuple[AdapterSpec, ...]:
     """The adapters to bench: each named framework's primary path, then ``adapters``;
     by default every installed framework's but NumPy's. Unknown names raise
     :class:`~conformance.running.loading.AdapterSpecError` (one line, exit 2)."""
-    from conformance.running.loading import check_spec, installed_frameworks, selected_specs
-
     default = [name for name in installed_frameworks() if name != "numpy"] or ["numpy"]
-    specs = selected_specs(frameworks, adapters, default=default)
-    for spec in specs:
-        check_spec(spec)
-    return specs
+    return checked_specs(frameworks, adapters, default=default)
 
 
-def validate(options: BenchOptions) -> None:
-    """Raise :class:`BenchArgumentError` for arguments no worker could run."""
-    from conformance.truth.dtypes import dtype_named
-    from conformance.truth.oracle import OPS
+PROPERTY = "large_input"  # the one property bench runs
 
-    dtype_named(options.dtype)
-    if options.row_length <= 0:
-        raise BenchArgumentError(f"--row-length={options.row_length}, but a row needs at least one element")
-    if options.elements % options.row_length:
-        nearest = max(1, options.elements // options.row_length) * options.row_length
+
+def large_input_from(elements: int, row_length: int, axis: int) -> LargeInput:
+    """``elements`` logits in rows of ``row_length`` along ``axis``; a
+    :class:`BenchArgumentError` for a size or axis no worker could run."""
+    if elements % row_length:
+        nearest = max(1, elements // row_length) * row_length
         raise BenchArgumentError(
-            f"--elements={options.elements} does not divide into rows of --row-length={options.row_length}; "
-            f"give a multiple of {options.row_length} (e.g. {nearest})"
+            f"--elements={elements} does not divide into rows of --row-length={row_length}; "
+            f"give a multiple of {row_length} (e.g. {nearest})"
         )
-    if options.axis not in (-2, -1, 0, 1):
-        raise BenchArgumentError(f"--axis={options.axis}, but the input is 2-d: the axes are -2, -1, 0, 1")
-    unknown = [op for op in options.ops if op not in OPS]
-    if unknown or not options.ops:
-        raise BenchArgumentError(f"--ops={','.join(options.ops)}, but the ops are: {', '.join(OPS)}")
-    if options.cotangents < 1:
-        raise BenchArgumentError(f"--cotangents={options.cotangents}, but at least one cotangent is needed")
+    if axis not in (-2, -1, 0, 1):
+        raise BenchArgumentError(f"--axis={axis}, but the input is 2-d: the axes are -2, -1, 0, 1")
+    return LargeInput(elements // row_length, row_length, axis)
 
 
-def options_from_args(args: argparse.Namespace) -> BenchOptions:
-    """:class:`BenchOptions` from the ``bench`` command line, validated."""
-    options = BenchOptions(
-        specs=[],
-        elements=args.elements,
-        dtype=args.dtype,
-        row_length=args.row_length,
-        axis=args.axis,
+def bench_config(args: argparse.Namespace) -> RunConfig:
+    """The run the ``bench`` command line asks for, checked: the ``large_input`` property in
+    the ``ci`` profile, one worker at a time (so that each peak resident set is one adapter's)."""
+    large_input = large_input_from(args.elements, args.row_length, args.axis)
+    if args.cotangents < 1:
+        raise BenchArgumentError(f"--cotangents={args.cotangents}, but at least one cotangent is needed")
+    return RunConfig(
+        profile=Profile.CI,
+        dtypes=dtypes_named([args.dtype]),
+        ops=ops_named(args.ops),
+        properties=(PROPERTY,),
+        adapters=bench_specs(args.frameworks, args.adapter),
         seed=args.seed,
-        ops=list(args.ops),
-        cotangents=args.cotangents,
         call_timeout=args.call_timeout,
-        json_path=args.json_path,
-        divergences=list(args.divergences),
+        jobs=1,
+        divergence_files=tuple(args.divergences),
         default_divergences=not args.no_default_divergences,
+        large_input=large_input,
+        cotangents=args.cotangents,
+        json_path=args.json_path,
     )
-    validate(options)
-    options.specs = bench_specs(args.frameworks, args.adapter)
-    return options

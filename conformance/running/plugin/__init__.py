@@ -27,7 +27,7 @@ from conformance.inputs.local_constants import draw_no_local_constants
 from conformance.inputs.profiles import hypothesis_name, register_profiles
 from conformance.results.documents import Stream
 from conformance.results.records import framework_versions
-from conformance.running.plugin.options import Settings, asked, pytest_addoption
+from conformance.running.plugin.options import asked, pytest_addoption, run_config
 from conformance.running.plugin.session import KEY, Session, beats, shape_seed
 
 FEATURES: tuple[str, ...] = (
@@ -55,7 +55,7 @@ def activate(config: pytest.Config) -> None:
     if active(config):
         return
     config.addinivalue_line("markers", "conformance(name, needs, ops): a conformance property")
-    chosen = Settings.read(config)
+    chosen = run_config(config)
     register_profiles()
     if chosen.hypothesis_profile is None:
         settings.load_profile(hypothesis_name(chosen.profile))
@@ -63,7 +63,7 @@ def activate(config: pytest.Config) -> None:
     stream = Stream(chosen.stream_path) if chosen.stream_path else None
     if stream is not None:
         calls.heartbeat = beats(stream, seconds=0.5)
-    config.stash[KEY] = Session(chosen, shape_seed(chosen.hypothesis_seed, chosen.profile), stream)
+    config.stash[KEY] = Session(chosen, shape_seed(chosen.seed, chosen.profile), stream)
     for name in FEATURES:
         config.pluginmanager.register(importlib.import_module(name), name)
 
@@ -85,8 +85,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         return []
     session = config.stash[KEY]
     versions = ", ".join(f"{name} {version}" for name, version in framework_versions().items())
-    seed = session.settings.hypothesis_seed
-    profile = session.settings.hypothesis_profile or session.settings.profile
+    seed = session.run_config.seed
+    profile = session.run_config.hypothesis_profile or session.run_config.profile
     return [
         f"softmax-conformance: profile={profile} seed={seed if seed is not None else 'derandomized/random'} "
         f"shape-pool seed={session.shape_seed}",

@@ -45,7 +45,7 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     starts (Hypothesis calls ``hypothesis.inner_test`` once per example), and the property that
     runs out of time ends as a pass."""
     hypothesis_api = getattr(getattr(item, "obj", None), "hypothesis", None)
-    chosen = session_of(item.config).settings
+    chosen = session_of(item.config).run_config
     budgeted = chosen.profile in BUDGETED_PROFILES and chosen.hypothesis_profile is None
     if hypothesis_api is None or not budgeted or item.get_closest_marker("conformance") is None:
         return (yield)

@@ -29,7 +29,7 @@ def pool(request: pytest.FixtureRequest, op: str, dtype: Any) -> ShapePool:
 def run_profile(request: pytest.FixtureRequest) -> str:
     """The run's profile (``ci``, ``dev``, ``thorough``), for a property that checks more outside
     ``dev`` than in it."""
-    return session_of(request.config).settings.profile
+    return session_of(request.config).run_config.profile
 
 
 EDGES = pytest.StashKey[Drawn]()
@@ -50,31 +50,20 @@ def edges(request: pytest.FixtureRequest, op: str, dtype: Any) -> Drawn:
 def run_dtypes(request: pytest.FixtureRequest, subject: Subject) -> tuple[Any, ...]:
     """The dtypes of this run that the adapter under test supports, in the run's order."""
     supported = supported_dtypes(subject.adapter)
-    return tuple(dtype_named(name) for name in session_of(request.config).settings.dtypes if name in supported)
+    return tuple(dtype_named(name) for name in session_of(request.config).run_config.dtypes if name in supported)
 
 
 @pytest.fixture
 def large_site(request: pytest.FixtureRequest) -> Site | None:
-    """The input ``--conformance-large-input ROWSxLENGTH[@AXIS]`` asks for (bench), else None."""
-    return large_input_site(session_of(request.config).settings.large_input)
+    """The input bench asks for, else None."""
+    large = session_of(request.config).run_config.large_input
+    return None if large is None else Site(large.shape, large.axis)
 
 
 @pytest.fixture
 def large_cotangents(request: pytest.FixtureRequest) -> int:
     """How many random cotangents the large checks' VJP takes."""
-    return session_of(request.config).settings.cotangents
-
-
-def large_input_site(text: str | None) -> Site | None:
-    """``100000x1000@-1`` as rows of 1000 along axis -1: ``Site((100000, 1000), -1)``; an axis of
-    0 or -2 puts the rows along the first dimension (``(1000, 100000)``)."""
-    if not text:
-        return None
-    size, _, axis_text = text.partition("@")
-    rows, _, length = size.partition("x")
-    axis = int(axis_text or -1)
-    shape = (int(rows), int(length)) if axis in (1, -1) else (int(length), int(rows))
-    return Site(shape, axis)
+    return session_of(request.config).run_config.cotangents
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -83,8 +72,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     session = session_of(metafunc.config)
     pairs = set(session.pairs())
-    allowed = marker.kwargs.get("dtypes") or session.settings.dtypes
-    dtypes = [dtype for dtype in session.settings.dtypes if dtype in allowed]
+    allowed = marker.kwargs.get("dtypes") or session.run_config.dtypes
+    dtypes = [dtype for dtype in session.run_config.dtypes if dtype in allowed]
     cases = [
         (subject, op, dtype_named(dtype))
         for subject, op, dtype in itertools.product(session.loaded(), marker.kwargs["ops"], dtypes)
@@ -114,9 +103,9 @@ def not_provided(item: pytest.Item) -> str | None:
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     state = session_of(config)
-    settings = state.settings
-    done = set(Path(settings.skip_file).read_text().split()) if settings.skip_file else set()
-    wanted = settings.properties
+    chosen = state.run_config
+    done = set(Path(chosen.skip_file).read_text().split()) if chosen.skip_file else set()
+    wanted = chosen.properties
 
     def unwanted(item: pytest.Item) -> bool:
         marker = item.get_closest_marker("conformance")
@@ -128,7 +117,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         empty = callspec is not None and not isinstance(callspec.params.get("subject"), Subject)
         name = marker.kwargs["name"]
         asked = wanted is not None and name in wanted
-        elsewhere = marker.kwargs.get("profiles") is not None and settings.profile not in marker.kwargs["profiles"]
+        elsewhere = marker.kwargs.get("profiles") is not None and chosen.profile not in marker.kwargs["profiles"]
         not_asked = (marker.kwargs.get("on_request") or elsewhere) and not asked
         return item.nodeid in done or empty or (wanted is not None and not asked) or bool(not_asked)
 

@@ -20,11 +20,11 @@ def probe(config: pytest.Config, meta: dict[str, Any]) -> None:
     if not subjects:
         return
     pairs = session.pairs()
-    shard = session.settings.shard
+    shard = session.run_config.shard
     if shard is None or shard[0] == 0:  # the behaviour matrix does not depend on the pairs: one shard probes it
         meta["behaviour"] = [row for subject in subjects for row in probes.behaviour(subject)]
     outputs = {subject.spec: probes.agreement_outputs(subject, pairs, session.pool) for subject in subjects}
-    folder = session.settings.probes_folder
+    folder = session.run_config.probes_folder
     if folder:
         for index, (spec, answers) in enumerate(outputs.items()):
             np.savez(Path(folder) / f"outputs-{index}.npz", spec=np.array(spec), **answers)  # type: ignore[arg-type]

@@ -19,7 +19,8 @@ from conformance.checks.failures import Failure
 from conformance.inputs.covering import coverage
 from conformance.results import bitwise
 from conformance.results.documents import write_document
-from conformance.results.records import FAILING, Document, Record, metadata
+from conformance.results.records import Document, Record, metadata
+from conformance.results.status import Status
 from conformance.running.plugin import budgeting, known
 from conformance.running.plugin.collection import EDGES
 from conformance.running.plugin.session import session_of
@@ -49,7 +50,7 @@ def identity(item: pytest.Item, status: str = "skipped", message: str = "") -> R
         property=marker.kwargs["name"],
         op=params["op"],
         dtype=dtype_name(params["dtype"]),
-        status=status,
+        status=Status(status),
         message=message,
         nodeid=item.nodeid,
     )
@@ -197,13 +198,13 @@ def run_metadata(config: pytest.Config) -> dict[str, Any]:
     tables = bitwise.metadata(session.records)
     return {
         **metadata(
-            profile=session.settings.profile,
-            seed=session.settings.hypothesis_seed,
+            profile=session.run_config.profile,
+            seed=session.run_config.seed,
             adapters=[subject.metadata() for subject in session.subjects or []],
             started=session.started,
             duration=time.monotonic() - session.clock,
         ),
-        "coverage": coverage(session.settings.ops, session.settings.dtypes, session.settings.block),
+        "coverage": coverage(session.run_config.ops, session.run_config.dtypes, session.run_config.block),
         "divergence_files": session.divergence_sources,
         **({"bitwise": tables} if tables else {}),
     }
@@ -214,14 +215,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from conformance.running.plugin import probing
 
     state = session_of(session.config)
-    if state.stream is not None or state.settings.json_path:
+    if state.stream is not None or state.run_config.json_path:
         meta = run_metadata(session.config)
         if state.records:
             probing.probe(session.config, meta)
         if state.stream is not None:
             state.stream.emit("finished", metadata=meta)
             state.stream.close()
-        if state.settings.json_path:
-            write_document(state.settings.json_path, Document(meta, tuple(state.records)))
-    if any(record.status in FAILING for record in state.records) and session.exitstatus == 0:
+        if state.run_config.json_path:
+            write_document(state.run_config.json_path, Document(meta, tuple(state.records)))
+    if any(record.failing for record in state.records) and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,5 +1,5 @@
 """What the plugin knows during a session, in one typed object kept in the config's stash: its
-settings, the shape pools, the adapters under test, the records so far, the stream to the
+run configuration, the shape pools, the adapters under test, the records so far, the stream to the
 runner, and the known divergences."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from conformance.adapters import framework_of
 from conformance.checks import measure
 from conformance.checks.calls import Subject
 from conformance.checks.headlines import raised_message
@@ -25,8 +24,9 @@ from conformance.results.divergences import Divergence, DivergenceFileError
 from conformance.results.documents import Stream
 from conformance.results.environment import run_environment
 from conformance.results.records import Record, adapter_error, framework_versions, now
-from conformance.running.loading import AdapterSpecError, absolute_spec, load_adapter, selected_specs
-from conformance.running.plugin.options import Settings
+from conformance.running.config import Profile, RunConfig
+from conformance.running.loading import AdapterSpecError, absolute_spec, load_adapter
+from conformance.truth.frameworks import framework_of
 from conformance.truth.oracle import OPS, Op
 
 KEY = pytest.StashKey["Session"]()
@@ -34,7 +34,7 @@ KEY = pytest.StashKey["Session"]()
 
 @dataclass
 class Session:
-    settings: Settings
+    run_config: RunConfig
     shape_seed: int
     stream: Stream | None
     pools: dict[tuple[str, str], ShapePool] = field(default_factory=dict)
@@ -49,42 +49,41 @@ class Session:
         """The shape pool of (``op``, ``dtype``): every property of the run draws from it."""
         key = (op, dtype)
         if key not in self.pools:
-            profile = self.settings.profile
+            profile = self.run_config.profile
             self.pools[key] = shape_pool(
-                self.shape_seed, op, dtype, thorough=profile == "thorough", every_axis_form=profile != "dev"
+                self.shape_seed,
+                op,
+                dtype,
+                thorough=profile is Profile.THOROUGH,
+                every_axis_form=profile is not Profile.DEV,
             )
         return self.pools[key]
 
     def edges(self, name: str, op: str, dtype: str) -> Drawn:
         """What record (``op``, ``dtype``) of catalogue property ``name`` checks: the run's block
         of its covering design in ``dev``, the full product otherwise."""
-        return drawn(name, op, dtype, self.settings.ops, self.settings.dtypes, self.settings.block)
+        return drawn(name, op, dtype, self.run_config.ops, self.run_config.dtypes, self.run_config.block)
 
     def pairs(self) -> list[tuple[Op, str]]:
         """The (op, dtype) pairs this session tests, in order: its shard's share of them."""
-        every = [(op, dtype) for op in OPS if op in self.settings.ops for dtype in self.settings.dtypes]
-        return shard_pairs(every, self.settings.shard)
+        every = [(op, dtype) for op in OPS if op in self.run_config.ops for dtype in self.run_config.dtypes]
+        return shard_pairs(every, self.run_config.shard)
 
     def loaded(self) -> list[Subject]:
         """The adapters, loaded once on first need; one that fails to load becomes an error record."""
         if self.subjects is None:
-            try:
-                specs = selected_specs(
-                    list(self.settings.frameworks) or None, self.settings.adapters, all_paths=self.settings.all_paths
-                )
-            except AdapterSpecError as error:
-                raise pytest.UsageError(str(error)) from None
             self.subjects = []
-            for spec in specs:
+            for parsed in self.run_config.adapters:
+                spec = parsed.text
                 try:
-                    adapter = load_adapter(spec)
+                    adapter = load_adapter(parsed)
                 except AdapterSpecError as error:
                     raise pytest.UsageError(str(error)) from None
                 except Exception as error:
                     message = raised_message("loading", error)
                     self.emit(adapter_error(spec, framework_of(spec), "load_adapter", message))
                     continue
-                self.subjects.append(Subject(adapter, spec, absolute_spec(spec), self.settings.call_timeout))
+                self.subjects.append(Subject(adapter, spec, absolute_spec(parsed), self.run_config.call_timeout))
         return self.subjects
 
     @property
@@ -111,7 +110,7 @@ class Session:
         if self._divergences is None:
             try:
                 self._divergences = divergences.load_all(
-                    self.settings.divergence_files, defaults=self.settings.default_divergences
+                    self.run_config.divergence_files, defaults=self.run_config.default_divergences
                 )
             except DivergenceFileError as error:
                 raise pytest.UsageError(str(error)) from None
@@ -127,12 +126,11 @@ def shard_pairs(pairs: list[tuple[Op, str]], shard: tuple[int, int] | None) -> l
     return pairs[index::count]
 
 
-def shape_seed(hypothesis_seed: Any, profile: str) -> int:
-    """The seed of the run's shape pools: the Hypothesis seed when one is given (the runner
-    gives every worker the same), 0 when the profile is derandomized, else a fresh one."""
-    if hypothesis_seed is not None:
-        text = str(hypothesis_seed)
-        return int(text) if text.lstrip("-").isdigit() else int.from_bytes(text.encode()[:8], "little")
+def shape_seed(seed: int | None, profile: Profile) -> int:
+    """The seed of the run's shape pools: the run's seed when one is given (the runner gives
+    every worker the same), 0 when the profile is derandomized, else a fresh one."""
+    if seed is not None:
+        return seed
     derandomized = hypothesis_settings.get_profile(hypothesis_name(profile)).derandomize
     return 0 if derandomized else random.randrange(2**31)
 

@@ -26,7 +26,7 @@ from typing import Literal
 
 from conformance.results import bitwise
 from conformance.results.records import RecordKey
-from conformance.results.versions import MOVE_FACTOR, ULP_FLOOR, VersionTable, changes_along
+from conformance.results.versions import MOVE_FACTOR, ULP_FLOOR, History, HistoryRow, VersionTable, changes_along
 
 BitsChangeKind = Literal["lost", "gained", "moved"]
 
@@ -120,36 +120,16 @@ def bits_change_between(
     return BitsChange(framework, key, old_version, new_version, kind, old, new)
 
 
-@dataclass(frozen=True)
-class BitsRow:
-    """One bit-for-bit fact (adapter, property, op, dtype) across the versions: ``cells[i]`` in
-    ``versions[i]`` (None: not in that version's runs), and ``changes[i]`` the change arriving
-    there."""
-
-    key: RecordKey
-    cells: tuple[bitwise.Cell | None, ...]
-    changes: tuple[BitsChange | None, ...]
+class BitsRow(HistoryRow[bitwise.Cell, BitsChange]):
+    """One bit-for-bit fact (adapter, property, op, dtype) across the versions."""
 
     @property
     def aspect(self) -> str:
         return bitwise.ASPECT_OF[self.key[1]]
 
-    @property
-    def changed(self) -> bool:
-        return any(change is not None for change in self.changes)
 
-
-@dataclass(frozen=True)
-class BitsHistory:
+class BitsHistory(History[BitsRow, BitsChange]):
     """One framework's bit-for-bit facts across the versions that ran, oldest first."""
-
-    framework: str
-    versions: tuple[str, ...]
-    rows: tuple[BitsRow, ...]
-
-    @property
-    def changes(self) -> list[BitsChange]:
-        return [change for row in self.rows for change in row.changes if change is not None]
 
     def count(self, after: str) -> int:
         """How many bit-for-bit facts changed arriving at version ``after``."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from packaging.version import InvalidVersion, Version
 
@@ -46,6 +46,7 @@ OPS = ("softmax", "log_softmax")
 ChangeKind = Literal["new failure", "fix", "error moved"]
 CellT = TypeVar("CellT")
 ChangeT = TypeVar("ChangeT")
+RowT = TypeVar("RowT", bound="HistoryRow[Any, Any]")
 
 
 def version_key(version: str) -> tuple[int, Any]:
@@ -192,14 +193,14 @@ def change_between(framework: str, key: RecordKey, before: tuple[str, Cell], aft
 
 
 @dataclass(frozen=True)
-class Row:
-    """One result across the versions: ``cells[i]`` in ``versions[i]`` (None: not in that
-    version's runs), and ``changes[i]`` the change arriving there (None for none, and for the
-    oldest version)."""
+class HistoryRow(Generic[CellT, ChangeT]):
+    """One fact (a result, or a bit-for-bit fact) across the versions: ``cells[i]`` in
+    ``versions[i]`` (None: not in that version's runs), and ``changes[i]`` the change arriving
+    there (None for none, and for the oldest version)."""
 
     key: RecordKey
-    cells: tuple[Cell | None, ...]
-    changes: tuple[Change | None, ...]
+    cells: tuple[CellT | None, ...]
+    changes: tuple[ChangeT | None, ...]
 
     @property
     def changed(self) -> bool:
@@ -207,16 +208,24 @@ class Row:
 
 
 @dataclass(frozen=True)
-class VersionTable:
-    """One framework's results across the versions that ran, oldest first."""
+class History(Generic[RowT, ChangeT]):
+    """One framework's facts across the versions that ran, oldest first: a row a fact."""
 
     framework: str
     versions: tuple[str, ...]
-    rows: tuple[Row, ...]
+    rows: tuple[RowT, ...]
 
     @property
-    def changes(self) -> list[Change]:
+    def changes(self) -> list[ChangeT]:
         return [change for row in self.rows for change in row.changes if change is not None]
+
+
+class Row(HistoryRow[Cell, Change]):
+    """One result across the versions."""
+
+
+class VersionTable(History[Row, Change]):
+    """One framework's results across the versions that ran, oldest first."""
 
     @property
     def regressions(self) -> list[Change]:

@@ -108,6 +108,18 @@ def _in_work_precision(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _scalar_as_a_row(function: F) -> F:
+    """Compute a 0-d ``x`` as a row of one (whatever ``axis`` says), and give back a 0-d result."""
+
+    @functools.wraps(function)
+    def wrapper(x: np.ndarray, axis: int = -1, *, work: Any = np.float64) -> np.ndarray:
+        if np.ndim(x) == 0:
+            return function(np.asarray(x)[None], 0, work=work).reshape(())
+        return function(x, axis, work=work)
+
+    return wrapper  # type: ignore[return-value]
+
+
 @contextlib.contextmanager
 def _precision(work: Any) -> Iterator[None]:
     if _portable(work):
@@ -153,11 +165,9 @@ def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 @_in_work_precision
+@_scalar_as_a_row
 def softmax(x: np.ndarray, axis: int = -1, *, work: Any = np.float64) -> np.ndarray:
     """softmax along ``axis`` in ``work`` precision (see the module docstring)."""
-    if np.ndim(x) == 0:
-        x = np.asarray(x)
-        return softmax(x[None], 0, work=work).reshape(())
     x, axis = _prepare(x, axis, work)
     e = _exp(_shifted(x, axis))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -168,11 +178,9 @@ def softmax(x: np.ndarray, axis: int = -1, *, work: Any = np.float64) -> np.ndar
 
 
 @_in_work_precision
+@_scalar_as_a_row
 def log_softmax(x: np.ndarray, axis: int = -1, *, work: Any = np.float64) -> np.ndarray:
     """log_softmax along ``axis`` in ``work`` precision (see the module docstring)."""
-    if np.ndim(x) == 0:
-        x = np.asarray(x)
-        return log_softmax(x[None], 0, work=work).reshape(())
     x, axis = _prepare(x, axis, work)
     shifted = _shifted(x, axis)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -192,12 +200,13 @@ def _probabilities(x: np.ndarray, axis: int, work: Any, given: Any) -> np.ndarra
     return softmax(x, axis, work=work) if given is None else np.asarray(given).reshape(x.shape)
 
 
-def _as_rows(x: np.ndarray, axis: int) -> tuple[np.ndarray, int]:
-    """``x`` with a leading axis for 0-d input, and the axis normalised."""
+def _rows_and_vector(x: np.ndarray, vector: np.ndarray, axis: int, work: Any) -> tuple[np.ndarray, int, np.ndarray]:
+    """The operands of a product of the Jacobian with ``vector`` (shaped like ``x``): ``x`` with
+    a leading axis for 0-d input, the axis normalised, and ``vector`` in ``work`` precision,
+    shaped like those rows."""
     x = np.asarray(x)
-    if x.ndim == 0:
-        return x[None], 0
-    return x, normalize_axis(axis, x.ndim)
+    x, axis = (x[None], 0) if x.ndim == 0 else (x, normalize_axis(axis, x.ndim))
+    return x, axis, _cast(vector, work).reshape(x.shape)
 
 
 @_in_work_precision
@@ -207,8 +216,7 @@ def vjp(
     """Vector-Jacobian product ``J(x)^T g`` per row (``probabilities``: softmax(x) in ``work``
     precision, when the caller has it already)."""
     shape = np.shape(x)
-    x, axis = _as_rows(x, axis)
-    g = _cast(cotangent, work).reshape(x.shape)
+    x, axis, g = _rows_and_vector(x, cotangent, axis, work)
     s = _probabilities(x, axis, work, probabilities)
     with np.errstate(invalid="ignore"):
         if op == "softmax":
@@ -224,8 +232,7 @@ def jvp(
 ) -> np.ndarray:
     """Jacobian-vector product ``J(x) t`` per row (``probabilities`` as for :func:`vjp`)."""
     shape = np.shape(x)
-    x, axis = _as_rows(x, axis)
-    t = _cast(tangent, work).reshape(x.shape)
+    x, axis, t = _rows_and_vector(x, tangent, axis, work)
     s = _probabilities(x, axis, work, probabilities)
     with np.errstate(invalid="ignore"):
         if op == "softmax":
@@ -251,8 +258,7 @@ def vjp_derivative(
     softmax: ds * (g - <g, s>) - s * <g, ds>;  log_softmax: -ds * sum(g).
     """
     shape = np.shape(x)
-    x, axis = _as_rows(x, axis)
-    g = _cast(cotangent, work).reshape(x.shape)
+    x, axis, g = _rows_and_vector(x, cotangent, axis, work)
     ds = jvp("softmax", x, np.asarray(direction).reshape(x.shape), axis, work=work)
     s = softmax(x, axis, work=work)
     with np.errstate(invalid="ignore"):

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from conformance.adapters.numpy_adapter import NumpyReference
-from conformance.checks import at_scale
 from conformance.checks.calls import Subject
 from conformance.checks.failures import AdapterCallError, ConformanceFailure
-from conformance.inputs.seeded import Seeded, SeededRow
+from conformance.checks.large import at_scale
+from conformance.checks.large.seeded import Seeded, SeededRow
 from conformance.inputs.shape_pool import Site
 from conformance.results import documents
 from conformance.truth.arrays import ALIGNMENT
@@ -238,7 +238,7 @@ def test_a_call_on_a_large_input_may_take_longer_in_proportion():
 def test_an_input_the_machine_has_no_memory_for_is_skipped_with_the_figures(monkeypatch):
     """A worker the kernel kills for memory says nothing about the adapter: the check is skipped,
     saying how much it takes and how much there is."""
-    from conformance.checks import at_scale
+    from conformance.checks.large import at_scale
     from conformance.inputs.shape_pool import Site
 
     site = Site((2_099_200, 1024), 1)  # 4.0 GiB of float16

@@ -1,13 +1,13 @@
 """In ``dev`` the large tier compares a seeded sample of each input's rows with the oracle, and
 every row past the sizes where kernels change algorithm; ``ci`` compares every row
-(:func:`conformance.checks.at_scale.compared_chunks`)."""
+(:func:`conformance.checks.large.at_scale.compared_chunks`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from conformance.checks.at_scale import GRID_ROWS, INDEX_ELEMENTS, SAMPLED_CHUNK_SHARE, compared_chunks
-from conformance.inputs.seeded import Seeded
+from conformance.checks.large.at_scale import GRID_ROWS, INDEX_ELEMENTS, SAMPLED_CHUNK_SHARE, compared_chunks
+from conformance.checks.large.seeded import Seeded
 from tests.conftest import TESTS
 
 MANY_ROWS = Seeded((66559, 257), "float16", 1, "softmax/x", 1, "logits")  # past 65535 rows and 2**24 elements

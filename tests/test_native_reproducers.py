@@ -26,10 +26,10 @@ from conformance.adapter import NativeArgument, NativeProgram, method_name
 from conformance.adapters import FRAMEWORKS
 from conformance.checks.calls import Subject
 from conformance.checks.failures import AdapterCallError, ConformanceFailure, WorstElement
+from conformance.checks.large.seeded import Seeded, SeededRow
 from conformance.checks.native import native_call, native_script
 from conformance.checks.quantities import VECTORS, compare, run
 from conformance.checks.reproducer import Call, array_source
-from conformance.inputs.seeded import Seeded, SeededRow
 from conformance.inputs.strategies import Argument, View
 from conformance.presentation import report
 from conformance.results.records import Document, Record

@@ -80,6 +80,18 @@ def test_the_adapters_and_the_data_files_are_in_it(wheel: Path):
         assert expected in names
 
 
+def test_every_module_of_the_package_is_in_it(wheel: Path):
+    """A subpackage missing from pyproject's list of packages would be left out of the wheel."""
+    names = set(_names(wheel))
+    package = REPO / "conformance"
+    missing = [
+        path.relative_to(REPO).as_posix()
+        for path in sorted(package.rglob("*.py"))
+        if path.relative_to(REPO).as_posix() not in names
+    ]
+    assert not missing, f"modules left out of the wheel (pyproject's [tool.setuptools] packages): {missing}"
+
+
 def test_the_pytest_plugin_entry_point_names_the_plugin_module(wheel: Path):
     with zipfile.ZipFile(wheel) as archive:
         (entry_points,) = [name for name in archive.namelist() if name.endswith(".dist-info/entry_points.txt")]

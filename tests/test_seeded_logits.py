@@ -1,4 +1,4 @@
-"""The large tier's logits (:mod:`conformance.inputs.seeded`): a share of their rows reach the
+"""The large tier's logits (:mod:`conformance.checks.large.seeded`): a share of their rows reach the
 dtype's exp overflow, a share hold near-equal logits, in every input of two rows or more."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance.inputs.seeded import LOGIT_SCALE, NEAR_EQUAL_WIDTH, Seeded, SeededRow, exp_overflow
+from conformance.checks.large.seeded import LOGIT_SCALE, NEAR_EQUAL_WIDTH, Seeded, SeededRow, exp_overflow
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])

@@ -1,4 +1,4 @@
-"""What the workers of a run share (:mod:`conformance.checks.shared`): a large input and its
+"""What the workers of a run share (:mod:`conformance.checks.large.shared`): a large input and its
 reference values are made once per run, and each worker gets the same values back."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance.checks.shared import SHARED_ENVIRONMENT_VARIABLE, shared, shared_array
-from conformance.inputs.seeded import Seeded
+from conformance.checks.large.seeded import Seeded
+from conformance.checks.large.shared import SHARED_ENVIRONMENT_VARIABLE, shared, shared_array
 from conformance.truth.arrays import ALIGNMENT
 from conformance.truth.tolerance import Bound
 

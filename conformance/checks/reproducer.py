@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from conformance.inputs.seeded import Recipe
-from conformance.inputs.strategies import View
+from conformance.inputs.strategies import Recipe, View
 from conformance.truth.dtypes import dtype_name
 
 if TYPE_CHECKING:
@@ -145,7 +144,7 @@ def reproducer(spec: str, lines: Sequence[str], shown: Sequence[str | None]) -> 
         "import base64",
         "import numpy as np",
         "from conformance import DTYPES, load_adapter, oracle",
-        *(["from conformance.inputs import seeded"] if any("seeded." in line for line in lines) else []),
+        *(["from conformance.checks.large import seeded"] if any("seeded." in line for line in lines) else []),
         "inf, nan = float('inf'), float('nan')",
         f"adapter = load_adapter({spec!r})",
     ]

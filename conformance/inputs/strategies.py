@@ -46,7 +46,7 @@ import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import ml_dtypes
 import numpy as np
@@ -54,7 +54,6 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from hypothesis.strategies import SearchStrategy
 
-from conformance.inputs.seeded import Recipe
 from conformance.inputs.shape_pool import Site
 
 REGIMES: tuple[str, ...] = (
@@ -76,6 +75,24 @@ class View:
 
     base: np.ndarray
     expression: str
+
+
+class Recipe(Protocol):
+    """How a large argument is made again from its seed (the large tier's
+    :class:`~conformance.checks.large.seeded.Seeded` and ``SeededRow``): a reproducer names the
+    recipe, never the array."""
+
+    def source(self) -> str:
+        """The suite's call that makes the array again."""
+        ...
+
+    def native_source(self, name: str) -> list[str]:
+        """NumPy lines that make the array as variable ``name`` without this suite."""
+        ...
+
+    def changed(self, array: np.ndarray) -> int:
+        """How many elements of ``array`` differ, bit for bit, from what the recipe makes."""
+        ...
 
 
 @dataclass(frozen=True)

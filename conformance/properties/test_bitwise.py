@@ -43,17 +43,17 @@ from hypothesis import strategies as st
 
 from conformance.adapter import declared_promises, has_thread_setting, method_name
 from conformance.checks import thread_count
-from conformance.checks.at_scale import ZERO_ROW_FRACTION, large_input, memory_short, seeded_vector
 from conformance.checks.bitwise import Draw, bits_lines, bits_reproducer
 from conformance.checks.calls import Subject, skipping_unsupported, time_allowed
 from conformance.checks.concurrency import SWITCH_INTERVAL_S, concurrently
 from conformance.checks.failures import AdapterCallError
+from conformance.checks.large.at_scale import ZERO_ROW_FRACTION, large_input, memory_short, seeded_vector
+from conformance.checks.large.seeded import Seeded, SeededRow
 from conformance.checks.measure import count_example
 from conformance.checks.quantities import VECTORS, Outcome, draw_problem, make_call, run
 from conformance.checks.reproducer import Call
 from conformance.checks.rows import in_batch, row_of
 from conformance.inputs.profiles import budget
-from conformance.inputs.seeded import SeededRow
 from conformance.inputs.shape_pool import ShapePool, Site
 from conformance.inputs.strategies import Argument, vectors
 from conformance.properties.marks import conformance_property
@@ -181,7 +181,7 @@ def _seeded_input(subject: Subject, op: Op, dtype, pool: ShapePool, site: Site) 
 
 def _row(argument: Argument, axis: int, index: tuple[int, ...]) -> Argument:
     """Row ``index`` of ``argument`` alone, contiguous; a seeded one's made from its seed."""
-    if argument.recipe is not None and not isinstance(argument.recipe, SeededRow):
+    if isinstance(argument.recipe, Seeded):
         return Argument(argument.recipe.row(index[0]), recipe=SeededRow(argument.recipe, index[0]))
     return Argument(row_of(argument.value, axis, index))
 
@@ -345,7 +345,7 @@ def _threads_reproducer(call: Call, runs: list[tuple[int, dict[str, str], str]])
             "import base64",
             "import numpy as np",
             "from conformance import DTYPES, load_adapter",
-            "from conformance.inputs import seeded",
+            "from conformance.checks.large import seeded",
             "inf, nan = float('inf'), float('nan')",
             f"adapter = load_adapter({call.spec!r})",
             "if callable(getattr(adapter, 'use_threads', None)):",

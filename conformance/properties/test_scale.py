@@ -4,7 +4,7 @@ Each property takes one seeded input of its (op, dtype)'s pool (the same in ever
 run) and checks it as a whole, in O(N) memory: the forward pass and the VJP against the
 oracle, every element (in ``dev``, a seeded sample of the rows and every row past 65535 rows and
 2**24 elements), the VJP's block structure, and sampled rows against the same rows
-computed alone (:mod:`conformance.checks.at_scale`). There is nothing for Hypothesis to draw:
+computed alone (:mod:`conformance.checks.large.at_scale`). There is nothing for Hypothesis to draw:
 the input is defined by its seed, and so is its reproducer.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.checks.at_scale import check_large_input, large_input, memory_short, reference_available
+from conformance.checks.large.at_scale import check_large_input, large_input, memory_short, reference_available
 from conformance.checks.measure import count_example
 from conformance.inputs.shape_pool import Site
 from conformance.properties.marks import conformance_property

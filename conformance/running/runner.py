@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.checks.shared import SHARED_ENVIRONMENT_VARIABLE
+from conformance.checks.large.shared import SHARED_ENVIRONMENT_VARIABLE
 from conformance.checks.thread_count import THREAD_VARIABLES
 from conformance.results.documents import parse_event
 from conformance.results.records import Record, adapter_error

@@ -21,7 +21,7 @@ from __future__ import annotations
 import platform
 from typing import Any
 
-from conformance.checks.memory import memory_available_bytes
+from conformance.checks.large.memory import memory_available_bytes
 from conformance.results.records import Record
 from conformance.running.config import RunConfig
 from conformance.scale.printing import print_table, say

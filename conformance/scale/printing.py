@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from conformance.checks.memory import gib
+from conformance.checks.large.memory import gib
 from conformance.results.gate import GateVerdict
 from conformance.results.records import Document
 

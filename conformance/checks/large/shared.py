@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from conformance.checks import calls
-from conformance.inputs.seeded import Layout
+from conformance.checks.large.seeded import Layout
 from conformance.truth.arrays import aligned_empty
 from conformance.truth.tolerance import Bound
 

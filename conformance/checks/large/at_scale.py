@@ -18,7 +18,7 @@ Every call goes through :func:`conformance.checks.calls.invoke` (purity, deadlin
 dtype), every comparison through :class:`conformance.checks.assertions.Comparison` (the element
 worst against its bound, in ulps), and a failure is the same :class:`ConformanceFailure` as
 anywhere, naming the row and the element. Its reproducer makes the input again from its seed
-(:mod:`conformance.inputs.seeded`) instead of printing megabytes.
+(:mod:`conformance.checks.large.seeded`) instead of printing megabytes.
 
 In ``dev`` the comparisons with the oracle take a seeded sample of the input's chunks of rows
 (:func:`compared_chunks`), and every chunk that holds a row past the sizes where kernels change
@@ -49,13 +49,13 @@ from conformance.checks import calls, measure
 from conformance.checks.assertions import Comparison, format_value
 from conformance.checks.calls import Subject
 from conformance.checks.failures import ConformanceFailure, WorstElement
-from conformance.checks.memory import gib, memory_available_bytes
+from conformance.checks.large.memory import gib, memory_available_bytes
+from conformance.checks.large.seeded import Layout, Seeded, SeededRow
+from conformance.checks.large.shared import Reference, locked, shared, shared_array
 from conformance.checks.native import native_script
 from conformance.checks.quantities import Outcome, likely_cause, run
 from conformance.checks.reproducer import reproducer
 from conformance.checks.rows import assert_row_alone_agrees
-from conformance.checks.shared import Reference, locked, shared, shared_array
-from conformance.inputs.seeded import Layout, Seeded, SeededRow
 from conformance.inputs.shape_pool import Site
 from conformance.inputs.strategies import Argument
 from conformance.truth import oracle, tolerance

@@ -309,9 +309,6 @@ class SeededRow:
         ]
 
 
-Recipe = Seeded | SeededRow
-
-
 def _differences(a: np.ndarray, b: np.ndarray) -> int:
     width = f"u{a.dtype.itemsize}"
     return int(np.count_nonzero(np.ascontiguousarray(a).view(width) != np.ascontiguousarray(b).view(width)))

@@ -389,8 +389,8 @@ _TARGET_COLUMNS = (
 
 
 def _target_rows(result: Mapping[str, Any]) -> list[str]:
-    """The table of a ``benchmarks/targets.py`` file (its ``results``: one row per target,
-    each in loops of the reference measured beside it), or nothing for another file."""
+    """The table of a benchmark driver's file (``python -m benchmarks``; its ``results``: one row
+    per workload, each in loops of the reference measured beside it), or nothing for another file."""
     rows = result.get("results")
     if not isinstance(rows, list) or not all(isinstance(row, dict) and "target" in row for row in rows):
         return []

@@ -1,4 +1,4 @@
-"""The benchmark scripts run and report what they measured (no timing is asserted here)."""
+"""The benchmark driver and its probes run and report what they measured (no timing is asserted here)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,89 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.breakdown import breakdown
+from benchmarks.workloads import GROUPS, USER_ADAPTER, WORKLOADS
 from tests.conftest import REPO
 
-BENCHMARKS = REPO / "benchmarks"
+FIXTURES = REPO / "tests" / "fixtures"
 
 
-def _script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _module(name: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True, cwd=REPO, timeout=600
-    )
+        [sys.executable, "-m", name, *args], capture_output=True, text=True, cwd=REPO, timeout=600
+    )  # fmt: skip
+
+
+def test_every_workload_is_listed_with_its_limit() -> None:
+    completed = _module("benchmarks", "list")
+    assert completed.returncode == 0, completed.stderr
+    listed = [line.split()[0] for line in completed.stdout.splitlines()]
+    assert listed == [*WORKLOADS, *GROUPS]
+    assert "<= 7 loops" in next(line for line in completed.stdout.splitlines() if line.startswith("user "))
+
+
+def test_the_warm_workloads_share_the_cold_ones_cache_and_results_file() -> None:
+    for name, workload in WORKLOADS.items():
+        if workload.cache == "warm":
+            cold = WORKLOADS[name.removesuffix("-warm")]
+            assert (workload.commands, workload.cache_key, workload.results) == (
+                cold.commands,
+                cold.cache_key,
+                cold.results,
+            )
+
+
+def test_the_driver_times_a_user_adapter_run_cold_then_warm_against_its_limit(tmp_path: Path) -> None:
+    out = tmp_path / "user.json"
+    keep = tmp_path / "kept"
+    arguments = ["user,user-warm", "--profile", "ci", "--keep", str(keep), "--out", str(out)]
+    completed = _module("benchmarks", "run", *arguments)
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(out.read_text())
+    cold, warm = report["results"]
+    assert (cold["target"], cold["cache"]) == ("user", "cold")
+    assert (warm["target"], warm["cache"]) == ("user-warm", "warm")
+    for row in (cold, warm):
+        assert row["limit_loops"] == 7 and row["returncode"] == 0
+        assert row["met"] == (row["in_python_loops"] <= 7)
+        assert row["in_python_loops"] > 0
+        assert row["wall_s"] > 0 and row["peak_rss_mib"] > 0 and row["user_s"] > 0
+        assert "NumpyReference" in row["command"] and "--profile ci" in row["command"]
+        assert set(row["breakdown"]["per_adapter"]) == {USER_ADAPTER} and row["breakdown"]["records"] > 0
+    # the warm run found the cache the cold one left (the runner's timings of the adapter), and
+    # no run filled it first
+    assert (keep / "cache-user").is_dir() and any((keep / "cache-user").iterdir())
+    assert not list(keep.glob("*filling*"))
+    assert report["reference"]["mean"]["python_loop_s"] > 0 and report["reference"]["mean"]["worker_import_s"] > 0
+    assert {"python", "platform", "cores", "machine", "commit", "timestamp"} <= set(report)
+
+
+def test_the_driver_rejects_an_unknown_workload_in_one_line() -> None:
+    completed = _module("benchmarks", "run", "fast", "--out", "/dev/null")
+    assert completed.returncode == 2
+    last = completed.stderr.strip().splitlines()[-1]
+    assert "workloads=fast, but the workloads are: default, default-warm, user" in last and last.endswith("paths")
+
+
+def test_the_driver_rejects_an_unknown_condition_in_one_line() -> None:
+    completed = _module("benchmarks", "run", "user", "--conditions", "cold,lukewarm", "--out", "/dev/null")
+    assert completed.returncode == 2
+    assert "but the conditions are: cold, files-cold, loaded" in completed.stderr.strip().splitlines()[-1]
+
+
+def test_a_runs_breakdown_sums_its_records_per_adapter_and_property() -> None:
+    document = json.loads((FIXTURES / "jax_run.json").read_text(encoding="utf-8"))
+    found = breakdown(FIXTURES / "jax_run.json")
+    assert found["records"] == len(document["results"])
+    assert sum(row["records"] for row in found["per_property"].values()) == found["records"]
+    total = sum(row["duration_s"] for row in found["per_adapter"].values())
+    assert abs(total - found["records_duration_s"]) < 0.01
+    assert breakdown(FIXTURES / "no-such-file.json")["records"] == 0
 
 
 def test_the_compile_floor_times_every_first_call_of_each_adapter(tmp_path: Path) -> None:
     out = tmp_path / "floor.json"
-    completed = _script("compile_floor.py", "--frameworks", "numpy", "--cores", "2", "--out", str(out))
+    completed = _module("benchmarks.probes.compile_floor", "--frameworks", "numpy", "--cores", "2", "--out", str(out))
     assert completed.returncode == 0, completed.stderr
     report = json.loads(out.read_text())
     [numpy] = report["adapters"]
@@ -32,7 +101,7 @@ def test_the_compile_floor_times_every_first_call_of_each_adapter(tmp_path: Path
 
 
 def test_the_compile_floor_rejects_an_unknown_framework_in_one_line() -> None:
-    completed = _script("compile_floor.py", "--frameworks", "toch")
+    completed = _module("benchmarks.probes.compile_floor", "--frameworks", "toch")
     assert completed.returncode == 2
     assert (
         completed.stderr.strip()
@@ -41,66 +110,17 @@ def test_the_compile_floor_rejects_an_unknown_framework_in_one_line() -> None:
     )
 
 
-def test_the_default_run_benchmark_breaks_the_run_down_by_adapter_and_property(tmp_path: Path) -> None:
-    out = tmp_path / "timings.json"
-    completed = _script(
-        "default_run.py", "--frameworks", "numpy", "--imports", "1", "--out", str(out),
-        "--", "--properties", "shapes_and_dtypes,forward_accuracy", "--dtypes", "float32",
-    )  # fmt: skip
+def test_the_imports_probe_times_each_frameworks_import(tmp_path: Path) -> None:
+    out = tmp_path / "imports.json"
+    completed = _module("benchmarks.probes.imports", "--frameworks", "numpy", "--repeats", "1", "--out", str(out))
     assert completed.returncode == 0, completed.stderr
-    report = json.loads(out.read_text())
-    assert report["run"]["returncode"] == 0 and report["run"]["records"] == 4
-    assert set(report["per_property"]) == {"shapes_and_dtypes", "forward_accuracy"}
-    assert set(report["per_adapter"]) == {"numpy"}
-    assert "import_s" in report["imports"]["numpy"]
+    numpy = json.loads(out.read_text())["numpy"]
+    assert numpy["import_s"] > 0 and numpy["interpreter_wall_s"] >= numpy["import_s"]
 
 
-def test_the_targets_script_times_a_user_adapter_run_cold_and_warm_against_its_target(tmp_path: Path) -> None:
-    out = tmp_path / "targets.json"
-    keep = tmp_path / "kept"
-    completed = _script(
-        "targets.py", "--only", "user", "--profile", "ci", "--conditions", "cold,warm",
-        "--keep", str(keep), "--out", str(out),
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stderr
-    cold, warm = json.loads(out.read_text())["results"]
-    assert (cold["target"], cold["condition"]) == ("user", "cold")
-    assert (warm["target"], warm["condition"]) == ("user (warm)", "warm")
-    for row in (cold, warm):
-        assert row["limit_loops"] == 7 and row["returncode"] == 0
-        assert row["met"] == (row["in_python_loops"] <= 7)
-        assert row["in_python_loops"] > 0
-        assert row["wall_s"] > 0 and row["peak_rss_mib"] > 0 and row["user_s"] > 0
-        assert "NumpyReference" in row["command"]
-    # the warm run found the cache the cold one left: the runner's timings of the adapter
-    assert (keep / "cache-user").is_dir() and any((keep / "cache-user").iterdir())
-    reference = json.loads(out.read_text())["reference"]["mean"]
-    assert reference["python_loop_s"] > 0 and reference["worker_import_s"] > 0
-
-
-def test_the_targets_script_rejects_an_unknown_target_in_one_line() -> None:
-    completed = _script("targets.py", "--only", "fast", "--out", "/dev/null")
-    assert completed.returncode == 2
-    assert "but the targets are: default, user, paths, all-paths, ci" in completed.stderr.strip().splitlines()[-1]
-
-
-def test_the_targets_script_rejects_an_unknown_condition_in_one_line() -> None:
-    completed = _script("targets.py", "--conditions", "cold,lukewarm", "--out", "/dev/null")
-    assert completed.returncode == 2
-    last = completed.stderr.strip().splitlines()[-1]
-    assert "but the conditions are: cold, files-cold, warm, loaded" in last
-
-
-def test_the_targets_script_refuses_conditions_for_targets_that_take_none() -> None:
-    completed = _script("targets.py", "--only", "ci", "--conditions", "warm", "--out", "/dev/null")
-    assert completed.returncode == 2
-    last = completed.stderr.strip().splitlines()[-1]
-    assert "--conditions=warm applies to the default and user targets, but --only=ci" in last
-
-
-def test_the_draws_benchmark_times_drawing_the_inputs_alone(tmp_path: Path) -> None:
+def test_the_draws_probe_times_drawing_the_inputs_alone(tmp_path: Path) -> None:
     out = tmp_path / "draws.json"
-    completed = _script("draws.py", "--examples", "2", "--repeat", "1", "--out", str(out))
+    completed = _module("benchmarks.probes.draws", "--examples", "2", "--repeat", "1", "--out", str(out))
     assert completed.returncode == 0, completed.stderr
     report = json.loads(out.read_text())
     [only] = report["passes"]

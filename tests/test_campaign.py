@@ -1,24 +1,15 @@
-"""scripts/campaign.py's verdict: clean only when every run passed the gate and exited 0."""
+"""experiments/campaign.py's verdict: clean only when every run passed the gate and exited 0."""
 
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-from types import ModuleType
 from typing import Any
 
+from experiments import campaign
 from tests.conftest import REPO
 
 FIXTURES = REPO / "tests" / "fixtures"
-
-
-def _campaign() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("campaign", REPO / "scripts" / "campaign.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _outcome(name: str, document: dict[str, Any] | None, returncode: int = 0) -> dict[str, Any]:
@@ -32,14 +23,13 @@ def _passing() -> dict[str, Any]:
 
 
 def test_runs_that_pass_make_a_clean_campaign_with_their_examples_counted() -> None:
-    summary = _campaign().summarise([_outcome("a", _passing()), _outcome("b", _passing())])
+    summary = campaign.summarise([_outcome("a", _passing()), _outcome("b", _passing())])
     assert summary["clean"] and summary["unexplained"] == [] and summary["runs_not_passed"] == []
     specs = {record.get("spec", record["adapter"]) for record in _passing()["results"]}
     assert set(summary["statuses_per_adapter"]) == specs
 
 
 def test_a_run_that_wrote_nothing_or_exited_nonzero_is_not_clean() -> None:
-    campaign = _campaign()
     crashed = campaign.summarise([_outcome("a", _passing()), _outcome("b", None, returncode=-9)])
     assert not crashed["clean"] and crashed["runs_not_passed"] == ["b: exit -9, and it wrote no results"]
     nonzero = campaign.summarise([_outcome("a", _passing(), returncode=1)])
@@ -51,7 +41,7 @@ def test_an_unexplained_failure_is_listed_with_its_run() -> None:
     failing = copy.deepcopy(document["results"][0])
     failing.update(status="failed", message="softmax[0] = 1, but the oracle gives 0.5 (err 9 ulp > bound 1 ulp)")
     document["results"].append(failing)
-    summary = _campaign().summarise([_outcome("seed-1", document, returncode=1)])
+    summary = campaign.summarise([_outcome("seed-1", document, returncode=1)])
     assert not summary["clean"]
     [entry] = summary["unexplained"]
     assert entry["run"] == "seed-1" and entry["message"].startswith("softmax[0] = 1, but the oracle gives 0.5")
@@ -74,7 +64,7 @@ def _tensorflow_run(status: str, xfail_reason: str | None = None) -> dict[str, A
 
 
 def test_the_campaign_runs_tensorflow_with_onednn_off_and_on_for_each_dev_seed() -> None:
-    planned = _campaign().runs([], [4, 5], "onednn")
+    planned = campaign.runs([], [4, 5], "onednn")
     assert [(name, environment) for name, _, environment, _ in planned] == [
         ("onednn-off-4", {"TF_ENABLE_ONEDNN_OPTS": "0"}),
         ("onednn-on-4", {"TF_ENABLE_ONEDNN_OPTS": "1"}),
@@ -83,7 +73,7 @@ def test_the_campaign_runs_tensorflow_with_onednn_off_and_on_for_each_dev_seed()
     ]
     assert all(frameworks == "tensorflow" for *_, frameworks in planned)
     assert all(arguments[-2:] == ["--block", seed] for (_, arguments, *_), seed in zip(planned, "4455"))
-    assert [name for name, *_ in _campaign().runs([], [4], None, "mlx,paddle")] == ["dev-all-paths-4"]
+    assert [name for name, *_ in campaign.runs([], [4], None, "mlx,paddle")] == ["dev-all-paths-4"]
 
 
 def test_a_difference_between_onednn_off_and_on_is_explained_only_by_an_entry_naming_the_environment() -> None:
@@ -95,7 +85,6 @@ def test_a_difference_between_onednn_off_and_on_is_explained_only_by_an_entry_na
         if entry.environment == {"onednn": "on", "rank_6_softmax_raises": True}
     )
     other = next(entry for entry in divergences.load_default() if entry.environment is None and not entry.intermittent)
-    campaign = _campaign()
     off = _outcome("onednn-off-4", _tensorflow_run("passed"))
     explained = campaign.onednn_differences([off, _outcome("onednn-on-4", _tensorflow_run("xfailed", onednn.reason))])
     assert [(d["off"], d["on"], d["explained_by"]) for d in explained] == [("passed", "xfailed", onednn.label())]

@@ -1,7 +1,7 @@
 """How often a default run catches each deliberately broken adapter: its power, measured.
 
-    python scripts/catch_rate.py --runs 5 --out catch.json                  # the large-tier set
-    python scripts/catch_rate.py --runs 5 --adapters all --out catch.json   # every one
+    python -m experiments.catch_rate --runs 5 --out catch.json                  # the large-tier set
+    python -m experiments.catch_rate --runs 5 --adapters all --out catch.json   # every one
 
 Each broken adapter of ``tests/broken_adapters.py`` runs through the whole default run (every
 property, op and dtype, as a user runs it) ``--runs`` times in each profile: ``dev`` with seeds
@@ -21,10 +21,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from tests import broken_adapters
 
-from tests import broken_adapters  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 LARGE_TIER_SET = (
     "GridWrapsPast65535Rows",

@@ -1,7 +1,9 @@
 """The least time any run can take that calls every quantity of every op and dtype once per adapter.
 
-    python benchmarks/compile_floor.py --out floor.json
-    python benchmarks/compile_floor.py --frameworks jax --cache /tmp/warm --out warm.json
+    python -m benchmarks.probes.compile_floor --out floor.json
+    python -m benchmarks.probes.compile_floor --frameworks jax --cache /tmp/warm --out warm.json
+
+(``python -m benchmarks run compile-floor`` runs it for the three frameworks.)
 
 For each adapter of the given frameworks, a fresh interpreter (the way the runner starts a
 worker) loads it and calls each method it provides (softmax, vjp, jacobian, jvp and
@@ -31,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SHAPE = (3, 4)
 
 
@@ -89,7 +91,7 @@ def measure_in_fresh_interpreter(spec: str, cache: str) -> dict[str, Any]:
 
     started = time.perf_counter()
     completed = subprocess.run(
-        [sys.executable, __file__, "--child", spec],
+        [sys.executable, "-m", "benchmarks.probes.compile_floor", "--child", spec],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -114,7 +116,6 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure_adapter(args.child)))
         return 0
 
-    sys.path.insert(0, str(REPO))
     from conformance.running.loading import AdapterSpecError, framework_adapter_specs
 
     try:

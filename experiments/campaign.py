@@ -1,8 +1,8 @@
 """The zero-false-alarm campaign: many seeds, every failure accounted for.
 
-    python scripts/campaign.py --out reports/campaign            # the whole campaign
-    python scripts/campaign.py --out /tmp/c --only thorough --thorough-seeds 11
-    python scripts/campaign.py --out /tmp/c --frameworks mlx,paddle
+    python -m experiments.campaign --out reports/campaign            # the whole campaign
+    python -m experiments.campaign --out /tmp/c --only thorough --thorough-seeds 11
+    python -m experiments.campaign --out /tmp/c --frameworks mlx,paddle
 
 Runs, each with the frameworks of ``--frameworks`` (default: the three, torch, jax and
 tensorflow; the optional mlx and paddle when named):
@@ -119,7 +119,10 @@ def summarise(done: list[dict[str, Any]]) -> dict[str, Any]:
 
     examples: Counter[str] = Counter()
     statuses: dict[str, Counter[str]] = defaultdict(Counter)
-    unexplained, divergences, problems, not_passed = [], Counter(), [], []
+    divergences: Counter[str] = Counter()
+    unexplained: list[dict[str, str]] = []
+    problems: list[str] = []
+    not_passed: list[str] = []
     for outcome in done:
         document = outcome["document"]
         if document is None:

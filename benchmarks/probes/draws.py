@@ -1,7 +1,7 @@
 """Time drawing the inputs alone, per Hypothesis example: no adapter, no oracle, no bound.
 
-    python benchmarks/draws.py                      # 30 examples per (op, dtype, sites) group
-    python benchmarks/draws.py --examples 10 --repeat 5 --out draws.json
+    python -m benchmarks.probes.draws                      # 30 examples per (op, dtype, sites) group
+    python -m benchmarks.probes.draws --examples 10 --repeat 5 --out draws.json
 
 For each op and dtype, the shape pool of ``--seed`` is drawn from as the properties draw it:
 a problem from the small and wide sites with one cotangent, from the small sites alone, from
@@ -17,21 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from conformance.inputs.shape_pool import shape_pool  # noqa: E402
-from conformance.inputs.strategies import problems, vectors  # noqa: E402
-from conformance.truth.dtypes import DTYPES  # noqa: E402
-from conformance.truth.oracle import OPS  # noqa: E402
+from conformance.inputs.shape_pool import shape_pool
+from conformance.inputs.strategies import problems, vectors
+from conformance.truth.dtypes import DTYPES
+from conformance.truth.oracle import OPS
 
 
 def one_pass(examples: int, seed: int) -> dict[str, float]:

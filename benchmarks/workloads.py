@@ -93,6 +93,12 @@ def _others() -> list[Workload]:
             details="compile-floor.json",
         ),
         Workload(
+            "programs",
+            "the XLA programs a dev run of jax-jit compiles (seed 7, block 3), per property",
+            _probe("programs", "--adapter", "jax-jit", "--out", "{folder}/programs.json"),
+            details="programs.json",
+        ),
+        Workload(
             "imports",
             "each framework's import in a fresh interpreter",
             _probe("imports", "--frameworks", f"{THREE},numpy", "--out", "{folder}/imports.json"),

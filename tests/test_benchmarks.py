@@ -127,3 +127,15 @@ def test_the_draws_probe_times_drawing_the_inputs_alone(tmp_path: Path) -> None:
     assert only["examples"] > 0 and only["cpu_s"] > 0
     assert report["median_ms_per_example"] == only["ms_per_example"]
     assert "ms per example" in completed.stdout
+
+
+def test_the_programs_probe_counts_jax_compilations_by_property(tmp_path: Path) -> None:
+    out = tmp_path / "programs.json"
+    completed = _module("benchmarks.probes.programs", "--properties", "empty_inputs", "--out", str(out))
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(out.read_text())
+    assert report["adapter"] == "jax-jit" and (report["seed"], report["block"]) == ("7", "3")
+    assert set(report["by_property"]) <= {"empty_inputs", "outside a test"}
+    counted = report["by_property"]["empty_inputs"]
+    assert counted["programs"] > 0 and counted["compile_s"] > 0
+    assert report["programs"] == sum(entry["programs"] for entry in report["by_property"].values())

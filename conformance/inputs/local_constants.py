@@ -18,19 +18,32 @@ that answers none. tests/test_draws_are_independent.py pins the outcome.
 
 from __future__ import annotations
 
-from hypothesis.internal.conjecture import providers
-from hypothesis.internal.constants_ast import Constants
+import importlib
+from types import ModuleType
+from typing import Any
 
-_NONE = Constants()
+
+def _hypothesis_module(name: str) -> ModuleType | None:
+    """A module of Hypothesis' internals, or None in a release without it (older releases
+    draw no local constants, and have nothing to turn off)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
 
 
-def _no_local_constants() -> Constants:
+_providers = _hypothesis_module("hypothesis.internal.conjecture.providers")
+_constants = _hypothesis_module("hypothesis.internal.constants_ast")
+_NONE: Any = _constants.Constants() if _constants is not None else None
+
+
+def _no_local_constants() -> Any:
     return _NONE
 
 
 def draw_no_local_constants() -> None:
     """From now on, Hypothesis in this process draws none of the local modules' literals (its
     own list of telling numbers, the same everywhere, stays)."""
-    if hasattr(providers, "_get_local_constants"):
-        providers._get_local_constants = _no_local_constants
-        providers.CONSTANTS_CACHE.cache.clear()
+    if _providers is not None and _NONE is not None and hasattr(_providers, "_get_local_constants"):
+        setattr(_providers, "_get_local_constants", _no_local_constants)  # noqa: B010
+        _providers.CONSTANTS_CACHE.cache.clear()

@@ -257,12 +257,24 @@ class TorchFuncForward(TorchFunc):
     }
 
 
+def _given_strides(array: np.ndarray) -> tuple[int, ...]:
+    """The strides, in elements, of the tensor :meth:`_TorchAdapter._to_framework` makes of
+    ``array`` (an array with a negative stride is copied first, its axes kept in order)."""
+    if any(stride < 0 for stride in array.strides):
+        array = np.empty_like(array, order="K")
+    return tuple(stride // max(array.itemsize, 1) for stride in array.strides)
+
+
 def _layout(array: np.ndarray) -> tuple[Any, ...]:
-    """What a compiled graph specialises on beyond symbolic sizes: dtype, rank, which sizes
-    are 0 or 1, and whether the memory is C- or F-contiguous."""
+    """What a compiled graph specialises on beyond symbolic sizes and strides: dtype, rank,
+    which sizes are 0 or 1, which strides are 0 or 1, and whether the memory is C- or
+    F-contiguous. Dynamo guards on each of these (its 0/1 specialisation covers strides as
+    well as sizes); a key that leaves one out lets views of one kind after another (offset,
+    stepped, transposed, broadcast) recompile one graph past its limit."""
     return (
         array.dtype,
         tuple(min(size, 2) for size in array.shape),
+        tuple(min(stride, 2) for stride in _given_strides(array)),
         array.flags.c_contiguous,
         array.flags.f_contiguous,
     )

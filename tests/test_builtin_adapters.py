@@ -302,6 +302,35 @@ def test_torch_compile_runs_with_inductor_on_request(monkeypatch: pytest.MonkeyP
         _assert_within_bound(compiled, "softmax", quantity, x, [g][: VECTORS[quantity]], -1)
 
 
+# Views of one (3 + 2) x (k + 2) base, each a kind of layout the suite draws, on axis 1.
+TORCH_COMPILE_VIEWS = {
+    "whole": lambda base: base,
+    "offset": lambda base: base[:, 1:],
+    "offset rows and columns": lambda base: base[1:, 1:],
+    "every other column": lambda base: base[:, ::2],
+    "every other row": lambda base: base[::2, :],
+    "transposed": lambda base: base.T,
+    "reversed": lambda base: base[:, ::-1],
+    "broadcast row": lambda base: np.broadcast_to(base[:1, :], (3, base.shape[1])),
+    "broadcast column": lambda base: np.broadcast_to(base[:, :1], (base.shape[0], 5)),
+}
+
+
+def test_torch_compile_takes_every_layout_in_turn_without_a_recompile_limit() -> None:
+    """Dynamo guards on which strides are 0 or 1 as well as on sizes, and under fullgraph=True
+    its ninth graph of one function raises FailOnRecompileLimitHit. The adapter keys its compiled
+    functions by all of these, so that one view kind after another (as a run draws them, with
+    forward and backward graphs) never piles graphs onto one function (seen in a dev campaign:
+    concurrent_calls_agree log_softmax float16 raised after the run's other properties)."""
+    compiled = _load("torch-compile")
+    rng = np.random.default_rng(0)
+    for length in (7, 12, 33):
+        for view in TORCH_COMPILE_VIEWS.values():
+            x = view(rng.standard_normal((5, length + 2)).astype(np.float16))
+            compiled.log_softmax(x, 1)
+            compiled.log_softmax_vjp(x, np.ones(x.shape, np.float16), 1)
+
+
 def test_the_tensorflow_function_cache_keeps_every_function_a_run_traces(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every property cycles through the run's programs: a function the cache dropped would be
     traced again when the next property needs it (256 kept traced 202 of a dev run's 992 again)."""

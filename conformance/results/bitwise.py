@@ -126,7 +126,7 @@ def cell_of(record: Record) -> Cell | None:
     finding = record.bitwise
     if finding is not None and finding.draws:
         return Cell(aspect, SAME if finding.identical else OTHER, record.status, finding)
-    if record.status == "skipped":
+    if record.status == Status.SKIPPED:
         verdict = "not provided" if record.not_provided else "not supported" if record.not_supported else "skipped"
     else:
         verdict = record.status

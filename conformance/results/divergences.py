@@ -452,7 +452,7 @@ def audit(
             ):
                 problems.append(f"{entry.label()}: stale: no result fails with its message any more; remove it")
             continue
-        passing = [record for record in matched if record.status == "passed"]
+        passing = [record for record in matched if record.status == Status.PASSED]
         if passing:
             named = "; ".join(record.describe() for record in passing[:3])
             more = f" and {len(passing) - 3} more" if len(passing) > 3 else ""

@@ -172,12 +172,13 @@ def change_between(framework: str, key: RecordKey, before: tuple[str, Cell], aft
     (old_version, old), (new_version, new) = before, after
     change = Change(framework, key, old_version, new_version, "fix", old.status, new.status)
     if not old.bad and new.bad:
-        return replace(change, kind="new failure", explained=new.status == "xfailed")
-    if old.bad and new.status == "passed":
+        return replace(change, kind="new failure", explained=new.status == Status.XFAILED)
+    if old.bad and new.status == Status.PASSED:
         return change
     old_figure, new_figure = against_bound(old), against_bound(new)
     within_an_ulp = max(float(old.max_error_ulp or 0.0), float(new.max_error_ulp or 0.0)) <= ULP_FLOOR
-    if old.status == new.status == "passed" and old_figure is not None and new_figure is not None and not within_an_ulp:
+    both_passed = old.status == new.status == Status.PASSED
+    if both_passed and old_figure is not None and new_figure is not None and not within_an_ulp:
         factor = new_figure / old_figure
         if factor > MOVE_FACTOR or factor < 1 / MOVE_FACTOR:
             return replace(

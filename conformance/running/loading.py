@@ -338,6 +338,18 @@ def selected_specs(
     return list(dict.fromkeys(specs))
 
 
+def parsed_specs(
+    frameworks: list[str] | None,
+    adapters: Sequence[str],
+    *,
+    all_paths: bool = False,
+    default: Sequence[str] | None = None,
+) -> tuple[AdapterSpec, ...]:
+    """What a run covers (:func:`selected_specs`), parsed."""
+    selected = selected_specs(frameworks, adapters, all_paths=all_paths, default=default)
+    return tuple(parse_spec(spec) for spec in selected)
+
+
 def checked_specs(
     frameworks: list[str] | None,
     adapters: Sequence[str],
@@ -345,11 +357,9 @@ def checked_specs(
     all_paths: bool = False,
     default: Sequence[str] | None = None,
 ) -> tuple[AdapterSpec, ...]:
-    """What a run covers (:func:`selected_specs`), parsed, each checked to name something
-    loadable (:func:`check_spec`)."""
-    specs = tuple(
-        parse_spec(spec) for spec in selected_specs(frameworks, adapters, all_paths=all_paths, default=default)
-    )
+    """What a run covers (:func:`parsed_specs`), each checked to name something loadable
+    (:func:`check_spec`)."""
+    specs = parsed_specs(frameworks, adapters, all_paths=all_paths, default=default)
     for spec in specs:
         check_spec(spec)
     return specs

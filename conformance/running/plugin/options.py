@@ -23,7 +23,7 @@ from conformance.running.config import (
     properties_named,
     seed_from,
 )
-from conformance.running.loading import AdapterSpecError, parse_spec, selected_specs
+from conformance.running.loading import AdapterSpecError, parsed_specs
 from conformance.truth.dtypes import DTYPE_NAMES, UnknownDtype
 from conformance.truth.oracle import OPS
 
@@ -94,14 +94,13 @@ def run_config(config: pytest.Config) -> RunConfig:
             raise pytest.UsageError(f"--run-config={path}: not a run configuration ({error})") from None
     try:
         profile = profile_named(config.getoption("conformance_profile"))
-        specs = selected_specs(
-            comma_list(config.getoption("frameworks")) or None,
-            config.getoption("conformance_adapters"),
-            all_paths=bool(config.getoption("all_paths")),
-        )
         return RunConfig(
             profile=profile,
-            adapters=tuple(parse_spec(spec) for spec in specs),
+            adapters=parsed_specs(
+                comma_list(config.getoption("frameworks")) or None,
+                config.getoption("conformance_adapters"),
+                all_paths=bool(config.getoption("all_paths")),
+            ),
             seed=seed_from(config.getoption("hypothesis_seed", None)),
             dtypes=dtypes_named(comma_list(config.getoption("dtypes"))),
             ops=ops_named(comma_list(config.getoption("conformance_ops")), "--conformance-ops"),

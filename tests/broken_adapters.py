@@ -834,6 +834,20 @@ class SplitsSmallBatchSums(_SummedInPieces):
         return _halves(e) if e.size // max(e.shape[-1], 1) < self.ROWS else super()._total(e)
 
 
+class SplitsSumsPastTheGrid(_SummedInPieces):
+    """A batch of more than GRID_ROWS rows needs a second launch loop, whose kernel sums each
+    row in two halves; smaller batches sum each row whole. Only a batch past 65535 rows (the
+    pool's seeded ``many_rows`` input) gives a row other bits than the row alone. It promises
+    batch invariance."""
+
+    name = "splits-sums-past-the-grid"
+    bitwise = ("batch",)
+    GRID_ROWS = 65535
+
+    def _total(self, e: np.ndarray) -> np.ndarray:
+        return _halves(e) if e.size // max(e.shape[-1], 1) > self.GRID_ROWS else super()._total(e)
+
+
 class ShufflesLongRowChunks(_SummedInPieces):
     """Rows of LONG or more elements are summed in chunks of CHUNK, whose partial sums are added
     in the order their threads finish: a new order on every call. The same call gives other
@@ -907,6 +921,7 @@ CAUGHT_BY: dict[type, tuple[str, tuple[str, ...]]] = {
     HalfRowSumInHalf: ("float16", ("vocabulary_rows",)),
     PlanCachedByElementSize: ("float16,bfloat16", ("every_dtype_in_turn",)),
     SplitsSmallBatchSums: ("float32", ("same_bits_in_any_batch",)),
+    SplitsSumsPastTheGrid: ("float32", ("same_bits_in_any_batch",)),
     ShufflesLongRowChunks: ("float32", ("same_bits_every_call",)),
     ThreadCountSplitsRowSums: ("float32", ("same_bits_on_any_thread_count",)),
 }

@@ -5,6 +5,7 @@ test_suite_catches_broken_implementations, through CAUGHT_BY)."""
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,9 @@ import pytest
 from conformance.adapter import BITWISE_PROMISES, UnknownPromise, declared_promises
 from conformance.adapters import from_jax, from_tensorflow, from_torch
 from conformance.checks.bitwise import PROPERTY_OF, difference
+from conformance.checks.large.at_scale import GRID_ROWS
 from tests.conftest import REPO, TESTS
+from tests.recording_adapter import LOG_VARIABLE
 
 BITWISE_PROPERTIES = ",".join(PROPERTY_OF.values())
 
@@ -139,6 +142,38 @@ def test_other_bits_without_a_promise_pass_and_are_reported(cli, tmp_path: Path)
     assert 'id="bitwise-batch-variant-without-promise"' in page
     assert "batch-invariant" in page and "no: " in page
     assert "bit for bit: batch-variant-without-promise" in result.stdout
+
+
+def test_a_seeded_large_input_is_computed_once_per_record_and_counted_in_every_example(cli, tmp_path: Path):
+    """The pool's seeded inputs (more than 65535 rows, rows of a vocabulary's length) are the same
+    in every example, so same_bits_in_any_batch gives each to the adapter once per record; what
+    it found is still counted in each of the record's draws."""
+    log = tmp_path / "inputs.log"
+    result = cli(
+        "run",
+        "--adapter",
+        f"{TESTS / 'recording_adapter.py'}:RecordsItsInputs",
+        "--profile",
+        "dev",
+        "--dtypes",
+        "float32",
+        "--properties",
+        "same_bits_in_any_batch",
+        "--plain",
+        env={LOG_VARIABLE: str(log)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    large: dict[str, list[str]] = {}
+    for line in log.read_text().splitlines():
+        test, given = line.split("\t", 1)
+        shape = tuple(int(side) for side in re.findall(r"\d+", given.split(")")[0]))
+        if len(shape) == 2 and (shape[0] > GRID_ROWS or shape[1] > 65536):
+            large.setdefault(test, []).append(given)
+    assert len(large) == 2, f"one record per op, each with its seeded inputs: {sorted(large)}"
+    for test, given in large.items():
+        assert len(given) == len(set(given)) >= 2, f"{test}: a seeded input given more than once: {given}"
+    for record in result.records():
+        assert record["examples"] > 1 and record["bitwise"]["draws"] == record["examples"], record
 
 
 def test_a_broken_promise_fails_with_a_reproducer_that_prints_both_answers_bits(cli):

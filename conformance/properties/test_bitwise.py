@@ -17,7 +17,9 @@ on long rows and large inputs):
   65535 rows (whose rows ``many_rows`` computes alone; in the half types, rows of 257 past 2**24
   elements, in ``ci`` and ``thorough`` only); and its rows of a vocabulary's length (100277 to
   262144, which ``vocabulary_rows`` computes alone). Each with every row, in a batch of up to 8,
-  else its first row, its last and one drawn.
+  else its first row, its last and one drawn. The pool's seeded inputs are the same in every
+  example, so each is computed once per record (its first row, its last, the first past 65535
+  rows and 8 from its seed) and what it gave counted in every example.
   And batches of rows of 1000, where a row's reduction is long enough to be split and
   vectorised: 8 rows, float32's forward pass, in ``dev``; in ``ci`` and ``thorough`` 2, 3, 8,
   64 and 4097 rows, and 8 along the first axis, in every dtype, with every quantity.
@@ -43,11 +45,11 @@ from hypothesis import strategies as st
 
 from conformance.adapter import declared_promises, has_thread_setting, method_name
 from conformance.checks import thread_count
-from conformance.checks.bitwise import Draw, bits_lines, bits_reproducer
+from conformance.checks.bitwise import Change, Draw, bits_lines, bits_reproducer
 from conformance.checks.calls import Subject, skipping_unsupported, time_allowed
 from conformance.checks.concurrency import SWITCH_INTERVAL_S, concurrently
 from conformance.checks.failures import AdapterCallError
-from conformance.checks.large.at_scale import ZERO_ROW_FRACTION, large_input, memory_short, seeded_vector
+from conformance.checks.large.at_scale import GRID_ROWS, ZERO_ROW_FRACTION, large_input, memory_short, seeded_vector
 from conformance.checks.large.seeded import Seeded, SeededRow
 from conformance.checks.measure import count_example
 from conformance.checks.quantities import VECTORS, Outcome, draw_problem, make_call, run
@@ -77,6 +79,7 @@ CONCURRENT_QUANTITIES: tuple[Quantity, ...] = ("forward", "vjp")
 OVERLAPPED_ROUNDS = 2
 MAX_ROUNDS = 8
 EVERY_ROW_UP_TO = 8  # a batch of up to this many rows has each checked; a larger one its first, last and one drawn
+SEEDED_ROWS_PICKED = 8  # rows of a seeded large input checked besides its first, its last and row GRID_ROWS
 EVERY_EXAMPLE_ELEMENTS = 2**21  # a large input up to this size is checked in every example, a larger one in some
 
 
@@ -196,16 +199,27 @@ def _batch_reproducer(batch: Outcome, alone: Outcome, picking: str) -> str:
     return bits_reproducer(batch.call.spec, setup, ("the row alone", "row"), ("the same row in the batch", picking))
 
 
+def _row_numbers(rung: Rung, checked: Input, data) -> list[int]:
+    """The rows of ``checked`` compared alone and in the batch: every row of a batch of up to
+    EVERY_ROW_UP_TO; else the first, the last and one drawn; of a seeded input, the first, the
+    last, the first past GRID_ROWS and SEEDED_ROWS_PICKED taken from its seed (no draw: the input
+    and the rows are the same in every example, so what they give is remembered; see
+    :func:`_check_seeded`)."""
+    if rung.rows <= EVERY_ROW_UP_TO:
+        return list(range(rung.rows))
+    if isinstance(checked.x.recipe, Seeded):
+        rng = np.random.default_rng([checked.x.recipe.seed, rung.rows, 29])
+        picked = [int(row) for row in rng.integers(rung.rows, size=SEEDED_ROWS_PICKED)]
+        past_grid = [GRID_ROWS] if rung.rows > GRID_ROWS else []
+        return sorted({0, rung.rows - 1, *picked, *past_grid})
+    return sorted({0, rung.rows - 1, data.draw(st.integers(0, rung.rows - 1), label="row")})
+
+
 def _check_rung(subject: Subject, op: Op, dtype, rung: Rung, checked: Input, data, draw: Draw) -> None:
-    """Rows of ``checked`` alone against the same rows in the batch: every row of a batch of up to
-    EVERY_ROW_UP_TO, else the first, the last and one drawn."""
+    """Rows of ``checked`` alone against the same rows in the batch (:func:`_row_numbers`)."""
     shape, axis = checked.shape, checked.axis % len(checked.shape)
     sides = shape[:axis] + shape[axis + 1 :]
-    if rung.rows <= EVERY_ROW_UP_TO:
-        numbers = list(range(rung.rows))
-    else:
-        numbers = sorted({0, rung.rows - 1, data.draw(st.integers(0, rung.rows - 1), label="row")})
-    rows = [tuple(int(i) for i in np.unravel_index(number, sides)) for number in numbers]
+    rows = [tuple(int(i) for i in np.unravel_index(number, sides)) for number in _row_numbers(rung, checked, data)]
     for quantity, own_vectors in checked.vectors.items():
         with skipping_unsupported():
             batch = run(subject, op, quantity, checked.x, checked.axis, own_vectors)
@@ -223,6 +237,25 @@ def _check_rung(subject: Subject, op: Op, dtype, rung: Rung, checked: Input, dat
                 )
 
 
+# What a seeded large input's rows gave, alone and in its batch, in this worker: (adapter, the
+# input's recipe, the site of a row alone) -> the changes found. A seeded input and its rows are
+# the same in every example of a record, so they are computed in the first example and the same
+# changes counted in each later one (Hypothesis' replay of a failing example sees them again).
+_SEEDED_CHANGES: dict[tuple[str, Seeded, Site], tuple[Change, ...]] = {}
+
+
+def _check_seeded(subject: Subject, op: Op, dtype, rung: Rung, pool: ShapePool, data, draw: Draw) -> None:
+    """:func:`_check_rung` on the pool's seeded input of ``rung``, computed once per worker."""
+    checked = _seeded_input(subject, op, dtype, pool, rung.site)
+    assert isinstance(checked.x.recipe, Seeded)
+    key = (subject.location, checked.x.recipe, rung.alone)
+    if key not in _SEEDED_CHANGES:
+        own = Draw(draw.aspect, draw.promised)
+        _check_rung(subject, op, dtype, rung, checked, data, own)
+        _SEEDED_CHANGES[key] = tuple(own.changes)
+    draw.changes.extend(_SEEDED_CHANGES[key])
+
+
 @conformance_property("same_bits_in_any_batch", needs=("forward",))
 @budget(0.2)
 @given(data=st.data())
@@ -236,11 +269,11 @@ def test_a_row_gives_the_same_bits_alone_and_in_any_batch(subject, op, dtype, po
         if rung.seeded:
             if memory_short(rung.site, dtype, subject.framework) is not None:
                 continue
-            checked = _seeded_input(subject, op, dtype, pool, rung.site)
+            _check_seeded(subject, op, dtype, rung, pool, data, draw)
         else:
             name = f"batch of {rung.rows} rows"
             checked = _drawn_input(data, subject, op, dtype, [rung.site], rung.quantities, name)
-        _check_rung(subject, op, dtype, rung, checked, data, draw)
+            _check_rung(subject, op, dtype, rung, checked, data, draw)
     draw.conclude()
 
 

@@ -1,6 +1,6 @@
-"""The edge catalogues' covering designs: every dev run checks one block, each block covers every
-pair of factor values (and the triples the empty inputs need), consecutive runs cover the
-full product, and the coverage a run claims is the coverage it had."""
+"""The edge catalogues' and the shape pool's covering designs: every dev run checks one block,
+each block covers every pair of factor values (and the triples the empty inputs need),
+consecutive runs cover the full product, and the coverage a run claims is the coverage it had."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from conformance.inputs import covering
-from conformance.inputs.covering import CATALOGUES, Combination, design, drawn
+from conformance.inputs.covering import CATALOGUES, POOL_KINDS, RANKED_KINDS, SHAPE_POOL, Combination, design, drawn
+from conformance.inputs.shape_pool import shape_pool
 from conformance.results import divergences
 from conformance.results.records import Record
 from conformance.running import history
@@ -31,7 +32,10 @@ def _interactions(rows: tuple[Combination, ...], factors: tuple[int, ...]) -> se
     return {tuple(row[index] for index in factors) for row in rows}
 
 
-@pytest.mark.parametrize("name", list(CATALOGUES))
+PLANNED = [*CATALOGUES, SHAPE_POOL]
+
+
+@pytest.mark.parametrize("name", PLANNED)
 def test_every_block_covers_every_pair_and_the_required_triples(name: str) -> None:
     planned = design(name, OPS, DTYPE_NAMES)
     names = (*planned.catalogue.factors, "op", "dtype")
@@ -45,7 +49,7 @@ def test_every_block_covers_every_pair_and_the_required_triples(name: str) -> No
             assert not missing, f"{name} block {number + 1} misses {[names[i] for i in group]} = {sorted(missing)[:3]}"
 
 
-@pytest.mark.parametrize("name", list(CATALOGUES))
+@pytest.mark.parametrize("name", PLANNED)
 def test_the_blocks_together_are_the_full_product(name: str) -> None:
     planned = design(name, OPS, DTYPE_NAMES)
     assert set().union(*planned.blocks) == set(planned.product)
@@ -57,6 +61,29 @@ def test_every_record_checks_at_least_one_combination_in_every_block() -> None:
         blocks = len(design(name, OPS, DTYPE_NAMES).blocks)
         for run in range(blocks):
             assert drawn(name, op, dtype, OPS, DTYPE_NAMES, run).combinations, (name, op, dtype, run)
+
+
+def test_every_dev_pool_keeps_its_rank_1_site_and_a_batch_and_the_blocks_make_the_whole_pool() -> None:
+    for op, dtype in itertools.product(OPS, DTYPE_NAMES):
+        whole = shape_pool(11, op, dtype)
+        blocks = len(design(SHAPE_POOL, OPS, DTYPE_NAMES).blocks)
+        assert blocks == 2
+        pools = []
+        for run in range(blocks):
+            kinds = {kind for (kind,) in drawn(SHAPE_POOL, op, dtype, OPS, DTYPE_NAMES, run).combinations}
+            assert kinds & RANKED_KINDS and kinds < set(POOL_KINDS), (op, dtype, kinds)
+            pool = shape_pool(11, op, dtype, kinds=kinds)
+            assert [site for site in pool.small if site.rank == 1] == [site for site in whole.small if site.rank == 1]
+            assert pool.sites(min_rank=2)  # batch_equals_rows and the Jacobian's block structure draw from these
+            assert (pool.many_rows, pool.vocabulary, pool.long) == (whole.many_rows, whole.vocabulary, whole.long)
+            pools.append(pool)
+        assert set().union(*(p.small + p.wide for p in pools)) == set(whole.small + whole.wide)
+
+
+def test_a_single_dtype_or_op_keeps_the_whole_pool() -> None:
+    """Every pair of a site kind with the run's only dtype (or op) is the whole product."""
+    for ops, dtypes in ((OPS, ("float32",)), (("softmax",), DTYPE_NAMES)):
+        assert len(design(SHAPE_POOL, ops, dtypes).blocks) == 1
 
 
 def test_the_blocks_are_the_same_in_every_process_whatever_the_hash_seed() -> None:
@@ -149,6 +176,7 @@ def test_a_dev_run_checks_its_block_says_so_and_catches_the_crash(cli, tmp_path:
     assert all(r["message"].endswith(f"combinations, block {1 % blocks + 1} of {blocks}") for r in passed)
     meta = json.loads((tmp_path / "results.json").read_text())["metadata"]
     assert meta["coverage"]["empty_inputs"]["block"] == 1 % blocks + 1
+    assert meta["coverage"][SHAPE_POOL] == {"block": 2, "blocks": 2, "checked": 10, "of": 20}
 
 
 def _record(status: str, checked: int | None) -> Record:

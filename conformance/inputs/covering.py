@@ -1,4 +1,5 @@
-"""The planned edge catalogues of a ``dev`` run: one block of a covering design per run.
+"""The planned edge catalogues and shape pool of a ``dev`` run: one block of a covering design
+per run.
 
 Each catalogue property (see :mod:`conformance.inputs.catalogue`) checks a finite product of
 factors: the case, the quantity, the op and the dtype (for ``every_axis_in_turn``, the (axis,
@@ -15,6 +16,10 @@ machine's history (:mod:`conformance.running.history`), so ``k`` consecutive run
 whole product; ``ci`` and ``thorough`` check the whole product in every run. The blocks are
 made by the ``covertable`` library from a greedy first choice of the product's elements not
 yet in a block (its presets), and depend on nothing but the run's ops and dtypes.
+
+The shape pool's drawn sites (``SHAPE_POOL``: site kind, op, dtype) are planned the same way,
+by a direct construction rather than covertable: its product is small, and each of its two
+blocks must also keep a batch in every pool, which the construction does by design.
 """
 
 from __future__ import annotations
@@ -106,10 +111,43 @@ def _greedy_presets(remaining: Sequence[Combination], groups: Sequence[tuple[int
     return chosen
 
 
+# The shape pool's drawn sites (:mod:`conformance.inputs.shape_pool`) are planned too: every
+# property of an (op, dtype) draws from its pool, and each site is about five programs (forward,
+# VJP, JVP, Jacobian, second order) on a compiled path. The rank 1 site is in every pool (a row
+# of a batch, checked alone, reuses its programs); the other kinds are dealt out in ``dev``.
+SHAPE_POOL = "shape_pool"
+POOL_KINDS: tuple[str, ...] = ("rank 2", "rank 3", "rank 4", "tail", "awkward")
+RANKED_KINDS = frozenset(POOL_KINDS[:3])  # the batches: every pool keeps one (batch_equals_rows needs it)
+SHAPE_POOL_CATALOGUE = Catalogue(("site",), (POOL_KINDS,))
+
+
+def _pool_blocks(ops: tuple[str, ...], dtypes: tuple[str, ...]) -> tuple[tuple[Combination, ...], ...]:
+    """The shape pool's blocks: with two ops and two dtypes or more, two, each covering every
+    pair of (site kind, op, dtype) with the fewest sites (one pool of each dtype takes the kinds
+    of even place, shifted by the dtype and the block, and the other the rest: {rank 2, rank 4,
+    awkward} or {rank 3, tail}, each holding a batch); else one, the full product (with a
+    single op or dtype, every pair of a kind with it is the whole product)."""
+    product = tuple(itertools.product(POOL_KINDS, ops, dtypes))
+    if len(ops) < 2 or len(dtypes) < 2:
+        return (product,)
+    return tuple(
+        tuple(
+            (kind, op, dtype)
+            for kind, op, dtype in product
+            if (POOL_KINDS.index(kind) + dtypes.index(dtype) + block) % 2 == ops.index(op) % 2
+        )
+        for block in range(2)
+    )
+
+
 @cache
 def design(name: str, ops: tuple[str, ...], dtypes: tuple[str, ...]) -> Design:
-    """The blocks of catalogue property ``name`` over ``ops`` and ``dtypes``: computed once per
-    process, the same on every machine (covertable orders by a fixed hash, not Python's)."""
+    """The blocks of catalogue property ``name`` (or of the SHAPE_POOL) over ``ops`` and
+    ``dtypes``: computed once per process, the same on every machine (covertable orders by a
+    fixed hash, not Python's)."""
+    if name == SHAPE_POOL:
+        pool_product: tuple[Combination, ...] = tuple(itertools.product(POOL_KINDS, ops, dtypes))
+        return Design(SHAPE_POOL_CATALOGUE, pool_product, _pool_blocks(ops, dtypes))
     shape = CATALOGUES[name]
     names = (*shape.factors, "op", "dtype")
     factors = dict(zip(names, (*shape.values, ops, dtypes), strict=True))
@@ -163,10 +201,10 @@ def drawn(name: str, op: str, dtype: str, ops: tuple[str, ...], dtypes: tuple[st
 
 
 def coverage(ops: tuple[str, ...], dtypes: tuple[str, ...], run: int | None) -> dict[str, dict[str, int | None]]:
-    """Per catalogue property, the block run ``run`` checks (from 1; None: the full product),
+    """Per catalogue property, and for the SHAPE_POOL, the block run ``run`` checks (from 1; None: the full product),
     how many blocks there are, and how many of the product's combinations the block holds."""
     found: dict[str, dict[str, int | None]] = {}
-    for name in CATALOGUES:
+    for name in (*CATALOGUES, SHAPE_POOL):
         planned = design(name, ops, dtypes)
         block = None if run is None else run % len(planned.blocks)
         checked = len(planned.product) if block is None else len(planned.blocks[block])
@@ -183,7 +221,7 @@ def coverage_line(entries: Mapping[str, Mapping[str, int | None]]) -> str:
     """One sentence for the summary and the report: which block ran, and what the history covers."""
     partial = {name: entry for name, entry in entries.items() if entry["block"] is not None}
     if not partial:
-        return "edge catalogues: the full product"
+        return "edge catalogues and shape pool: the full product"
     most = max(int(entry["blocks"] or 1) for entry in partial.values())
     blocks = "; ".join(f"{name} block {entry['block']} of {entry['blocks']}" for name, entry in partial.items())
-    return f"edge catalogues: {blocks}; the full product over the last {most} runs"
+    return f"edge catalogues and shape pool: {blocks}; the full product over the last {most} runs"

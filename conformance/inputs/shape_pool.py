@@ -36,14 +36,16 @@ column) are not drawn here: :mod:`conformance.inputs.catalogue` lists them, and 
 takes every one.
 
 The pools differ between (op, dtype) pairs and between seeds, so a run still covers dozens
-of shapes, and every dev run a different set of them. They depend only on the seed, so the
+of shapes, and every dev run a different set of them. A ``dev`` pool keeps its rank 1 site and
+a block of the other small and wide kinds (:data:`conformance.inputs.covering.SHAPE_POOL`:
+every pair of kind, op and dtype in each run, every triple in two). They depend only on the seed, so the
 workers of one run, each testing another adapter, draw from the same pools.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -237,20 +239,28 @@ def _axis_forms(rng: np.random.Generator, rank: int, every_form: bool) -> tuple[
 
 
 def shape_pool(
-    seed: int, op: str, dtype_name: str, *, thorough: bool = False, every_axis_form: bool = False
+    seed: int,
+    op: str,
+    dtype_name: str,
+    *,
+    thorough: bool = False,
+    every_axis_form: bool = False,
+    kinds: Collection[str] | None = None,
 ) -> ShapePool:
     """The pool of (``op``, ``dtype_name``) for a run with ``seed``: the same for every
     worker and adapter of that run. ``thorough`` makes the large tier larger and adds ``huge``;
-    ``every_axis_form`` writes each axis of the high-rank site both ways (``ci``, ``thorough``)."""
+    ``every_axis_form`` writes each axis of the high-rank site both ways (``ci``, ``thorough``);
+    ``kinds`` keeps only those of the drawn sites besides the rank 1 one (``"rank 2"``, ``"rank 3"``,
+    ``"rank 4"``, ``"tail"``, ``"awkward"``: a ``dev`` run's block, see
+    :mod:`conformance.inputs.covering`), each the same site as in the whole pool."""
     rng = _rng(seed, op, dtype_name)
     small = _small_sites(rng)
     row_axis = small[0].axis
-    wide = _by_size(
-        [
-            _wide_site(rng, TAIL_ROW_LENGTHS),
-            _wide_site(rng, AWKWARD_ROW_LENGTHS[int(rng.integers(0, len(AWKWARD_ROW_LENGTHS)))]),
-        ]
-    )
+    tail = _wide_site(rng, TAIL_ROW_LENGTHS)
+    awkward = _wide_site(rng, AWKWARD_ROW_LENGTHS[int(rng.integers(0, len(AWKWARD_ROW_LENGTHS)))])
+    if kinds is not None:
+        small = [site for site in small if site.rank == 1 or f"rank {site.rank}" in kinds]
+    wide = _by_size([site for kind, site in (("tail", tail), ("awkward", awkward)) if kinds is None or kind in kinds])
     long = (_long_site(rng),)
     high_rank = _high_rank_site(rng, seed, op, dtype_name)
     return ShapePool(

@@ -16,7 +16,7 @@ from hypothesis import settings as hypothesis_settings
 from conformance.checks import measure
 from conformance.checks.calls import Subject
 from conformance.checks.headlines import raised_message
-from conformance.inputs.covering import Drawn, drawn
+from conformance.inputs.covering import SHAPE_POOL, Drawn, drawn
 from conformance.inputs.profiles import hypothesis_name
 from conformance.inputs.shape_pool import ShapePool, shape_pool
 from conformance.results import divergences
@@ -46,22 +46,25 @@ class Session:
     versions: dict[str, str] = field(default_factory=framework_versions)
 
     def pool(self, op: str, dtype: str) -> ShapePool:
-        """The shape pool of (``op``, ``dtype``): every property of the run draws from it."""
+        """The shape pool of (``op``, ``dtype``): every property of the run draws from it; in
+        ``dev``, the run's block of its sites (:data:`~conformance.inputs.covering.SHAPE_POOL`)."""
         key = (op, dtype)
         if key not in self.pools:
             profile = self.run_config.profile
+            planned = self.edges(SHAPE_POOL, op, dtype)
             self.pools[key] = shape_pool(
                 self.shape_seed,
                 op,
                 dtype,
                 thorough=profile is Profile.THOROUGH,
                 every_axis_form=profile is not Profile.DEV,
+                kinds=None if planned.block is None else {str(kind) for (kind,) in planned.combinations},
             )
         return self.pools[key]
 
     def edges(self, name: str, op: str, dtype: str) -> Drawn:
-        """What record (``op``, ``dtype``) of catalogue property ``name`` checks: the run's block
-        of its covering design in ``dev``, the full product otherwise."""
+        """What record (``op``, ``dtype``) of catalogue property ``name`` (or the SHAPE_POOL)
+        checks: the run's block of its covering design in ``dev``, the full product otherwise."""
         return drawn(name, op, dtype, self.run_config.ops, self.run_config.dtypes, self.run_config.block)
 
     def pairs(self) -> list[tuple[Op, str]]:

@@ -171,7 +171,7 @@ def test_a_seeded_large_input_is_computed_once_per_record_and_counted_in_every_e
             large.setdefault(test, []).append(given)
     assert len(large) == 2, f"one record per op, each with its seeded inputs: {sorted(large)}"
     for test, given in large.items():
-        assert len(given) == len(set(given)) >= 2, f"{test}: a seeded input given more than once: {given}"
+        assert len(given) == len(set(given)) >= 1, f"{test}: a seeded input given more than once: {given}"
     for record in result.records():
         assert record["examples"] > 1 and record["bitwise"]["draws"] == record["examples"], record
 

@@ -15,7 +15,16 @@ from pathlib import Path
 import pytest
 
 from conformance.inputs import covering
-from conformance.inputs.covering import CATALOGUES, POOL_KINDS, RANKED_KINDS, SHAPE_POOL, Combination, design, drawn
+from conformance.inputs.covering import (
+    CATALOGUES,
+    LARGE_KINDS,
+    POOL_KINDS,
+    RANKED_KINDS,
+    SHAPE_POOL,
+    Combination,
+    design,
+    drawn,
+)
 from conformance.inputs.shape_pool import shape_pool
 from conformance.results import divergences
 from conformance.results.records import Record
@@ -63,7 +72,7 @@ def test_every_record_checks_at_least_one_combination_in_every_block() -> None:
             assert drawn(name, op, dtype, OPS, DTYPE_NAMES, run).combinations, (name, op, dtype, run)
 
 
-def test_every_dev_pool_keeps_its_rank_1_site_and_a_batch_and_the_blocks_make_the_whole_pool() -> None:
+def test_every_dev_pool_keeps_its_rank_1_site_a_batch_and_a_large_input_and_the_blocks_make_the_whole_pool() -> None:
     for op, dtype in itertools.product(OPS, DTYPE_NAMES):
         whole = shape_pool(11, op, dtype)
         blocks = len(design(SHAPE_POOL, OPS, DTYPE_NAMES).blocks)
@@ -71,13 +80,16 @@ def test_every_dev_pool_keeps_its_rank_1_site_and_a_batch_and_the_blocks_make_th
         pools = []
         for run in range(blocks):
             kinds = {kind for (kind,) in drawn(SHAPE_POOL, op, dtype, OPS, DTYPE_NAMES, run).combinations}
-            assert kinds & RANKED_KINDS and kinds < set(POOL_KINDS), (op, dtype, kinds)
+            assert kinds & RANKED_KINDS and len(kinds & LARGE_KINDS) == 1 and kinds < set(POOL_KINDS), (op, dtype)
             pool = shape_pool(11, op, dtype, kinds=kinds)
             assert [site for site in pool.small if site.rank == 1] == [site for site in whole.small if site.rank == 1]
             assert pool.sites(min_rank=2)  # batch_equals_rows and the Jacobian's block structure draw from these
-            assert (pool.many_rows, pool.vocabulary, pool.long) == (whole.many_rows, whole.vocabulary, whole.long)
+            assert (pool.long, pool.high_rank) == (whole.long, whole.high_rank)
+            assert len(pool.large(many_rows=True, vocabulary=True)) == 1  # one of the large tier's two
             pools.append(pool)
         assert set().union(*(p.small + p.wide for p in pools)) == set(whole.small + whole.wide)
+        whole_large = whole.large(many_rows=True, vocabulary=True)
+        assert set().union(*(p.large(many_rows=True, vocabulary=True) for p in pools)) == set(whole_large)
 
 
 def test_a_single_dtype_or_op_keeps_the_whole_pool() -> None:
@@ -176,7 +188,7 @@ def test_a_dev_run_checks_its_block_says_so_and_catches_the_crash(cli, tmp_path:
     assert all(r["message"].endswith(f"combinations, block {1 % blocks + 1} of {blocks}") for r in passed)
     meta = json.loads((tmp_path / "results.json").read_text())["metadata"]
     assert meta["coverage"]["empty_inputs"]["block"] == 1 % blocks + 1
-    assert meta["coverage"][SHAPE_POOL] == {"block": 2, "blocks": 2, "checked": 10, "of": 20}
+    assert meta["coverage"][SHAPE_POOL] == {"block": 2, "blocks": 2, "checked": 14, "of": 28}
 
 
 def _record(status: str, checked: int | None) -> Record:

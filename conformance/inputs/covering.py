@@ -111,22 +111,27 @@ def _greedy_presets(remaining: Sequence[Combination], groups: Sequence[tuple[int
     return chosen
 
 
-# The shape pool's drawn sites (:mod:`conformance.inputs.shape_pool`) are planned too: every
-# property of an (op, dtype) draws from its pool, and each site is about five programs (forward,
-# VJP, JVP, Jacobian, second order) on a compiled path. The rank 1 site is in every pool (a row
-# of a batch, checked alone, reuses its programs); the other kinds are dealt out in ``dev``.
+# The shape pool's sites (:mod:`conformance.inputs.shape_pool`) are planned too: every property
+# of an (op, dtype) draws from its pool, each drawn site is about five programs (forward, VJP,
+# JVP, Jacobian, second order) on a compiled path, and each large-tier input a whole check at
+# scale. The rank 1 site is in every pool (a row of a batch, checked alone, reuses its
+# programs), and so are the long row and the high-rank site; the other kinds are dealt out in
+# ``dev``: the rank 2, 3 and 4 batches, the SIMD-tail and the awkward row lengths, and the large
+# tier's more than 65535 rows and rows of a vocabulary's length.
 SHAPE_POOL = "shape_pool"
-POOL_KINDS: tuple[str, ...] = ("rank 2", "rank 3", "rank 4", "tail", "awkward")
+POOL_KINDS: tuple[str, ...] = ("rank 2", "rank 3", "rank 4", "tail", "awkward", "many rows", "vocabulary")
 RANKED_KINDS = frozenset(POOL_KINDS[:3])  # the batches: every pool keeps one (batch_equals_rows needs it)
+LARGE_KINDS = frozenset(POOL_KINDS[5:])  # the large tier: every pool keeps one
 SHAPE_POOL_CATALOGUE = Catalogue(("site",), (POOL_KINDS,))
 
 
 def _pool_blocks(ops: tuple[str, ...], dtypes: tuple[str, ...]) -> tuple[tuple[Combination, ...], ...]:
     """The shape pool's blocks: with two ops and two dtypes or more, two, each covering every
-    pair of (site kind, op, dtype) with the fewest sites (one pool of each dtype takes the kinds
-    of even place, shifted by the dtype and the block, and the other the rest: {rank 2, rank 4,
-    awkward} or {rank 3, tail}, each holding a batch); else one, the full product (with a
-    single op or dtype, every pair of a kind with it is the whole product)."""
+    pair of (site kind, op, dtype) with the fewest sites: one pool of each dtype takes the kinds
+    of even place in POOL_KINDS (shifted by the dtype and the block), and the other the rest,
+    {rank 2, rank 4, awkward, vocabulary} or {rank 3, tail, many rows}, so that every pool holds
+    a batch and one large input. Else one, the full product: with a single op or dtype, every
+    pair of a kind with it is the whole product."""
     product = tuple(itertools.product(POOL_KINDS, ops, dtypes))
     if len(ops) < 2 or len(dtypes) < 2:
         return (product,)

@@ -37,7 +37,7 @@ takes every one.
 
 The pools differ between (op, dtype) pairs and between seeds, so a run still covers dozens
 of shapes, and every dev run a different set of them. A ``dev`` pool keeps its rank 1 site and
-a block of the other small and wide kinds (:data:`conformance.inputs.covering.SHAPE_POOL`:
+a block of the other small, wide and large kinds (:data:`conformance.inputs.covering.SHAPE_POOL`:
 every pair of kind, op and dtype in each run, every triple in two). They depend only on the seed, so the
 workers of one run, each testing another adapter, draw from the same pools.
 """
@@ -118,9 +118,15 @@ class ShapePool:
     long: tuple[Site, ...]
     high_rank: Site  # called on every axis; ``axis`` is unused
     axis_forms: tuple[tuple[bool, ...], ...]  # per form, per axis of high_rank: written from the end?
-    many_rows: Site
-    vocabulary: Site
+    many_rows: Site | None  # None: not in this dev run's block (covering.SHAPE_POOL)
+    vocabulary: Site | None  # likewise
     huge: Site | None  # float16 in the thorough profile and bench only
+
+    def large(self, *, many_rows: bool = False, vocabulary: bool = False) -> tuple[Site, ...]:
+        """Those of the large tier's sites asked for that this pool holds (a ``dev`` pool holds
+        one of the two)."""
+        asked = (self.many_rows if many_rows else None, self.vocabulary if vocabulary else None)
+        return tuple(site for site in asked if site is not None)
 
     def sites(self, *, min_rank: int = 0, wide: bool = False, min_row_length: int = 0) -> tuple[Site, ...]:
         """The small sites (and the wide ones, with ``wide``) of at least ``min_rank`` whose
@@ -250,19 +256,21 @@ def shape_pool(
     """The pool of (``op``, ``dtype_name``) for a run with ``seed``: the same for every
     worker and adapter of that run. ``thorough`` makes the large tier larger and adds ``huge``;
     ``every_axis_form`` writes each axis of the high-rank site both ways (``ci``, ``thorough``);
-    ``kinds`` keeps only those of the drawn sites besides the rank 1 one (``"rank 2"``, ``"rank 3"``,
-    ``"rank 4"``, ``"tail"``, ``"awkward"``: a ``dev`` run's block, see
-    :mod:`conformance.inputs.covering`), each the same site as in the whole pool."""
+    ``kinds`` keeps only those of the drawn and large sites besides the rank 1 one (``"rank 2"``,
+    ``"rank 3"``, ``"rank 4"``, ``"tail"``, ``"awkward"``, ``"many rows"``, ``"vocabulary"``: a
+    ``dev`` run's block, see :mod:`conformance.inputs.covering`), each the same site as in the
+    whole pool."""
     rng = _rng(seed, op, dtype_name)
-    small = _small_sites(rng)
-    row_axis = small[0].axis
+    whole_small = _small_sites(rng)
+    row_axis = whole_small[0].axis
     tail = _wide_site(rng, TAIL_ROW_LENGTHS)
     awkward = _wide_site(rng, AWKWARD_ROW_LENGTHS[int(rng.integers(0, len(AWKWARD_ROW_LENGTHS)))])
-    if kinds is not None:
-        small = [site for site in small if site.rank == 1 or f"rank {site.rank}" in kinds]
+    small = [site for site in whole_small if kinds is None or site.rank == 1 or f"rank {site.rank}" in kinds]
     wide = _by_size([site for kind, site in (("tail", tail), ("awkward", awkward)) if kinds is None or kind in kinds])
     long = (_long_site(rng),)
     high_rank = _high_rank_site(rng, seed, op, dtype_name)
+    many_rows = _many_rows_site(rng, dtype_name, whole_small[0].row_length, thorough)
+    vocabulary = _vocabulary_site(rng, thorough)
     return ShapePool(
         seed=seed,
         small=_by_size(small),
@@ -271,7 +279,7 @@ def shape_pool(
         long=long,
         high_rank=high_rank,
         axis_forms=_axis_forms(_rng(seed, f"{op}|axis forms", dtype_name), high_rank.rank, every_axis_form),
-        many_rows=_many_rows_site(rng, dtype_name, small[0].row_length, thorough),
-        vocabulary=_vocabulary_site(rng, thorough),
+        many_rows=many_rows if kinds is None or "many rows" in kinds else None,
+        vocabulary=vocabulary if kinds is None or "vocabulary" in kinds else None,
         huge=_huge_site(rng) if thorough and dtype_name == "float16" else None,
     )

@@ -123,12 +123,16 @@ def batch_rungs(pool: ShapePool, profile: str, dtype: str) -> tuple[list[Rung], 
         if site.rank >= 2 and site.row_length in alone
     ]
     every += _fixed_rungs(profile, dtype)
-    long = [Rung(pool.vocabulary, Site((pool.vocabulary.row_length,), pool.row_axis), LONG_QUANTITIES, True)]
-    many = Rung(pool.many_rows, Site((pool.many_rows.row_length,), pool.row_axis), LONG_QUANTITIES, True)
-    if pool.many_rows.size <= EVERY_EXAMPLE_ELEMENTS:
-        every.append(many)
-    elif profile != "dev":
-        long.append(many)
+    long = [
+        Rung(site, Site((site.row_length,), pool.row_axis), LONG_QUANTITIES, True)
+        for site in pool.large(vocabulary=True)
+    ]
+    for site in pool.large(many_rows=True):
+        many = Rung(site, Site((site.row_length,), pool.row_axis), LONG_QUANTITIES, True)
+        if site.size <= EVERY_EXAMPLE_ELEMENTS:
+            every.append(many)
+        elif profile != "dev":
+            long.append(many)
     if profile != "dev":
         long += [
             Rung(site, Site((site.row_length,), pool.row_axis), LONG_QUANTITIES) for site in pool.long if site.rank >= 2
@@ -265,7 +269,7 @@ def test_a_row_gives_the_same_bits_alone_and_in_any_batch(subject, op, dtype, po
     draw = Draw("batch", _promised(subject, "batch"))
     every, long = batch_rungs(pool, run_profile, dtype_name(dtype))
     count_example()
-    for rung in [*every, data.draw(st.sampled_from(long), label="long rows")]:
+    for rung in [*every, *([data.draw(st.sampled_from(long), label="long rows")] if long else [])]:
         if rung.seeded:
             if memory_short(rung.site, dtype, subject.framework) is not None:
                 continue
@@ -359,8 +363,12 @@ def test_the_same_call_gives_the_same_bits_every_time(subject, op, dtype, pool, 
         _drawn_input(data, subject, op, dtype, pool.sites(wide=True), ALL_QUANTITIES, "problem"),
         _drawn_input(data, subject, op, dtype, pool.long, LONG_QUANTITIES, "long rows"),
     ]
-    if data.draw(st.booleans(), label="vocabulary rows") and memory_short(pool.vocabulary, dtype) is None:
-        inputs.append(_seeded_input(subject, op, dtype, pool, pool.vocabulary))
+    if data.draw(st.booleans(), label="vocabulary rows"):
+        inputs += [
+            _seeded_input(subject, op, dtype, pool, site)
+            for site in pool.large(vocabulary=True)
+            if memory_short(site, dtype) is None
+        ]
     for checked in inputs:
         _check_calls(subject, op, checked, draw)
     draw.conclude()
@@ -440,7 +448,7 @@ def test_one_thread_and_all_of_them_give_the_same_bits(subject, op, dtype, pool,
         for count, cores in ((1, thread_count.pinned_cores(1)), (many, thread_count.pinned_cores(many)))
     ]
     draw = Draw("threads", _promised(subject, "threads"))
-    large = data.draw(st.sampled_from((pool.many_rows, pool.vocabulary)), label="large input")
+    large = data.draw(st.sampled_from(pool.large(many_rows=True, vocabulary=True)), label="large input")
     fixed = Site((FIXED_ROWS, FIXED_LENGTH), -1)
     inputs = [
         _drawn_input(data, subject, op, dtype, [fixed], ALL_QUANTITIES, "problem"),

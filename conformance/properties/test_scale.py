@@ -1,4 +1,6 @@
-"""The large tier: inputs past the sizes where real kernels change algorithm, in every run.
+"""The large tier: inputs past the sizes where real kernels change algorithm, in every run (in
+``dev``, each (op, dtype) checks one of its two, as the run's block of the shape pool says: see
+:mod:`conformance.inputs.covering`).
 
 Each property takes one seeded input of its (op, dtype)'s pool (the same in every worker of a
 run) and checks it as a whole, in O(N) memory: the forward pass and the VJP against the
@@ -17,10 +19,12 @@ from conformance.checks.measure import count_example
 from conformance.inputs.shape_pool import Site
 from conformance.properties.marks import conformance_property
 
+NOT_IN_BLOCK = "not drawn: this dev run's block of the shape pool gives this (op, dtype) the other large input"
+
 
 def _check(subject, op, dtype, pool, site: Site | None, cotangents: int = 1, profile: str = "ci") -> None:
     if site is None:
-        pytest.skip("no input of this size in this run")
+        pytest.skip(NOT_IN_BLOCK if profile == "dev" else "no input of this size in this run")
     missing = reference_available(dtype)
     if missing is not None:
         pytest.skip(missing)

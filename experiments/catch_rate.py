@@ -2,6 +2,7 @@
 
     python -m experiments.catch_rate --runs 5 --out catch.json                  # the large-tier set
     python -m experiments.catch_rate --runs 5 --adapters all --out catch.json   # every one
+    python -m experiments.catch_rate --runs 2 --adapters all --profiles dev --out catch.json
 
 Each broken adapter of ``tests/broken_adapters.py`` runs through the whole default run (every
 property, op and dtype, as a user runs it) ``--runs`` times in each profile: ``dev`` with seeds
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per adapter and profile")
     parser.add_argument("--adapters", default="large-tier", help="'large-tier', 'all', or comma-separated names")
+    parser.add_argument("--profiles", default="dev,ci", help="the profiles to run, comma-separated (default: dev,ci)")
     parser.add_argument("--out", required=True, help="write the counts (JSON) here")
     args = parser.parse_args(argv)
     every = {cls.__name__: cls for cls in broken_adapters.CAUGHT_BY}
@@ -61,10 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in names if name not in every]
     if unknown:
         parser.error(f"--adapters={args.adapters}, but the broken adapters are: {', '.join(sorted(every))}")
+    profiles = args.profiles.split(",")
+    if not profiles or any(profile not in ("dev", "ci") for profile in profiles):
+        parser.error(f"--profiles={args.profiles}, but the profiles are: dev, ci")
     counts: dict[str, dict[str, dict[str, object]]] = {}
     with tempfile.TemporaryDirectory(prefix="catch-rate-") as temporary:
         for name in names:
-            for profile in ("dev", "ci"):
+            for profile in profiles:
                 outcomes = [
                     caught(every[name], profile, run + 1 if profile == "dev" else None, Path(temporary))
                     for run in range(args.runs)

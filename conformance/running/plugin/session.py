@@ -121,16 +121,12 @@ class Session:
 
 
 def shard_pairs(pairs: list[tuple[Op, str]], shard: tuple[int, int] | None) -> list[tuple[Op, str]]:
-    """The (op, dtype) pairs of shard (K, N): every N-th, from the K-th, of ``pairs`` taken
-    dtype by dtype, so that two shards split the ops. Each (op, dtype) has its own shape pool,
-    and ``every_dtype_in_turn`` calls every dtype of its op: split by op, shards build disjoint
-    sets of programs (split by dtype, each would build every dtype's of both ops)."""
+    """The (op, dtype) pairs of shard (K, N): every N-th, from the K-th. Each (op, dtype)
+    has its own shape pool, so shards build disjoint sets of programs."""
     if shard is None:
         return pairs
     index, count = shard
-    dtypes = list(dict.fromkeys(dtype for _, dtype in pairs))
-    by_dtype = sorted(pairs, key=lambda pair: (dtypes.index(pair[1]), OPS.index(pair[0])))
-    return by_dtype[index::count]
+    return pairs[index::count]
 
 
 def shape_seed(seed: int | None, profile: Profile) -> int:

@@ -125,17 +125,17 @@ LARGE_KINDS = frozenset(POOL_KINDS[5:])  # the large tier: every pool keeps one
 SHAPE_POOL_CATALOGUE = Catalogue(("site",), (POOL_KINDS,))
 
 
-def _pool_blocks(ops: tuple[str, ...], dtypes: tuple[str, ...]) -> tuple[tuple[Combination, ...], ...]:
-    """The shape pool's blocks: with two ops and two dtypes or more, two, each covering every
+def _pool_design(ops: tuple[str, ...], dtypes: tuple[str, ...]) -> Design:
+    """The shape pool's product and blocks: with two ops and two dtypes or more, two, each covering every
     pair of (site kind, op, dtype) with the fewest sites: one pool of each dtype takes the kinds
     of even place in POOL_KINDS (shifted by the dtype and the block), and the other the rest,
     {rank 2, rank 4, awkward, vocabulary} or {rank 3, tail, many rows}, so that every pool holds
     a batch and one large input. Else one, the full product: with a single op or dtype, every
     pair of a kind with it is the whole product."""
-    product = tuple(itertools.product(POOL_KINDS, ops, dtypes))
+    product: tuple[Combination, ...] = tuple(itertools.product(POOL_KINDS, ops, dtypes))
     if len(ops) < 2 or len(dtypes) < 2:
-        return (product,)
-    return tuple(
+        return Design(SHAPE_POOL_CATALOGUE, product, (product,))
+    blocks = tuple(
         tuple(
             (kind, op, dtype)
             for kind, op, dtype in product
@@ -143,6 +143,7 @@ def _pool_blocks(ops: tuple[str, ...], dtypes: tuple[str, ...]) -> tuple[tuple[C
         )
         for block in range(2)
     )
+    return Design(SHAPE_POOL_CATALOGUE, product, blocks)
 
 
 @cache
@@ -151,8 +152,7 @@ def design(name: str, ops: tuple[str, ...], dtypes: tuple[str, ...]) -> Design:
     ``dtypes``: computed once per process, the same on every machine (covertable orders by a
     fixed hash, not Python's)."""
     if name == SHAPE_POOL:
-        pool_product: tuple[Combination, ...] = tuple(itertools.product(POOL_KINDS, ops, dtypes))
-        return Design(SHAPE_POOL_CATALOGUE, pool_product, _pool_blocks(ops, dtypes))
+        return _pool_design(ops, dtypes)
     shape = CATALOGUES[name]
     names = (*shape.factors, "op", "dtype")
     factors = dict(zip(names, (*shape.values, ops, dtypes), strict=True))

@@ -265,8 +265,12 @@ def shape_pool(
     row_axis = whole_small[0].axis
     tail = _wide_site(rng, TAIL_ROW_LENGTHS)
     awkward = _wide_site(rng, AWKWARD_ROW_LENGTHS[int(rng.integers(0, len(AWKWARD_ROW_LENGTHS)))])
-    small = [site for site in whole_small if kinds is None or site.rank == 1 or f"rank {site.rank}" in kinds]
-    wide = _by_size([site for kind, site in (("tail", tail), ("awkward", awkward)) if kinds is None or kind in kinds])
+
+    def kept(kind: str) -> bool:
+        return kinds is None or kind in kinds
+
+    small = [site for site in whole_small if site.rank == 1 or kept(f"rank {site.rank}")]
+    wide = _by_size([site for kind, site in (("tail", tail), ("awkward", awkward)) if kept(kind)])
     long = (_long_site(rng),)
     high_rank = _high_rank_site(rng, seed, op, dtype_name)
     many_rows = _many_rows_site(rng, dtype_name, whole_small[0].row_length, thorough)
@@ -279,7 +283,7 @@ def shape_pool(
         long=long,
         high_rank=high_rank,
         axis_forms=_axis_forms(_rng(seed, f"{op}|axis forms", dtype_name), high_rank.rank, every_axis_form),
-        many_rows=many_rows if kinds is None or "many rows" in kinds else None,
-        vocabulary=vocabulary if kinds is None or "vocabulary" in kinds else None,
+        many_rows=many_rows if kept("many rows") else None,
+        vocabulary=vocabulary if kept("vocabulary") else None,
         huge=_huge_site(rng) if thorough and dtype_name == "float16" else None,
     )

@@ -111,6 +111,12 @@ def _fixed_rungs(profile: str, dtype: str) -> list[Rung]:
     return [*rungs, Rung(Site((FIXED_LENGTH, FIXED_ROWS), 0), alone, ALL_QUANTITIES)]
 
 
+def _long_rung(pool: ShapePool, site: Site, seeded: bool = False) -> Rung:
+    """A batch of long rows (the pool's long rows or one of its seeded large inputs), its rows
+    alone on the pool's row axis, with the quantities the large checks compute."""
+    return Rung(site, Site((site.row_length,), pool.row_axis), LONG_QUANTITIES, seeded)
+
+
 def batch_rungs(pool: ShapePool, profile: str, dtype: str) -> tuple[list[Rung], list[Rung]]:
     """The batches of one (op, dtype) in a run: those every example checks, fewest rows first,
     and the long ones, of which each example checks one (rows of a vocabulary's length; in ci
@@ -124,20 +130,15 @@ def batch_rungs(pool: ShapePool, profile: str, dtype: str) -> tuple[list[Rung], 
         if site.rank >= 2 and site.row_length in alone
     ]
     every += _fixed_rungs(profile, dtype)
-    long = [
-        Rung(site, Site((site.row_length,), pool.row_axis), LONG_QUANTITIES, True)
-        for site in pool.large(vocabulary=True)
-    ]
+    long = [_long_rung(pool, site, seeded=True) for site in pool.large(vocabulary=True)]
     for site in pool.large(many_rows=True):
-        many = Rung(site, Site((site.row_length,), pool.row_axis), LONG_QUANTITIES, True)
+        many = _long_rung(pool, site, seeded=True)
         if site.size <= EVERY_EXAMPLE_ELEMENTS:
             every.append(many)
         elif profile != "dev":
             long.append(many)
     if profile != "dev":
-        long += [
-            Rung(site, Site((site.row_length,), pool.row_axis), LONG_QUANTITIES) for site in pool.long if site.rank >= 2
-        ]
+        long += [_long_rung(pool, site) for site in pool.long if site.rank >= 2]
     return sorted(every, key=lambda rung: (rung.rows, rung.site.size)), long
 
 
@@ -242,21 +243,20 @@ def _check_rung(subject: Subject, op: Op, dtype, rung: Rung, checked: Input, dat
                 )
 
 
-# What a seeded large input's rows gave, alone and in its batch, in this worker: (adapter, the
-# input's recipe, the site of a row alone) -> the changes found. A seeded input and its rows are
+# What a seeded large input's rows gave, alone and in its batch, in this worker: (adapter, op,
+# dtype, the pool's seed, the rung) -> the changes found. A seeded input and its rows are
 # the same in every example of a record, so they are computed in the first example and the same
 # changes counted in each later one (Hypothesis' replay of a failing example sees them again).
-_SEEDED_CHANGES: dict[tuple[str, Seeded, Site], tuple[Change, ...]] = {}
+_SEEDED_CHANGES: dict[tuple[str, Op, str, int, Rung], tuple[Change, ...]] = {}
 
 
 def _check_seeded(subject: Subject, op: Op, dtype, rung: Rung, pool: ShapePool, data, draw: Draw) -> None:
-    """:func:`_check_rung` on the pool's seeded input of ``rung``, computed once per worker."""
-    checked = _seeded_input(subject, op, dtype, pool, rung.site)
-    assert isinstance(checked.x.recipe, Seeded)
-    key = (subject.location, checked.x.recipe, rung.alone)
+    """:func:`_check_rung` on the pool's seeded input of ``rung``, computed (and the input made)
+    once per worker: the adapter, op, dtype, seed and rung define the input and its rows."""
+    key = (subject.location, op, dtype_name(dtype), pool.seed, rung)
     if key not in _SEEDED_CHANGES:
         own = Draw(draw.aspect, draw.promised)
-        _check_rung(subject, op, dtype, rung, checked, data, own)
+        _check_rung(subject, op, dtype, rung, _seeded_input(subject, op, dtype, pool, rung.site), data, own)
         _SEEDED_CHANGES[key] = tuple(own.changes)
     draw.changes.extend(_SEEDED_CHANGES[key])
 

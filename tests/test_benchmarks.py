@@ -42,7 +42,7 @@ def test_the_warm_workloads_share_the_cold_ones_cache_and_results_file() -> None
 def test_the_driver_times_a_user_adapter_run_cold_then_warm_against_its_limit(tmp_path: Path) -> None:
     out = tmp_path / "user.json"
     keep = tmp_path / "kept"
-    arguments = ["user,user-warm", "--profile", "ci", "--keep", str(keep), "--out", str(out)]
+    arguments = ["user,user-warm", "--profile", "dev", "--keep", str(keep), "--out", str(out)]
     completed = _module("benchmarks", "run", *arguments)
     assert completed.returncode == 0, completed.stderr
     report = json.loads(out.read_text())
@@ -54,7 +54,7 @@ def test_the_driver_times_a_user_adapter_run_cold_then_warm_against_its_limit(tm
         assert row["met"] == (row["in_python_loops"] <= 7)
         assert row["in_python_loops"] > 0
         assert row["wall_s"] > 0 and row["peak_rss_mib"] > 0 and row["user_s"] > 0
-        assert "NumpyReference" in row["command"] and "--profile ci" in row["command"]
+        assert "NumpyReference" in row["command"] and "--profile dev" in row["command"]
         assert set(row["breakdown"]["per_adapter"]) == {USER_ADAPTER} and row["breakdown"]["records"] > 0
     # the warm run found the cache the cold one left (the runner's timings of the adapter), and
     # no run filled it first

@@ -30,7 +30,7 @@ from conformance.checks.large.seeded import Seeded, SeededRow
 from conformance.checks.native import native_call, native_script
 from conformance.checks.quantities import VECTORS, compare, run
 from conformance.checks.reproducer import Call, array_source
-from conformance.inputs.strategies import Argument, View
+from conformance.inputs.arguments import Argument, View
 from conformance.presentation import report
 from conformance.results.records import Document, Record
 from conformance.truth.oracle import QUANTITIES, Quantity

@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 
 from conformance import DTYPES
 from conformance.checks.reproducer import array_source
+from conformance.inputs.arguments import Argument
 from conformance.inputs.shape_pool import Site
 from conformance.inputs.strategies import (
     BLOCK_RUNS,
     CONTIGUOUS_MASKS,
     LAYOUTS,
-    Argument,
     Problem,
     laid_out,
     problems,

@@ -21,7 +21,7 @@ from conformance.checks import time_budget
 from conformance.checks.calls import Subject, label, time_allowed
 from conformance.checks.failures import AdapterCallError
 from conformance.checks.quantities import Outcome, run
-from conformance.inputs.strategies import Argument
+from conformance.inputs.arguments import Argument
 from conformance.truth.oracle import Op, Quantity
 
 ROUNDS = 4  # rounds whose calls overlapped in time

@@ -21,8 +21,9 @@ from conformance.checks.calls import Subject, invoke, label
 from conformance.checks.failures import WorstElement
 from conformance.checks.native import Step, native_call, native_script, steps_script, worst_shown
 from conformance.checks.reproducer import Call
+from conformance.inputs.arguments import Argument
 from conformance.inputs.shape_pool import Site
-from conformance.inputs.strategies import Argument, Problem, problems
+from conformance.inputs.strategies import Problem, problems
 from conformance.truth import oracle, tolerance
 from conformance.truth.dtypes import dtype_name
 from conformance.truth.oracle import Op, Quantity

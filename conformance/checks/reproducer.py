@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from conformance.inputs.strategies import Recipe, View
+from conformance.inputs.arguments import Recipe, View
 from conformance.truth.dtypes import dtype_name
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from conformance.checks.failures import WorstElement
 from conformance.checks.native import element, steps_script
 from conformance.checks.quantities import Outcome, bound_for, exact_value, likely_cause, run
 from conformance.checks.reproducer import reproducer
-from conformance.inputs.strategies import Argument
+from conformance.inputs.arguments import Argument
 from conformance.truth import oracle, tolerance
 from conformance.truth.oracle import Op, Quantity
 from conformance.truth.tolerance import Bound

@@ -9,12 +9,13 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from hypothesis import HealthCheck, Phase, settings
+if TYPE_CHECKING:  # the command line reads the names alone, without importing Hypothesis (0.3 s a run)
+    from hypothesis import settings
 
 PROFILE_NAMES: tuple[str, ...] = ("ci", "dev", "thorough")
 _BASE_EXAMPLES = {"ci": 10, "dev": 10, "thorough": 100}
-_SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
 
 
 def hypothesis_name(profile: str) -> str:
@@ -24,7 +25,10 @@ def hypothesis_name(profile: str) -> str:
 
 
 def register_profiles() -> None:
-    common = settings(deadline=None, print_blob=True, suppress_health_check=_SUPPRESSED)
+    from hypothesis import HealthCheck, settings
+
+    suppressed = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
+    common = settings(deadline=None, print_blob=True, suppress_health_check=suppressed)
     for profile in PROFILE_NAMES:
         derandomized = {"derandomize": True, "database": None} if profile == "ci" else {}
         settings.register_profile(
@@ -52,6 +56,8 @@ def budget(weight: float) -> settings:
     Expensive properties (full Jacobians, long rows) take a fraction; cheap ones where bugs
     hide in rare inputs take more.
     """
+    from hypothesis import Phase, settings
+
     current = settings.default
     base = current.max_examples if current is not None else _BASE_EXAMPLES["dev"]
     examples = max(2, round(base * weight))

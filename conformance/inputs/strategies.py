@@ -46,7 +46,7 @@ import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import ml_dtypes
 import numpy as np
@@ -54,6 +54,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from hypothesis.strategies import SearchStrategy
 
+from conformance.inputs.arguments import Argument, View
 from conformance.inputs.shape_pool import Site
 
 REGIMES: tuple[str, ...] = (
@@ -67,42 +68,6 @@ REGIMES: tuple[str, ...] = (
     "mixed_scales",
 )
 _ELEMENTWISE_LIMIT = 12  # arrays up to this size draw each element through Hypothesis
-
-
-@dataclass(frozen=True)
-class View:
-    """A non-contiguous argument: ``expression`` (over ``base``) applied to a contiguous ``base``."""
-
-    base: np.ndarray
-    expression: str
-
-
-class Recipe(Protocol):
-    """How a large argument is made again from its seed (the large tier's
-    :class:`~conformance.checks.large.seeded.Seeded` and ``SeededRow``): a reproducer names the
-    recipe, never the array."""
-
-    def source(self) -> str:
-        """The suite's call that makes the array again."""
-        ...
-
-    def native_source(self, name: str) -> list[str]:
-        """NumPy lines that make the array as variable ``name`` without this suite."""
-        ...
-
-    def changed(self, array: np.ndarray) -> int:
-        """How many elements of ``array`` differ, bit for bit, from what the recipe makes."""
-        ...
-
-
-@dataclass(frozen=True)
-class Argument:
-    """An array as the adapter receives it; ``view`` says how to rebuild a non-contiguous one,
-    ``recipe`` how to make a large one again from its seed."""
-
-    value: np.ndarray
-    view: View | None = None
-    recipe: Recipe | None = None
 
 
 _SEEDS = st.integers(0, 2**32 - 1)

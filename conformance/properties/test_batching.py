@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 from conformance.checks.calls import skipping_unsupported
 from conformance.checks.quantities import VECTORS, Outcome, draw_problem, run
 from conformance.checks.rows import assert_row_alone_agrees, batch_indices, row_of
+from conformance.inputs.arguments import Argument
 from conformance.inputs.poison import describe, poison_row, poisoned_places
 from conformance.inputs.profiles import budget
-from conformance.inputs.strategies import Argument, vectors
+from conformance.inputs.strategies import vectors
 from conformance.properties.marks import conformance_property
 from conformance.truth.oracle import Quantity
 

@@ -56,9 +56,10 @@ from conformance.checks.measure import count_example
 from conformance.checks.quantities import VECTORS, Outcome, draw_problem, make_call, run
 from conformance.checks.reproducer import Call
 from conformance.checks.rows import in_batch, row_of
+from conformance.inputs.arguments import Argument
 from conformance.inputs.profiles import budget
 from conformance.inputs.shape_pool import ShapePool, Site
-from conformance.inputs.strategies import Argument, vectors
+from conformance.inputs.strategies import vectors
 from conformance.properties.marks import conformance_property
 from conformance.truth.dtypes import dtype_name
 from conformance.truth.oracle import Op, Quantity

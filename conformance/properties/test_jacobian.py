@@ -12,8 +12,9 @@ from conformance.checks.assertions import assert_exactly, assert_within_bound, f
 from conformance.checks.failures import WorstElement
 from conformance.checks.native import call_script, element, native_script, steps_script
 from conformance.checks.quantities import compare, draw_problem, likely_cause, run, transposed_product
+from conformance.inputs.arguments import Argument
 from conformance.inputs.profiles import budget
-from conformance.inputs.strategies import Argument, vectors
+from conformance.inputs.strategies import vectors
 from conformance.properties.marks import conformance_property
 from conformance.truth import oracle, tolerance
 from conformance.truth.tolerance import Bound

@@ -28,9 +28,10 @@ from conformance.checks.failures import WorstElement
 from conformance.checks.native import Step, element, steps_script
 from conformance.checks.quantities import Outcome, bound_for, draw_problem, make_call, run
 from conformance.checks.reproducer import reproducer
+from conformance.inputs.arguments import Argument
 from conformance.inputs.profiles import budget
 from conformance.inputs.shape_pool import Site
-from conformance.inputs.strategies import Argument, vectors
+from conformance.inputs.strategies import vectors
 from conformance.properties.marks import conformance_property
 from conformance.truth.oracle import Quantity
 from conformance.truth.tolerance import Bound

@@ -166,6 +166,9 @@ class Runner:
         self.outputs: dict[str, dict[str, np.ndarray]] = {}
         self._scratch = Path(tempfile.mkdtemp(prefix="conformance-run-"))
         self._environment = share_cores(worker_environment(), config.jobs, available_cores())
+        # The workers run the suite's properties alone: the Hypothesis plugins of other installed
+        # packages (trio's, which selenium brings) cost each worker 0.15 s to load, and add nothing.
+        self._environment.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
         self._cache_folder = cache_root(self._environment)
         self.worker_seconds: dict[str, float] = {}  # a worker's time when it ran without a restart (history)
         self.worker_stats: dict[str, WorkerStats] = {}

@@ -56,8 +56,8 @@ from conformance.checks.native import native_script
 from conformance.checks.quantities import Outcome, likely_cause, run
 from conformance.checks.reproducer import reproducer
 from conformance.checks.rows import assert_row_alone_agrees
+from conformance.inputs.arguments import Argument
 from conformance.inputs.shape_pool import Site
-from conformance.inputs.strategies import Argument
 from conformance.truth import oracle, tolerance
 from conformance.truth.dtypes import dtype_name
 from conformance.truth.oracle import Op, Quantity

@@ -14,6 +14,8 @@ from conformance.truth.frameworks import FRAMEWORKS
 
 THREE = "torch,jax,tensorflow"
 USER_ADAPTER = "adapters/numpy_adapter.py:NumpyReference"
+# correct, and quadratic per row (1 / sum_j exp(x_j - x_i)): what the time budget bounds
+SLOW_ADAPTER = "tests/conforming_adapters.py:PairwiseQuadraticSoftmax"
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,12 @@ def _conformance_runs() -> list[Workload]:
         _conformance_run("default-warm", f"the default run, {again}", default, cache="warm", limit_loops=70),
         _conformance_run("user", "a user's adapter (NumPy's reference)", user, limit_loops=7),
         _conformance_run("user-warm", f"a user's adapter, {again}", user, cache="warm", limit_loops=7),
+        _conformance_run(
+            "slow-user",
+            "a correct adapter quadratic per row, within 3 times the user's limit",
+            ("--adapter", SLOW_ADAPTER),
+            limit_loops=21,
+        ),
         _conformance_run("all-paths", "every AD path of the three frameworks", every_path, limit_loops=700),
         _conformance_run("all-paths-warm", f"every AD path, {again}", every_path, cache="warm", limit_loops=350),
         *(

@@ -10,9 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from conformance.adapters.numpy_adapter import NumpyReference
 from conformance.checks import time_budget
+from conformance.checks.calls import Subject
+from conformance.checks.quantities import run
+from conformance.inputs.arguments import Argument
 from conformance.presentation.progress import STILL_RUNNING_S, PlainLines
 from conformance.results.records import Record
 from tests.conftest import REPO, CliResult, run_cli
@@ -21,22 +26,70 @@ QUADRATIC = "tests/conforming_adapters.py:PairwiseQuadraticSoftmax"
 REFERENCE = "adapters/numpy_adapter.py:NumpyReference"
 
 
-def test_the_first_example_always_runs_and_none_starts_once_the_budget_is_spent() -> None:
+def _spent_budget(calls_s: float, elapsed_s: float) -> time_budget.TimeBudget:
+    """A budget of 0 s opened ``elapsed_s`` ago, of which the adapter's calls took ``calls_s``."""
     budget = time_budget.start(0.0)
+    budget.started -= elapsed_s
+    time_budget.add_call(calls_s)
+    return budget
+
+
+def test_the_first_example_always_runs_and_none_starts_once_the_budget_is_spent() -> None:
     try:
+        budget = _spent_budget(calls_s=4.0, elapsed_s=5.0)
         time_budget.begin_example()  # the budget is spent already, but nothing was checked yet
         with pytest.raises(time_budget.OutOfTime):
             time_budget.begin_example()
     finally:
         time_budget.stop()
     assert budget.examples == 1
-    assert budget.summary() == "stopped early: 1 example in 0 s"
+    assert budget.summary() == "stopped early: 1 example in 5 s, 4 s in the adapter's calls"
+
+
+@pytest.mark.parametrize(
+    ("calls_s", "elapsed_s", "spent"),
+    [(3.9, 5.0, True), (3.0, 5.0, False), (0.1, 60.0, False), (2.0, 2.0, True)],
+    ids=["calls-dominate", "calls-within-their-share", "the-suite-s-own-work-dominates", "calls-at-once-add-up"],
+)
+def test_past_its_seconds_a_property_stops_only_while_the_adapter_s_calls_dominate(
+    calls_s: float, elapsed_s: float, spent: bool
+) -> None:
+    """The budget scales with the adapter's measured call times: a fast adapter on a slow
+    machine, or under a property whose oracle work is large, runs every example."""
+    try:
+        budget = _spent_budget(calls_s, elapsed_s)
+        assert budget.spent is spent and time_budget.spent() is spent
+    finally:
+        time_budget.stop()
+
+
+def test_within_its_seconds_a_property_is_never_stopped() -> None:
+    budget = time_budget.start(time_budget.PROPERTY_SECONDS)
+    try:
+        time_budget.add_call(100.0)
+        assert not budget.spent
+    finally:
+        time_budget.stop()
+
+
+def test_every_adapter_call_is_counted_against_the_property() -> None:
+    class Slow(NumpyReference):
+        def softmax(self, x, axis):
+            time.sleep(0.05)
+            return super().softmax(x, axis)
+
+    budget = time_budget.start(time_budget.PROPERTY_SECONDS)
+    try:
+        run(Subject(Slow(), "slow", "slow"), "softmax", "forward", Argument(np.ones((2, 3))), -1)
+    finally:
+        time_budget.stop()
+    assert 0.05 <= budget.calls_s < budget.elapsed
 
 
 def test_once_an_example_failed_the_budget_stops_none_of_its_shrinking() -> None:
     """Stopped while Hypothesis shrinks a failure, a property would pass: the failure is kept."""
-    budget = time_budget.start(0.0)
     try:
+        budget = _spent_budget(calls_s=4.0, elapsed_s=5.0)
         time_budget.begin_example()
         time_budget.example_failed()
         time_budget.begin_example()  # the budget is spent, and an example failed: it runs
@@ -133,6 +186,8 @@ def test_a_quadratic_adapter_stays_a_bounded_run_in_dev(tmp_path: Path) -> None:
     assert _checked(quadratic) == _checked(reference), "every property × op × dtype has its record"
     stopped = [record for record in quadratic.records("passed") if "stopped early" in record["message"]]
     assert stopped, "no property ran out of its budget"
+    assert all("in the adapter's calls" in record["message"] for record in stopped)
+    assert not any("stopped early" in record["message"] for record in reference.records()), "a fast adapter is not"
     slowest = max(quadratic.records(), key=lambda record: record["duration_s"] or 0)
     assert slowest["duration_s"] <= BOUNDED, f"{slowest['property']} took {slowest['duration_s']:.0f} s"
 

@@ -6,6 +6,7 @@ import contextlib
 import functools
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from conformance.adapter import (
     method_name,
     provided_method,
 )
+from conformance.checks import time_budget
 from conformance.checks.failures import AdapterCallError, ConformanceFailure
 from conformance.checks.headlines import raised_message
 from conformance.checks.native import call_script, native_script
@@ -177,6 +179,7 @@ def invoke(subject: Subject, op: Op, quantity: Quantity, call: Call, expected_sh
         raise AdapterCallError(f"{name} not called: {subject.hung} {where}", call.source())
     allowed = time_allowed(subject.call_timeout, int(x.size))
     heartbeat(allowed)
+    started = time.perf_counter()
     try:
         with deadline(allowed):
             result = method(*call.arrays.values(), call.axis)
@@ -198,6 +201,8 @@ def invoke(subject: Subject, op: Op, quantity: Quantity, call: Call, expected_sh
             native_reproducer=native_script(call),
             dtype=dtype_name(x.dtype),
         ) from error
+    finally:
+        time_budget.add_call(time.perf_counter() - started)
     modified = call.modified()
     if modified:
         raise ConformanceFailure(

@@ -26,11 +26,14 @@ QUADRATIC = "tests/conforming_adapters.py:PairwiseQuadraticSoftmax"
 REFERENCE = "adapters/numpy_adapter.py:NumpyReference"
 
 
-def _spent_budget(calls_s: float, elapsed_s: float) -> time_budget.TimeBudget:
-    """A budget of 0 s opened ``elapsed_s`` ago, of which the adapter's calls took ``calls_s``."""
-    budget = time_budget.start(0.0)
+def _spent_budget(
+    calls_s: float, elapsed_s: float, repeated: bool = False, seconds: float = 0.0
+) -> time_budget.TimeBudget:
+    """A budget of ``seconds`` opened ``elapsed_s`` ago, of which the adapter's calls took
+    ``calls_s`` (calls that repeat an earlier call's layout, when ``repeated``)."""
+    budget = time_budget.start(seconds)
     budget.started -= elapsed_s
-    time_budget.add_call(calls_s)
+    budget.add_call(calls_s, repeated)
     return budget
 
 
@@ -46,44 +49,65 @@ def test_the_first_example_always_runs_and_none_starts_once_the_budget_is_spent(
     assert budget.summary() == "stopped early: 1 example in 5 s, 4 s in the adapter's calls"
 
 
+PROPERTY_S, REPEATED_S = time_budget.PROPERTY_SECONDS, time_budget.REPEATED_SECONDS
+
+
 @pytest.mark.parametrize(
-    ("calls_s", "elapsed_s", "spent"),
-    [(3.9, 5.0, True), (3.0, 5.0, False), (0.1, 60.0, False), (2.0, 2.0, True)],
-    ids=["calls-dominate", "calls-within-their-share", "the-suite-s-own-work-dominates", "calls-at-once-add-up"],
+    ("calls_s", "elapsed_s", "repeated", "spent"),
+    [
+        (3.9, 5.0, False, True),
+        (3.0, 5.0, False, False),
+        (0.1, 60.0, False, False),
+        (2.0, 2.0, False, False),
+        (4.0, 4.0, False, True),
+        (2.0, 2.0, True, True),
+        (0.9, 1.0, True, True),
+        (0.3, 1.0, True, False),
+        (REPEATED_S * 0.9, REPEATED_S * 0.95, True, False),
+    ],
+    ids=[
+        "calls-dominate",
+        "calls-within-their-share",
+        "the-suite-s-own-work-dominates",
+        "first-calls-may-compile-for-property-seconds",
+        "calls-at-once-add-up",
+        "slow-repeated-calls-stop-sooner",
+        "repeated-calls-dominate",
+        "repeated-calls-within-their-share",
+        "within-the-repeated-seconds",
+    ],
 )
-def test_past_its_seconds_a_property_stops_only_while_the_adapter_s_calls_dominate(
-    calls_s: float, elapsed_s: float, spent: bool
+def test_a_property_stops_once_the_adapter_s_calls_dominate_the_suite_s_own_work(
+    calls_s: float, elapsed_s: float, repeated: bool, spent: bool
 ) -> None:
     """The budget scales with the adapter's measured call times: a fast adapter on a slow
-    machine, or under a property whose oracle work is large, runs every example."""
+    machine, or under a property whose oracle work is large, runs every example; calls that
+    may compile (a layout's first) get PROPERTY_SECONDS, calls that repeat one REPEATED_SECONDS."""
     try:
-        budget = _spent_budget(calls_s, elapsed_s)
+        budget = _spent_budget(calls_s, elapsed_s, repeated, seconds=PROPERTY_S)
         assert budget.spent is spent and time_budget.spent() is spent
     finally:
         time_budget.stop()
 
 
-def test_within_its_seconds_a_property_is_never_stopped() -> None:
-    budget = time_budget.start(time_budget.PROPERTY_SECONDS)
-    try:
-        time_budget.add_call(100.0)
-        assert not budget.spent
-    finally:
-        time_budget.stop()
+def test_a_call_repeats_when_its_method_shapes_strides_dtype_and_axis_were_called_before() -> None:
+    """The calls a compiled path answers from a program it built already count as repeated."""
 
-
-def test_every_adapter_call_is_counted_against_the_property() -> None:
     class Slow(NumpyReference):
         def softmax(self, x, axis):
             time.sleep(0.05)
             return super().softmax(x, axis)
 
-    budget = time_budget.start(time_budget.PROPERTY_SECONDS)
+    subject = Subject(Slow(), "slow", "slow")
+    x = np.ones((2, 3))
+    budget = time_budget.start(PROPERTY_S)
     try:
-        run(Subject(Slow(), "slow", "slow"), "softmax", "forward", Argument(np.ones((2, 3))), -1)
+        for argument, axis in [(x, -1), (x + 1, -1), (x, 0), (x.T.copy().T, -1), (np.ones((2, 4)), -1)]:
+            run(subject, "softmax", "forward", Argument(argument), axis)
     finally:
         time_budget.stop()
-    assert 0.05 <= budget.calls_s < budget.elapsed
+    assert 5 * 0.05 <= budget.calls_s < budget.elapsed
+    assert 0.05 <= budget.repeated_s < 0.1, "only x + 1 repeats a layout: same shape, strides, dtype and axis"
 
 
 def test_once_an_example_failed_the_budget_stops_none_of_its_shrinking() -> None:

@@ -61,6 +61,12 @@ class Call:
     pristine_views: dict[str, View] = field(init=False, repr=False)
     digests: dict[str, int] = field(init=False, repr=False)
 
+    def layout(self) -> tuple[object, ...]:
+        """What a compiled path keys its programs by: the method, each array's shape, strides
+        and dtype, and the axis (a call of the same layout reuses an earlier call's program)."""
+        arrays = tuple((name, a.shape, a.strides, a.dtype.name) for name, a in self.arrays.items())
+        return (self.method, self.axis, arrays)
+
     def __post_init__(self) -> None:
         self.pristine = {
             name: np.array(array, copy=True) for name, array in self.arrays.items() if name not in self.recipes

@@ -1,15 +1,22 @@
 """A property's time budget: past it, the property starts no new example.
 
-In the ``dev`` profile a property may take :data:`PROPERTY_SECONDS`; an adapter whose calls
-take seconds would otherwise spend many minutes on the examples of one property (a pairwise
-softmax, quadratic per row, took 8 minutes in ``concurrent_calls_agree``). The budget is
-scaled from the adapter's measured call times: every call is timed, and past
-:data:`PROPERTY_SECONDS` a property stops only while the adapter's calls took more than
-:data:`CALLS_PER_OWN` times the suite's own work on the same examples (drawing, the oracle,
-the comparisons). So a slow adapter is stopped, and a fast one is not, on a machine of any
-speed and for a property whose own work is large (the oracle of a 2**24-element input):
-there the budget grows with the suite's work, and a slow adapter's property takes at most
-about ``1 + CALLS_PER_OWN`` times what that work takes.
+In the ``dev`` profile an adapter whose calls take seconds would otherwise spend many minutes
+on the examples of one property (a pairwise softmax, quadratic per row, took 8 minutes in
+``concurrent_calls_agree``). The budget is scaled from the adapter's measured call times.
+Every call is timed, and sorted by whether it repeats the layout of one this worker made
+before (the same method, shapes, strides, dtype and axis):
+
+* a repeated call shows the adapter's speed: a compiled program is built by then. Past
+  :data:`REPEATED_SECONDS`, a property stops once its repeated calls took more than
+  :data:`CALLS_PER_OWN` times the suite's own work on the same examples (drawing, the oracle,
+  the comparisons);
+* a first call may hold a compilation (XLA, tf.function, inductor): past
+  :data:`PROPERTY_SECONDS`, a property stops once all its calls took more than
+  :data:`CALLS_PER_OWN` times the suite's own work.
+
+So a slow adapter is cut short within about a second, a compiled path compiling its programs
+gets three, and a fast adapter is not cut at all, on a machine of any speed and where the
+suite's own work is large (the oracle of a 2**24-element input).
 
 The plugin opens a budget around each test and checks it at the start of every example; the
 first example always runs, so a property stopped early has checked something. Once an
@@ -25,7 +32,8 @@ import time
 from dataclasses import dataclass, field
 
 PROPERTY_SECONDS = 3.0  # 7 times the NumPy reference's slowest dev property of examples (0.41 s, 2 cores)
-CALLS_PER_OWN = 3.0  # past PROPERTY_SECONDS, the adapter's calls may take this many times the suite's own work
+REPEATED_SECONDS = 0.5  # a property whose repeated calls are slow stops past this
+CALLS_PER_OWN = 3.0  # the adapter's calls may take this many times the suite's own work
 
 
 class OutOfTime(KeyboardInterrupt):
@@ -41,6 +49,7 @@ class TimeBudget:
     examples: int = 0  # examples started
     failed: bool = False  # an example failed: Hypothesis is shrinking it
     calls_s: float = 0.0  # the adapter's calls, each timed (those of threads at once add up)
+    repeated_s: float = 0.0  # those of them that repeat an earlier call's layout
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -54,11 +63,15 @@ class TimeBudget:
 
     @property
     def spent(self) -> bool:
-        return self.elapsed > self.seconds and self.calls_s > CALLS_PER_OWN * self.own_s
+        elapsed, allowed = self.elapsed, CALLS_PER_OWN * self.own_s
+        slow = elapsed > min(self.seconds, REPEATED_SECONDS) and self.repeated_s > allowed
+        return slow or (elapsed > self.seconds and self.calls_s > allowed)
 
-    def add_call(self, seconds: float) -> None:
+    def add_call(self, seconds: float, repeated: bool) -> None:
         with self._lock:
             self.calls_s += seconds
+            if repeated:
+                self.repeated_s += seconds
 
     def summary(self) -> str:
         """``stopped early: 4 examples in 30 s, 27 s in the adapter's calls``: what a property
@@ -90,10 +103,18 @@ def spent() -> bool:
     return _current is not None and _current.spent
 
 
-def add_call(seconds: float) -> None:
-    """Count an adapter call of ``seconds`` against the current property (none outside one)."""
+_layouts_called: set[tuple[object, ...]] = set()  # every call's layout in this worker, to tell a repeat
+_layouts_lock = threading.Lock()
+
+
+def add_call(seconds: float, layout: tuple[object, ...]) -> None:
+    """Count an adapter call of ``seconds``, made on ``layout`` (its method, shapes, strides,
+    dtype and axis), against the current property (none outside one)."""
+    with _layouts_lock:
+        repeated = layout in _layouts_called
+        _layouts_called.add(layout)
     if _current is not None:
-        _current.add_call(seconds)
+        _current.add_call(seconds, repeated)
 
 
 def begin_example() -> None:

@@ -110,11 +110,12 @@ _layouts_lock = threading.Lock()
 def add_call(seconds: float, layout: tuple[object, ...]) -> None:
     """Count an adapter call of ``seconds``, made on ``layout`` (its method, shapes, strides,
     dtype and axis), against the current property (none outside one)."""
+    if _current is None:
+        return
     with _layouts_lock:
         repeated = layout in _layouts_called
         _layouts_called.add(layout)
-    if _current is not None:
-        _current.add_call(seconds, repeated)
+    _current.add_call(seconds, repeated)
 
 
 def begin_example() -> None:

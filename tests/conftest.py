@@ -63,6 +63,17 @@ def _own_compilation_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _the_same_runs_on_ci_and_off() -> Iterator[None]:
+    """A CLI run that names no profile takes the default one, which is ``ci`` under CI=true
+    and ``dev`` elsewhere: without CI here, such a test runs the same on a CI machine as on a
+    developer's (a new user's first run, the isolation and large-sample checks), and no slower.
+    Every test of ``ci`` itself names it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("CI", raising=False)
+        yield
+
+
 @pytest.fixture
 def cli(tmp_path: Path):
     """``cli("run", "--adapter", ...)``: the CLI's result, with the JSON it wrote."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conformance.inputs.profiles import PROFILE_NAMES
+from conformance.inputs.profiles import PROFILE_NAMES, default_profile
 from conformance.running.config import (
     LargeInput,
     Profile,
@@ -154,3 +154,14 @@ def test_a_bad_plugin_option_is_a_usage_error_naming_the_choices(option: tuple[s
     )
     assert done.returncode == pytest.ExitCode.USAGE_ERROR
     assert says in done.stderr, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize(("ci", "profile"), [("true", "ci"), ("1", "ci"), ("", "dev"), (None, "dev")])
+def test_the_default_profile_is_ci_under_ci_and_dev_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, ci: str | None, profile: str
+) -> None:
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    assert default_profile() == profile and profile_named(None) == profile

@@ -143,9 +143,10 @@ def measure(workloads: list[Workload], conditions: list[str], folder: Path, prof
     """The result file's contents: the machine, the reference around the workloads, one row
     per workload and condition."""
     session = Session(folder, profile)
-    before = reference_figures()
+    compiles = any(workload.compiles for workload in workloads)
+    before = reference_figures(compiles)
     rows = [session.measure(workload, condition) for workload in workloads for condition in conditions]
-    after = reference_figures()
+    after = reference_figures(compiles)
     mean = mean_figures(before, after)
     in_loops(rows, mean["python_loop_s"] or 1.0)
     return {**machine_header(), "reference": {"before": before, "after": after, "mean": mean}, "results": rows}
@@ -153,9 +154,11 @@ def measure(workloads: list[Workload], conditions: list[str], folder: Path, prof
 
 def print_table(report: dict[str, Any]) -> None:
     reference = report["reference"]["mean"]
+    compile_ms = reference["xla_compile_ms"]
+    compiled = "" if compile_ms is None else f", XLA compile {compile_ms} ms a program"
     print(
         f"\nreference (mean of before and after): python loop {reference['python_loop_s']} s, "
-        f"worker import {reference['worker_import_s']} s, XLA compile {reference['xla_compile_ms']} ms a program"
+        f"worker import {reference['worker_import_s']} s{compiled}"
     )
     print(f"\n{'workload':<28} {'wall s':>8} {'CPU s':>7} {'loops':>7} {'limit':>6} {'peak MiB':>9}  exit  met")
     for row in report["results"]:

@@ -28,7 +28,8 @@ class Workload:
     the commands are conformance runs, which take the driver's ``--profile``. ``in_clone``:
     they run in a fresh ``git clone`` of HEAD. ``results``: the conformance results file the
     commands write (in ``{folder}``), broken down per adapter and property; ``details``: the
-    JSON file a probe writes, kept whole.
+    JSON file a probe writes, kept whole. ``compiles``: the commands build a framework's
+    programs, so the result file holds one XLA compilation as a reference figure.
     """
 
     name: str
@@ -42,6 +43,7 @@ class Workload:
     in_clone: bool = False
     results: str | None = None
     details: str | None = None
+    compiles: bool = True
 
     @property
     def cache_key(self) -> str:
@@ -73,13 +75,14 @@ def _conformance_runs() -> list[Workload]:
     return [
         _conformance_run("default", "the default run of the three frameworks", default, limit_loops=70, aim_loops=50),
         _conformance_run("default-warm", f"the default run, {again}", default, cache="warm", limit_loops=70),
-        _conformance_run("user", "a user's adapter (NumPy's reference)", user, limit_loops=7),
-        _conformance_run("user-warm", f"a user's adapter, {again}", user, cache="warm", limit_loops=7),
+        _conformance_run("user", "a user's adapter (NumPy's reference)", user, limit_loops=7, compiles=False),
+        _conformance_run("user-warm", f"a user's adapter, {again}", user, cache="warm", limit_loops=7, compiles=False),
         _conformance_run(
             "slow-user",
             "a correct adapter quadratic per row, within 3 times the user's limit",
             ("--adapter", SLOW_ADAPTER),
             limit_loops=21,
+            compiles=False,
         ),
         _conformance_run("all-paths", "every AD path of the three frameworks", every_path, limit_loops=700),
         _conformance_run("all-paths-warm", f"every AD path, {again}", every_path, cache="warm", limit_loops=350),

@@ -22,7 +22,7 @@ from tests.conftest import REPO
 
 README = REPO / "README.md"
 DOCS = REPO / "docs"
-TEST_COMMAND = "bash scripts/setup.sh && .venv/bin/python -m pytest"
+TEST_COMMAND = "bash scripts/setup.sh && .venv/bin/python -m pytest -n auto --maxprocesses 4 --dist loadscope"
 SHELL_LANGUAGES = {"", "bash", "sh", "shell", "console"}
 # `python -m conformance SUB`, `.venv/bin/python -m conformance SUB`, `softmax-conformance SUB`,
 # or a line that starts with `conformance SUB`

@@ -33,6 +33,11 @@ def test_saving_merges_with_what_was_kept(tmp_path: Path) -> None:
     assert history.load(tmp_path) == {"a": 1.0, "b": 2.5}
 
 
+def test_a_run_of_a_share_of_the_work_keeps_what_a_whole_run_would_take(tmp_path: Path) -> None:
+    history.save(tmp_path, {"a": 2.0}, share=0.25)  # a quarter of the work took 2 s
+    assert history.load(tmp_path) == {"a": 8.0}
+
+
 def test_no_folder_and_unreadable_files_mean_no_history(tmp_path: Path) -> None:
     assert history.load(None) == {}
     history.save(None, {"a": 1.0})  # nothing to write to, and no error

@@ -3,6 +3,10 @@ the (op, dtype) pairs; the run's results are the same as from one worker."""
 
 from __future__ import annotations
 
+from conformance.checks.names import PROPERTY_NAMES
+from conformance.running import history
+from conformance.running.compilation_cache import CACHE_ENVIRONMENT_VARIABLE
+from conformance.running.config import Profile, RunConfig
 from conformance.running.history import plan
 from conformance.running.plugin.session import shard_pairs
 from conformance.running.runner import share_cores
@@ -32,6 +36,17 @@ def test_an_adapter_is_split_where_that_shortens_the_run():
     assert _shards(plan(["mine.py:Mine"], {}, jobs=16, pairs=2)) == {"mine.py:Mine": 2}  # at most one per pair
 
 
+def test_a_small_share_of_a_whole_run_is_one_worker():
+    """A run of one property in one dtype of an adapter never timed: the second worker's startup
+    would cost more than it saves."""
+    share = RunConfig(Profile.CI, dtypes=("float32",), properties=("forward_accuracy",)).share_of_a_whole_run
+    assert share == 1 / len(PROPERTY_NAMES) / 4
+    assert _shards(plan(["mine.py:Mine"], {}, jobs=2, pairs=2, share=share)) == {"mine.py:Mine": 1}
+    assert _shards(plan(["mine.py:Mine"], {"mine.py:Mine": 2000.0}, jobs=2, pairs=2, share=share)) == {
+        "mine.py:Mine": 2
+    }  # unless the whole run takes long enough
+
+
 def test_workers_share_the_cores_and_keep_what_the_user_set():
     environment = share_cores({"OMP_NUM_THREADS": "3"}, jobs=2, cores=8)
     assert environment["OMP_NUM_THREADS"] == "3"
@@ -43,7 +58,7 @@ def _keys(result):
     return sorted((r["spec"], r["property"], r["op"], r["dtype"], r["status"]) for r in result.records())
 
 
-def test_a_sharded_run_gives_every_record_once_and_the_same_probes(cli):
+def test_a_sharded_run_gives_every_record_once_and_the_same_probes(cli, tmp_path):
     broken = f"{TESTS / 'broken_adapters.py'}:FlattenedJacobian"
     # float32 and float64 make four (op, dtype) pairs to split, without the half types' 2^24-element
     # inputs, whose cost says nothing about sharding; a few properties of different kinds (one
@@ -51,7 +66,16 @@ def test_a_sharded_run_gives_every_record_once_and_the_same_probes(cli):
     subset = "forward_accuracy,vjp_accuracy,jacobian_is_block_diagonal,empty_inputs,concurrent_calls_agree"
     quick = ("--adapter", "numpy", "--adapter", broken, "--profile", "ci", "--dtypes", "float32,float64", "--plain",
              "--properties", subset)  # fmt: skip
-    sharded, whole = cli("run", *quick, "--jobs", "4"), cli("run", *quick, "--jobs", "1")
+    # timed before as a long adapter, the broken one is split over the four workers (a share of
+    # 5 properties of 4 pairs is too small a run to split otherwise)
+    cache = {CACHE_ENVIRONMENT_VARIABLE: str(tmp_path / "cache")}
+    history.save(tmp_path / "cache", {broken: 1000.0})
+    share = RunConfig(
+        Profile.CI, dtypes=("float32", "float64"), properties=tuple(subset.split(","))
+    ).share_of_a_whole_run
+    assert _shards(plan(["numpy", broken], history.load(tmp_path / "cache"), 4, pairs=4, share=share))[broken] > 1
+    sharded = cli("run", *quick, "--jobs", "4", env=cache)
+    whole = cli("run", *quick, "--jobs", "1", env=cache)
     assert sharded.returncode == whole.returncode == 1  # the flattened Jacobian is caught either way
     keys = _keys(sharded)
     assert len(keys) == len(set(keys)) and keys == _keys(whole)
@@ -61,7 +85,6 @@ def test_a_sharded_run_gives_every_record_once_and_the_same_probes(cli):
 
 def test_a_load_error_from_every_shard_is_reported_once_but_each_shard_that_gave_up_is_reported():
     from conformance.results import records
-    from conformance.running.config import Profile, RunConfig
     from conformance.running.runner import Runner
 
     seen: list[dict] = []
@@ -80,7 +103,6 @@ def test_deaths_a_known_divergence_explains_do_not_use_up_the_restarts(tmp_path,
     divergence): four explained deaths must not cost the worker its remaining properties."""
     from conformance.results import records
     from conformance.running import runner as running
-    from conformance.running.config import Profile, RunConfig
     from conformance.running.loading import parse_spec
 
     known = tmp_path / "known.toml"

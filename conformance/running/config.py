@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from conformance.checks.names import PROPERTY_NAMES
 from conformance.inputs.profiles import check_profile, default_profile
 from conformance.properties.marks import check_properties
 from conformance.running.loading import AdapterSpec, parse_spec
@@ -119,6 +120,14 @@ class RunConfig:
     def specs(self) -> list[str]:
         """The adapters' specs as the user wrote them."""
         return [spec.text for spec in self.adapters]
+
+    @property
+    def share_of_a_whole_run(self) -> float:
+        """The share of a whole run's work this run asks of each adapter: its properties among
+        all, times its (op, dtype) pairs among all (what the runner scales timings by)."""
+        properties = 1.0 if self.properties is None else len(set(self.properties)) / len(PROPERTY_NAMES)
+        pairs = len(self.ops) * len(self.dtypes) / (len(OPS) * len(DTYPE_NAMES))
+        return min(1.0, properties * pairs)
 
     def for_worker(
         self, spec: AdapterSpec, stream: Path, probes: Path, skip_file: Path | None, shard: tuple[int, int] | None

@@ -8,6 +8,10 @@ alone. Starting the longest first keeps both cores busy to the end. The seconds 
 next to the compilation cache (:mod:`conformance.running.compilation_cache`). With the cache off,
 or on a first run, the built-in adapters are ordered by :data:`TYPICAL_SECONDS`, what their
 workers took in a cold run on a 2-core machine, and the others come first, as given.
+
+Every figure kept is a whole run's (every property, every (op, dtype) pair): a run that asks
+for a share of that (``--properties``, ``--dtypes``) keeps its time divided by the share, and
+plans with the figures times it, so that a run of one property is not split over two workers.
 """
 
 from __future__ import annotations
@@ -62,11 +66,12 @@ def load(folder: Path | None) -> dict[str, float]:
     }
 
 
-def save(folder: Path | None, seconds: Mapping[str, float]) -> None:
-    """Merge ``seconds`` into what is kept; a folder that cannot be written is skipped."""
+def save(folder: Path | None, seconds: Mapping[str, float], share: float = 1.0) -> None:
+    """Merge ``seconds``, taken by a run that asked ``share`` of a whole run's work, into what is
+    kept (as a whole run's seconds); a folder that cannot be written is skipped."""
     if folder is None or not seconds:
         return
-    kept = {**load(folder), **{spec: round(value, 3) for spec, value in seconds.items()}}
+    kept = {**load(folder), **{spec: round(value / share, 3) for spec, value in seconds.items()}}
     with contextlib.suppress(OSError):
         write_atomic(folder / FILE_NAME, json.dumps(kept, indent=1, sort_keys=True) + "\n")
 
@@ -93,6 +98,9 @@ def next_run(folder: Path | None) -> int:
 
 STARTUP_S = 3.0  # what one more worker costs: starting Python, importing a framework, collecting
 UNKNOWN_S = 10.0  # the time assumed for an adapter never timed (a user's)
+# A run is split into more workers only when that shortens it by this much: each worker costs
+# a core its startup, which a short run (one property, say) does not win back.
+SPLIT_GAIN_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -113,14 +121,15 @@ def _makespan(pieces: list[float], jobs: int) -> float:
     return max(loads)
 
 
-def plan(specs: list[str], seconds: Mapping[str, float], jobs: int, pairs: int) -> list[Piece]:
+def plan(specs: list[str], seconds: Mapping[str, float], jobs: int, pairs: int, share: float = 1.0) -> list[Piece]:
     """The workers of a run, longest first: each adapter split into as many shards (at most one
     per (op, dtype) pair) as shortens the run. An adapter that takes most of the time runs as
     several workers beside the others (each worker costs STARTUP_S more), so that no core
-    waits for one long worker at the end. ``seconds`` falls back on :data:`TYPICAL_SECONDS`,
-    then :data:`UNKNOWN_S`."""
+    waits for one long worker at the end. ``seconds`` (a whole run's) falls back on
+    :data:`TYPICAL_SECONDS`, then :data:`UNKNOWN_S`; the run asks ``share`` of a whole run's
+    work (a few properties or dtypes: a small share, which one worker does sooner than two)."""
     known = {**TYPICAL_SECONDS, **seconds}
-    cost = {spec: known.get(spec, UNKNOWN_S) for spec in specs}
+    cost = {spec: known.get(spec, UNKNOWN_S) * share for spec in specs}
     shards = dict.fromkeys(specs, 1)
 
     def pieces(counts: Mapping[str, int]) -> list[float]:
@@ -134,7 +143,7 @@ def plan(specs: list[str], seconds: Mapping[str, float], jobs: int, pairs: int) 
             for count in range(1, max(1, pairs) + 1):
                 trial = {**shards, spec: count}
                 span = _makespan(pieces(trial), jobs)
-                if span < best - 1e-9:
+                if span < best - (SPLIT_GAIN_S if count > shards[spec] else 1e-9):
                     best, shards, improved = span, trial, True
     planned = [
         Piece(spec, shard, shards[spec], cost[spec] / shards[spec] + STARTUP_S)

@@ -186,7 +186,8 @@ class Runner:
         worker (as timed in earlier runs) first (:func:`history.plan`)."""
         specs = self.config.specs
         pairs = len(self.config.ops) * len(self.config.dtypes)
-        pieces = history.plan(specs, history.load(self._cache_folder), self.config.jobs, pairs)
+        share = self.config.share_of_a_whole_run
+        pieces = history.plan(specs, history.load(self._cache_folder), self.config.jobs, pairs, share)
         if len(specs) > 1:  # adapters check the same large inputs: their reference values are computed once
             self._environment[SHARED_ENVIRONMENT_VARIABLE] = str(self._scratch / "references")
         waiting = [
@@ -215,7 +216,7 @@ class Runner:
             for worker in active:  # interrupted: leave no worker behind
                 self._kill(worker)
             shutil.rmtree(self._scratch, ignore_errors=True)
-        history.save(self._cache_folder, self.worker_seconds)
+        history.save(self._cache_folder, self.worker_seconds, share)
 
     def _start(self, worker: _Worker) -> None:
         skip = None

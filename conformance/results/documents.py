@@ -65,10 +65,13 @@ def validate(document: Document | Mapping[str, object]) -> None:
     _validator().validate(raw)
 
 
-def write_document(path: str | os.PathLike[str], document: Document) -> None:
-    """Write ``document`` as JSON, atomically, after checking it against the schema."""
+def write_document(path: str | os.PathLike[str], document: Document, checked: bool = True) -> None:
+    """Write ``document`` as JSON, atomically, after checking it against the schema when
+    ``checked`` (a snapshot of a run under way is not: its records are checked when the
+    finished document is written)."""
     raw = document.as_dict()
-    _validator().validate(raw)
+    if checked:
+        _validator().validate(raw)
     write_atomic(path, json.dumps(raw, indent=1, allow_nan=False) + "\n")
 
 

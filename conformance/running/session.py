@@ -24,7 +24,8 @@ from conformance.results.records import Document, Record
 from conformance.running.config import RunConfig
 from conformance.running.runner import Runner
 
-WRITE_EVERY_S = 2.0  # how often the document of a run under way is rewritten
+WRITE_EVERY_S = 2.0  # how often the document of a run under way is rewritten, at most
+WRITING_SHARE = 0.05  # and at most this share of the run's time goes into rewriting it
 
 
 class Display(Protocol):
@@ -47,7 +48,7 @@ def run_session(config: RunConfig, display: Display, extra_metadata: Mapping[str
     started, clock = results.now(), time.monotonic()
     versions = results.framework_versions()
     found: list[Record] = []
-    last_write = [0.0]
+    last_write = [0.0, 0.0]  # when the document was last written, and how long that took
 
     def document(runner: Runner, **finished: Any) -> Document:
         meta = results.metadata(config.profile, config.seed, runner.adapters, started, time.monotonic() - clock)
@@ -71,9 +72,11 @@ def run_session(config: RunConfig, display: Display, extra_metadata: Mapping[str
         [record] = divergences.apply([record], entries, versions, run_environment(runner.adapters))
         found.append(record)
         display.record(record)
-        if config.json_path and time.monotonic() - last_write[0] > WRITE_EVERY_S:
-            write_document(config.json_path, document(runner))
-            last_write[0] = time.monotonic()
+        since, took = time.monotonic() - last_write[0], last_write[1]
+        if config.json_path and since > max(WRITE_EVERY_S, took / WRITING_SHARE):
+            writing = time.monotonic()
+            write_document(config.json_path, document(runner), checked=False)
+            last_write[:] = [time.monotonic(), time.monotonic() - writing]
 
     runner = Runner(config, on_record, display.collected, display.running)
     try:

@@ -25,9 +25,10 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip uv
-# torch==2.13.0 exactly: any other specifier pulls a multi-GB CUDA build. pip takes it from this
-# machine's disk, where uv does not look; uv then finds it installed.
-.venv/bin/python -m pip install -q "torch==2.13.0"
+# torch exactly as the torch extra pins it (2.13.0: any other specifier pulls a multi-GB CUDA
+# build). pip takes it from this machine's disk, where uv does not look; uv then finds it installed.
+torch_pin=$(.venv/bin/python -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["torch"][0])')
+.venv/bin/python -m pip install -q "$torch_pin"
 # The rest with uv, which downloads and unpacks in parallel (42 s where pip took 70 s); pip if
 # uv cannot.
 if ! .venv/bin/python -m uv pip install -q --python .venv/bin/python --compile-bytecode -e ".[torch,jax,tensorflow,test]"; then

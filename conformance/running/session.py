@@ -76,7 +76,8 @@ def run_session(config: RunConfig, display: Display, extra_metadata: Mapping[str
         if config.json_path and since > max(WRITE_EVERY_S, took / WRITING_SHARE):
             writing = time.monotonic()
             write_document(config.json_path, document(runner), checked=False)
-            last_write[:] = [time.monotonic(), time.monotonic() - writing]
+            written = time.monotonic()
+            last_write[:] = [written, written - writing]
 
     runner = Runner(config, on_record, display.collected, display.running)
     try:

@@ -24,7 +24,7 @@ from conformance.checks.quantities import Outcome, run
 from conformance.inputs.arguments import Argument
 from conformance.truth.oracle import Op, Quantity
 
-ROUNDS = 4  # rounds whose calls overlapped in time
+ROUNDS = 8  # rounds whose calls overlapped in time
 MAX_ROUNDS = 32
 SWITCH_INTERVAL_S = 1e-6  # how often the interpreter hands the GIL to another thread, while they run
 

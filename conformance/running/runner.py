@@ -126,7 +126,10 @@ def share_cores(environment: dict[str, str], jobs: int, cores: int) -> dict[str,
 
 def worker_command(config_path: Path, seed: int | None) -> list[str]:
     """The worker's command line: the properties, with the run configuration at ``config_path``
-    (and the seed for Hypothesis' own option)."""
+    (and the seed for Hypothesis' own option). Without pytest's plugin for unraisable
+    exceptions, which collects the garbage twice at the end for warnings that nobody reads
+    here (Python's own hook prints them to the worker's log instead): a quarter of a second
+    in a jax worker."""
     command = [
         sys.executable,
         "-m",
@@ -141,6 +144,8 @@ def worker_command(config_path: Path, seed: int | None) -> list[str]:
         "no:warnings",
         "-p",
         "no:randomly",
+        "-p",
+        "no:unraisableexception",
         "--run-config",
         str(config_path),
     ]

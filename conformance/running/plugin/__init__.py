@@ -35,6 +35,9 @@ FEATURES: tuple[str, ...] = (
     "conformance.running.plugin.recording",  # records, the stream to the runner, the document
     "conformance.running.plugin.budgeting",  # each property's time budget in dev
 )
+WORKER_FEATURES: tuple[str, ...] = (
+    "conformance.running.plugin.ending",  # a runner's worker leaves without the interpreter's teardown
+)
 PROPERTIES = Path(__file__).resolve().parents[2] / "properties"
 
 __all__ = ["pytest_addoption"]
@@ -51,7 +54,8 @@ def active(config: pytest.Config) -> bool:
 def activate(config: pytest.Config) -> None:
     """Turn the plugin on for this session: its marker, the suite's profile (unless the user
     chose one), draws that no literal of the suite's own code takes part in, the session's
-    state, the stream to the runner, and its features."""
+    state, the stream to the runner, and its features (a runner's worker gets those of
+    :data:`WORKER_FEATURES` too)."""
     if active(config):
         return
     config.addinivalue_line("markers", "conformance(name, needs, ops): a conformance property")
@@ -64,7 +68,7 @@ def activate(config: pytest.Config) -> None:
     if stream is not None:
         calls.heartbeat = beats(stream, seconds=0.5)
     config.stash[KEY] = Session(chosen, shape_seed(chosen.seed, chosen.profile), stream)
-    for name in FEATURES:
+    for name in FEATURES + (WORKER_FEATURES if stream is not None else ()):
         config.pluginmanager.register(importlib.import_module(name), name)
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from conformance.truth import oracle
+from conformance.truth.dtypes import rounded_to
 
 
 def _along_contiguous_rows(
@@ -36,37 +37,41 @@ class NumpyReference:
     device = "cpu"
 
     def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
-        return _along_contiguous_rows(oracle.softmax, x, (), axis).astype(x.dtype)
+        return rounded_to(_along_contiguous_rows(oracle.softmax, x, (), axis), x.dtype)
 
     def jacobian(self, x: np.ndarray, axis: int) -> np.ndarray:
-        return oracle.jacobian("softmax", x, axis).astype(x.dtype)
+        return rounded_to(oracle.jacobian("softmax", x, axis), x.dtype)
 
     def vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
-        return _along_contiguous_rows(functools.partial(oracle.vjp, "softmax"), x, (cotangent,), axis).astype(x.dtype)
+        return rounded_to(
+            _along_contiguous_rows(functools.partial(oracle.vjp, "softmax"), x, (cotangent,), axis), x.dtype
+        )
 
     def jvp(self, x: np.ndarray, tangent: np.ndarray, axis: int) -> np.ndarray:
-        return _along_contiguous_rows(functools.partial(oracle.jvp, "softmax"), x, (tangent,), axis).astype(x.dtype)
+        return rounded_to(
+            _along_contiguous_rows(functools.partial(oracle.jvp, "softmax"), x, (tangent,), axis), x.dtype
+        )
 
     def vjp_derivative(self, x: np.ndarray, cotangent: np.ndarray, direction: np.ndarray, axis: int) -> np.ndarray:
         derivative = functools.partial(oracle.vjp_derivative, "softmax")
-        return _along_contiguous_rows(derivative, x, (cotangent, direction), axis).astype(x.dtype)
+        return rounded_to(_along_contiguous_rows(derivative, x, (cotangent, direction), axis), x.dtype)
 
     def log_softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
-        return _along_contiguous_rows(oracle.log_softmax, x, (), axis).astype(x.dtype)
+        return rounded_to(_along_contiguous_rows(oracle.log_softmax, x, (), axis), x.dtype)
 
     def log_softmax_jacobian(self, x: np.ndarray, axis: int) -> np.ndarray:
-        return oracle.jacobian("log_softmax", x, axis).astype(x.dtype)
+        return rounded_to(oracle.jacobian("log_softmax", x, axis), x.dtype)
 
     def log_softmax_vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
         vjp = functools.partial(oracle.vjp, "log_softmax")
-        return _along_contiguous_rows(vjp, x, (cotangent,), axis).astype(x.dtype)
+        return rounded_to(_along_contiguous_rows(vjp, x, (cotangent,), axis), x.dtype)
 
     def log_softmax_jvp(self, x: np.ndarray, tangent: np.ndarray, axis: int) -> np.ndarray:
         jvp = functools.partial(oracle.jvp, "log_softmax")
-        return _along_contiguous_rows(jvp, x, (tangent,), axis).astype(x.dtype)
+        return rounded_to(_along_contiguous_rows(jvp, x, (tangent,), axis), x.dtype)
 
     def log_softmax_vjp_derivative(
         self, x: np.ndarray, cotangent: np.ndarray, direction: np.ndarray, axis: int
     ) -> np.ndarray:
         derivative = functools.partial(oracle.vjp_derivative, "log_softmax")
-        return _along_contiguous_rows(derivative, x, (cotangent, direction), axis).astype(x.dtype)
+        return rounded_to(_along_contiguous_rows(derivative, x, (cotangent, direction), axis), x.dtype)

@@ -173,6 +173,40 @@ def test_float16_is_widened_by_its_bits_to_the_same_float64_as_numpys_cast():
     assert as_float64(np.array([1.5], np.float32)).dtype == np.float64
 
 
+def test_rounding_to_float16_gives_numpys_bits_on_every_value_and_every_tie():
+    """The NumPy adapter rounds its float64 answers to float16 through :func:`rounded_to`,
+    which rounds the subnormal range by hand: it must give ``astype``'s bits everywhere. The
+    values are every float16 value, every midpoint between two (the ties), the float64
+    neighbours of each midpoint, the edges of the range and random magnitudes from 1e-12 to
+    1e5, shuffled so that the chunks mix mostly-subnormal and mostly-normal ones; and no
+    warning, where ``astype`` warns of overflow."""
+    import warnings
+
+    from conformance.truth.dtypes import rounded_to
+
+    every = np.arange(2**16, dtype=np.uint16).view(np.float16).astype(np.float64)
+    finite = np.sort(every[np.isfinite(every)])
+    ties = (finite[1:] + finite[:-1]) / 2
+    edges = [np.inf, -np.inf, np.nan, -0.0, 0.0, 65504, 65520, np.nextafter(65520, 0), 1e300, -1e-300, 5e-324]
+    edges += [2.0**-25, -(2.0**-25), np.nextafter(2.0**-25, 1), np.nextafter(2.0**-14, 0), -np.nextafter(2.0**-14, 0)]
+    rng = np.random.default_rng(4)
+    scattered = rng.standard_normal(200_000) * 10.0 ** rng.integers(-12, 6, 200_000)
+    values = np.concatenate([every, ties, np.nextafter(ties, np.inf), np.nextafter(ties, -np.inf), edges, scattered])
+    rng.shuffle(values)
+    # mostly subnormal first, then mostly normal, then the shuffle: both of each chunk's paths
+    ordered = np.concatenate([np.sort(np.abs(values)), values]).reshape(2, -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = ordered.astype(np.float16)
+    for array, want in ((ordered, expected), (ordered[:, ::3], expected[:, ::3]), (ordered[0, 5], expected[0, 5])):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = rounded_to(array, np.float16)
+        assert got.dtype == np.float16 and got.shape == np.shape(array)
+        assert np.array_equal(got.view(np.uint16), np.asarray(want).view(np.uint16)), "bits differ from astype's"
+    assert rounded_to(np.array([1.5, 2.5]), np.float32).dtype == np.float32
+
+
 def test_identical_nans_agree_when_the_reference_is_the_same_computation_done_otherwise() -> None:
     """A row alone against the same row in the batch, a call alone against the same call from
     another thread: NaN facing NaN is agreement (whether NaN is right is the accuracy

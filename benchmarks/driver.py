@@ -38,9 +38,16 @@ RESULTS = REPO / "benchmarks" / "results"
 CONDITIONS = ("cold", "files-cold", "loaded")
 
 
-def default_out(names: list[str]) -> Path:
-    """``benchmarks/results/DATE-NAMES.json``, for the workloads (or groups) ``names``."""
-    return RESULTS / f"{time.strftime('%Y-%m-%d')}-{'-'.join(names)}.json"
+def default_out(names: list[str], folder: Path = RESULTS) -> Path:
+    """``benchmarks/results/DATE-NAMES.json``, for the workloads (or groups) ``names``; when a
+    file of that name is there already (the same workloads, earlier the same day), the first
+    of ``DATE-NAMES-2.json``, ``-3`` ... that is not: a result file is kept, never replaced."""
+    stem = f"{time.strftime('%Y-%m-%d')}-{'-'.join(names)}"
+    path, number = folder / f"{stem}.json", 1
+    while path.exists():
+        number += 1
+        path = folder / f"{stem}-{number}.json"
+    return path
 
 
 class Session:

@@ -65,6 +65,18 @@ def test_the_driver_times_a_user_adapter_run_cold_then_warm_against_its_limit(tm
     assert {"python", "platform", "cores", "machine", "commit", "timestamp"} <= set(report)
 
 
+def test_a_result_file_of_the_same_day_and_workloads_is_kept_not_replaced(tmp_path: Path) -> None:
+    from benchmarks.driver import default_out
+
+    first = default_out(["default", "user"], tmp_path)
+    assert first.name.endswith("-default-user.json") and not first.exists()
+    first.write_text("{}")
+    second = default_out(["default", "user"], tmp_path)
+    assert second.name.endswith("-default-user-2.json")
+    second.write_text("{}")
+    assert default_out(["default", "user"], tmp_path).name.endswith("-default-user-3.json")
+
+
 def test_the_driver_rejects_an_unknown_workload_in_one_line() -> None:
     completed = _module("benchmarks", "run", "fast", "--out", "/dev/null")
     assert completed.returncode == 2

@@ -34,3 +34,17 @@ def test_three_rows_keep_one_tame_and_other_kinds_have_no_regimes():
     assert len(overflowing) == len(near_equal) == 1 and overflowing[0] != near_equal[0]
     assert all(len(rows) == 0 for rows in Seeded((3, 5), "float32", 0, "g", -1, "normal").regime_rows)
     assert all(len(rows) == 0 for rows in Seeded((1, 5), "float32", 0, "x", -1, "logits").regime_rows)
+
+
+@pytest.mark.parametrize(("shape", "axis", "kind"), [((5000, 33), 1, "logits"), ((33, 5000), 0, "normal")])
+def test_a_row_taken_from_the_made_array_is_the_row_the_recipe_makes_alone(shape, axis, kind):
+    """The rows checked alone are taken from the array in memory, not made again from the seed:
+    the same bits, in every chunk, with the recipe of that row."""
+    recipe = Seeded(shape, "float16", 5, "softmax/x", axis, kind, 1 / 16 if kind == "normal" else None)
+    made = recipe.build()
+    assert recipe.layout.chunks >= 3
+    for row in (0, 1, recipe.layout.rows_per_chunk + 2, recipe.layout.batch - 1):
+        alone = recipe.alone(made, row)
+        assert alone.value.flags["C_CONTIGUOUS"] and alone.value.shape == (33,)
+        assert np.array_equal(alone.value.view(np.uint16), recipe.row(row).view(np.uint16))
+        assert alone.recipe == SeededRow(recipe, row)

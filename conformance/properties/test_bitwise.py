@@ -51,7 +51,7 @@ from conformance.checks.calls import Subject, skipping_unsupported, time_allowed
 from conformance.checks.concurrency import SWITCH_INTERVAL_S, concurrently
 from conformance.checks.failures import AdapterCallError
 from conformance.checks.large.at_scale import GRID_ROWS, ZERO_ROW_FRACTION, large_input, memory_short, seeded_vector
-from conformance.checks.large.seeded import Seeded, SeededRow
+from conformance.checks.large.seeded import Seeded
 from conformance.checks.measure import count_example
 from conformance.checks.quantities import VECTORS, Outcome, draw_problem, make_call, run
 from conformance.checks.reproducer import Call
@@ -190,9 +190,9 @@ def _seeded_input(subject: Subject, op: Op, dtype, pool: ShapePool, site: Site) 
 
 
 def _row(argument: Argument, axis: int, index: tuple[int, ...]) -> Argument:
-    """Row ``index`` of ``argument`` alone, contiguous; a seeded one's made from its seed."""
+    """Row ``index`` of ``argument`` alone, contiguous; a seeded one with the recipe of that row."""
     if isinstance(argument.recipe, Seeded):
-        return Argument(argument.recipe.row(index[0]), recipe=SeededRow(argument.recipe, index[0]))
+        return argument.recipe.alone(argument.value, index[0])
     return Argument(row_of(argument.value, axis, index))
 
 

@@ -50,7 +50,7 @@ from conformance.checks.assertions import Comparison, format_value
 from conformance.checks.calls import Subject
 from conformance.checks.failures import ConformanceFailure, WorstElement
 from conformance.checks.large.memory import gib, memory_available_bytes
-from conformance.checks.large.seeded import Layout, Seeded, SeededRow
+from conformance.checks.large.seeded import Layout, Seeded
 from conformance.checks.large.shared import Reference, locked, shared, shared_array
 from conformance.checks.native import native_script
 from conformance.checks.quantities import Outcome, likely_cause, run
@@ -434,12 +434,12 @@ def _rows_alone(subject: Subject, op: Op, quantity: Quantity, x: Argument, batch
     picked = np.sort(rng.choice(layout.batch, size=min(SAMPLED_ROWS, layout.batch), replace=False))
     names = [name for name in batch.call.arrays if name != "x"]
     for row in (int(number) for number in picked):
-        x_row = Argument(base.row(row), recipe=SeededRow(base, row))
+        x_row = base.alone(x.value, row)
         row_vectors = []
         for name in names:
             recipe = batch.call.recipes[name]
             assert isinstance(recipe, Seeded)
-            row_vectors.append(Argument(recipe.row(row), recipe=SeededRow(recipe, row)))
+            row_vectors.append(recipe.alone(batch.call.arrays[name], row))
         assert_row_alone_agrees(subject, op, quantity, batch, layout.axis, (row,), x_row, row_vectors, row_axis)
 
 

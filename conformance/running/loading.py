@@ -402,7 +402,9 @@ def _check_location(spec: str, location: str, attribute: str) -> None:
         source = Path(found.origin) if found.origin and found.origin.endswith(".py") else None
     names = _top_level_names(source) if source is not None else None
     if names is not None and attribute not in names:
-        defined = ", ".join(sorted(name for name in names if not name.startswith("_"))) or "nothing public"
+        assert source is not None
+        candidates = names - _module_names(source)  # ``import numpy as np`` binds no adapter
+        defined = ", ".join(sorted(name for name in candidates if not name.startswith("_"))) or "nothing public"
         raise AdapterSpecError(f"--adapter={spec}: {location} has no {attribute!r}; it defines: {defined}")
     if source is not None:
         _check_declared_promises(spec, source, attribute)
@@ -466,6 +468,18 @@ def _top_level_names(path: Path) -> set[str] | None:
     for node in tree.body:
         names.update(_bound_names(node))
     return names
+
+
+def _module_names(path: Path) -> set[str]:
+    """The names a Python file's top-level ``import`` statements bind: modules, never an adapter
+    (``from module import Name`` may bind one, and is not counted here)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return {
+        (alias.asname or alias.name).split(".")[0]
+        for node in tree.body
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
 
 
 def _bound_names(node: ast.stmt) -> set[str]:

@@ -474,12 +474,7 @@ def _module_names(path: Path) -> set[str]:
     """The names a Python file's top-level ``import`` statements bind: modules, never an adapter
     (``from module import Name`` may bind one, and is not counted here)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    return {
-        (alias.asname or alias.name).split(".")[0]
-        for node in tree.body
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    }
+    return set().union(*(_bound_names(node) for node in tree.body if isinstance(node, ast.Import)))
 
 
 def _bound_names(node: ast.stmt) -> set[str]:

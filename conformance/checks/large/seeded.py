@@ -181,17 +181,14 @@ class Seeded:
         k = layout.chunk_of(row)
         return np.ascontiguousarray(self.chunk(k)[row - layout.rows(k).start])
 
-    def row_from(self, array: np.ndarray, row: int) -> np.ndarray:
-        """One row of ``array``, which this recipe made, contiguous: what :meth:`row` gives,
-        without making the row's whole chunk again (a second of draws for the 16 rows of the
-        large tier's float16 input). The caller answers for ``array`` holding the recipe's
-        values: every adapter call is checked to leave its inputs as they were."""
-        return np.ascontiguousarray(self.layout.view(array)[row])
-
     def alone(self, array: np.ndarray, row: int) -> Argument:
-        """Row ``row`` of ``array`` (see :meth:`row_from`) as an argument of its own, with the
-        recipe that makes it again from the seed."""
-        return Argument(self.row_from(array, row), recipe=SeededRow(self, row))
+        """Row ``row`` of ``array``, which this recipe made, as an argument of its own:
+        contiguous, what :meth:`row` gives, with the recipe that makes it again from the seed.
+        It is taken from ``array`` rather than made again, which would draw the row's whole
+        chunk (a second of draws for the 16 rows of the large tier's float16 input); the caller
+        answers for ``array`` holding the recipe's values: every adapter call is checked to
+        leave its inputs as they were."""
+        return Argument(np.ascontiguousarray(self.layout.view(array)[row]), recipe=SeededRow(self, row))
 
     def build(self, progress: Callable[[], None] | None = None) -> np.ndarray:
         """The whole array (C order, aligned), filled a chunk at a time; ``progress()`` after

@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 
 from conformance.adapters.numpy_adapter import NumpyReference
-from conformance.checks import time_budget
+from conformance.checks import measure, time_budget
 from conformance.checks.calls import Subject
+from conformance.checks.concurrency import SLOW_CALL_S, overlapping_site
 from conformance.checks.quantities import run
 from conformance.inputs.arguments import Argument
+from conformance.inputs.shape_pool import ShapePool, shape_pool
 from conformance.presentation.progress import STILL_RUNNING_S, PlainLines
 from conformance.results.records import Record
 from tests.conftest import REPO, CliResult, run_cli
@@ -108,6 +110,66 @@ def test_a_call_repeats_when_its_method_shapes_strides_dtype_and_axis_were_calle
         time_budget.stop()
     assert 5 * 0.05 <= budget.calls_s < budget.elapsed
     assert 0.05 <= budget.repeated_s < 0.1, "only x + 1 repeats a layout: same shape, strides, dtype and axis"
+
+
+@pytest.fixture
+def no_calls_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that has made no call yet: the calls other tests made in this process forgotten."""
+    monkeypatch.setattr(time_budget, "_layouts_called", set())
+    monkeypatch.setattr(time_budget, "_calls_by_pace", {})
+
+
+@pytest.mark.usefixtures("no_calls_yet")
+def test_a_typical_call_is_the_mean_of_those_that_repeat_a_layout_else_of_all() -> None:
+    layout, other = ("softmax", -1, "contiguous"), ("softmax", -1, "strided")
+    pace = ("softmax", (2, 4097), "float32")
+    budget = time_budget.start(PROPERTY_S)
+    try:
+        assert time_budget.typical_call(*pace) is None
+        time_budget.add_call(0.3, layout, pace)  # a first call: a compiled path's holds its compilation
+        assert time_budget.typical_call(*pace) == (0.3, 1), "with no repeat, the first calls are all there is"
+        time_budget.add_call(0.001, layout, pace)
+        time_budget.add_call(0.003, layout, pace)
+        time_budget.add_call(0.5, other, pace)  # another layout's first call
+        assert time_budget.typical_call(*pace) == pytest.approx((0.002, 2))
+        assert time_budget.typical_call("vjp", (2, 4097), "float32") is None, "each method has its own"
+    finally:
+        time_budget.stop()
+    assert budget.repeated_s == pytest.approx(0.004)
+
+
+def _pool_whose_long_calls_took(seconds: float, op: str = "softmax") -> ShapePool:
+    """A pool, and a forward call on its long rows that took ``seconds``, made twice (a repeat)."""
+    pool = shape_pool(3, op, "float32")
+    pace = (op, pool.long[0].shape, "float32")
+    layout = (op, pool.long[0].axis, "long rows")
+    for _ in range(2):
+        time_budget.add_call(seconds, layout, pace)
+    return pool
+
+
+@pytest.mark.usefixtures("no_calls_yet")
+@pytest.mark.parametrize(("seconds", "moved"), [(SLOW_CALL_S * 3, True), (SLOW_CALL_S / 3, False)])
+def test_callers_move_off_the_long_rows_only_for_an_adapter_slow_on_them(seconds: float, moved: bool) -> None:
+    """A pairwise softmax takes 0.3 s a call on the long rows: its concurrency checks run on the
+    pool's largest other site, and the record says so; a fast adapter keeps the long rows."""
+    measurement = measure.start()
+    time_budget.start(PROPERTY_S)
+    try:
+        pool = _pool_whose_long_calls_took(seconds, op="log_softmax")
+        site = overlapping_site("log_softmax", np.dtype("float32"), pool)
+        unmeasured = overlapping_site("softmax", np.dtype("float32"), pool)
+    finally:
+        time_budget.stop()
+        measure.stop()
+    assert unmeasured == pool.long[0], "with no call measured, the long rows"
+    if not moved:
+        assert site == pool.long[0] and measurement.notes == []
+        return
+    assert site == max(pool.sites(wide=True), key=lambda other: other.size) and site.size < pool.long[0].size
+    [note] = measurement.notes
+    assert f"made on {site.shape} along axis {site.axis} instead of {pool.long[0].shape}" in note
+    assert f"took {seconds:.2f} s (the mean of 1)" in note, "the first call may compile: only the repeat counts"
 
 
 def test_once_an_example_failed_the_budget_stops_none_of_its_shrinking() -> None:
@@ -212,6 +274,13 @@ def test_a_quadratic_adapter_stays_a_bounded_run_in_dev(tmp_path: Path) -> None:
     assert stopped, "no property ran out of its budget"
     assert all("in the adapter's calls" in record["message"] for record in stopped)
     assert not any("stopped early" in record["message"] for record in reference.records()), "a fast adapter is not"
+    moved = {
+        record["property"]
+        for record in quadratic.records("passed")
+        if "the long rows' calls made on" in record["message"]
+    }
+    assert moved == {"concurrent_calls_agree", "same_bits_every_call"}, "slow on long rows, called on a smaller site"
+    assert not any("the long rows' calls" in record["message"] for record in reference.records())
     slowest = max(quadratic.records(), key=lambda record: record["duration_s"] or 0)
     assert slowest["duration_s"] <= BOUNDED, f"{slowest['property']} took {slowest['duration_s']:.0f} s"
 

@@ -202,7 +202,7 @@ def invoke(subject: Subject, op: Op, quantity: Quantity, call: Call, expected_sh
             dtype=dtype_name(x.dtype),
         ) from error
     finally:
-        time_budget.add_call(time.perf_counter() - started, call.layout())
+        time_budget.add_call(time.perf_counter() - started, call.layout(), (name, x.shape, dtype_name(x.dtype)))
     modified = call.modified()
     if modified:
         raise ConformanceFailure(

@@ -7,6 +7,13 @@ enough of them had calls overlapping in time, the most rounds ran, or the proper
 budget is spent (:mod:`conformance.checks.time_budget`). ``concurrent_calls_agree`` gives
 each caller its own input (a race mixes them up); ``same_bits_every_call`` gives every
 caller the same one (the same call must give the same bits).
+
+Both call on the pool's long rows (:func:`overlapping_site`): thousands of elements, whose
+calls last long enough to overlap (NumPy lets go of the GIL on them), their programs built by
+``long_row_accuracy``. An adapter whose calls on them are slow (a pairwise softmax takes 0.3 s
+a call, where NumPy takes 0.3 ms) makes calls that overlap on a smaller site too, and sixteen
+calls or more on the long rows would cost it seconds in each record: in ``dev`` it is called on
+the pool's largest other site, and the record says so.
 """
 
 from __future__ import annotations
@@ -16,20 +23,43 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
-from conformance.checks import time_budget
+from conformance.adapter import method_name
+from conformance.checks import measure, time_budget
 from conformance.checks.calls import Subject, label, time_allowed
 from conformance.checks.failures import AdapterCallError
 from conformance.checks.quantities import Outcome, run
 from conformance.inputs.arguments import Argument
+from conformance.inputs.shape_pool import ShapePool, Site
+from conformance.truth.dtypes import dtype_name
 from conformance.truth.oracle import Op, Quantity
 
 ROUNDS = 8  # rounds whose calls overlapped in time
 MAX_ROUNDS = 32
 SWITCH_INTERVAL_S = 1e-6  # how often the interpreter hands the GIL to another thread, while they run
+SLOW_CALL_S = 0.01  # forward calls on the long rows this slow (30 times NumPy's) move the callers to a smaller site
 
 # A caller: its input, and the vectors each quantity it computes takes after it.
 Caller = tuple[Argument, Mapping[Quantity, Sequence[Argument]]]
+
+
+def overlapping_site(op: Op, dtype: Any, pool: ShapePool) -> Site:
+    """The site the callers call on: the pool's long rows, unless this worker's forward calls on
+    them took more than SLOW_CALL_S (:func:`~conformance.checks.time_budget.typical_call`,
+    measured in ``dev`` only, by ``long_row_accuracy`` and the other budgeted properties
+    before); then the largest of the pool's other sites, noted in the record."""
+    long = pool.long[0]
+    typical = time_budget.typical_call(method_name(op, "forward"), long.shape, dtype_name(dtype))
+    if typical is None or typical[0] <= SLOW_CALL_S:
+        return long
+    site = max(pool.sites(wide=True), key=lambda site: site.size)
+    seconds, calls = typical
+    measure.note(
+        f"the long rows' calls made on {site.shape} along axis {site.axis} instead of {long.shape}: "
+        f"the adapter's forward calls on {long.shape} took {seconds:.2f} s (the mean of {calls})"
+    )
+    return site
 
 
 @contextmanager

@@ -103,19 +103,35 @@ def spent() -> bool:
     return _current is not None and _current.spent
 
 
+Pace = tuple[str, tuple[int, ...], str]  # a call's method, and its input's shape and dtype
 _layouts_called: set[tuple[object, ...]] = set()  # every call's layout in this worker, to tell a repeat
+_calls_by_pace: dict[Pace, list[tuple[float, bool]]] = {}  # every call's (seconds, repeated?), by pace
 _layouts_lock = threading.Lock()
 
 
-def add_call(seconds: float, layout: tuple[object, ...]) -> None:
+def add_call(seconds: float, layout: tuple[object, ...], pace: Pace) -> None:
     """Count an adapter call of ``seconds``, made on ``layout`` (its method, shapes, strides,
-    dtype and axis), against the current property (none outside one)."""
+    dtype and axis), against the current property (none outside one), and keep it under its
+    ``pace`` (method, input shape and dtype)."""
     if _current is None:
         return
     with _layouts_lock:
         repeated = layout in _layouts_called
         _layouts_called.add(layout)
+        _calls_by_pace.setdefault(pace, []).append((seconds, repeated))
     _current.add_call(seconds, repeated)
+
+
+def typical_call(method: str, shape: tuple[int, ...], dtype_name: str) -> tuple[float, int] | None:
+    """The mean seconds of the calls of ``method`` on an input of ``shape`` and ``dtype_name``
+    (of any strides) that budgeted properties of this worker made, and how many it is of: of
+    those that repeat an earlier call's layout (a compiled path's first call of a layout holds
+    its compilation), or of all if none does; None if none was made. A mean, not a median: an
+    adapter may take a fast way for some values (a masked input) and a slow one for most."""
+    with _layouts_lock:
+        calls = list(_calls_by_pace.get((method, shape, dtype_name), ()))
+    counted = [seconds for seconds, repeated in calls if repeated] or [seconds for seconds, _ in calls]
+    return (sum(counted) / len(counted), len(counted)) if counted else None
 
 
 def begin_example() -> None:

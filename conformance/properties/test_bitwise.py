@@ -25,8 +25,9 @@ on long rows and large inputs):
   64 and 4097 rows, and 8 along the first axis, in every dtype, with every quantity.
 * ``same_bits_every_call``: an input on the pool's sites and one on its long rows (4095 to 8193),
   each called three times and then from four threads at once (in ``dev`` the long rows alone:
-  a small input's calls seldom overlap); in some examples its rows of a vocabulary's length,
-  called three times.
+  a small input's calls seldom overlap; for an adapter slow on them, the pool's largest other
+  site, see :func:`conformance.checks.concurrency.overlapping_site`); in some examples its rows
+  of a vocabulary's length, called three times.
 * ``same_bits_on_any_thread_count`` (``ci`` and ``thorough``): 8 rows of 1000, an input on the
   pool's sites and one of its large inputs, each computed in a process on one thread and in
   one on all of the machine's (:mod:`conformance.checks.thread_count`); an adapter with no
@@ -48,7 +49,7 @@ from conformance.adapter import declared_promises, has_thread_setting, method_na
 from conformance.checks import thread_count
 from conformance.checks.bitwise import Change, Draw, bits_lines, bits_reproducer
 from conformance.checks.calls import Subject, skipping_unsupported, time_allowed
-from conformance.checks.concurrency import SWITCH_INTERVAL_S, concurrently
+from conformance.checks.concurrency import SWITCH_INTERVAL_S, concurrently, overlapping_site
 from conformance.checks.failures import AdapterCallError
 from conformance.checks.large.at_scale import GRID_ROWS, ZERO_ROW_FRACTION, large_input, memory_short, seeded_vector
 from conformance.checks.large.seeded import Seeded
@@ -364,7 +365,7 @@ def test_the_same_call_gives_the_same_bits_every_time(subject, op, dtype, pool, 
     length, called again."""
     draw = Draw("determinism", _promised(subject, "determinism"))
     small = _drawn_input(data, subject, op, dtype, pool.sites(wide=True), ALL_QUANTITIES, "problem")
-    long = _drawn_input(data, subject, op, dtype, pool.long, LONG_QUANTITIES, "long rows")
+    long = _drawn_input(data, subject, op, dtype, [overlapping_site(op, dtype, pool)], LONG_QUANTITIES, "long rows")
     inputs = [(small, run_profile != "dev"), (long, True)]  # (input, also called from threads at once?)
     if data.draw(st.booleans(), label="vocabulary rows"):
         inputs += [

@@ -7,6 +7,8 @@ mixes its callers' inputs from several. So each example draws a few inputs of on
 the forward pass and the VJP on each alone, then calls them again from that many threads at
 once (a barrier lines them up, and the interpreter switches threads every few microseconds),
 and every answer must agree with the same call made alone, within twice its bound, in every round.
+The inputs are on the pool's long rows, or for an adapter slow on them, on its largest other
+site (:func:`conformance.checks.concurrency.overlapping_site`).
 
 An adapter that is not meant to be called concurrently says so with ``thread_safe = False``;
 this property then reports "not thread-safe (declared)", which is not a failure.
@@ -23,7 +25,7 @@ from hypothesis import strategies as st
 
 from conformance.adapter import method_name
 from conformance.checks.assertions import assert_within_bound
-from conformance.checks.concurrency import ROUNDS, SWITCH_INTERVAL_S, Caller, concurrently
+from conformance.checks.concurrency import ROUNDS, SWITCH_INTERVAL_S, Caller, concurrently, overlapping_site
 from conformance.checks.failures import WorstElement
 from conformance.checks.native import Step, element, steps_script
 from conformance.checks.quantities import Outcome, bound_for, draw_problem, make_call, run
@@ -122,7 +124,7 @@ def _agreement_bound(op, quantity: Quantity, x: Argument, cotangent: Argument, a
 def test_concurrent_calls_give_what_the_same_calls_give_alone(subject, op, dtype, pool, data):
     if getattr(subject.adapter, "thread_safe", True) is False:
         pytest.skip("not thread-safe (declared)")
-    site: Site = pool.long[0]  # thousands of elements (NumPy lets go of the GIL), its programs built already
+    site: Site = overlapping_site(op, dtype, pool)  # the long rows, unless the adapter is slow on them
     problems = []
     for index in range(CALLERS):
         problem = draw_problem(data, dtype, [site], label="problem" if index == 0 else f"caller {index}")

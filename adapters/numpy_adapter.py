@@ -19,12 +19,35 @@ import numpy as np
 from conformance.truth import oracle
 from conformance.truth.dtypes import rounded_to
 
+ROWS_AT_ONCE_ELEMENTS = 2**16  # rows are computed this many elements at a time (at least one row)
+
 
 def _along_contiguous_rows(
     function: Callable[..., np.ndarray], x: np.ndarray, vectors: tuple[np.ndarray, ...], axis: int
 ) -> np.ndarray:
     """``function(x, *vectors, axis)`` computed on copies whose rows are contiguous and last,
-    its result laid back along ``axis`` (a 0-d input is passed as it is)."""
+    some rows at a time (its float64 temporaries then stay in the cache: a large input's are
+    hundreds of MB otherwise), rounded to ``x``'s dtype and laid back along ``axis``."""
+    if x.ndim == 0 or x.size <= ROWS_AT_ONCE_ELEMENTS:
+        return rounded_to(_whole(function, x, vectors, axis), x.dtype)
+    axis = oracle.normalize_axis(axis, x.ndim)
+    rows = [np.ascontiguousarray(np.moveaxis(array, axis, -1)) for array in (x, *vectors)]
+    length = rows[0].shape[-1]
+    flat = [array.reshape(-1, length) for array in rows]
+    out = np.empty(rows[0].shape, x.dtype)
+    out_rows = out.reshape(-1, length)
+    step = max(1, ROWS_AT_ONCE_ELEMENTS // length)
+    for start in range(0, len(out_rows), step):
+        piece = [array[start : start + step] for array in flat]
+        out_rows[start : start + step] = rounded_to(function(*piece, -1), x.dtype)
+    return np.moveaxis(out, -1, axis)
+
+
+def _whole(
+    function: Callable[..., np.ndarray], x: np.ndarray, vectors: tuple[np.ndarray, ...], axis: int
+) -> np.ndarray:
+    """``function(x, *vectors, axis)`` on copies whose rows are contiguous and last (a 0-d
+    input as it is), its result laid back along ``axis``."""
     if x.ndim == 0:
         return function(x, *vectors, axis)
     axis = oracle.normalize_axis(axis, x.ndim)
@@ -37,41 +60,37 @@ class NumpyReference:
     device = "cpu"
 
     def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
-        return rounded_to(_along_contiguous_rows(oracle.softmax, x, (), axis), x.dtype)
+        return _along_contiguous_rows(oracle.softmax, x, (), axis)
 
     def jacobian(self, x: np.ndarray, axis: int) -> np.ndarray:
         return rounded_to(oracle.jacobian("softmax", x, axis), x.dtype)
 
     def vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
-        return rounded_to(
-            _along_contiguous_rows(functools.partial(oracle.vjp, "softmax"), x, (cotangent,), axis), x.dtype
-        )
+        return _along_contiguous_rows(functools.partial(oracle.vjp, "softmax"), x, (cotangent,), axis)
 
     def jvp(self, x: np.ndarray, tangent: np.ndarray, axis: int) -> np.ndarray:
-        return rounded_to(
-            _along_contiguous_rows(functools.partial(oracle.jvp, "softmax"), x, (tangent,), axis), x.dtype
-        )
+        return _along_contiguous_rows(functools.partial(oracle.jvp, "softmax"), x, (tangent,), axis)
 
     def vjp_derivative(self, x: np.ndarray, cotangent: np.ndarray, direction: np.ndarray, axis: int) -> np.ndarray:
         derivative = functools.partial(oracle.vjp_derivative, "softmax")
-        return rounded_to(_along_contiguous_rows(derivative, x, (cotangent, direction), axis), x.dtype)
+        return _along_contiguous_rows(derivative, x, (cotangent, direction), axis)
 
     def log_softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
-        return rounded_to(_along_contiguous_rows(oracle.log_softmax, x, (), axis), x.dtype)
+        return _along_contiguous_rows(oracle.log_softmax, x, (), axis)
 
     def log_softmax_jacobian(self, x: np.ndarray, axis: int) -> np.ndarray:
         return rounded_to(oracle.jacobian("log_softmax", x, axis), x.dtype)
 
     def log_softmax_vjp(self, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
         vjp = functools.partial(oracle.vjp, "log_softmax")
-        return rounded_to(_along_contiguous_rows(vjp, x, (cotangent,), axis), x.dtype)
+        return _along_contiguous_rows(vjp, x, (cotangent,), axis)
 
     def log_softmax_jvp(self, x: np.ndarray, tangent: np.ndarray, axis: int) -> np.ndarray:
         jvp = functools.partial(oracle.jvp, "log_softmax")
-        return rounded_to(_along_contiguous_rows(jvp, x, (tangent,), axis), x.dtype)
+        return _along_contiguous_rows(jvp, x, (tangent,), axis)
 
     def log_softmax_vjp_derivative(
         self, x: np.ndarray, cotangent: np.ndarray, direction: np.ndarray, axis: int
     ) -> np.ndarray:
         derivative = functools.partial(oracle.vjp_derivative, "log_softmax")
-        return rounded_to(_along_contiguous_rows(derivative, x, (cotangent, direction), axis), x.dtype)
+        return _along_contiguous_rows(derivative, x, (cotangent, direction), axis)

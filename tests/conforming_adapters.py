@@ -84,7 +84,7 @@ class PairwiseQuadraticSoftmax(NumpyReference):
     def _forward(self, op: Op, x: np.ndarray, axis: int) -> np.ndarray:
         if x.ndim == 0:
             return oracle.forward(op, x, axis).astype(x.dtype)
-        return _along_contiguous_rows(lambda rows, axis: _pairwise(op, rows, axis), x, (), axis).astype(x.dtype)
+        return _along_contiguous_rows(lambda rows, axis: _pairwise(op, rows, axis), x, (), axis)
 
     def _vjp(self, op: Op, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:
         probabilities = self._forward("softmax", x.astype(np.float64), axis)

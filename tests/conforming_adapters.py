@@ -58,11 +58,10 @@ def _log_pairwise_sums(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _pairwise(op: Op, x: np.ndarray, axis: int) -> np.ndarray:
-    """softmax or log_softmax of ``x`` along its last axis in float64: pairwise where the
-    input is finite and takes at most PAIRWISE_WORK exponentials, the reference's elsewhere."""
+    """softmax or log_softmax of ``x`` along its last axis in float64, pairwise."""
     work = x.astype(np.float64)
-    if work.size == 0 or work.size * work.shape[-1] > PAIRWISE_WORK or not np.isfinite(work).all():
-        return oracle.forward(op, work, -1)
+    if work.size == 0:
+        return work
     shifts, logs = _log_pairwise_sums(work)
     if op == "log_softmax":
         return (-shifts - logs).reshape(work.shape)
@@ -82,8 +81,11 @@ class PairwiseQuadraticSoftmax(NumpyReference):
     name = "pairwise-quadratic"
 
     def _forward(self, op: Op, x: np.ndarray, axis: int) -> np.ndarray:
-        if x.ndim == 0:
-            return oracle.forward(op, x, axis).astype(x.dtype)
+        """Pairwise where the input is finite and takes at most PAIRWISE_WORK exponentials (the
+        whole input: the adapter computes some rows at a time), the reference's elsewhere."""
+        if x.ndim == 0 or x.size * x.shape[axis] > PAIRWISE_WORK or not np.isfinite(x).all():
+            reference = NumpyReference.softmax if op == "softmax" else NumpyReference.log_softmax
+            return reference(self, x, axis)
         return _along_contiguous_rows(lambda rows, axis: _pairwise(op, rows, axis), x, (), axis)
 
     def _vjp(self, op: Op, x: np.ndarray, cotangent: np.ndarray, axis: int) -> np.ndarray:

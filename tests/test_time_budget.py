@@ -116,26 +116,25 @@ def test_a_call_repeats_when_its_method_shapes_strides_dtype_and_axis_were_calle
 def no_calls_yet(monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker that has made no call yet: the calls other tests made in this process forgotten."""
     monkeypatch.setattr(time_budget, "_layouts_called", set())
-    monkeypatch.setattr(time_budget, "_calls_by_pace", {})
+    monkeypatch.setattr(time_budget, "_seconds_by_pace", {})
 
 
 @pytest.mark.usefixtures("no_calls_yet")
-def test_a_typical_call_is_the_mean_of_those_that_repeat_a_layout_else_of_all() -> None:
-    layout, other = ("softmax", -1, "contiguous"), ("softmax", -1, "strided")
+def test_a_typical_call_is_the_mean_of_those_after_the_first_of_its_shape() -> None:
     pace = ("softmax", (2, 4097), "float32")
     budget = time_budget.start(PROPERTY_S)
     try:
         assert time_budget.typical_call(*pace) is None
-        time_budget.add_call(0.3, layout, pace)  # a first call: a compiled path's holds its compilation
-        assert time_budget.typical_call(*pace) == (0.3, 1), "with no repeat, the first calls are all there is"
-        time_budget.add_call(0.001, layout, pace)
-        time_budget.add_call(0.003, layout, pace)
-        time_budget.add_call(0.5, other, pace)  # another layout's first call
-        assert time_budget.typical_call(*pace) == pytest.approx((0.002, 2))
+        time_budget.add_call(0.3, ("softmax", -1, "contiguous"), pace)  # the first may compile
+        assert time_budget.typical_call(*pace) == (0.3, 1), "with one call, the first is all there is"
+        time_budget.add_call(0.001, ("softmax", -1, "contiguous"), pace)
+        time_budget.add_call(0.005, ("softmax", -1, "strided"), pace)  # another layout, the same shape
+        assert time_budget.typical_call(*pace) == pytest.approx((0.003, 2))
         assert time_budget.typical_call("vjp", (2, 4097), "float32") is None, "each method has its own"
+        assert time_budget.typical_call("softmax", (4097, 2), "float32") is None, "and each shape"
     finally:
         time_budget.stop()
-    assert budget.repeated_s == pytest.approx(0.004)
+    assert budget.repeated_s == pytest.approx(0.001), "a repeated layout is still the budget's own count"
 
 
 def _pool_whose_long_calls_took(seconds: float, op: str = "softmax") -> ShapePool:
@@ -169,7 +168,7 @@ def test_callers_move_off_the_long_rows_only_for_an_adapter_slow_on_them(seconds
     assert site == max(pool.sites(wide=True), key=lambda other: other.size) and site.size < pool.long[0].size
     [note] = measurement.notes
     assert f"made on {site.shape} along axis {site.axis} instead of {pool.long[0].shape}" in note
-    assert f"took {seconds:.2f} s (the mean of 1)" in note, "the first call may compile: only the repeat counts"
+    assert f"took {seconds:.2f} s (the mean of 1)" in note, "the first call may compile: only the second counts"
 
 
 def test_once_an_example_failed_the_budget_stops_none_of_its_shrinking() -> None:

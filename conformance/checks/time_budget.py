@@ -105,32 +105,33 @@ def spent() -> bool:
 
 Pace = tuple[str, tuple[int, ...], str]  # a call's method, and its input's shape and dtype
 _layouts_called: set[tuple[object, ...]] = set()  # every call's layout in this worker, to tell a repeat
-_calls_by_pace: dict[Pace, list[tuple[float, bool]]] = {}  # every call's (seconds, repeated?), by pace
+_seconds_by_pace: dict[Pace, list[float]] = {}  # every call's seconds in this worker, by its pace
 _layouts_lock = threading.Lock()
 
 
 def add_call(seconds: float, layout: tuple[object, ...], pace: Pace) -> None:
     """Count an adapter call of ``seconds``, made on ``layout`` (its method, shapes, strides,
-    dtype and axis), against the current property (none outside one), and keep it under its
-    ``pace`` (method, input shape and dtype)."""
+    dtype and axis), against the current property (none outside one), and keep its seconds
+    under its ``pace`` (method, input shape and dtype)."""
     if _current is None:
         return
     with _layouts_lock:
         repeated = layout in _layouts_called
         _layouts_called.add(layout)
-        _calls_by_pace.setdefault(pace, []).append((seconds, repeated))
+        _seconds_by_pace.setdefault(pace, []).append(seconds)
     _current.add_call(seconds, repeated)
 
 
 def typical_call(method: str, shape: tuple[int, ...], dtype_name: str) -> tuple[float, int] | None:
     """The mean seconds of the calls of ``method`` on an input of ``shape`` and ``dtype_name``
-    (of any strides) that budgeted properties of this worker made, and how many it is of: of
-    those that repeat an earlier call's layout (a compiled path's first call of a layout holds
-    its compilation), or of all if none does; None if none was made. A mean, not a median: an
-    adapter may take a fast way for some values (a masked input) and a slow one for most."""
+    (of any strides) that budgeted properties of this worker made after the first (which may
+    hold a compilation: JAX and TensorFlow build one program per shape and dtype), and how
+    many that is; the first alone if it is the only one; None if none was made. A mean, not
+    a median: an adapter may take a fast way for some values (a masked input), and a slow one
+    for the rest."""
     with _layouts_lock:
-        calls = list(_calls_by_pace.get((method, shape, dtype_name), ()))
-    counted = [seconds for seconds, repeated in calls if repeated] or [seconds for seconds, _ in calls]
+        seconds = list(_seconds_by_pace.get((method, shape, dtype_name), ()))
+    counted = seconds[1:] or seconds
     return (sum(counted) / len(counted), len(counted)) if counted else None
 
 

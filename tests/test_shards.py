@@ -36,6 +36,20 @@ def test_an_adapter_is_split_where_that_shortens_the_run():
     assert _shards(plan(["mine.py:Mine"], {}, jobs=16, pairs=2)) == {"mine.py:Mine": 2}  # at most one per pair
 
 
+def test_a_framework_whose_import_is_slow_is_split_only_where_that_pays_for_it():
+    """A TensorFlow worker spends 6.7 s before its first test (4.7 s of it importing TensorFlow):
+    with this machine's figures for the default run, a plan that counted 3 s a worker split
+    tensorflow-function into four, and paid for three more imports."""
+    seconds = {"jax-jit": 43.7, "tensorflow-function": 32.8, "torch": 20.9}
+    assert _shards(plan(list(seconds), seconds, jobs=2, pairs=8))["tensorflow-function"] == 1
+    cheap, dear = (history.startup_seconds(spec) for spec in ("jax-jit", "tensorflow-function"))
+    assert cheap < history.STARTUP_S < dear
+    assert history.startup_seconds("mine.py:Mine") == history.STARTUP_S, "a user's adapter: the default"
+    # a piece is its share of the work (a whole run's seconds, one startup out) and one startup
+    [alone] = plan(["tensorflow-function"], {"tensorflow-function": 32.8}, jobs=1, pairs=8)
+    assert alone.seconds == 32.8
+
+
 def test_a_small_share_of_a_whole_run_is_one_worker():
     """A run of one property in one dtype of an adapter never timed: the second worker's startup
     would cost more than it saves."""

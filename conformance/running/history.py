@@ -24,12 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.results.documents import write_atomic
+from conformance.truth.frameworks import framework_of
 
 FILE_NAME = "worker-seconds.json"
 RUNS_FILE_NAME = "dev-runs.json"
 
 # Seconds a cold worker took per built-in adapter (dev profile, 2 cores, nothing cached),
-# for the order of a first run.
+# for the order of a first run. The primary paths' and numpy's were timed again on 2026-12-07
+# (one worker alone, the large tier included); the others are older.
 TYPICAL_SECONDS: dict[str, float] = {
     "torch-compile": 263.0,
     "jax": 101.0,
@@ -39,13 +41,13 @@ TYPICAL_SECONDS: dict[str, float] = {
     "mlx": 50.0,
     "tensorflow-xla": 44.0,
     "tensorflow": 44.0,
-    "jax-jit": 38.0,
+    "tensorflow-function": 33.0,
+    "jax-jit": 32.0,
     "paddle": 30.0,
-    "tensorflow-function": 20.0,
-    "torch": 6.3,
+    "torch": 18.0,
     "torch-func": 6.4,
     "torch-jacfwd": 6.4,
-    "numpy": 4.0,
+    "numpy": 9.0,
 }
 
 
@@ -97,6 +99,11 @@ def next_run(folder: Path | None) -> int:
 
 
 STARTUP_S = 3.0  # what one more worker costs: starting Python, importing a framework, collecting
+# What one more worker of a framework costs, where measured: the seconds a worker spends outside
+# its tests (Python, the framework's import, collecting, the behaviour probes), one worker
+# alone on 2 cores (2026-12-07). TensorFlow's import alone takes 4.7 s: two TensorFlow workers
+# where one would do cost a run more than the split wins back.
+STARTUP_SECONDS: dict[str, float] = {"tensorflow": 6.7, "torch": 4.7, "jax": 2.1, "numpy": 0.9}
 UNKNOWN_S = 10.0  # the time assumed for an adapter never timed (a user's)
 # A run is split into more workers only when that shortens it by this much: each worker costs
 # a core its startup, which a short run (one property, say) does not win back.
@@ -121,35 +128,41 @@ def _makespan(pieces: list[float], jobs: int) -> float:
     return max(loads)
 
 
+def startup_seconds(spec: str) -> float:
+    """What one more worker of ``spec`` costs (:data:`STARTUP_SECONDS`, else STARTUP_S)."""
+    return STARTUP_SECONDS.get(framework_of(spec) or "", STARTUP_S)
+
+
 def plan(specs: list[str], seconds: Mapping[str, float], jobs: int, pairs: int, share: float = 1.0) -> list[Piece]:
     """The workers of a run, longest first: each adapter split into as many shards (at most one
     per (op, dtype) pair) as shortens the run. An adapter that takes most of the time runs as
-    several workers beside the others (each worker costs STARTUP_S more), so that no core
-    waits for one long worker at the end. ``seconds`` (a whole run's) falls back on
-    :data:`TYPICAL_SECONDS`, then :data:`UNKNOWN_S`; the run asks ``share`` of a whole run's
-    work (a few properties or dtypes: a small share, which one worker does sooner than two)."""
+    several workers beside the others (each worker costs its framework's startup more:
+    :func:`startup_seconds`), so that no core waits for one long worker at the end.
+    ``seconds`` (a whole run's, in one worker) falls back on :data:`TYPICAL_SECONDS`, then
+    :data:`UNKNOWN_S`; the run asks ``share`` of a whole run's work (a few properties or
+    dtypes: a small share, which one worker does sooner than two)."""
     known = {**TYPICAL_SECONDS, **seconds}
-    cost = {spec: known.get(spec, UNKNOWN_S) * share for spec in specs}
+    startup = {spec: startup_seconds(spec) for spec in specs}
+    work = {spec: max(0.0, known.get(spec, UNKNOWN_S) - startup[spec]) * share for spec in specs}
     shards = dict.fromkeys(specs, 1)
 
+    def piece(spec: str, counts: Mapping[str, int]) -> float:
+        return work[spec] / counts[spec] + startup[spec]
+
     def pieces(counts: Mapping[str, int]) -> list[float]:
-        return [cost[spec] / counts[spec] + STARTUP_S for spec in specs for _ in range(counts[spec])]
+        return [piece(spec, counts) for spec in specs for _ in range(counts[spec])]
 
     best = _makespan(pieces(shards), jobs)
     improved = True
     while improved:
         improved = False
-        for spec in sorted(specs, key=lambda name: -cost[name] / shards[name]):
+        for spec in sorted(specs, key=lambda name: -work[name] / shards[name]):
             for count in range(1, max(1, pairs) + 1):
                 trial = {**shards, spec: count}
                 span = _makespan(pieces(trial), jobs)
                 if span < best - (SPLIT_GAIN_S if count > shards[spec] else 1e-9):
                     best, shards, improved = span, trial, True
-    planned = [
-        Piece(spec, shard, shards[spec], cost[spec] / shards[spec] + STARTUP_S)
-        for spec in specs
-        for shard in range(shards[spec])
-    ]
+    planned = [Piece(spec, shard, shards[spec], piece(spec, shards)) for spec in specs for shard in range(shards[spec])]
     order = longest_first(specs, seconds)
     return sorted(planned, key=lambda piece: (-piece.seconds, order.index(piece.spec), piece.shard))
 

@@ -265,8 +265,10 @@ class Runner:
         if worker.finished_metadata is not None:
             self._collect_probes(worker)
             if worker.restarts == 0 and worker.started is not None:
-                seconds = time.monotonic() - worker.started
-                self.worker_seconds[worker.spec] = self.worker_seconds.get(worker.spec, 0.0) + seconds
+                # kept as one worker's run would take: the shards' seconds, one startup counted
+                startup = history.startup_seconds(worker.spec)
+                seconds = time.monotonic() - worker.started - startup
+                self.worker_seconds[worker.spec] = self.worker_seconds.get(worker.spec, startup) + seconds
             return True
         if returncode < 0:
             return self._after_death(worker, f"the worker died of {signal_name(returncode)}")

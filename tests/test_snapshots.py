@@ -5,13 +5,16 @@ long run), so this checks that each one still meets the schema, as the finished 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from conformance.presentation.progress import PlainLines
 from conformance.results import documents
+from conformance.results.records import Document, Record
 from conformance.running import session
 from conformance.running.config import Profile, RunConfig
 from conformance.running.loading import parse_spec
@@ -20,12 +23,12 @@ from tests.conftest import TESTS
 
 def test_every_snapshot_of_a_run_under_way_meets_the_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     snapshots: list[Any] = []
-    checks: list[bool] = []
+    checks: list[tuple[bool, bool]] = []
     write = documents.write_document
 
-    def keeping(path: Any, document: Any, checked: bool = True) -> None:
-        write(path, document, checked)
-        checks.append(checked)
+    def keeping(path: Any, document: Any, checked: bool = True, *, records_checked: bool = False) -> None:
+        write(path, document, checked, records_checked=records_checked)
+        checks.append((checked, records_checked))
         if not checked:
             snapshots.append(json.loads(Path(path).read_text(encoding="utf-8")))
 
@@ -44,5 +47,19 @@ def test_every_snapshot_of_a_run_under_way_meets_the_schema(tmp_path: Path, monk
     for snapshot in snapshots:
         assert documents.schema_problem(snapshot) is None
     assert [len(snapshot["results"]) for snapshot in snapshots] == sorted(len(s["results"]) for s in snapshots)
-    assert checks[-1] and not any(checks[:-1])  # the finished document alone is checked as it is written
+    # the finished document alone is checked as it is written, its records as they arrived
+    assert checks[-1] == (True, True) and not any(checked for checked, _ in checks[:-1])
+    assert documents.schema_problem(json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))) is None
     assert len(finished.results) == 4 and len(snapshots[-1]["results"]) <= 4
+
+
+def test_a_record_is_checked_as_it_arrives_and_the_finished_document_without_its_records() -> None:
+    record = Record("numpy", "shapes_and_dtypes", "softmax", "float32", "passed", spec="numpy")
+    documents.check_record(record)
+    with pytest.raises(jsonschema.ValidationError, match="examples"):
+        documents.check_record(record.replace(examples=-1))
+    with pytest.raises(jsonschema.ValidationError, match="softmax"):
+        documents.check_record(record.replace(op="tanh"))
+    broken_metadata = Document({"profile": "dev"}, (record,))
+    with pytest.raises(jsonschema.ValidationError, match="python"):
+        documents.write_document(os.devnull, broken_metadata, records_checked=True)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from conformance.results import bitwise, divergences
 from conformance.results import records as results
-from conformance.results.documents import write_document
+from conformance.results.documents import check_record, write_document
 from conformance.results.environment import run_environment
 from conformance.results.records import Document, Record
 from conformance.running.config import RunConfig
@@ -70,6 +70,8 @@ def run_session(config: RunConfig, display: Display, extra_metadata: Mapping[str
 
     def on_record(record: Record) -> None:
         [record] = divergences.apply([record], entries, versions, run_environment(runner.adapters))
+        if config.json_path:
+            check_record(record)  # while the workers run, not after the last one
         found.append(record)
         display.record(record)
         since, took = time.monotonic() - last_write[0], last_write[1]
@@ -93,5 +95,5 @@ def run_session(config: RunConfig, display: Display, extra_metadata: Mapping[str
         divergence_problems=divergences.audit(found, entries, versions, environment),
     )
     if config.json_path:
-        write_document(config.json_path, finished)
+        write_document(config.json_path, finished, records_checked=True)
     return finished

@@ -26,33 +26,29 @@ def _along_contiguous_rows(
     function: Callable[..., np.ndarray], x: np.ndarray, vectors: tuple[np.ndarray, ...], axis: int
 ) -> np.ndarray:
     """``function(x, *vectors, axis)`` computed on copies whose rows are contiguous and last,
-    some rows at a time (its float64 temporaries then stay in the cache: a large input's are
-    hundreds of MB otherwise), rounded to ``x``'s dtype and laid back along ``axis``."""
-    if x.ndim == 0 or x.size <= ROWS_AT_ONCE_ELEMENTS:
-        return rounded_to(_whole(function, x, vectors, axis), x.dtype)
+    rounded to ``x``'s dtype and laid back along ``axis`` (a 0-d input is passed as it is)."""
+    if x.ndim == 0:
+        return rounded_to(function(x, *vectors, axis), x.dtype)
     axis = oracle.normalize_axis(axis, x.ndim)
     rows = [np.ascontiguousarray(np.moveaxis(array, axis, -1)) for array in (x, *vectors)]
+    return np.moveaxis(_some_rows_at_a_time(function, rows, x.dtype), -1, axis)
+
+
+def _some_rows_at_a_time(function: Callable[..., np.ndarray], rows: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
+    """``function(*rows, -1)`` rounded to ``dtype``, ROWS_AT_ONCE_ELEMENTS of rows at a time:
+    its float64 temporaries then stay in the cache (a large input's are hundreds of MB)."""
+    if rows[0].size <= ROWS_AT_ONCE_ELEMENTS:  # an empty axis among them
+        return rounded_to(function(*rows, -1), dtype)
     length = rows[0].shape[-1]
     flat = [array.reshape(-1, length) for array in rows]
-    out = np.empty(rows[0].shape, x.dtype)
+    out = np.empty(rows[0].shape, dtype)
     out_rows = out.reshape(-1, length)
     step = max(1, ROWS_AT_ONCE_ELEMENTS // length)
     for start in range(0, len(out_rows), step):
-        piece = [array[start : start + step] for array in flat]
-        out_rows[start : start + step] = rounded_to(function(*piece, -1), x.dtype)
-    return np.moveaxis(out, -1, axis)
-
-
-def _whole(
-    function: Callable[..., np.ndarray], x: np.ndarray, vectors: tuple[np.ndarray, ...], axis: int
-) -> np.ndarray:
-    """``function(x, *vectors, axis)`` on copies whose rows are contiguous and last (a 0-d
-    input as it is), its result laid back along ``axis``."""
-    if x.ndim == 0:
-        return function(x, *vectors, axis)
-    axis = oracle.normalize_axis(axis, x.ndim)
-    rows = [np.ascontiguousarray(np.moveaxis(array, axis, -1)) for array in (x, *vectors)]
-    return np.moveaxis(function(*rows, -1), -1, axis)
+        out_rows[start : start + step] = rounded_to(
+            function(*(array[start : start + step] for array in flat), -1), dtype
+        )
+    return out
 
 
 class NumpyReference:

@@ -2,9 +2,16 @@
 
 Each caller runs in its own thread; a barrier lines them up at the start of every round, and
 the interpreter switches threads every few microseconds while they run. On a loaded machine
-the threads of a round may run one after another and test nothing, so rounds go on until
-enough of them had calls overlapping in time, the most rounds ran, or the property's time
-budget is spent (:mod:`conformance.checks.time_budget`). ``concurrent_calls_agree`` gives
+the threads of a round may run one after another and test nothing. Calls that merely overlap
+in time do not show that they ran together: a thread the system paused between two of its
+calls, or before its first step, holds another caller's whole call inside its own span, and a
+scratch buffer shared by every call comes out right (measured under load: rounds overlapped
+that way mixed no inputs, while every round whose calls crossed did). So a round counts when
+two callers' calls *crossed*: each began before the other ended, and neither lies inside the
+other. Rounds go on until enough of them crossed; on a busy machine that takes more rounds,
+up to a most, or a few seconds once the rounds an idle machine needs have run, or until the
+property's time budget is spent (:mod:`conformance.checks.time_budget`). A record whose
+examples crossed in fewer rounds says so. ``concurrent_calls_agree`` gives
 each caller its own input (a race mixes them up); ``same_bits_every_call`` gives every
 caller the same one (the same call must give the same bits).
 
@@ -35,8 +42,10 @@ from conformance.inputs.shape_pool import ShapePool, Site
 from conformance.truth.dtypes import dtype_name
 from conformance.truth.oracle import Op, Quantity
 
-ROUNDS = 8  # rounds whose calls overlapped in time
-MAX_ROUNDS = 32
+ROUNDS = 8  # rounds in which two callers' calls crossed in time
+FLOOR_ROUNDS = 32  # rounds that run, unless ROUNDS crossed before, however long they take
+MAX_ROUNDS = 256  # rounds that may run, past FLOOR_ROUNDS, within ROUNDS_SECONDS
+ROUNDS_SECONDS = 2.0
 SWITCH_INTERVAL_S = 1e-6  # how often the interpreter hands the GIL to another thread, while they run
 SLOW_CALL_S = 0.01  # forward calls on the long rows this slow (30 times NumPy's) move the callers to a smaller site
 
@@ -72,13 +81,16 @@ def frequent_switches() -> Iterator[None]:
         sys.setswitchinterval(previous)
 
 
-def overlapped(intervals: list[tuple[float, float]]) -> bool:
-    """Whether two of the callers' (start, end) intervals of one round overlap in time."""
-    latest_end = float("-inf")
-    for start, end in sorted(intervals):
-        if start < latest_end:
-            return True
-        latest_end = max(latest_end, end)
+def crossed(calls: Sequence[tuple[float, float, int]]) -> bool:
+    """Whether two of one round's calls, each a (start, end, caller), made by different callers,
+    crossed in time: each began before the other ended, and neither lies inside the other."""
+    ordered = sorted(calls)
+    for place, (start, end, caller) in enumerate(ordered):
+        for later_start, later_end, later_caller in ordered[place + 1 :]:
+            if later_start >= end:
+                break
+            if later_caller != caller and start < later_start and end < later_end:
+                return True
     return False
 
 
@@ -90,21 +102,28 @@ def concurrently(
     source: Callable[[], str],
     *,
     rounds: int = ROUNDS,
+    floor_rounds: int = FLOOR_ROUNDS,
     max_rounds: int = MAX_ROUNDS,
 ) -> list[list[dict[Quantity, Outcome]]]:
     """Each caller's answers in each round (each quantity its vectors name), every caller in
-    its own thread, all started at once, until ``rounds`` rounds overlapped in time,
-    ``max_rounds`` ran or the time budget is spent. A caller's exception is raised here; calls
-    that never return are an :class:`AdapterCallError` whose reproducer is ``source()``."""
+    its own thread, all started at once, until ``rounds`` rounds had calls that
+    :func:`crossed`, ``max_rounds`` ran, ``floor_rounds`` ran and the rounds took
+    ROUNDS_SECONDS, or the time budget is spent; if fewer crossed, the measurement says so. A
+    caller's exception is raised here; calls that never return are an
+    :class:`AdapterCallError` whose reproducer is ``source()``."""
     answers: list[list[dict[Quantity, Outcome]]] = [[] for _ in callers]
-    intervals: list[tuple[float, float]] = [(0.0, 0.0)] * len(callers)
+    calls_made: list[list[tuple[float, float, int]]] = [[] for _ in callers]  # this round's, by caller
     errors: list[BaseException] = []
-    progress = {"rounds": 0, "overlapped": 0, "done": False}
+    progress = {"rounds": 0, "crossed": 0, "done": False}
+    began = time.perf_counter()
 
     def end_of_round() -> None:  # run by one thread, once every caller has finished the round
         progress["rounds"] += 1
-        progress["overlapped"] += overlapped(intervals)
-        progress["done"] = progress["overlapped"] >= rounds or progress["rounds"] >= max_rounds or time_budget.spent()
+        progress["crossed"] += crossed([call for made in calls_made for call in made])
+        out_of_rounds = progress["rounds"] >= max_rounds or (
+            progress["rounds"] >= floor_rounds and time.perf_counter() - began >= ROUNDS_SECONDS
+        )
+        progress["done"] = progress["crossed"] >= rounds or out_of_rounds or time_budget.spent()
 
     start = threading.Barrier(len(callers))
     finish = threading.Barrier(len(callers), action=end_of_round)
@@ -114,11 +133,13 @@ def concurrently(
         try:
             while not progress["done"]:
                 start.wait()
-                began = time.perf_counter()
-                answers[index].append(
-                    {quantity: run(subject, op, quantity, x, axis, list(given)) for quantity, given in vectors.items()}
-                )
-                intervals[index] = (began, time.perf_counter())
+                calls_made[index] = []
+                answered: dict[Quantity, Outcome] = {}
+                for quantity, given in vectors.items():
+                    called = time.perf_counter()
+                    answered[quantity] = run(subject, op, quantity, x, axis, list(given))
+                    calls_made[index].append((called, time.perf_counter(), index))
+                answers[index].append(answered)
                 finish.wait()
         except BaseException as error:
             errors.append(error)
@@ -128,11 +149,12 @@ def concurrently(
     threads = [threading.Thread(target=caller, args=(index,), daemon=True) for index in range(len(callers))]
     allowed = time_allowed(subject.call_timeout, int(callers[0][0].value.size))
     calls = max(len(vectors) for _, vectors in callers)
+    waited = None if allowed is None else allowed * (floor_rounds + 1) * calls * len(callers) + ROUNDS_SECONDS
     with frequent_switches():
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(None if allowed is None else allowed * max_rounds * calls * len(callers))
+            thread.join(waited)
     if any(thread.is_alive() for thread in threads):
         subject.hung = f"a call from {len(callers)} threads at once did not return"
         where = label(subject, op, callers[0][0].value.dtype, axis)
@@ -140,4 +162,9 @@ def concurrently(
     real = [error for error in errors if not isinstance(error, threading.BrokenBarrierError)]
     if real:
         raise real[0]
+    if progress["crossed"] < rounds:
+        measure.note(
+            f"in some examples the callers' calls crossed in time in fewer than {rounds} rounds (on a busy "
+            "machine, or cut short by the time budget), so a race there could go unseen"
+        )
     return answers

@@ -79,8 +79,9 @@ CALLERS = 4  # threads making the same call at once
 # level of dual numbers per process, and a JVP from two threads at once raises "Nested forward
 # mode AD is not supported".
 CONCURRENT_QUANTITIES: tuple[Quantity, ...] = ("forward", "vjp")
-OVERLAPPED_ROUNDS = 2
-MAX_ROUNDS = 8
+CROSSED_ROUNDS = 2  # rounds whose calls crossed in time (conformance.checks.concurrency)
+FLOOR_ROUNDS = 8
+MAX_ROUNDS = 64
 EVERY_ROW_UP_TO = 8  # a batch of up to this many rows has each checked; a larger one its first, last and one drawn
 SEEDED_ROWS_PICKED = 8  # rows of a seeded large input checked besides its first, its last and row GRID_ROWS
 EVERY_EXAMPLE_ELEMENTS = 2**21  # a large input up to this size is checked in every example, a larger one in some
@@ -299,7 +300,7 @@ def _together_reproducer(call: Call, callers: int) -> str:
         f"together = [None] * {callers}",
         f"barrier = threading.Barrier({callers})",
         "def caller(i):",
-        f"    for _ in range({MAX_ROUNDS}):",
+        f"    for _ in range({FLOOR_ROUNDS}):",
         "        barrier.wait()",
         f"        together[i] = {call.expression()}",
         f"sys.setswitchinterval({SWITCH_INTERVAL_S})",
@@ -339,7 +340,8 @@ def _check_calls(subject: Subject, op: Op, checked: Input, draw: Draw, together:
         [(checked.x, computed)] * CALLERS,
         checked.axis,
         functools.partial(_together_reproducer, call, CALLERS),
-        rounds=OVERLAPPED_ROUNDS,
+        rounds=CROSSED_ROUNDS,
+        floor_rounds=FLOOR_ROUNDS,
         max_rounds=MAX_ROUNDS,
     )
     for caller, rounds in enumerate(callers):

@@ -34,8 +34,20 @@ def test_saving_merges_with_what_was_kept(tmp_path: Path) -> None:
 
 
 def test_a_run_of_a_share_of_the_work_keeps_what_a_whole_run_would_take(tmp_path: Path) -> None:
-    history.save(tmp_path, {"a": 2.0}, share=0.25)  # a quarter of the work took 2 s
-    assert history.load(tmp_path) == {"a": 8.0}
+    startup = history.startup_seconds("numpy")
+    history.save(tmp_path, {"numpy": startup + 2.0}, share=0.25)  # a quarter of the work took 2 s
+    assert history.load(tmp_path) == {"numpy": startup + 8.0}, "the work scaled, one startup"
+
+
+def test_a_share_of_the_work_fills_in_an_adapter_never_timed_and_replaces_no_whole_run(tmp_path: Path) -> None:
+    """Two properties may cost twenty times the mean: what they took says less of a whole run
+    than a whole run did."""
+    history.save(tmp_path, {"numpy": 9.0})
+    history.save(tmp_path, {"numpy": 3.0, "torch": 20.0}, share=0.1)
+    assert history.load(tmp_path)["numpy"] == 9.0
+    assert history.load(tmp_path)["torch"] > 20.0
+    history.save(tmp_path, {"numpy": 7.0})
+    assert history.load(tmp_path)["numpy"] == 7.0
 
 
 def test_no_folder_and_unreadable_files_mean_no_history(tmp_path: Path) -> None:

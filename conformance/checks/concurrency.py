@@ -42,7 +42,7 @@ from conformance.inputs.shape_pool import ShapePool, Site
 from conformance.truth.dtypes import dtype_name
 from conformance.truth.oracle import Op, Quantity
 
-ROUNDS = 8  # rounds in which two callers' calls crossed in time
+ROUNDS = 4  # rounds in which two callers' calls crossed in time (each crossed round measured mixed a shared buffer)
 FLOOR_ROUNDS = 32  # rounds that run, unless ROUNDS crossed before, however long they take
 MAX_ROUNDS = 256  # rounds that may run, past FLOOR_ROUNDS, within ROUNDS_SECONDS
 ROUNDS_SECONDS = 2.0

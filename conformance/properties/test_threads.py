@@ -19,13 +19,14 @@ from __future__ import annotations
 import functools
 import itertools
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.adapter import method_name
 from conformance.checks.assertions import assert_within_bound
-from conformance.checks.concurrency import ROUNDS, SWITCH_INTERVAL_S, Caller, concurrently, overlapping_site
+from conformance.checks.concurrency import FLOOR_ROUNDS, SWITCH_INTERVAL_S, Caller, concurrently, overlapping_site
 from conformance.checks.failures import WorstElement
 from conformance.checks.native import Step, element, steps_script
 from conformance.checks.quantities import Outcome, bound_for, draw_problem, make_call, run
@@ -61,7 +62,7 @@ def _source(subject, op, problems: list[tuple[Argument, Argument]], axis: int, c
             "barrier = threading.Barrier(len(inputs))",
             "def caller(i):",
             "    x, g = inputs[i]",
-            f"    for _ in range({ROUNDS}):",
+            f"    for _ in range({FLOOR_ROUNDS}):",
             "        barrier.wait()",
             f"        together[i] = ({forward}(x, axis={axis}), {backward}(x, g, axis={axis}))",
             f"sys.setswitchinterval({SWITCH_INTERVAL_S})",
@@ -92,7 +93,7 @@ def _native(alone: list[dict[Quantity, Outcome]], caller: int, quantity: Quantit
         "together = {}",
         f"barrier = threading.Barrier({len(alone)})",
         "def caller(number):",
-        f"    for _ in range({ROUNDS}):",
+        f"    for _ in range({FLOOR_ROUNDS}):",
         "        barrier.wait()",
         "        for name, program, arguments in [call[1:] for call in calls if call[0] == number]:",
         "            together[number, name] = program(*arguments)",
@@ -142,7 +143,10 @@ def test_concurrent_calls_give_what_the_same_calls_give_alone(subject, op, dtype
     )
     for index, ((x, cotangent), own, rounds) in enumerate(zip(problems, alone, together)):
         bounds = {quantity: _agreement_bound(op, quantity, x, cotangent, site.axis) for quantity in QUANTITIES}
-        for answers, quantity in itertools.product(rounds, QUANTITIES):
+        for turn, quantity in itertools.product(range(len(rounds)), QUANTITIES):
+            answers = rounds[turn]
+            if turn and np.array_equal(answers[quantity].actual, rounds[0][quantity].actual, equal_nan=True):
+                continue  # the first round's values again: compared once
             assert_within_bound(
                 f"caller {index} of {CALLERS} at once: {answers[quantity].call.method}",
                 answers[quantity].actual,

@@ -4,6 +4,7 @@
     python -m benchmarks run default,user                   # -> benchmarks/results/DATE-default-user.json
     python -m benchmarks run paths --profile ci --out /tmp/paths.json
     python -m benchmarks run user --conditions cold,loaded --keep /tmp/kept
+    python -m benchmarks run targets                        # every target in loops (python -m benchmarks.targets)
 
 Nothing is asserted: the driver reports (see :mod:`benchmarks.driver`).
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from benchmarks.driver import CONDITIONS, default_out, measure, print_table
 from benchmarks.timing import page_cache_problem
-from benchmarks.workloads import GROUPS, WORKLOADS, named
+from benchmarks.workloads import GROUP_MEANINGS, GROUPS, WORKLOADS, named
 
 
 def _names(parser: argparse.ArgumentParser, option: str, value: str, noun: str, valid: list[str]) -> list[str]:
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         for workload in WORKLOADS.values():
             limit = f"<= {workload.limit_loops:g} loops" if workload.limit_loops is not None else "no limit"
             print(f"{workload.name:<26} {workload.cache:<5} {limit:<16} {workload.what}")
-        print(f"{'paths':<26} every path-* workload")
+        for group, meaning in GROUP_MEANINGS.items():
+            print(f"{group:<26} {meaning}")
         return 0
     names = _names(parser, "workloads", args.workloads, "workloads", [*WORKLOADS, *GROUPS])
     workloads = named(names)

@@ -126,7 +126,12 @@ def _others() -> list[Workload]:
 
 WORKLOADS: dict[str, Workload] = {workload.name: workload for workload in [*_conformance_runs(), *_others()]}
 # names that stand for several workloads
-GROUPS: dict[str, tuple[str, ...]] = {"paths": tuple(name for name in WORKLOADS if name.startswith("path-"))}
+GROUPS: dict[str, tuple[str, ...]] = {
+    "paths": tuple(name for name in WORKLOADS if name.startswith("path-")),
+    # issue 27's targets in loops: the default run, a user's adapter, a slow one, every path, CI
+    "targets": ("default", "user", "slow-user", "all-paths", "ci"),
+}
+GROUP_MEANINGS = {"paths": "every path-* workload", "targets": "the project's targets: " + ", ".join(GROUPS["targets"])}
 
 
 def named(names: list[str]) -> list[Workload]:

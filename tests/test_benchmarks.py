@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.breakdown import breakdown
-from benchmarks.workloads import GROUPS, USER_ADAPTER, WORKLOADS
+from benchmarks.workloads import GROUPS, USER_ADAPTER, WORKLOADS, named
 from tests.conftest import REPO
 
 FIXTURES = REPO / "tests" / "fixtures"
@@ -26,6 +26,16 @@ def test_every_workload_is_listed_with_its_limit() -> None:
     listed = [line.split()[0] for line in completed.stdout.splitlines()]
     assert listed == [*WORKLOADS, *GROUPS]
     assert "<= 7 loops" in next(line for line in completed.stdout.splitlines() if line.startswith("user "))
+
+
+def test_the_targets_are_the_issue_s_workloads_each_with_a_limit() -> None:
+    """``python -m benchmarks.targets`` times the default run, a user's adapter, a slow one,
+    every path and CI, each against its limit in loops."""
+    assert [workload.name for workload in named(["targets"])] == ["default", "user", "slow-user", "all-paths", "ci"]
+    assert all(workload.limit_loops is not None for workload in named(["targets"]))
+    completed = _module("benchmarks.targets", "--conditions", "lukewarm", "--out", "/dev/null")
+    assert completed.returncode == 2
+    assert "but the conditions are: cold, files-cold, loaded" in completed.stderr.strip().splitlines()[-1]
 
 
 def test_the_warm_workloads_share_the_cold_ones_cache_and_results_file() -> None:
@@ -81,7 +91,7 @@ def test_the_driver_rejects_an_unknown_workload_in_one_line() -> None:
     completed = _module("benchmarks", "run", "fast", "--out", "/dev/null")
     assert completed.returncode == 2
     last = completed.stderr.strip().splitlines()[-1]
-    assert "workloads=fast, but the workloads are: default, default-warm, user" in last and last.endswith("paths")
+    assert "workloads=fast, but the workloads are: default, default-warm, user" in last and last.endswith("targets")
 
 
 def test_the_driver_rejects_an_unknown_condition_in_one_line() -> None:

@@ -23,16 +23,20 @@ from tests.conftest import TESTS
 
 def test_every_snapshot_of_a_run_under_way_meets_the_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     snapshots: list[Any] = []
-    checks: list[tuple[bool, bool]] = []
-    write = documents.write_document
+    finished_writes: list[bool] = []
+    write_snapshot, write_document = documents.write_snapshot, documents.write_document
 
-    def keeping(path: Any, document: Any, checked: bool = True, *, records_checked: bool = False) -> None:
-        write(path, document, checked, records_checked=records_checked)
-        checks.append((checked, records_checked))
-        if not checked:
-            snapshots.append(json.loads(Path(path).read_text(encoding="utf-8")))
+    def keeping_snapshot(path: Any, document: Any) -> None:
+        write_snapshot(path, document)
+        assert not finished_writes, "a snapshot after the finished document"
+        snapshots.append(json.loads(Path(path).read_text(encoding="utf-8")))
 
-    monkeypatch.setattr(session, "write_document", keeping)
+    def keeping_document(path: Any, document: Any, *, records_checked: bool = False) -> None:
+        write_document(path, document, records_checked=records_checked)
+        finished_writes.append(records_checked)
+
+    monkeypatch.setattr(session, "write_snapshot", keeping_snapshot)
+    monkeypatch.setattr(session, "write_document", keeping_document)
     monkeypatch.setattr(session, "WRITE_EVERY_S", 0.0)  # a snapshot after every record
     monkeypatch.setattr(session, "WRITING_SHARE", 1.0)
     config = RunConfig(
@@ -48,7 +52,7 @@ def test_every_snapshot_of_a_run_under_way_meets_the_schema(tmp_path: Path, monk
         assert documents.schema_problem(snapshot) is None
     assert [len(snapshot["results"]) for snapshot in snapshots] == sorted(len(s["results"]) for s in snapshots)
     # the finished document alone is checked as it is written, its records as they arrived
-    assert checks[-1] == (True, True) and not any(checked for checked, _ in checks[:-1])
+    assert finished_writes == [True]
     assert documents.schema_problem(json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))) is None
     assert len(finished.results) == 4 and len(snapshots[-1]["results"]) <= 4
 

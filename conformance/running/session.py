@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from conformance.results import bitwise, divergences
 from conformance.results import records as results
-from conformance.results.documents import check_record, write_document
+from conformance.results.documents import check_record, write_document, write_snapshot
 from conformance.results.environment import run_environment
 from conformance.results.records import Document, Record
 from conformance.running.config import RunConfig
@@ -77,7 +77,7 @@ def run_session(config: RunConfig, display: Display, extra_metadata: Mapping[str
         since, took = time.monotonic() - last_write[0], last_write[1]
         if config.json_path and since > max(WRITE_EVERY_S, took / WRITING_SHARE):
             writing = time.monotonic()
-            write_document(config.json_path, document(runner), checked=False)
+            write_snapshot(config.json_path, document(runner))
             written = time.monotonic()
             last_write[:] = [written, written - writing]
 

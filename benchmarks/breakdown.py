@@ -29,10 +29,15 @@ def breakdown(path: Path) -> dict[str, Any]:
     tests, in all, per adapter and per property (an empty breakdown when there is no file)."""
     document = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"results": [], "metadata": {}}
     records = document["results"]
+    metadata = document["metadata"]
     return {
+        # a dev run draws its seed, and the seed its large inputs' sizes: the figures move with it
+        "seed": metadata.get("seed"),
+        "profile": metadata.get("profile"),
+        "blocks": {name: entry.get("block") for name, entry in (metadata.get("coverage") or {}).items()},
         "records": len(records),
         "records_duration_s": round(sum(float(record.get("duration_s") or 0.0) for record in records), 3),
-        "reported_duration_s": document["metadata"].get("duration_s"),
+        "reported_duration_s": metadata.get("duration_s"),
         "statuses": dict(sorted(Counter(str(record.get("status")) for record in records).items())),
         "per_adapter": totals(records, "spec"),
         "per_property": totals(records, "property"),

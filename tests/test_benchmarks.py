@@ -107,6 +107,7 @@ def test_a_runs_breakdown_sums_its_records_per_adapter_and_property() -> None:
     assert sum(row["records"] for row in found["per_property"].values()) == found["records"]
     total = sum(row["duration_s"] for row in found["per_adapter"].values())
     assert abs(total - found["records_duration_s"]) < 0.01
+    assert (found["seed"], found["profile"]) == (document["metadata"]["seed"], document["metadata"]["profile"])
     assert breakdown(FIXTURES / "no-such-file.json")["records"] == 0
 
 

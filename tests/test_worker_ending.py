@@ -86,6 +86,9 @@ def test_a_worker_leaves_at_once_with_its_status_stream_log_and_exit_handlers(
     records = [event["record"] for event in events if event["event"] == "record"]
     assert [record["status"] for record in records] == ["passed" if status == 0 else "failed"]
     assert ("1 passed" if status == 0 else "1 failed") in done.stdout  # pytest's summary reached the log
+    if status:  # the log shows Python's own traceback, and the record Hypothesis' blob from the exception's notes
+        assert "Traceback (most recent call last)" in done.stdout, done.stdout[-3000:]
+        assert records[0]["hypothesis_blob"].startswith("@reproduce_failure("), records[0]
     assert marker.read_text() == "the exit handlers ran"
     assert not cleaned.exists()  # it left before pytest's last clean-up: at once
 

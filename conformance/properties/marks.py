@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import pytest
-
 from conformance.checks.names import PROPERTY_NAMES
 from conformance.truth.oracle import OPS, Op, Quantity
 
@@ -38,6 +36,8 @@ def conformance_property(
     """Declare property ``name``: the quantities it calls (a missing one is "not provided"),
     the ops and dtypes it is meaningful for (None: all), the profiles it runs in unless asked
     for by name (None: all), and whether it runs only when asked for by name (``on_request``)."""
+    import pytest  # here, not at the top: the command line reads the names without pytest (0.1 s)
+
     if name not in PROPERTY_NAMES:
         raise UnknownProperty(f"property {name!r} is missing from PROPERTY_NAMES")
     return pytest.mark.conformance(

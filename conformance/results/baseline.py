@@ -26,8 +26,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal, NotRequired, TypedDict, cast
 
-import jsonschema
-
 from conformance.results.documents import (
     ResultsFileError,
     document_from,
@@ -93,6 +91,8 @@ def summary_from(value: Baseline | Mapping[str, object], source: str) -> Baselin
     checked. Raises ResultsFileError, one line naming ``source``, when it is neither."""
     if "schema_version" in value:
         return make_baseline([document_from(value, source)])
+    import jsonschema  # here, not at the top: a run reads no baseline until its workers are done
+
     problem = schema_problem(value, jsonschema.Draft202012Validator(BASELINE_SCHEMA))
     if problem is not None:
         raise ResultsFileError(f"{source}: not a valid baseline: {problem}")

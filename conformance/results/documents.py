@@ -16,8 +16,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from conformance.results.records import Document, Record
 
 SCHEMA_NAME = "results.schema.json"
@@ -40,6 +38,8 @@ def _schema_text() -> str:
 
 @functools.cache
 def _validator() -> Any:
+    import jsonschema  # here, not at the top: a worker never checks a document (80 ms a process)
+
     return jsonschema.Draft202012Validator(schema())
 
 
@@ -52,6 +52,8 @@ def one_line(text: str, limit: int = 160) -> str:
 def schema_problem(value: Any, validator: Any = None) -> str | None:
     """What is wrong with ``value`` as a results document (or against ``validator``), in one
     line; None when nothing is."""
+    import jsonschema
+
     error = jsonschema.exceptions.best_match((validator or _validator()).iter_errors(value))
     if error is None:
         return None
@@ -68,6 +70,8 @@ def validate(document: Document | Mapping[str, object]) -> None:
 @functools.cache
 def _record_validator() -> Any:
     """A validator of one record: the schema's record definition, and the definitions it uses."""
+    import jsonschema
+
     return jsonschema.Draft202012Validator({"$defs": schema()["$defs"], "$ref": "#/$defs/record"})
 
 

@@ -39,7 +39,7 @@ from conformance.checks.large.shared import SHARED_ENVIRONMENT_VARIABLE
 from conformance.checks.thread_count import THREAD_VARIABLES
 from conformance.results.documents import parse_event
 from conformance.results.records import Record, adapter_error
-from conformance.running import history, probes
+from conformance.running import history
 from conformance.running.compilation_cache import cache_root, worker_environment
 from conformance.running.config import Profile, RunConfig
 from conformance.running.loading import AdapterSpec
@@ -290,6 +290,8 @@ class Runner:
                 answers.update({key: saved[key] for key in saved.files if key != "spec"})
 
     def agreement(self) -> list[dict[str, Any]]:
+        from conformance.running import probes  # here: it brings the calls' modules and pytest (0.1 s) to a parent
+
         return probes.pairwise_agreement(self.outputs)
 
     def _kill(self, worker: _Worker) -> None:

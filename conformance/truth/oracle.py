@@ -38,7 +38,6 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypeVar
 
-import mpmath
 import numpy as np
 
 Op = Literal["softmax", "log_softmax"]
@@ -78,9 +77,17 @@ def _elementwise(function: Callable[[Any], Any]) -> Callable[[np.ndarray], np.nd
     return apply
 
 
-_to_mpf = _elementwise(lambda value: mpmath.mpf(float(value)))
-_mp_exp = _elementwise(mpmath.exp)
-_mp_log = _elementwise(mpmath.log)
+@functools.cache
+def _mpmath() -> Any:
+    """mpmath, imported when the portable oracle first needs it (30 ms a process that never does)."""
+    import mpmath
+
+    return mpmath
+
+
+_to_mpf = _elementwise(lambda value: _mpmath().mpf(float(value)))
+_mp_exp = _elementwise(lambda value: _mpmath().exp(value))
+_mp_log = _elementwise(lambda value: _mpmath().log(value))
 
 
 def _cast(array: Any, work: Any) -> np.ndarray:
@@ -123,7 +130,7 @@ def _scalar_as_a_row(function: F) -> F:
 @contextlib.contextmanager
 def _precision(work: Any) -> Iterator[None]:
     if _portable(work):
-        with mpmath.workprec(PORTABLE_BITS):
+        with _mpmath().workprec(PORTABLE_BITS):
             yield
     else:
         yield
@@ -132,7 +139,7 @@ def _precision(work: Any) -> Iterator[None]:
 def distance(actual: np.ndarray, exact: np.ndarray) -> np.ndarray:
     """|actual - exact| in float64, for ``exact`` in :data:`PORTABLE` work precision: the
     difference is taken at :data:`PORTABLE_BITS` bits, then rounded once."""
-    with mpmath.workprec(PORTABLE_BITS):
+    with _mpmath().workprec(PORTABLE_BITS):
         difference = _cast(actual, PORTABLE) - np.asarray(exact, dtype=object)
         return np.abs(difference).astype(np.float64)
 

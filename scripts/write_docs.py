@@ -308,11 +308,18 @@ def _machine(machine: Any) -> str:
 
 
 def _nested(name: str, value: Any, depth: int) -> list[str]:
+    """``value`` as a list item named ``name``: a mapping as items of its own, a list of
+    mappings as one numbered item each, anything else on the line."""
     indent = "  " * depth
     if isinstance(value, dict):
         lines = [f"{indent}- `{name}`:"]
         for key, item in value.items():
             lines += _nested(key, item, depth + 1)
+        return lines
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        lines = [f"{indent}- `{name}`:"]
+        for number, item in enumerate(value, 1):
+            lines += _nested(str(number), item, depth + 1)
         return lines
     return [f"{indent}- `{name}`: {_escape(_scalar(value))}"]
 

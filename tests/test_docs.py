@@ -194,6 +194,19 @@ def test_every_benchmark_result_has_its_section(write_docs):
         assert f"`{path.relative_to(REPO).as_posix()}`" in text
 
 
+def test_a_list_of_comparisons_renders_as_numbered_items_each_field_on_its_line(write_docs):
+    lines = write_docs._nested("comparisons", [{"change": "a", "A": {"wall_s": 1.5}}, {"change": "b"}], 0)
+    assert lines == [
+        "- `comparisons`:",
+        "  - `1`:",
+        "    - `change`: a",
+        "    - `A`:",
+        "      - `wall_s`: 1.5",
+        "  - `2`:",
+        "    - `change`: b",
+    ]
+
+
 # -- links ---------------------------------------------------------------------------------
 
 

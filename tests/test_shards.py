@@ -138,3 +138,37 @@ def test_deaths_a_known_divergence_explains_do_not_use_up_the_restarts(tmp_path,
     assert dies_in("other", "p8")  # the fourth unexplained death gives up the rest
     assert seen[-1].property == "worker"
     assert seen[-1].message.startswith("1 properties not run: the worker died 9 times")
+
+
+COUNTING_ADAPTER = '''
+import os
+from adapters.numpy_adapter import NumpyReference
+
+
+class Counting(NumpyReference):
+    """The NumPy reference, writing the rank of every input it is given to a file."""
+
+    def softmax(self, x, axis):
+        with open(os.environ["COUNTED_RANKS"], "a") as ranks:
+            ranks.write(f"{x.ndim}\\n")
+        return super().softmax(x, axis)
+'''
+
+
+def test_the_agreement_inputs_are_computed_only_when_another_adapter_is_there_to_compare(cli, tmp_path):
+    """The agreement sites are the pools' rank 2 and rank 3 sites; the property asked for calls
+    0-d inputs, and the behaviour matrix rank 0 and 1: a call of rank 2 or 3 is agreement's."""
+    (tmp_path / "counting.py").write_text(COUNTING_ADAPTER)
+    quick = ("--profile", "ci", "--dtypes", "float32", "--properties", "zero_dimensional_input", "--plain")
+    ranks = {}
+    for name, others in (("alone", ()), ("beside numpy", ("--adapter", "numpy"))):
+        counted = tmp_path / f"{name}.txt"
+        result = cli(
+            "run", "--adapter", f"{tmp_path / 'counting.py'}:Counting", *others, *quick,
+            env={"COUNTED_RANKS": str(counted), "PYTHONPATH": str(TESTS.parent)},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        ranks[name] = {int(line) for line in counted.read_text().split()}
+    assert ranks["alone"] <= {0, 1}, ranks
+    assert {2, 3} & ranks["beside numpy"], ranks
+    assert result.document["metadata"]["agreement"]  # beside numpy: the two compared

@@ -112,7 +112,7 @@ class RunConfig:
     hypothesis_profile: str | None = None  # the user's --hypothesis-profile, which wins over the suite's
     # one worker's share, filled in by the runner in the file it hands that worker
     stream_path: str | None = None  # JSON-lines events for the runner
-    probes_folder: str | None = None  # the adapter's answers on the agreement inputs
+    probes_folder: str | None = None  # the adapter's answers on the agreement inputs; None: none to compare
     skip_file: str | None = None  # test ids done before the worker restarted
     shard: tuple[int, int] | None = None  # (K, N): the K-th of N shares of the (op, dtype) pairs
 
@@ -133,13 +133,14 @@ class RunConfig:
         self, spec: AdapterSpec, stream: Path, probes: Path, skip_file: Path | None, shard: tuple[int, int] | None
     ) -> RunConfig:
         """What the worker running ``spec`` is asked to do: stream its events to ``stream``,
-        leave its answers on the agreement inputs in ``probes``, skip what ``skip_file`` lists."""
+        leave its answers on the agreement inputs in ``probes`` when the run has other adapters
+        to compare them with, skip what ``skip_file`` lists."""
         return dataclasses.replace(
             self,
             adapters=(spec,),
             json_path=None,
             stream_path=str(stream),
-            probes_folder=str(probes),
+            probes_folder=str(probes) if len(set(self.specs)) > 1 else None,
             skip_file=None if skip_file is None else str(skip_file),
             shard=shard,
         )

@@ -45,7 +45,7 @@ NEAR_EQUAL_WIDTH = 0.25
 # indices: 0.06 to 0.10 s for a 2**24-element array against 0.18 to 0.24 s by the ziggurat, and
 # a large check makes two (the input and a cotangent). Three times the table, rounded to float16,
 # holds 13,387 values: those of 95 % of 2**24 logits drawn by the ziggurat (bfloat16: 99 %); the
-# rest are the rarest, in the far tails and next to 0.
+# values of the others, each rare, lie next to 0 and in the far tails.
 TABLE_DTYPES: tuple[str, ...] = ("float16", "bfloat16")
 NORMAL_TABLE_SEED = 20260524
 NORMAL_TABLE = np.random.default_rng(NORMAL_TABLE_SEED).standard_normal(2**16, dtype=np.float32)

@@ -7,7 +7,7 @@ import functools
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from conformance.adapter import (
     method_name,
     provided_method,
 )
-from conformance.checks import time_budget
+from conformance.checks import heartbeat, time_budget
 from conformance.checks.failures import AdapterCallError, ConformanceFailure
 from conformance.checks.headlines import raised_message
 from conformance.checks.native import call_script, native_script
@@ -141,14 +141,6 @@ def deadline(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _no_heartbeat(timeout: float | None) -> None:
-    pass
-
-
-# Called before every adapter call with the seconds it may take; the plugin points it at the
-# runner's stream, so the runner can tell a worker that is busy from one that hangs.
-heartbeat: Callable[[float | None], None] = _no_heartbeat
-
 TIMEOUT_ELEMENTS = 2**24  # a call on more elements than this may take proportionally longer
 
 
@@ -178,7 +170,7 @@ def invoke(subject: Subject, op: Op, quantity: Quantity, call: Call, expected_sh
     if subject.hung:
         raise AdapterCallError(f"{name} not called: {subject.hung} {where}", call.source())
     allowed = time_allowed(subject.call_timeout, int(x.size))
-    heartbeat(allowed)
+    heartbeat.beat(allowed)
     started = time.perf_counter()
     try:
         with deadline(allowed):

@@ -31,6 +31,7 @@ from typing import IO, Any
 import numpy as np
 
 from conformance.adapter import adapter_name
+from conformance.checks import heartbeat
 
 # The thread pools of the math libraries a process may load: torch (OpenMP), BLAS, TensorFlow.
 # The runner gives each worker its share of the cores through them too.
@@ -169,12 +170,10 @@ class ThreadCountProcess:
     def _reply(self, timeout: float | None, doing: str) -> tuple[str, Any]:
         """The process's next message, with the runner told that the worker is busy while it
         waits; a :class:`ThreadCountError` if it ends or takes longer than ``timeout``."""
-        from conformance.checks import calls  # here: the runner reads this module's names without pytest
-
         assert self._process.stdout is not None
         deadline = None if timeout is None else time.monotonic() + timeout
         while not select.select([self._process.stdout], [], [], _POLL_S)[0]:
-            calls.heartbeat(None)
+            heartbeat.beat(None)
             if self._process.poll() is not None:
                 raise ThreadCountError(f"the {self.count}-thread process ended ({self._process.returncode}) {doing}")
             if deadline is not None and time.monotonic() > deadline:

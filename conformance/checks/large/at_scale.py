@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from conformance.adapter import method_name, provided_method
-from conformance.checks import calls, measure
+from conformance.checks import heartbeat, measure
 from conformance.checks.assertions import Comparison, format_value
 from conformance.checks.calls import Subject
 from conformance.checks.failures import ConformanceFailure, WorstElement
@@ -75,7 +75,7 @@ LOCK_FILE = os.path.join(tempfile.gettempdir(), "softmax-conformance-memory.lock
 def _busy() -> None:
     """Tell the runner that the worker is at the suite's own work on a large input (making it,
     comparing it): minutes at 2**31 elements, which must not be taken for a hang."""
-    calls.heartbeat(None)
+    heartbeat.beat(None)
 
 
 def large_input(site: Site, dtype: Any, seed: int, op: Op) -> Argument:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
-from conformance.checks import calls
+from conformance.checks import heartbeat
 from conformance.inputs.local_constants import draw_no_local_constants
 from conformance.inputs.profiles import hypothesis_name, register_profiles
 from conformance.results.documents import Stream
@@ -66,7 +66,7 @@ def activate(config: pytest.Config) -> None:
     draw_no_local_constants()
     stream = Stream(chosen.stream_path) if chosen.stream_path else None
     if stream is not None:
-        calls.heartbeat = beats(stream, seconds=0.5)
+        heartbeat.beat = beats(stream, seconds=0.5)
     config.stash[KEY] = Session(chosen, shape_seed(chosen.seed, chosen.profile), stream)
     for name in FEATURES + (WORKER_FEATURES if stream is not None else ()):
         config.pluginmanager.register(importlib.import_module(name), name)

@@ -280,19 +280,18 @@ class Seeded:
             return [*head, f"    return np.ones((count, {layout.length}), np.{self._native_dtype})"]
         wide = "float64" if self.dtype == "float64" else "float32"
         shape = f"(count, {layout.length})"
-        draw = (
-            f"{name}_table[rng.integers(0, {NORMAL_TABLE.size}, {shape}, dtype=np.uint16)]"
-            if self.dtype in TABLE_DTYPES
-            else f"rng.standard_normal({shape}, dtype=np.{wide})"
-        )
+        if self.dtype in TABLE_DTYPES:
+            table = f"np.random.default_rng({NORMAL_TABLE_SEED}).standard_normal({NORMAL_TABLE.size}, dtype=np.float32)"
+            before = [f"{name}_table = {table}"]
+            draw = f"{name}_table[rng.integers(0, {NORMAL_TABLE.size}, {shape}, dtype=np.uint16)]"
+        else:
+            before, draw = [], f"rng.standard_normal({shape}, dtype=np.{wide})"
         lines = [
+            *before,
             *head,
             f"    rng = np.random.default_rng([{self.seed}, {stream_key(self.stream)}, k])",
             f"    values = {draw}",
         ]
-        if self.dtype in TABLE_DTYPES:
-            table = f"np.random.default_rng({NORMAL_TABLE_SEED}).standard_normal({NORMAL_TABLE.size}, dtype=np.float32)"
-            lines = [f"{name}_table = {table}", *lines]
         if self.kind == "logits":
             overflowing, near_equal = (int(rows.size) for rows in self.regime_rows)
             lines = [

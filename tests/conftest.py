@@ -83,3 +83,28 @@ def cli(tmp_path: Path):
         return run_cli(*args, json_path=tmp_path / "results.json" if wants_json else None, timeout=timeout, env=env)
 
     return invoke
+
+
+def _starts_whole_runs(items: list[pytest.Item]) -> bool:
+    """Whether a module is slow as a whole (``pytestmark = pytest.mark.slow``): its module
+    fixtures start whole framework runs, a minute or more of one test worker."""
+    return all(item.get_closest_marker("slow") is not None for item in items)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist's --dist loadscope hands out modules with the most tests first, and the
+    # modules that start a whole run have few: they started last, and one test worker ran on
+    # alone for half a minute. The order below is kept instead.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Modules that start whole runs first, then the others by their number of tests, most
+    first (each module keeps its own order): the longest work starts first, so the test
+    workers finish together."""
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    ordered = sorted(modules.values(), key=lambda module: (not _starts_whole_runs(module), -len(module)))
+    items[:] = [item for module in ordered for item in module]

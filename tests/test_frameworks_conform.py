@@ -4,83 +4,34 @@ Each framework's primary AD path (torch, jax-jit, tensorflow-function) must conf
 property in the main job's profile (``dev``, its seed and block fixed here), or fail only in
 ways that known_divergences.toml records (xfailed, with a reason). The run also carries
 log_softmax, JVP and second-order records, ulp figures, the behaviour matrix and the pairwise
-agreement. The secondary paths that share those kernels (torch-func, eager jax, eager
-tensorflow) differ in their autodiff machinery, so each is checked here in ``ci`` on the
-derivative properties, where their own entries apply. Every path on every property in ``ci``,
-the full product, is the CI matrix workflow's job (``--all-paths``), not this test's.
+agreement. The secondary paths are test_secondary_paths_conform's (a module of its own, so that
+the two runs can start at once on two test workers).
 """
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
+
+from tests.framework_runs import FRAMEWORKS, needs_frameworks, run_frameworks, unexplained
 
 pytestmark = pytest.mark.slow
 
-FRAMEWORKS = ("torch", "jax", "tensorflow")
 PRIMARY = ("torch", "jax-jit", "tensorflow-function")
-SECONDARY = ("torch-func", "jax", "tensorflow")
-DERIVATIVES = ("vjp_accuracy", "jvp_accuracy", "second_order_accuracy")
-
-
-def _run(folder, adapters, *options):
-    from tests.conftest import run_cli
-
-    return run_cli(
-        "run",
-        *(f"--adapter={spec}" for spec in adapters),
-        "--plain",
-        *options,
-        json_path=folder / "results.json",
-        timeout=3600,
-    )
-
-
-def _needs_frameworks():
-    missing = [name for name in FRAMEWORKS if importlib.util.find_spec(name) is None]
-    if missing:
-        pytest.skip(f"not installed: {', '.join(missing)} (scripts/setup.sh installs them)")
 
 
 @pytest.fixture(scope="module")
 def frameworks_run(tmp_path_factory):
-    _needs_frameworks()
+    needs_frameworks()
     folder = tmp_path_factory.mktemp("frameworks")
     main_job = ("--profile", "dev", "--seed", "1", "--block", "1", "--html", str(folder / "index.html"))
-    return _run(folder, PRIMARY, *main_job), folder
-
-
-@pytest.fixture(scope="module")
-def secondary_run(tmp_path_factory):
-    _needs_frameworks()
-    folder = tmp_path_factory.mktemp("secondary")
-    return _run(folder, SECONDARY, "--profile", "ci", "--properties", ",".join(DERIVATIVES))
-
-
-def _unexplained(result):
-    return [
-        f"{r['spec']} {r['property']} {r['op']} {r['dtype']}: {r['message'][:300]}"
-        for r in result.records()
-        if r["status"] in ("failed", "error")
-    ]
+    return run_frameworks(folder, PRIMARY, *main_job), folder
 
 
 def test_every_framework_conforms_or_fails_only_as_recorded(frameworks_run):
     result, _ = frameworks_run
-    bad = _unexplained(result)
+    bad = unexplained(result)
     assert result.returncode == 0 and not bad, "\n".join(bad) or result.stderr[-3000:]
     assert not result.document["metadata"]["divergence_problems"]
-
-
-def test_each_secondary_path_s_derivatives_conform_or_fail_only_as_recorded(secondary_run):
-    bad = _unexplained(secondary_run)
-    assert secondary_run.returncode == 0 and not bad, "\n".join(bad) or secondary_run.stderr[-3000:]
-    assert not secondary_run.document["metadata"]["divergence_problems"]
-    records = secondary_run.records()
-    assert {(r["spec"], r["property"]) for r in records} == {(p, q) for p in SECONDARY for q in DERIVATIVES}
-    xfailed = {r["spec"] for r in records if r["status"] == "xfailed"}
-    assert xfailed == set(SECONDARY), f"the paths' own known divergences came out xfailed only on {xfailed}"
 
 
 def test_the_run_covers_every_ad_path_op_and_quantity(frameworks_run):

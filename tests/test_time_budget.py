@@ -29,13 +29,13 @@ REFERENCE = "adapters/numpy_adapter.py:NumpyReference"
 
 
 def _spent_budget(
-    calls_s: float, elapsed_s: float, repeated: bool = False, seconds: float = 0.0
+    calls_s: float, elapsed_s: float, paced: bool = False, seconds: float = 0.0
 ) -> time_budget.TimeBudget:
     """A budget of ``seconds`` opened ``elapsed_s`` ago, of which the adapter's calls took
-    ``calls_s`` (calls that repeat an earlier call's layout, when ``repeated``)."""
+    ``calls_s`` (calls that show its pace, when ``paced``: a repeated layout's)."""
     budget = time_budget.start(seconds)
     budget.started -= elapsed_s
-    budget.add_call(calls_s, repeated)
+    budget.add_call(calls_s, paced)
     return budget
 
 
@@ -54,8 +54,17 @@ def test_the_first_example_always_runs_and_none_starts_once_the_budget_is_spent(
 PROPERTY_S, REPEATED_S = time_budget.PROPERTY_SECONDS, time_budget.REPEATED_SECONDS
 
 
+@pytest.fixture
+def no_calls_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that has made no call yet: the calls other tests made in this process forgotten."""
+    monkeypatch.setattr(time_budget, "_layouts_called", set())
+    monkeypatch.setattr(time_budget, "_worker_programs", time_budget.grouped_both_ways())
+    monkeypatch.setattr(time_budget, "_method_programs", {})
+    monkeypatch.setattr(time_budget, "_seconds_by_pace", {})
+
+
 @pytest.mark.parametrize(
-    ("calls_s", "elapsed_s", "repeated", "spent"),
+    ("calls_s", "elapsed_s", "paced", "spent"),
     [
         (3.9, 5.0, False, True),
         (3.0, 5.0, False, False),
@@ -80,18 +89,147 @@ PROPERTY_S, REPEATED_S = time_budget.PROPERTY_SECONDS, time_budget.REPEATED_SECO
     ],
 )
 def test_a_property_stops_once_the_adapter_s_calls_dominate_the_suite_s_own_work(
-    calls_s: float, elapsed_s: float, repeated: bool, spent: bool
+    calls_s: float, elapsed_s: float, paced: bool, spent: bool
 ) -> None:
     """The budget scales with the adapter's measured call times: a fast adapter on a slow
     machine, or under a property whose oracle work is large, runs every example; calls that
     may compile (a layout's first) get PROPERTY_SECONDS, calls that repeat one REPEATED_SECONDS."""
     try:
-        budget = _spent_budget(calls_s, elapsed_s, repeated, seconds=PROPERTY_S)
+        budget = _spent_budget(calls_s, elapsed_s, paced, seconds=PROPERTY_S)
         assert budget.spent is spent and time_budget.spent() is spent
     finally:
         time_budget.stop()
 
 
+def _layout(shape: tuple[int, ...], strides: tuple[int, ...] | None = None, method: str = "softmax") -> tuple:
+    """A call's layout (``Call.layout``): a float32 input of ``shape`` along its last axis."""
+    contiguous = tuple(int(np.prod(shape[place + 1 :])) * 4 for place in range(len(shape)))
+    return (method, -1, (("x", shape, contiguous if strides is None else strides, "float32"),))
+
+
+def _calls_made_again(
+    first_s: float, again_s: float, method: str = "softmax", programs: int = time_budget.EVIDENCE_PROGRAMS
+) -> None:
+    """``programs`` programs of ``method`` called twice, first in ``first_s``, then in ``again_s``."""
+    for number in range(programs):
+        for seconds in (first_s, again_s):
+            time_budget.add_call(seconds, _layout((2, number + 1), method=method), (method, (2, number + 1), "float32"))
+
+
+@pytest.mark.usefixtures("no_calls_yet")
+@pytest.mark.parametrize(
+    ("first_s", "again_s", "compiles"),
+    [(0.001, 0.001, False), (0.5, 0.5, False), (0.02, 0.0006, True), (0.004, 0.0001, False), (0.09, 0.05, False)],
+    ids=[
+        "fast-both-times",
+        "slow-both-times",
+        "first-slower-by-a-compilation",
+        "first-slower-by-a-warm-up",
+        "a-slow-call-slower-under-load",
+    ],
+)
+def test_first_calls_count_as_the_adapter_s_pace_once_repeats_show_nothing_built(
+    first_s: float, again_s: float, compiles: bool
+) -> None:
+    """A pairwise softmax takes 2 s a long row at its first call and at every other: once its
+    worker has seen the method's programs called again no faster, a property stops on its
+    first calls as on repeated ones. A compiled path's repeats are faster by a compilation:
+    its first calls keep PROPERTY_SECONDS."""
+    time_budget.start(PROPERTY_S)
+    try:
+        assert time_budget.first_calls_compile("softmax"), "with no program called again, a first call may compile"
+        _calls_made_again(first_s, again_s)
+        assert time_budget.first_calls_compile("softmax") is compiles
+        assert time_budget.first_calls_compile("vjp"), "each method is judged on its own calls"
+        budget = time_budget.start(PROPERTY_S)  # the next property: a first example on the long rows
+        time_budget.add_call(1.9, _layout((8191,)), ("softmax", (8191,), "float32"))
+        budget.started = time.monotonic() - 2.0
+        assert budget.spent is not compiles
+    finally:
+        time_budget.stop()
+
+
+@pytest.mark.usefixtures("no_calls_yet")
+def test_each_method_is_judged_on_its_own_calls() -> None:
+    """Eager TensorFlow traces the loop of its Jacobian and builds nothing for the rest, and a
+    method's first call may warm its framework up (torch.func's first VJP took a second): a
+    first call of a method whose own programs show nothing built is its pace, of another not."""
+    time_budget.start(PROPERTY_S)
+    try:
+        _calls_made_again(0.001, 0.001, programs=16)
+        _calls_made_again(0.05, 0.001, method="jacobian", programs=time_budget.METHOD_EVIDENCE_PROGRAMS)
+        assert not time_budget.first_calls_compile("softmax") and time_budget.first_calls_compile("jacobian")
+        budget = time_budget.start(PROPERTY_S)  # the next property
+        time_budget.add_call(0.9, _layout((4, 5), method="jacobian"), ("jacobian", (4, 5), "float32"))
+        time_budget.add_call(0.9, _layout((4, 5), method="vjp"), ("vjp", (4, 5), "float32"))
+        assert budget.paced_s == 0.0, "a traced Jacobian, and the first vjp call: either may have built something"
+        time_budget.add_call(0.9, _layout((4, 5)), ("softmax", (4, 5), "float32"))
+        assert budget.paced_s == pytest.approx(0.9), "softmax builds nothing: its first call is its pace"
+    finally:
+        time_budget.stop()
+
+
+@pytest.mark.usefixtures("no_calls_yet")
+def test_a_method_that_has_built_nothing_yet_may_still_compile_on_a_path_that_builds() -> None:
+    """inductor has built the forward's programs; three VJP programs that happened to be built
+    by then do not make its next first VJP call the adapter's pace."""
+    time_budget.start(PROPERTY_S)
+    try:
+        _calls_made_again(0.2, 0.001)
+        _calls_made_again(0.001, 0.001, method="vjp", programs=time_budget.METHOD_EVIDENCE_PROGRAMS)
+        assert time_budget.first_calls_compile("vjp")
+    finally:
+        time_budget.stop()
+
+
+@pytest.mark.usefixtures("no_calls_yet")
+@pytest.mark.parametrize("builds_for_each_strides", [True, False], ids=["inductor", "xla"])
+def test_a_compiled_path_looks_compiled_whether_it_builds_for_each_layout_or_each_shape(
+    builds_for_each_strides: bool,
+) -> None:
+    """inductor builds a program for each strides: each shape contiguous (built), then in four
+    other strides (each built) and contiguous again; grouped by shape, most of its calls are
+    as slow as the first. XLA takes any strides into the program it built for the shape: each
+    shape contiguous (built), then strided twice; grouped by layout, no first call was slow."""
+    time_budget.start(PROPERTY_S)
+    try:
+        for number in range(time_budget.EVIDENCE_PROGRAMS):
+            shape = (3, number + 2)
+            contiguous, strided = _layout(shape), [_layout(shape, strides=(4, 12 * k)) for k in range(1, 5)]
+            if builds_for_each_strides:
+                calls = [(contiguous, 0.2), *((layout, 0.2) for layout in strided), (contiguous, 0.0005)]
+            else:
+                calls = [(contiguous, 0.2), (strided[0], 0.0005), (strided[0], 0.0005)]
+            for layout, seconds in calls:
+                time_budget.add_call(seconds, layout, ("softmax", shape, "float32"))
+        assert time_budget.first_calls_compile("softmax")
+    finally:
+        time_budget.stop()
+
+
+@pytest.mark.usefixtures("no_calls_yet")
+def test_fast_repeats_on_masked_inputs_do_not_make_a_slow_adapter_look_compiled() -> None:
+    """A pairwise softmax takes the reference's fast way on non-finite inputs: a program first
+    called on finite logits (0.3 s) and then on masked ones (0.1 ms) looks like a compilation,
+    until finite inputs come again; and a few such programs among many are not most."""
+    pace = ("softmax", (8191,), "float32")
+    time_budget.start(PROPERTY_S)
+    try:
+        _calls_made_again(0.3, 0.3)
+        for seconds in (0.3, 0.0001, 0.0001):
+            time_budget.add_call(seconds, _layout((8191,)), pace)
+        by_layout, by_shape = time_budget._method_programs["softmax"]
+        assert (len(by_layout.built), len(by_shape.built)) == (1, 1)
+        assert not time_budget.first_calls_compile("softmax"), "one program of nine"
+        for seconds in (0.3, 0.3):
+            time_budget.add_call(seconds, _layout((8191,), strides=(8,)), pace)  # strided: the same program
+        assert len(by_layout.built) == 1, "the masked calls' layout: its first call alone was slow"
+        assert not by_shape.built, "most calls of its shape as slow as the first: nothing was built"
+    finally:
+        time_budget.stop()
+
+
+@pytest.mark.usefixtures("no_calls_yet")
 def test_a_call_repeats_when_its_method_shapes_strides_dtype_and_axis_were_called_before() -> None:
     """The calls a compiled path answers from a program it built already count as repeated."""
 
@@ -109,14 +247,7 @@ def test_a_call_repeats_when_its_method_shapes_strides_dtype_and_axis_were_calle
     finally:
         time_budget.stop()
     assert 5 * 0.05 <= budget.calls_s < budget.elapsed
-    assert 0.05 <= budget.repeated_s < 0.1, "only x + 1 repeats a layout: same shape, strides, dtype and axis"
-
-
-@pytest.fixture
-def no_calls_yet(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A worker that has made no call yet: the calls other tests made in this process forgotten."""
-    monkeypatch.setattr(time_budget, "_layouts_called", set())
-    monkeypatch.setattr(time_budget, "_seconds_by_pace", {})
+    assert 0.05 <= budget.paced_s < 0.1, "only x + 1 repeats a layout: same shape, strides, dtype and axis"
 
 
 @pytest.mark.usefixtures("no_calls_yet")
@@ -125,25 +256,39 @@ def test_a_typical_call_is_the_mean_of_those_after_the_first_of_its_shape() -> N
     budget = time_budget.start(PROPERTY_S)
     try:
         assert time_budget.typical_call(*pace) is None
-        time_budget.add_call(0.3, ("softmax", -1, "contiguous"), pace)  # the first may compile
+        time_budget.add_call(0.3, _layout((2, 4097)), pace)  # the first may compile
         assert time_budget.typical_call(*pace) == (0.3, 1), "with one call, the first is all there is"
-        time_budget.add_call(0.001, ("softmax", -1, "contiguous"), pace)
-        time_budget.add_call(0.005, ("softmax", -1, "strided"), pace)  # another layout, the same shape
+        time_budget.add_call(0.001, _layout((2, 4097)), pace)
+        time_budget.add_call(0.005, _layout((2, 4097), strides=(4, 8)), pace)  # another layout, the same shape
         assert time_budget.typical_call(*pace) == pytest.approx((0.003, 2))
         assert time_budget.typical_call("vjp", (2, 4097), "float32") is None, "each method has its own"
         assert time_budget.typical_call("softmax", (4097, 2), "float32") is None, "and each shape"
     finally:
         time_budget.stop()
-    assert budget.repeated_s == pytest.approx(0.001), "a repeated layout is still the budget's own count"
+    assert budget.paced_s == pytest.approx(0.001), "a repeated layout is still the budget's own count"
+
+
+@pytest.mark.usefixtures("no_calls_yet")
+def test_a_typical_call_counts_the_first_once_first_calls_are_known_to_build_nothing() -> None:
+    """A pairwise softmax's one slow call on the long rows, then a fast one on a masked input
+    (it takes the reference's way there): its pace is their mean, not the fast one alone."""
+    pace = ("softmax", (8191,), "float32")
+    time_budget.start(PROPERTY_S)
+    try:
+        _calls_made_again(0.001, 0.001)
+        time_budget.add_call(0.6, _layout((8191,)), pace)
+        time_budget.add_call(0.0002, _layout((8191,)), pace)  # masked
+    finally:
+        time_budget.stop()
+    assert time_budget.typical_call(*pace) == pytest.approx((0.3001, 2))
 
 
 def _pool_whose_long_calls_took(seconds: float, op: str = "softmax") -> ShapePool:
     """A pool, and a forward call on its long rows that took ``seconds``, made twice (a repeat)."""
     pool = shape_pool(3, op, "float32")
     pace = (op, pool.long[0].shape, "float32")
-    layout = (op, pool.long[0].axis, "long rows")
     for _ in range(2):
-        time_budget.add_call(seconds, layout, pace)
+        time_budget.add_call(seconds, _layout(pool.long[0].shape, method=op), pace)
     return pool
 
 

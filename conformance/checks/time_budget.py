@@ -23,9 +23,10 @@ Every call is timed, and sorted by whether it shows the adapter's pace:
   :data:`METHOD_EVIDENCE_PROGRAMS` of the method's own, grouped both ways a compiled path
   keys its programs: by layout (inductor builds one for each strides) and by shape whatever
   the strides (XLA, tf.function). Grouped one way only, inductor looked like NumPy, or
-  jax-jit and tf.function did. The method's own, because a path may build for one method and not for
-  the others (eager TensorFlow traces its Jacobian's loop), and because a method's first call
-  may warm its framework up (torch.func's first VJP took a second): it is never counted.
+  jax-jit and tf.function did. The method's own, because a path may build for one method and
+  not for the others (eager TensorFlow traces its Jacobian's loop), and because a method's
+  first call may warm its framework up (torch.func's first VJP took a second): it is never
+  counted.
   Measured on every path's calls of a dev run (seed 1), a compiled path built 45 % of its
   programs or more, by one grouping or the other, from its eighth on; NumPy, torch's eager
   paths and the pairwise softmax 5 % or less.

@@ -26,10 +26,9 @@ Every call is timed, and sorted by whether it shows the adapter's pace:
   jax-jit and tf.function did. The method's own, because a path may build for one method and
   not for the others (eager TensorFlow traces its Jacobian's loop), and because a method's
   first call may warm its framework up (torch.func's first VJP took a second): it is never
-  counted.
-  Measured on every path's calls of a dev run (seed 1), a compiled path built 45 % of its
-  programs or more, by one grouping or the other, from its eighth on; NumPy, torch's eager
-  paths and the pairwise softmax 5 % or less.
+  counted. Measured on every path's calls of a dev run (seed 1), a compiled path built 45 %
+  of its programs or more, by one grouping or the other, from its eighth on; NumPy, torch's
+  eager paths and the pairwise softmax 5 % or less.
 
 So a slow adapter is cut short within about a second, a compiled path compiling its programs
 gets three, and a fast adapter is not cut at all, on a machine of any speed and where the

@@ -57,7 +57,6 @@ PROPERTY_S, REPEATED_S = time_budget.PROPERTY_SECONDS, time_budget.REPEATED_SECO
 @pytest.fixture
 def no_calls_yet(monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker that has made no call yet: the calls other tests made in this process forgotten."""
-    monkeypatch.setattr(time_budget, "_layouts_called", set())
     monkeypatch.setattr(time_budget, "_worker_programs", time_budget.grouped_both_ways())
     monkeypatch.setattr(time_budget, "_method_programs", {})
     monkeypatch.setattr(time_budget, "_seconds_by_pace", {})

@@ -157,6 +157,10 @@ class Programs:
         else:
             self.built.discard(program)
 
+    def called(self, layout: Layout) -> bool:
+        """Whether ``layout``'s program was called before."""
+        return self.key(layout) in self.calls
+
     def build_nothing(self, enough: int) -> bool:
         """``enough`` programs called again, and fewer than BUILT_SHARE of them built then."""
         return len(self.called_again) >= enough and len(self.built) < BUILT_SHARE * len(self.called_again)
@@ -176,8 +180,7 @@ def grouped_both_ways() -> tuple[Programs, Programs]:
     return (Programs(_as_called), Programs(_whatever_the_strides))
 
 
-_layouts_called: set[Layout] = set()  # every call's layout in this worker, to tell a repeat
-_worker_programs = grouped_both_ways()  # every call of this worker
+_worker_programs = grouped_both_ways()  # every call of this worker (by layout first: it tells a repeat)
 _method_programs: dict[object, tuple[Programs, Programs]] = {}  # and by method
 _seconds_by_pace: dict[Pace, list[float]] = {}  # every call's seconds in this worker, by its pace
 _layouts_lock = threading.Lock()
@@ -202,8 +205,7 @@ def add_call(seconds: float, layout: Layout, pace: Pace) -> None:
         return
     method = layout[0]
     with _layouts_lock:
-        paced = layout in _layouts_called or not first_calls_compile(method)
-        _layouts_called.add(layout)
+        paced = _worker_programs[0].called(layout) or not first_calls_compile(method)
         for programs in (*_worker_programs, *_method_programs.setdefault(method, grouped_both_ways())):
             programs.note(layout, seconds)
         _seconds_by_pace.setdefault(pace, []).append(seconds)

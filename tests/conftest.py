@@ -36,7 +36,11 @@ class CliResult:
 
 
 def run_cli(
-    *args: str, json_path: Path | None = None, timeout: float = 600, env: dict[str, str] | None = None
+    *args: str,
+    json_path: Path | None = None,
+    timeout: float = 600,
+    env: dict[str, str] | None = None,
+    cwd: Path = REPO,
 ) -> CliResult:
     command = [sys.executable, "-m", "conformance", *args]
     if json_path is not None:
@@ -46,7 +50,7 @@ def run_cli(
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=REPO,
+        cwd=cwd,
         env={**os.environ, **(env or {})},
         stdin=subprocess.DEVNULL,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import TESTS
+from tests.conftest import REPO, TESTS, run_cli
 
 MISBEHAVING = TESTS / "misbehaving_adapters.py"
 QUICK = (
@@ -136,3 +136,30 @@ def test_a_crash_a_known_divergence_explains_is_xfailed_by_the_run_as_by_the_gat
     assert crashed["softmax"]["status"] == "xfailed" and "SIGSEGV" in crashed["softmax"]["message"]
     assert crashed["log_softmax"]["status"] == "passed"
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_user_s_own_pytest_setup_does_not_reach_the_workers(tmp_path):
+    """Run from a project's folder: its conftest files, its configuration file and the pytest
+    variables of its shell are for its own tests. Here a hook that drops tests, a fixture that
+    raises and options that do not exist would each cut or break the run if a worker took them."""
+    project = tmp_path / "project"
+    (project / "tests").mkdir(parents=True)
+    dropping = "def pytest_collection_modifyitems(items):\n    del items[1:]\n"
+    raising = (
+        "import pytest\n\n@pytest.fixture(autouse=True)\n"
+        "def _boom():\n    raise RuntimeError('the project conftest ran in a worker')\n"
+    )
+    (project / "tests" / "conftest.py").write_text(dropping)
+    (project / "conftest.py").write_text(raising)
+    (project / "pytest.ini").write_text("[pytest]\naddopts = --an-option-of-the-project\n")
+    result = run_cli(
+        "run", "--adapter", f"{REPO / 'adapters' / 'numpy_adapter.py'}:NumpyReference", "--profile", "ci",
+        "--dtypes", "float32", "--properties", "forward_accuracy,vjp_accuracy", "--plain",
+        json_path=tmp_path / "results.json", cwd=project,
+        env={"PYTEST_ADDOPTS": "--another-option -x", "PYTEST_PLUGINS": "no_such_plugin_module"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    found = {(record["property"], record["op"], record["status"]) for record in result.records()}
+    assert found == {
+        (prop, op, "passed") for prop in ("forward_accuracy", "vjp_accuracy") for op in ("softmax", "log_softmax")
+    }

@@ -124,15 +124,27 @@ def share_cores(environment: dict[str, str], jobs: int, cores: int) -> dict[str,
     return {**{name: share for name in THREAD_VARIABLES}, **environment}
 
 
+PYTEST_SETTINGS_OF_THE_USER = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")
+
+
 def worker_command(config_path: Path, seed: int | None) -> list[str]:
     """The worker's command line: the properties, with the run configuration at ``config_path``
-    (and the seed for Hypothesis' own option). Without pytest's plugin for unraisable
-    exceptions, which collects the garbage twice at the end for warnings that nobody reads
-    here (Python's own hook prints them to the worker's log instead): a quarter of a second
-    in a jax worker. With Python's own tracebacks: pytest's style reads and parses the source
-    file of every frame of a failure's traceback (Hypothesis' and the frameworks' included) to
-    show it, about 0.15 s a failed or xfailed test that no record uses; torch's 31 xfailed tests
-    of five properties took 10.4 s of CPU that way and 5.9 s with Python's own."""
+    (and the seed for Hypothesis' own option).
+
+    The worker is the suite's process, not the user's test session, so nothing of the user's
+    pytest setup reaches it: no configuration file (``-c`` the null device), no ``conftest.py``
+    (run from a project's folder, its ``tests/conftest.py`` was loaded, and a hook there that
+    dropped tests made a run of 1 record of 4 pass), and no plugin but the suite's and
+    Hypothesis' (no coverage, shuffling or ``-x`` from the user's installed plugins; with
+    :func:`without_user_pytest_settings`, none from the environment either).
+
+    Without pytest's plugin for unraisable exceptions, which collects the garbage twice at the
+    end for warnings that nobody reads here (Python's own hook prints them to the worker's log
+    instead): a quarter of a second in a jax worker. With Python's own tracebacks: pytest's
+    style reads and parses the source file of every frame of a failure's traceback (Hypothesis'
+    and the frameworks' included) to show it, about 0.15 s a failed or xfailed test that no
+    record uses; torch's 31 xfailed tests of five properties took 10.4 s of CPU that way and
+    5.9 s with Python's own."""
     command = [
         sys.executable,
         "-m",
@@ -142,18 +154,30 @@ def worker_command(config_path: Path, seed: int | None) -> list[str]:
         "-q",
         "--assert=plain",
         "--tb=native",
+        "-c",
+        os.devnull,
+        "--noconftest",
+        "--disable-plugin-autoload",
+        "-p",
+        "_hypothesis_pytestplugin",
+        "-p",
+        "conformance.running.plugin",
         "-p",
         "no:cacheprovider",
         "-p",
         "no:warnings",
-        "-p",
-        "no:randomly",
         "-p",
         "no:unraisableexception",
         "--run-config",
         str(config_path),
     ]
     return command if seed is None else [*command, "--hypothesis-seed", str(seed)]
+
+
+def without_user_pytest_settings(environment: dict[str, str]) -> dict[str, str]:
+    """``environment`` without the variables that add options or plugins to every pytest
+    session (:data:`PYTEST_SETTINGS_OF_THE_USER`): they are meant for the user's tests."""
+    return {name: value for name, value in environment.items() if name not in PYTEST_SETTINGS_OF_THE_USER}
 
 
 class Runner:
@@ -174,7 +198,9 @@ class Runner:
         self.behaviour: list[dict[str, Any]] = []
         self.outputs: dict[str, dict[str, np.ndarray]] = {}
         self._scratch = Path(tempfile.mkdtemp(prefix="conformance-run-"))
-        self._environment = share_cores(worker_environment(), config.jobs, available_cores())
+        self._environment = share_cores(
+            without_user_pytest_settings(worker_environment()), config.jobs, available_cores()
+        )
         # The workers run the suite's properties alone: the Hypothesis plugins of other installed
         # packages (trio's, which selenium brings) cost each worker 0.15 s to load, and add nothing.
         self._environment.setdefault("HYPOTHESIS_NO_PLUGINS", "1")

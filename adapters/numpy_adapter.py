@@ -30,24 +30,25 @@ def _along_contiguous_rows(
     if x.ndim == 0:
         return rounded_to(function(x, *vectors, axis), x.dtype)
     axis = oracle.normalize_axis(axis, x.ndim)
-    rows = [np.ascontiguousarray(np.moveaxis(array, axis, -1)) for array in (x, *vectors)]
+    rows = [np.moveaxis(array, axis, -1) for array in (x, *vectors)]
     return np.moveaxis(_some_rows_at_a_time(function, rows, x.dtype), -1, axis)
 
 
 def _some_rows_at_a_time(function: Callable[..., np.ndarray], rows: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
-    """``function(*rows, -1)`` rounded to ``dtype``, ROWS_AT_ONCE_ELEMENTS of rows at a time:
-    its float64 temporaries then stay in the cache (a large input's are hundreds of MB)."""
+    """``function(*rows, -1)`` rounded to ``dtype``, ROWS_AT_ONCE_ELEMENTS of rows at a time, each
+    piece copied to contiguous rows first: its float64 temporaries then stay in the cache (a
+    large input's are hundreds of MB), and a 2-d input along its first axis is never copied
+    whole (a 2**24-element one took 0.1 s more a call than along its last)."""
     if rows[0].size <= ROWS_AT_ONCE_ELEMENTS:  # an empty axis among them
-        return rounded_to(function(*rows, -1), dtype)
+        return rounded_to(function(*map(np.ascontiguousarray, rows), -1), dtype)
     length = rows[0].shape[-1]
-    flat = [array.reshape(-1, length) for array in rows]
+    flat = [array if array.ndim == 2 else np.ascontiguousarray(array).reshape(-1, length) for array in rows]
     out = np.empty(rows[0].shape, dtype)
     out_rows = out.reshape(-1, length)
     step = max(1, ROWS_AT_ONCE_ELEMENTS // length)
     for start in range(0, len(out_rows), step):
-        out_rows[start : start + step] = rounded_to(
-            function(*(array[start : start + step] for array in flat), -1), dtype
-        )
+        pieces = (np.ascontiguousarray(array[start : start + step]) for array in flat)
+        out_rows[start : start + step] = rounded_to(function(*pieces, -1), dtype)
     return out
 
 

@@ -139,8 +139,8 @@ def test_a_crash_a_known_divergence_explains_is_xfailed_by_the_run_as_by_the_gat
 
 
 def test_the_user_s_own_pytest_setup_does_not_reach_the_workers(tmp_path):
-    """Run from a project's folder: its conftest files, its configuration file and the pytest
-    variables of its shell are for its own tests. Here a hook that drops tests, a fixture that
+    """Run from a project's folder: its conftest files, its configuration file and the
+    ``PYTEST_ADDOPTS`` of its shell are for its own tests. Here a hook that drops tests, a fixture that
     raises and options that do not exist would each cut or break the run if a worker took them."""
     project = tmp_path / "project"
     (project / "tests").mkdir(parents=True)
@@ -156,7 +156,7 @@ def test_the_user_s_own_pytest_setup_does_not_reach_the_workers(tmp_path):
         "run", "--adapter", f"{REPO / 'adapters' / 'numpy_adapter.py'}:NumpyReference", "--profile", "ci",
         "--dtypes", "float32", "--properties", "forward_accuracy,vjp_accuracy", "--plain",
         json_path=tmp_path / "results.json", cwd=project,
-        env={"PYTEST_ADDOPTS": "--another-option -x", "PYTEST_PLUGINS": "no_such_plugin_module"},
+        env={"PYTEST_ADDOPTS": "--another-option -x"},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     found = {(record["property"], record["op"], record["status"]) for record in result.records()}

@@ -124,7 +124,7 @@ def share_cores(environment: dict[str, str], jobs: int, cores: int) -> dict[str,
     return {**{name: share for name in THREAD_VARIABLES}, **environment}
 
 
-PYTEST_SETTINGS_OF_THE_USER = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")
+USER_OPTIONS_VARIABLE = "PYTEST_ADDOPTS"  # options for every pytest session, meant for the user's tests
 
 
 def worker_command(config_path: Path, seed: int | None) -> list[str]:
@@ -134,9 +134,11 @@ def worker_command(config_path: Path, seed: int | None) -> list[str]:
     The worker is the suite's process, not the user's test session, so nothing of the user's
     pytest setup reaches it: no configuration file (``-c`` the null device), no ``conftest.py``
     (run from a project's folder, its ``tests/conftest.py`` was loaded, and a hook there that
-    dropped tests made a run of 1 record of 4 pass), and no plugin but the suite's and
-    Hypothesis' (no coverage, shuffling or ``-x`` from the user's installed plugins; with
-    :func:`without_user_pytest_settings`, none from the environment either).
+    dropped tests made a run of 1 record of 4 pass), no plugin an installed package offers
+    but the suite's and Hypothesis' (no coverage, shuffling or ``-x`` from the user's), and,
+    with :func:`without_user_pytest_options`, none of the options a shell or a CI
+    configuration puts in ``PYTEST_ADDOPTS``. The plugins ``PYTEST_PLUGINS`` names by hand
+    are loaded: that is how a worker is instrumented (``benchmarks.probes.programs``).
 
     Without pytest's plugin for unraisable exceptions, which collects the garbage twice at the
     end for warnings that nobody reads here (Python's own hook prints them to the worker's log
@@ -174,10 +176,9 @@ def worker_command(config_path: Path, seed: int | None) -> list[str]:
     return command if seed is None else [*command, "--hypothesis-seed", str(seed)]
 
 
-def without_user_pytest_settings(environment: dict[str, str]) -> dict[str, str]:
-    """``environment`` without the variables that add options or plugins to every pytest
-    session (:data:`PYTEST_SETTINGS_OF_THE_USER`): they are meant for the user's tests."""
-    return {name: value for name, value in environment.items() if name not in PYTEST_SETTINGS_OF_THE_USER}
+def without_user_pytest_options(environment: dict[str, str]) -> dict[str, str]:
+    """``environment`` without :data:`USER_OPTIONS_VARIABLE`."""
+    return {name: value for name, value in environment.items() if name != USER_OPTIONS_VARIABLE}
 
 
 class Runner:
@@ -199,7 +200,7 @@ class Runner:
         self.outputs: dict[str, dict[str, np.ndarray]] = {}
         self._scratch = Path(tempfile.mkdtemp(prefix="conformance-run-"))
         self._environment = share_cores(
-            without_user_pytest_settings(worker_environment()), config.jobs, available_cores()
+            without_user_pytest_options(worker_environment()), config.jobs, available_cores()
         )
         # The workers run the suite's properties alone: the Hypothesis plugins of other installed
         # packages (trio's, which selenium brings) cost each worker 0.15 s to load, and add nothing.

@@ -2,7 +2,9 @@
 
 * ``ci``: derandomized (the same examples every run, so CI is reproducible), no database;
   the default under ``CI=true``.
-* ``dev``: random, with the example database, so a failure found once is replayed first.
+* ``dev``: random. ``run`` gives each run a seed (recorded; ``--seed`` repeats it), under which
+  Hypothesis leaves its example database aside; a bare pytest run without ``--hypothesis-seed``
+  uses the database, and replays a failure found once first.
 * ``thorough``: ten times the examples, for a release or a new adapter.
 """
 

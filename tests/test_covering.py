@@ -17,10 +17,12 @@ import pytest
 from conformance.inputs import covering
 from conformance.inputs.covering import (
     CATALOGUES,
+    CONCURRENT_CALLERS,
     LARGE_KINDS,
     POOL_KINDS,
     RANKED_KINDS,
     SHAPE_POOL,
+    THREAD_PROPERTIES,
     Combination,
     design,
     drawn,
@@ -41,7 +43,7 @@ def _interactions(rows: tuple[Combination, ...], factors: tuple[int, ...]) -> se
     return {tuple(row[index] for index in factors) for row in rows}
 
 
-PLANNED = [*CATALOGUES, SHAPE_POOL]
+PLANNED = [*CATALOGUES, SHAPE_POOL, CONCURRENT_CALLERS]
 
 
 @pytest.mark.parametrize("name", PLANNED)
@@ -90,6 +92,36 @@ def test_every_dev_pool_keeps_its_rank_1_site_a_batch_and_a_large_input_and_the_
         assert set().union(*(p.small + p.wide for p in pools)) == set(whole.small + whole.wide)
         whole_large = whole.large(many_rows=True, vocabulary=True)
         assert set().union(*(p.large(many_rows=True, vocabulary=True) for p in pools)) == set(whole_large)
+
+
+def test_every_dev_run_calls_each_op_and_dtype_from_threads_in_one_thread_property_and_the_next_in_the_other() -> None:
+    blocks = len(design(CONCURRENT_CALLERS, OPS, DTYPE_NAMES).blocks)
+    assert blocks == 2
+    for op, dtype in itertools.product(OPS, DTYPE_NAMES):
+        chosen = [drawn(CONCURRENT_CALLERS, op, dtype, OPS, DTYPE_NAMES, run).combinations for run in range(blocks)]
+        assert sorted(chosen) == sorted(((name,),) for name in THREAD_PROPERTIES), (op, dtype, chosen)
+        assert drawn(CONCURRENT_CALLERS, op, dtype, OPS, DTYPE_NAMES, None).combinations == tuple(
+            (name,) for name in THREAD_PROPERTIES
+        ), "ci and thorough: both, every run"
+
+
+def test_two_consecutive_dev_runs_catch_a_race_that_only_concurrent_calls_agree_sees(cli) -> None:
+    """A scratch buffer shared by every call: each dev run calls half the (op, dtype) pairs
+    from threads in concurrent_calls_agree, the next run the other half."""
+    verdicts: dict[tuple[str, str], list[str]] = {}
+    for block in ("0", "1"):
+        result = cli(
+            "run", "--adapter", f"{BROKEN}:SharesAScratchBufferAcrossCalls", "--profile", "dev", "--block", block,
+            "--dtypes", "float32,float64", "--properties", "concurrent_calls_agree", "--plain",
+        )  # fmt: skip
+        for record in result.records():
+            verdicts.setdefault((record["op"], record["dtype"]), []).append(record["status"])
+            if record["status"] == "skipped":
+                assert record["message"].startswith("not drawn: this dev run's block of the concurrent callers")
+                assert record["checked_combinations"] == 0, "a not-drawn record claims nothing"
+    assert len(verdicts) == 4 and all(sorted(found)[1] == "skipped" for found in verdicts.values()), verdicts
+    for (op, _), found in verdicts.items():  # its race is in softmax and its VJP alone
+        assert sorted(found)[0] == ("failed" if op == "softmax" else "passed"), verdicts
 
 
 def test_a_single_dtype_or_op_keeps_the_whole_pool() -> None:

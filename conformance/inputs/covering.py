@@ -19,7 +19,9 @@ yet in a block (its presets), and depend on nothing but the run's ops and dtypes
 
 The shape pool's drawn sites (``SHAPE_POOL``: site kind, op, dtype) are planned the same way,
 by a direct construction rather than covertable: its product is small, and each of its two
-blocks must also keep a batch in every pool, which the construction does by design.
+blocks must also keep a batch in every pool, which the construction does by design. So are the
+concurrent callers (``CONCURRENT_CALLERS``: thread property, op, dtype), by the same
+construction.
 """
 
 from __future__ import annotations
@@ -124,35 +126,50 @@ RANKED_KINDS = frozenset(POOL_KINDS[:3])  # the batches: every pool keeps one (b
 LARGE_KINDS = frozenset(POOL_KINDS[5:])  # the large tier: every pool keeps one
 SHAPE_POOL_CATALOGUE = Catalogue(("site",), (POOL_KINDS,))
 
+# The concurrent callers (:mod:`conformance.checks.concurrency`) are planned too: each of their
+# two properties calls an (op, dtype) from four threads for rounds on end, until the callers'
+# calls have crossed in time, on the pool's long rows. In ``dev`` each (op, dtype) is called so
+# by one of them in a run and by the other in the next; every pair of (property, op, dtype)
+# is in every block.
+CONCURRENT_CALLERS = "concurrent_callers"
+THREAD_PROPERTIES: tuple[str, ...] = ("concurrent_calls_agree", "same_bits_every_call")
+CONCURRENT_CALLERS_CATALOGUE = Catalogue(("property",), (THREAD_PROPERTIES,))
 
-def _pool_design(ops: tuple[str, ...], dtypes: tuple[str, ...]) -> Design:
-    """The shape pool's product and blocks: with two ops and two dtypes or more, two, each covering every
-    pair of (site kind, op, dtype) with the fewest sites: one pool of each dtype takes the kinds
-    of even place in POOL_KINDS (shifted by the dtype and the block), and the other the rest,
-    {rank 2, rank 4, awkward, vocabulary} or {rank 3, tail, many rows}, so that every pool holds
-    a batch and one large input. Else one, the full product: with a single op or dtype, every
-    pair of a kind with it is the whole product."""
-    product: tuple[Combination, ...] = tuple(itertools.product(POOL_KINDS, ops, dtypes))
+# the plans made by dealing a catalogue's kinds out over (op, dtype), rather than by covertable
+DEALT_OUT: dict[str, Catalogue] = {SHAPE_POOL: SHAPE_POOL_CATALOGUE, CONCURRENT_CALLERS: CONCURRENT_CALLERS_CATALOGUE}
+
+
+def _dealt_out(planned: Catalogue, ops: tuple[str, ...], dtypes: tuple[str, ...]) -> Design:
+    """The product of ``planned``'s kinds (its one factor) with the ops and dtypes, and its
+    blocks: with two ops and two dtypes or more, two, each covering every pair of (kind, op,
+    dtype) with the fewest kinds: each (op, dtype) takes the kinds of one parity of place in
+    the factor, the parity shifted by the dtype, the op and the block. For the shape pool that
+    is {rank 2, rank 4, awkward, vocabulary} or {rank 3, tail, many rows}, so that every pool
+    holds a batch and one large input; for the concurrent callers, one of the two properties.
+    Else one block, the full product: with a single op or dtype, every pair of a kind with it
+    is the whole product."""
+    [kinds] = planned.values
+    product: tuple[Combination, ...] = tuple(itertools.product(kinds, ops, dtypes))
     if len(ops) < 2 or len(dtypes) < 2:
-        return Design(SHAPE_POOL_CATALOGUE, product, (product,))
+        return Design(planned, product, (product,))
     blocks = tuple(
         tuple(
             (kind, op, dtype)
             for kind, op, dtype in product
-            if (POOL_KINDS.index(kind) + dtypes.index(dtype) + block) % 2 == ops.index(op) % 2
+            if (kinds.index(kind) + dtypes.index(dtype) + block) % 2 == ops.index(op) % 2
         )
         for block in range(2)
     )
-    return Design(SHAPE_POOL_CATALOGUE, product, blocks)
+    return Design(planned, product, blocks)
 
 
 @cache
 def design(name: str, ops: tuple[str, ...], dtypes: tuple[str, ...]) -> Design:
-    """The blocks of catalogue property ``name`` (or of the SHAPE_POOL) over ``ops`` and
-    ``dtypes``: computed once per process, the same on every machine (covertable orders by a
-    fixed hash, not Python's)."""
-    if name == SHAPE_POOL:
-        return _pool_design(ops, dtypes)
+    """The blocks of catalogue property ``name`` (or of a plan :data:`DEALT_OUT`) over ``ops``
+    and ``dtypes``: computed once per process, the same on every machine (covertable orders by
+    a fixed hash, not Python's)."""
+    if name in DEALT_OUT:
+        return _dealt_out(DEALT_OUT[name], ops, dtypes)
     shape = CATALOGUES[name]
     names = (*shape.factors, "op", "dtype")
     factors = dict(zip(names, (*shape.values, ops, dtypes), strict=True))
@@ -206,10 +223,11 @@ def drawn(name: str, op: str, dtype: str, ops: tuple[str, ...], dtypes: tuple[st
 
 
 def coverage(ops: tuple[str, ...], dtypes: tuple[str, ...], run: int | None) -> dict[str, dict[str, int | None]]:
-    """Per catalogue property, and for the SHAPE_POOL, the block run ``run`` checks (from 1; None: the full product),
-    how many blocks there are, and how many of the product's combinations the block holds."""
+    """Per catalogue property, and for each plan :data:`DEALT_OUT`, the block run ``run`` checks
+    (from 1; None: the full product), how many blocks there are, and how many of the product's
+    combinations the block holds."""
     found: dict[str, dict[str, int | None]] = {}
-    for name in (*CATALOGUES, SHAPE_POOL):
+    for name in (*CATALOGUES, *DEALT_OUT):
         planned = design(name, ops, dtypes)
         block = None if run is None else run % len(planned.blocks)
         checked = len(planned.product) if block is None else len(planned.blocks[block])
@@ -222,11 +240,14 @@ def coverage(ops: tuple[str, ...], dtypes: tuple[str, ...], run: int | None) -> 
     return found
 
 
+_PLANNED = "edge catalogues, shape pool and concurrent callers"
+
+
 def coverage_line(entries: Mapping[str, Mapping[str, int | None]]) -> str:
     """One sentence for the summary and the report: which block ran, and what the history covers."""
     partial = {name: entry for name, entry in entries.items() if entry["block"] is not None}
     if not partial:
-        return "edge catalogues and shape pool: the full product"
+        return f"{_PLANNED}: the full product"
     most = max(int(entry["blocks"] or 1) for entry in partial.values())
     blocks = "; ".join(f"{name} block {entry['block']} of {entry['blocks']}" for name, entry in partial.items())
-    return f"edge catalogues and shape pool: {blocks}; the full product over the last {most} runs"
+    return f"{_PLANNED}: {blocks}; the full product over the last {most} runs"

@@ -26,7 +26,9 @@ on long rows and large inputs):
 * ``same_bits_every_call``: an input on the pool's sites and one on its long rows (4095 to 8193),
   each called three times and then from four threads at once (in ``dev`` the long rows alone:
   a small input's calls seldom overlap; for an adapter slow on them, the pool's largest other
-  site, see :func:`conformance.checks.concurrency.overlapping_site`); in some examples its rows
+  site, see :func:`conformance.checks.concurrency.overlapping_site`; and only for the (op, dtype)
+  pairs the run's block of the concurrent callers gives this property rather than
+  ``concurrent_calls_agree``, see :mod:`conformance.inputs.covering`); in some examples its rows
   of a vocabulary's length, called three times.
 * ``same_bits_on_any_thread_count`` (``ci`` and ``thorough``): 8 rows of 1000, an input on the
   pool's sites and one of its large inputs, each computed in a process on one thread and in
@@ -46,7 +48,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.adapter import declared_promises, has_thread_setting, method_name
-from conformance.checks import thread_count
+from conformance.checks import measure, thread_count
 from conformance.checks.bitwise import Change, Draw, bits_lines, bits_reproducer
 from conformance.checks.calls import Subject, skipping_unsupported, time_allowed
 from conformance.checks.concurrency import SWITCH_INTERVAL_S, concurrently, overlapping_site
@@ -357,18 +359,27 @@ def _check_calls(subject: Subject, op: Op, checked: Input, draw: Draw, together:
                 )
 
 
+THREADS_NOT_DRAWN = (
+    "the calls from threads at once not drawn: this dev run's block of the concurrent callers has "
+    "concurrent_calls_agree make them for this (op, dtype)"
+)
+
+
 @conformance_property("same_bits_every_call", needs=("forward",))
 @budget(0.2)
 @given(data=st.data())
-def test_the_same_call_gives_the_same_bits_every_time(subject, op, dtype, pool, run_profile, data):
+def test_the_same_call_gives_the_same_bits_every_time(subject, op, dtype, pool, run_profile, threads_drawn, data):
     """An input drawn on the pool's sites and one on its long rows, each called
     again and from several threads at once (in ``dev``, only the long rows from threads: their
-    calls last long enough to overlap); in some examples the pool's rows of a vocabulary's
-    length, called again."""
+    calls last long enough to overlap, and only where the run's block of the concurrent callers
+    gives this (op, dtype) to this property rather than to ``concurrent_calls_agree``); in some
+    examples the pool's rows of a vocabulary's length, called again."""
     draw = Draw("determinism", _promised(subject, "determinism"))
     small = _drawn_input(data, subject, op, dtype, pool.sites(wide=True), ALL_QUANTITIES, "problem")
     long = _drawn_input(data, subject, op, dtype, [overlapping_site(op, dtype, pool)], LONG_QUANTITIES, "long rows")
-    inputs = [(small, run_profile != "dev"), (long, True)]  # (input, also called from threads at once?)
+    if not threads_drawn:
+        measure.note(THREADS_NOT_DRAWN)
+    inputs = [(small, run_profile != "dev"), (long, threads_drawn)]  # (input, also called from threads at once?)
     if data.draw(st.booleans(), label="vocabulary rows"):
         inputs += [
             (_seeded_input(subject, op, dtype, pool, site), False)

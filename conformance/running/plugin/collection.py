@@ -1,10 +1,11 @@
 """Which tests a session runs: each conformance property parametrized over adapter x op x
 dtype, the fixtures they take (the shape pool, bench's large input), what is deselected
 (another shard's pairs, properties not asked for, those that run only when asked) and what is
-skipped as "not provided"."""
+skipped as "not provided", or as "not drawn" in a dev run's block of a plan."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 
 from conformance.adapter import provided_method, supported_dtypes
 from conformance.checks.calls import Subject
-from conformance.inputs.covering import Drawn
+from conformance.inputs.covering import CONCURRENT_CALLERS, Drawn
 from conformance.inputs.shape_pool import ShapePool, Site
 from conformance.running.plugin.session import session_of
 from conformance.truth.dtypes import dtype_name, dtype_named
@@ -44,6 +45,22 @@ def edges(request: pytest.FixtureRequest, op: str, dtype: Any) -> Drawn:
     planned = session_of(request.config).edges(marker.kwargs["name"], op, dtype_name(dtype))
     request.node.stash[EDGES] = planned
     return planned
+
+
+@pytest.fixture
+def threads_drawn(request: pytest.FixtureRequest, op: str, dtype: Any) -> bool:
+    """Whether this thread property makes the calls from threads at once for its (op, dtype) in
+    this run: always outside ``dev``; in ``dev`` where the run's block of the concurrent callers
+    (:data:`~conformance.inputs.covering.CONCURRENT_CALLERS`) gives them to it. Where not, the
+    record says it checked none of the plan's combinations, so that a known divergence about
+    it is not drawn rather than stale."""
+    marker = request.node.get_closest_marker("conformance")
+    assert marker is not None
+    planned = session_of(request.config).edges(CONCURRENT_CALLERS, op, dtype_name(dtype))
+    if (marker.kwargs["name"],) in planned.combinations:
+        return True
+    request.node.stash[EDGES] = dataclasses.replace(planned, combinations=())
+    return False
 
 
 @pytest.fixture

@@ -131,6 +131,9 @@ def _record_for(item: pytest.Item, report: pytest.TestReport, call: pytest.CallI
             error_ratios=tuple(value for value in measurement.ratios if np.isfinite(value)),
             bitwise=measurement.bitwise,
         )
+    planned = item.stash.get(EDGES, None)
+    if planned is not None:
+        record = record.replace(checked_combinations=len(planned.combinations), product_combinations=planned.of)
     if report.skipped:
         raised = call.excinfo.value if call.excinfo is not None else None
         if isinstance(raised, pytest.skip.Exception):
@@ -144,13 +147,10 @@ def _record_for(item: pytest.Item, report: pytest.TestReport, call: pytest.CallI
             not_provided=reason.startswith("not provided"),
             not_supported=isinstance(raised, QuantityNotSupported),
         )
-    planned = item.stash.get(EDGES, None)
-    if planned is not None:
-        record = record.replace(checked_combinations=len(planned.combinations), product_combinations=planned.of)
     if report.passed:
         # a passed record claims only what its block checked, and what its time budget let it check
         notes = (
-            planned.describe() if planned is not None else "",
+            planned.describe() if planned is not None and planned.combinations else "",
             budgeting.stopped_early(item) or "",
             *(measurement.notes if measurement is not None else ()),
             record.bitwise.describe() if record.bitwise is not None and record.bitwise.differing_draws else "",

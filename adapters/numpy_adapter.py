@@ -42,7 +42,7 @@ def _some_rows_at_a_time(function: Callable[..., np.ndarray], rows: list[np.ndar
     if rows[0].size <= ROWS_AT_ONCE_ELEMENTS:  # an empty axis among them
         return rounded_to(function(*map(np.ascontiguousarray, rows), -1), dtype)
     length = rows[0].shape[-1]
-    flat = [array if array.ndim == 2 else np.ascontiguousarray(array).reshape(-1, length) for array in rows]
+    flat = [array.reshape(-1, length) for array in rows]  # a view where it can be: the pieces are copied
     out = np.empty(rows[0].shape, dtype)
     out_rows = out.reshape(-1, length)
     step = max(1, ROWS_AT_ONCE_ELEMENTS // length)

@@ -124,9 +124,6 @@ def share_cores(environment: dict[str, str], jobs: int, cores: int) -> dict[str,
     return {**{name: share for name in THREAD_VARIABLES}, **environment}
 
 
-USER_OPTIONS_VARIABLE = "PYTEST_ADDOPTS"  # options for every pytest session, meant for the user's tests
-
-
 def worker_command(config_path: Path, seed: int | None) -> list[str]:
     """The worker's command line: the properties, with the run configuration at ``config_path``
     (and the seed for Hypothesis' own option).
@@ -136,9 +133,9 @@ def worker_command(config_path: Path, seed: int | None) -> list[str]:
     (run from a project's folder, its ``tests/conftest.py`` was loaded, and a hook there that
     dropped tests made a run of 1 record of 4 pass), no plugin an installed package offers
     but the suite's and Hypothesis' (no coverage, shuffling or ``-x`` from the user's), and,
-    with :func:`without_user_pytest_options`, none of the options a shell or a CI
-    configuration puts in ``PYTEST_ADDOPTS``. The plugins ``PYTEST_PLUGINS`` names by hand
-    are loaded: that is how a worker is instrumented (``benchmarks.probes.programs``).
+    as :class:`Runner` starts it, none of the options a shell or a CI configuration puts in
+    ``PYTEST_ADDOPTS``. The plugins ``PYTEST_PLUGINS`` names by hand are loaded: that is how a
+    worker is instrumented (``benchmarks.probes.programs``).
 
     Without pytest's plugin for unraisable exceptions, which collects the garbage twice at the
     end for warnings that nobody reads here (Python's own hook prints them to the worker's log
@@ -176,11 +173,6 @@ def worker_command(config_path: Path, seed: int | None) -> list[str]:
     return command if seed is None else [*command, "--hypothesis-seed", str(seed)]
 
 
-def without_user_pytest_options(environment: dict[str, str]) -> dict[str, str]:
-    """``environment`` without :data:`USER_OPTIONS_VARIABLE`."""
-    return {name: value for name, value in environment.items() if name != USER_OPTIONS_VARIABLE}
-
-
 class Runner:
     """Runs a configuration's adapters in workers, at most ``jobs`` at once, reporting records
     as they arrive."""
@@ -199,12 +191,13 @@ class Runner:
         self.behaviour: list[dict[str, Any]] = []
         self.outputs: dict[str, dict[str, np.ndarray]] = {}
         self._scratch = Path(tempfile.mkdtemp(prefix="conformance-run-"))
-        self._environment = share_cores(
-            without_user_pytest_options(worker_environment()), config.jobs, available_cores()
-        )
+        self._environment = share_cores(worker_environment(), config.jobs, available_cores())
         # The workers run the suite's properties alone: the Hypothesis plugins of other installed
-        # packages (trio's, which selenium brings) cost each worker 0.15 s to load, and add nothing.
+        # packages (trio's, which selenium brings) cost each worker 0.15 s to load, and add nothing;
+        # the options a shell or a CI configuration gives every pytest session (-n auto, --cov)
+        # are for the user's tests.
         self._environment.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
+        self._environment.pop("PYTEST_ADDOPTS", None)
         self._cache_folder = cache_root(self._environment)
         self.worker_seconds: dict[str, float] = {}  # a worker's time when it ran without a restart (history)
         self.worker_stats: dict[str, WorkerStats] = {}

@@ -3,6 +3,8 @@ gets more rounds, or a record that says the race could go unseen."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -71,3 +73,34 @@ def test_past_the_floor_the_rounds_stop_after_their_seconds(monkeypatch: pytest.
     monkeypatch.setattr(concurrency, "ROUNDS_SECONDS", 0.0)
     ran, notes = _rounds(monkeypatch, calls_cross=False, rounds=3, floor_rounds=5, max_rounds=40)
     assert ran == 5 and len(notes) == 1
+
+
+class _TimesItsOwnCalls(NumpyReference):
+    """The NumPy reference, keeping when each forward call entered and left its method."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[float, float]] = []
+
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        entered = time.perf_counter()
+        result = super().softmax(x, axis)
+        self.spans.append((entered, time.perf_counter()))
+        return result
+
+
+def test_a_round_s_calls_are_timed_inside_the_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round's spans are the adapter's methods alone, not the suite's copying and checking
+    around them: those let two spans cross while the adapter's calls did not."""
+    seen: list[list[tuple[float, float, int]]] = []
+    monkeypatch.setattr(concurrency, "crossed", lambda calls: seen.append(sorted(calls)) or True)
+    adapter = _TimesItsOwnCalls()
+    subject = Subject(adapter, "numpy", "numpy")
+    rng = np.random.default_rng(1)
+    big = [(Argument(rng.standard_normal(2**20).astype(np.float32)), {"forward": []}) for _ in range(2)]
+    concurrently(subject, "softmax", big, 0, lambda: "", rounds=1, floor_rounds=1, max_rounds=1)
+    [calls] = seen
+    inside = sorted(adapter.spans)
+    assert len(calls) == len(inside) == 2
+    for (start, end, _), (entered, left) in zip(calls, inside, strict=True):
+        assert start <= entered and left <= end
+        assert (end - start) - (left - entered) < 1e-3, "the span holds the suite's work besides the call"

@@ -194,7 +194,8 @@ def invoke(subject: Subject, op: Op, quantity: Quantity, call: Call, expected_sh
             dtype=dtype_name(x.dtype),
         ) from error
     finally:
-        time_budget.add_call(time.perf_counter() - started, call.layout(), (name, x.shape, dtype_name(x.dtype)))
+        call.span = (started, time.perf_counter())
+        time_budget.add_call(call.span[1] - started, call.layout(), (name, x.shape, dtype_name(x.dtype)))
     modified = call.modified()
     if modified:
         raise ConformanceFailure(

@@ -175,9 +175,14 @@ def run(
     subject: Subject, op: Op, quantity: Quantity, x: Argument, axis: int, vectors: Sequence[Argument] = ()
 ) -> Outcome:
     """Call the adapter; check the answer's type, shape and dtype only."""
-    call = make_call(subject, op, quantity, x, axis, vectors)
-    actual = invoke(subject, op, quantity, call, expected_shape(quantity, x.value))
-    return Outcome(actual, call, label(subject, op, x.value.dtype, axis))
+    return answer(subject, op, quantity, make_call(subject, op, quantity, x, axis, vectors))
+
+
+def answer(subject: Subject, op: Op, quantity: Quantity, call: Call) -> Outcome:
+    """Make ``call``, prepared by :func:`make_call`; check the answer's type, shape and dtype only."""
+    x = call.arrays["x"]
+    actual = invoke(subject, op, quantity, call, expected_shape(quantity, x))
+    return Outcome(actual, call, label(subject, op, x.dtype, call.axis))
 
 
 def compare(

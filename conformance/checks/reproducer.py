@@ -47,7 +47,10 @@ class Call:
     overwrote them, and :meth:`modified` tells whether it did. An argument with a seeded
     ``recipe`` (a large input) is not copied: the reproducer makes it again from its seed, and
     a digest of its bytes tells whether the adapter changed it. ``native``, for a built-in
-    adapter, is the framework code the call runs (:mod:`conformance.checks.native`).
+    adapter, is the framework code the call runs (:mod:`conformance.checks.native`). ``span``
+    is when the adapter's method was entered and when it returned or raised (``perf_counter``
+    seconds, set by :func:`conformance.checks.calls.invoke`): the suite's own work before and
+    after the call is not in it.
     """
 
     spec: str
@@ -60,6 +63,7 @@ class Call:
     pristine: dict[str, np.ndarray] = field(init=False, repr=False)
     pristine_views: dict[str, View] = field(init=False, repr=False)
     digests: dict[str, int] = field(init=False, repr=False)
+    span: tuple[float, float] | None = field(default=None, init=False, repr=False)
 
     def layout(self) -> tuple[object, ...]:
         """What a compiled path keys its programs by: the method, each array's shape, strides
